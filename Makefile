@@ -1,0 +1,15 @@
+# The two commands of the README. VENV can be overridden: make test MMPVT_VENV=/path/to/venv
+MMPVT_VENV ?= .venv
+export MMPVT_VENV
+PY := $(MMPVT_VENV)/bin/python
+
+.PHONY: install test demo
+
+install:  ## create $(MMPVT_VENV) and install the pinned stack + mmpvt
+	bash tools/setup_env.sh
+
+test:  ## run the test suite with the venv interpreter
+	$(PY) -m pytest tests -q
+
+demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU)
+	$(PY) tools/demo.py

@@ -1,0 +1,33 @@
+import os
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_requirements(name):
+    """Requirement lines of requirements/<name>.txt (comments and blanks dropped)."""
+    with open(os.path.join(HERE, 'requirements', name)) as f:
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+def read_version():
+    scope = {}
+    with open(os.path.join(HERE, 'mmpvt', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+setup(
+    name='mmpvt',
+    version=read_version(),
+    description='Pyramid Vision Transformer (PVT v1) for mmdetection and mmsegmentation',
+    long_description=open(os.path.join(HERE, 'README.md')).read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['mmpvt', 'mmpvt.*']),
+    python_requires='>=3.10',
+    install_requires=read_requirements('runtime.txt'),
+    extras_require={'tests': read_requirements('tests.txt')},
+    license='Apache-2.0',
+)
