@@ -76,18 +76,25 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-PIP=("$PY" -m pip install --disable-pip-version-check)
+CONSTRAINTS="$REPO/requirements/constraints.txt"
+# pip with our constraints; drops the "Location ... is ignored" chatter of local mirror configs
+quiet_mirror() { grep -v "is ignored: it is neither a file nor a directory" || true; }
+pip_install() {
+  local rc=0  # pipefail: the pipeline fails exactly when pip does
+  "$PY" -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@" 2>&1 | quiet_mirror || rc=$?
+  return "$rc"
+}
 
 say "build tools (setuptools<82 keeps pkg_resources for mmcv's build and mmengine)"
-"${PIP[@]}" -q -r "$REPO/requirements/build.txt"
+pip_install -r "$REPO/requirements/build.txt"
 
 say "torch==$TORCH_VERSION (CPU wheel)"
 torch_args=()
 [ -n "${MMPVT_TORCH_INDEX:-}" ] && torch_args=(--extra-index-url "$MMPVT_TORCH_INDEX")
-"${PIP[@]}" -q "torch==$TORCH_VERSION" "numpy==1.26.4" "${torch_args[@]}"
+pip_install "torch==$TORCH_VERSION" "numpy==1.26.4" "${torch_args[@]}"
 
 say "mmengine"
-"${PIP[@]}" -q "mmengine==0.10.7"
+pip_install "mmengine==0.10.7"
 
 # mmcv: PyPI only has the source distribution. Build it once into the wheel cache, keyed by the
 # Python ABI and torch version so a cached wheel never meets the wrong torch.
@@ -99,9 +106,11 @@ if [ -z "$mmcv_wheel" ]; then
   say "building mmcv==$MMCV_VERSION with compiled ops from source (about 17 min on 2 cores) ..."
   build_dir=$(mktemp -d "$MMCV_CACHE/.build.XXXXXX")
   trap 'rm -rf "$build_dir"' EXIT
+  rc=0
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
     "$PY" -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation \
-      --no-binary mmcv -w "$build_dir" "mmcv==$MMCV_VERSION"
+      --no-binary mmcv -w "$build_dir" "mmcv==$MMCV_VERSION" 2>&1 | quiet_mirror || rc=$?
+  [ "$rc" -eq 0 ] || die "building mmcv failed (see the compiler output above)"
   built=$(ls "$build_dir"/mmcv-*.whl)
   # rename inside the same filesystem: the cache never holds a half-written wheel
   mv "$built" "$MMCV_CACHE/"
@@ -110,14 +119,14 @@ if [ -z "$mmcv_wheel" ]; then
 else
   say "reusing cached mmcv wheel $mmcv_wheel"
 fi
-"${PIP[@]}" -q "$mmcv_wheel"
+pip_install "$mmcv_wheel"
 
 say "mmdet, mmsegmentation and friends"
-"${PIP[@]}" -q "mmdet==3.3.0" "mmsegmentation==1.2.2" -r "$REPO/requirements/runtime.txt" \
+pip_install "mmdet==3.3.0" "mmsegmentation==1.2.2" -r "$REPO/requirements/runtime.txt" \
   -r "$REPO/requirements/tests.txt"
 
 say "mmpvt (editable)"
-"${PIP[@]}" -q --no-build-isolation --no-deps -e "$REPO"
+pip_install --no-build-isolation --no-deps -e "$REPO"
 
 check_installed || {
   "$PY" -c "import mmcv.ops, mmdet, mmseg, mmpvt" || true
