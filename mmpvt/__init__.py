@@ -1,4 +1,13 @@
-"""mmpvt: the Pyramid Vision Transformer (PVT v1) as an OpenMMLab 2.x plugin."""
+"""mmpvt: the Pyramid Vision Transformer (PVT v1) as an OpenMMLab 2.x plugin.
+
+Importing it registers ``PVT`` (``type='mmpvt.PVT'``) and lets torch's safe loading read
+mmengine Runner checkpoints (see :mod:`mmpvt.safe_load`).
+"""
+from .safe_load import allow_mmengine_checkpoints
 from .version import __version__
 
-__all__ = ['__version__']
+allow_mmengine_checkpoints()
+
+from . import registry  # noqa: E402  (registers PVT)
+
+__all__ = ['__version__', 'registry']
