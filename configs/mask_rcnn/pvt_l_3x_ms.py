@@ -1,0 +1,7 @@
+# Mask R-CNN + PVT-Large, 3x schedule, multi-scale training (paper Table 4).
+_base_ = './pvt_t_3x_ms.py'
+model = dict(
+    backbone=dict(
+        arch='large',
+        drop_path_rate=0.0,  # the authors' M/L detection configs use no stochastic depth
+        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_large.pth')))
