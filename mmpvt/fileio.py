@@ -3,9 +3,11 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterator, Union
 
 import torch
+from mmengine.fileio.backends import LocalBackend
 
 
 @contextlib.contextmanager
@@ -52,3 +54,24 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save`` that never leaves a partially written file at `path`."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, but every write is atomic (see :func:`atomic_path`).
+
+    mmengine's CheckpointHook writes checkpoints through ``backend.put``, which for LocalBackend is
+    a plain ``open(path, 'wb')``: a run killed mid-write leaves a truncated ``iter_N.pth`` that a
+    resume then fails on. Selected with ``CheckpointHook(backend_args=dict(backend=ATOMIC_BACKEND))``
+    (our tools/train.py does this by default).
+    """
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        with atomic_path(str(filepath)) as tmp, open(tmp, 'wb') as f:
+            f.write(obj)
+
+    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        with atomic_path(str(filepath)) as tmp, open(tmp, 'w', encoding=encoding) as f:
+            f.write(obj)
+
+
+ATOMIC_BACKEND = 'mmpvt_atomic_local'  # registered in mmpvt/registry.py

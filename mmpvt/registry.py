@@ -7,9 +7,11 @@ mmseg's MODELS are children of the same root, so ``type='mmpvt.PVT'`` resolves f
 
 We never register the name 'PyramidVisionTransformer': it is mmdet's.
 """
+from mmengine.fileio import register_backend
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
+from .fileio import ATOMIC_BACKEND, AtomicLocalBackend
 from .models.pvt import PVT
 
 # A reload of this module must not create a second 'mmpvt' child: mmengine asserts scopes are unique.
@@ -20,3 +22,6 @@ if MODELS is None:
 # force=True: re-registering the same class (importlib.reload, a second import path through
 # custom_imports) replaces our own entry instead of failing; no other package writes this scope.
 MODELS.register_module(name='PVT', module=PVT, force=True)
+
+# The checkpoint file backend of our tools: writes are atomic (see mmpvt.fileio).
+register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)

@@ -1,0 +1,162 @@
+"""What tools/train.py and tools/test.py do, as functions (one code path for mmdet and mmseg).
+
+The command-line behaviour follows mmdet's and mmseg's own tools (same flags, same work_dir
+default, same --resume/--amp/--auto-scale-lr/--tta/--out/--show-dir semantics); the task
+(detection or segmentation) is read off the config's ``default_scope``.
+"""
+import glob
+import os
+import os.path as osp
+import re
+from copy import deepcopy
+from typing import Optional
+
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from .fileio import ATOMIC_BACKEND
+
+SCOPES = ('mmdet', 'mmseg')
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None,
+                launcher: str = 'none', work_dir: Optional[str] = None) -> Config:
+    """Read a config, apply ``--cfg-options`` and choose the work_dir (CLI > config > default)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        raise ValueError(f'{path}: default_scope must be one of {SCOPES} (inherit an mmdet:: or '
+                         f'mmseg:: base config), got {scope!r}')
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint a resumed run should start from, or None.
+
+    mmengine's ``last_checkpoint`` pointer is written after each checkpoint; if it is missing or
+    names a file that is gone, fall back to the highest-numbered ``iter_*.pth`` / ``epoch_*.pth``.
+    (Checkpoints written through our atomic backend are always complete.)
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            path = f.read().strip()
+        if path and osp.isfile(path):
+            return path
+    found = []
+    for path in glob.glob(osp.join(work_dir, '*.pth')):
+        m = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', osp.basename(path))
+        if m:
+            found.append((int(m.group(2)), path))
+    return max(found)[1] if found else None
+
+
+def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False,
+                    auto_scale_lr: bool = False) -> Config:
+    """Apply train.py's flags to `cfg` (in place) and return it.
+
+    resume: None (fresh run), 'auto' (latest complete checkpoint in work_dir) or a path.
+    """
+    if amp:
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp needs an OptimWrapper/AmpOptimWrapper, the config uses '
+                             f'{optim_wrapper}')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise ValueError('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
+                             'in the config')
+        cfg.auto_scale_lr.enable = True
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
+        if cfg.load_from is None:
+            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch',
+                      logger='current')
+            cfg.resume = False
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume: checkpoint not found: {resume}')
+        cfg.resume = True
+        cfg.load_from = resume
+    checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint_hook is not None and checkpoint_hook.get('backend_args') is None \
+            and checkpoint_hook.get('file_client_args') is None \
+            and '://' not in str(checkpoint_hook.get('out_dir', '')):
+        checkpoint_hook.backend_args = dict(backend=ATOMIC_BACKEND)
+    return cfg
+
+
+def _tta_for_detection(cfg: Config) -> None:
+    """Horizontal-flip TTA for an mmdet config that brings no tta_model/tta_pipeline of its own."""
+    cfg.setdefault('tta_model', ConfigDict(
+        type='DetTTAModel',
+        tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+    if 'tta_pipeline' not in cfg:
+        dataset = cfg.test_dataloader.dataset
+        while 'dataset' in dataset:
+            dataset = dataset.dataset
+        pipeline = deepcopy(dataset.pipeline)
+        pipeline[-1] = dict(
+            type='TestTimeAug',
+            transforms=[[dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)],
+                        [dict(type='PackDetInputs',
+                              meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                         'scale_factor', 'flip', 'flip_direction'))]])
+        cfg.tta_pipeline = pipeline
+
+
+def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
+                   show_dir: Optional[str] = None, tta: bool = False) -> Config:
+    """Apply test.py's flags to `cfg` (in place) and return it."""
+    if not (osp.isfile(checkpoint) or '://' in checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    cfg.load_from = checkpoint
+    detection = cfg.default_scope == 'mmdet'
+    if show_dir:
+        hook = cfg.default_hooks.visualization
+        hook.draw = True
+        if detection:
+            hook.test_out_dir = show_dir
+        else:
+            cfg.visualizer.save_dir = show_dir
+    if tta:
+        if detection:
+            _tta_for_detection(cfg)
+        elif 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise ValueError('--tta needs `tta_model` and `tta_pipeline` in the config')
+        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    if out is not None and not detection:
+        cfg.test_evaluator['output_dir'] = out  # mmseg: a directory of predicted masks
+        cfg.test_evaluator['keep_results'] = True
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    from mmengine.registry import RUNNERS
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
+def run_test(cfg: Config, out: Optional[str] = None) -> dict:
+    """Evaluate ``cfg.load_from`` on the test split; returns the metrics dict."""
+    runner = build_runner(cfg)
+    if out is not None and cfg.default_scope == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl/.pickle file for detection, got {out}')
+        from mmdet.evaluation import DumpDetResults
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+    return runner.test()
