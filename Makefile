@@ -12,4 +12,4 @@ test:  ## run the test suite with the venv interpreter
 	$(PY) -m pytest tests -q
 
 demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU)
-	$(PY) tools/demo.py
+	$(PY) tools/demo.py $(ARGS)
