@@ -132,6 +132,10 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
             hook.test_out_dir = show_dir
         else:
             cfg.visualizer.save_dir = show_dir
+            # the visualizer is a per-name singleton: under the base's fixed name, a second
+            # Runner in the same process (train, then test) would reuse the first one's save_dir
+            cfg.visualizer.pop('name', None)
+            hook.interval = 1  # mmseg's hook would otherwise draw only every 50th batch
     if tta:
         if detection:
             _tta_for_detection(cfg)
@@ -145,8 +149,32 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
     return cfg
 
 
+def _setup_cpu_distributed(cfg: Config) -> None:
+    """Make ``--launcher pytorch`` work without CUDA (e.g. gloo on CPU).
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, which fails
+    on a CPU-only torch, and its default DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which DDP
+    rejects for CPU modules. So on a machine without CUDA we create the process group ourselves
+    (the Runner then skips its init_dist) and wrap with ``device_ids=None``.
+    """
+    import torch
+    import torch.distributed as dist
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'gloo')
+        if backend == 'nccl':
+            raise RuntimeError('nccl needs CUDA; on CPU add --cfg-options '
+                               'env_cfg.dist_cfg.backend=gloo')
+        dist.init_process_group(backend=backend)
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+
+
 def build_runner(cfg: Config) -> Runner:
     from mmengine.registry import RUNNERS
+    _setup_cpu_distributed(cfg)
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
 
 

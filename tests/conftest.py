@@ -20,3 +20,31 @@ def official_keys():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+REPO = os.path.dirname(TESTS)
+
+
+@pytest.fixture(scope='session')
+def tiny_shapes(tmp_path_factory):
+    """A tiny synthetic shapes dataset (8 training / 4 validation images of 96x128)."""
+    from mmpvt.demo_data import generate
+    root = tmp_path_factory.mktemp('data') / 'shapes'
+    generate(str(root), num_train=8, num_val=4, img_size=(96, 128), max_objects=3,
+             size_range=(24, 64))
+    return root
+
+
+def run_tool(args, env=None, timeout=600, check=True):
+    """Run a command from the repository root with this interpreter; returns CompletedProcess."""
+    import subprocess
+    import sys
+    full_env = dict(os.environ, PYTHON=sys.executable, PYTHONUNBUFFERED='1', **(env or {}))
+    full_env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + full_env.get('PATH', '')
+    cmd = [sys.executable, *args] if args[0].endswith('.py') else list(args)
+    result = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f'{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
+                             f'{result.stderr[-3000:]}')
+    return result

@@ -161,6 +161,30 @@ def mmdet_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
     return out, []
 
 
+def mmpvt_to_official(state_dict: StateDict) -> StateDict:
+    """mmpvt keys -> the official layout (backbone only; no cls_token/norm/head).
+
+    The last stage's position table gets back its class-token row (zeros), so mmdet's
+    ``pvt_convert`` and the official code read it as they read a release checkpoint.
+    """
+    out: StateDict = OrderedDict()
+    last = max(int(k.split('.')[1]) for k in state_dict if k.startswith('stages.'))
+    for key, value in state_dict.items():
+        m = re.match(r'^stages\.(\d+)\.(patch_embed\.|pos_embed$|blocks\.)(.*)$', key)
+        if not m:
+            raise KeyError(f'not an mmpvt PVT key: {key}')
+        stage, part, rest = int(m.group(1)), m.group(2), m.group(3)
+        if part == 'pos_embed':
+            if stage == last:
+                value = torch.cat([value.new_zeros(1, 1, value.shape[-1]), value], dim=1)
+            out[f'pos_embed{stage + 1}'] = value
+        elif part == 'patch_embed.':
+            out[f'patch_embed{stage + 1}.{rest}'] = value
+        else:
+            out[f'block{stage + 1}.{rest}'] = value
+    return out
+
+
 def convert_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, str, List[str]]:
     """Any known layout -> (mmpvt state dict, detected layout, dropped classifier entries)."""
     layout = detect_layout(state_dict)

@@ -155,3 +155,12 @@ def test_failed_conversion_leaves_destination_untouched(tmp_path, official_keys)
         convert_checkpoint_file(str(tmp_path / 'small.pth'), str(dst), arch='tiny')
     assert dst.read_bytes() == b'previous content'
     assert set(os.listdir(tmp_path)) == {'small.pth', 'out.pth'}  # no temporary left behind
+
+
+@pytest.mark.parametrize('arch', ['tiny', 'large'])
+def test_export_to_official_layout_matches_release_keys_and_shapes(official_keys, arch):
+    from mmpvt.models.convert import mmpvt_to_official
+    exported = mmpvt_to_official(PVT(arch).state_dict())
+    release = {k: s for k, s in official_keys[arch]
+               if k not in ('cls_token', 'norm.weight', 'norm.bias', 'head.weight', 'head.bias')}
+    assert {k: tuple(v.shape) for k, v in exported.items()} == release

@@ -1,0 +1,94 @@
+"""Parameters and FLOPs through mmengine's analysis, with attention counted.
+
+mmengine's FlopAnalyzer (fvcore's counting: one FLOP per multiply-add, as the paper's Table 2)
+traces the model and counts each op it has a handler for. ``scaled_dot_product_attention`` has
+none, so a fused attention call would silently count as zero: we add the handler.
+"""
+from collections import Counter
+from typing import Any, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.jit_handles import get_shape
+from torch import nn
+
+from .models.pvt import PVT
+
+
+def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> Counter:
+    """Multiply-adds of softmax(q k^T) v: B*h*N*M*(d_qk + d_v) (the softmax itself not counted,
+    as fvcore does for every elementwise op)."""
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    *batch, n, d = q
+    m, dv = k[-2], v[-1]
+    b = 1
+    for size in batch:
+        b *= size
+    return Counter({'scaled_dot_product_attention': b * n * m * (d + dv)})
+
+
+def count_flops(model: nn.Module, inputs: Tuple[Any, ...]) -> FlopAnalyzer:
+    """A FlopAnalyzer for ``model(*inputs)`` that also counts fused attention."""
+    analyzer = FlopAnalyzer(model, inputs)
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return analyzer
+
+
+def num_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def backbone_complexity(arch: str = 'small', shape: Sequence[int] = (224, 224)) -> dict:
+    """Parameters and GFLOPs of a PVT backbone alone at input size `shape` (H, W)."""
+    model = PVT(arch).eval()
+    with torch.no_grad():
+        flops = count_flops(model, (torch.zeros(1, 3, *shape),)).total()
+    return dict(model=f'PVT-{arch}', shape=tuple(shape), params=num_params(model),
+                gflops=flops / 1e9)
+
+
+class _TensorForward(nn.Module):
+    """model._forward(inputs, data_samples) as a plain module the tracer can call."""
+
+    def __init__(self, model: nn.Module, data_samples: Optional[list]) -> None:
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, x: torch.Tensor):
+        return self.model._forward(x, self.data_samples)
+
+
+def config_complexity(config: str, shape: Optional[Sequence[int]] = None) -> dict:
+    """Parameters and GFLOPs (whole model and backbone) of the model a config builds.
+
+    shape: (H, W) of the input; default 800x1333 for detection, 512x512 for segmentation.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    cfg = Config.fromfile(config)
+    scope = cfg.get('default_scope', 'mmdet')
+    init_default_scope(scope)
+    if scope == 'mmseg':
+        from mmseg.registry import MODELS
+        shape = tuple(shape or (512, 512))
+        data_samples = None
+    else:
+        from mmdet.registry import MODELS
+        from mmdet.structures import DetDataSample
+        shape = tuple(shape or (800, 1333))
+        meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
+                    scale_factor=(1.0, 1.0))
+        data_samples = [DetDataSample(metainfo=meta)]
+    cfg.model.backbone.pop('init_cfg', None)  # no download for counting
+    model = MODELS.build(cfg.model).eval()
+    x = torch.zeros(1, 3, *shape)
+    with torch.no_grad():
+        total = count_flops(_TensorForward(model, data_samples), (x,))
+        by_module = total.by_module()
+    return dict(model=config, shape=shape, params=num_params(model),
+                backbone_params=num_params(model.backbone),
+                gflops=total.total() / 1e9, backbone_gflops=by_module['model.backbone'] / 1e9)

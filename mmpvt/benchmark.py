@@ -1,0 +1,257 @@
+"""Side-by-side benchmark of mmpvt's PVT and mmdet 3.x's PyramidVisionTransformer.
+
+Both models hold identical weights (mmpvt's random init, exported to the official layout and read
+by mmdet's own ``pvt_convert``) and run in the same process, interleaved repeat by repeat, so both
+see the same machine state. Peak memory of forward+backward is measured on CPU as the peak
+resident memory of an isolated worker process per (model, setting) - the rise over the worker's
+resident memory just before the step, and the absolute peak - and on CUDA with
+``torch.cuda.max_memory_allocated``.
+"""
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .models.convert import mmpvt_to_official, official_to_mmpvt
+from .models.pvt import ARCH_SETTINGS, PVT
+
+MODELS = ('mmpvt', 'mmdet')
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
+    """mmpvt's PVT and mmdet's PyramidVisionTransformer with identical weights, no drop path."""
+    from mmdet.models.backbones.pvt import PyramidVisionTransformer, pvt_convert
+    torch.manual_seed(seed)
+    ours = PVT(arch, drop_path_rate=0.0)
+    ours.init_weights()
+    official = mmpvt_to_official(ours.state_dict())
+    theirs = PyramidVisionTransformer(num_layers=list(ARCH_SETTINGS[arch]['depths']),
+                                      drop_path_rate=0.0)
+    theirs.load_state_dict(pvt_convert(official), strict=True)
+    # sanity: mmdet's weights read back into mmpvt's layout are ours, bit for bit
+    back = official_to_mmpvt(official)[0]
+    assert all(torch.equal(back[k], v) for k, v in ours.state_dict().items())
+    return dict(mmpvt=ours, mmdet=theirs)
+
+
+def max_feature_difference(models: Dict[str, nn.Module], shape: Tuple[int, int]) -> float:
+    """Max |mmpvt - mmdet| over F1..F4 at `shape` rounded down to a multiple of 32.
+
+    Where 32 does not divide the size the two differ by design (mmpvt pads, mmdet drops the
+    border), so the comparison is made where both see the same pixels.
+    """
+    h, w = (max(32, s // 32 * 32) for s in shape)
+    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = models['mmpvt'].eval()(x)
+        b = models['mmdet'].eval()(x)
+    assert [t.shape for t in a] == [t.shape for t in b]
+    return max((i - j).abs().max().item() for i, j in zip(a, b))
+
+
+def _sync(device: str) -> None:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp: Optional[str]) -> Callable:
+    """One forward (no_grad) or forward+backward of `model` on `x`, under autocast if `amp`."""
+    device = x.device.type
+
+    def step():
+        with torch.autocast(device, dtype=AMP_DTYPES[amp or 'bf16'], enabled=amp is not None):
+            if mode == 'forward':
+                with torch.no_grad():
+                    model(x)
+                _sync(device)
+                return
+            loss = sum(o.float().mean() for o in model(x))
+        loss.backward()
+        for p in model.parameters():
+            p.grad = None
+        _sync(device)
+    return step
+
+
+def time_interleaved(models: Dict[str, nn.Module], shape: Tuple[int, int], batch: int,
+                     mode: str, warmup: int, repeats: int, device: str = 'cpu',
+                     amp: Optional[str] = None) -> Dict[str, List[float]]:
+    """Seconds per step for each model, measured alternately (A B A B ...)."""
+    x = torch.randn(batch, 3, *shape, device=device)
+    steps = {}
+    for name, model in models.items():
+        model.to(device).train(mode == 'forward+backward')
+        steps[name] = _step_fn(model, x, mode, amp)
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times: Dict[str, List[float]] = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def _memory_worker(arch: str, name: str, shape: Tuple[int, int], batch: int, amp: Optional[str],
+                   threads: int, queue) -> None:
+    torch.set_num_threads(threads)
+    model = build_pair(arch)[name].train()
+    x = torch.randn(batch, 3, *shape)
+    before = _rss_bytes()
+    _step_fn(model, x, 'forward+backward', amp)()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    queue.put(dict(peak_bytes=peak, rise_bytes=max(peak - before, 0)))
+
+
+def peak_memory(arch: str, name: str, shape: Tuple[int, int], batch: int, device: str = 'cpu',
+                amp: Optional[str] = None, models: Optional[Dict[str, nn.Module]] = None) -> dict:
+    """Peak memory of one forward+backward of model `name`."""
+    if device == 'cuda':
+        model = models[name].to(device).train()
+        x = torch.randn(batch, 3, *shape, device=device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        _step_fn(model, x, 'forward+backward', amp)()
+        peak = torch.cuda.max_memory_allocated()
+        return dict(peak_bytes=peak, rise_bytes=peak - base)
+    ctx = mp.get_context('spawn')  # a fresh process: nothing else in its peak
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_memory_worker,
+                       args=(arch, name, shape, batch, amp, torch.get_num_threads(), queue))
+    proc.start()
+    result = queue.get(timeout=1800)
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f'memory worker for {name} failed with exit code {proc.exitcode}')
+    return result
+
+
+def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float:
+    """Measured fp32 matmul throughput of this machine (GFLOP/s, 2 n^3 per product)."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    _sync(device)
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def _summary(times: List[float]) -> dict:
+    return dict(median_s=statistics.median(times), min_s=min(times), max_s=max(times),
+                repeats=len(times))
+
+
+def run_benchmark(archs: Sequence[str] = ('small',),
+                  shapes: Sequence[Tuple[int, int]] = ((224, 224), (512, 512), (800, 1333)),
+                  batches: Sequence[int] = (1,), warmup: int = 2, repeats: int = 5,
+                  device: str = 'cpu', amp: Optional[str] = None, memory: bool = True,
+                  log: Callable[[str], None] = print) -> dict:
+    """Measure every (arch, shape, batch); returns the JSON-ready report."""
+    from .analysis import count_flops
+    machine_gflops = matmul_gflops(device)
+    report = dict(
+        device=device, amp=amp, threads=torch.get_num_threads(), torch=torch.__version__,
+        cpu=platform.processor() or platform.machine(), warmup=warmup, repeats=repeats,
+        matmul_fp32_gflops=machine_gflops, results=[])
+    for arch in archs:
+        models = build_pair(arch)
+        for shape in shapes:
+            with torch.no_grad():
+                macs = count_flops(models['mmpvt'].eval(), (torch.zeros(1, 3, *shape),)).total()
+            diff = max_feature_difference(models, shape)
+            for batch in batches:
+                entry = dict(arch=arch, shape=list(shape), batch=batch, gflops_per_image=macs / 1e9,
+                             max_abs_feature_diff=diff)
+                for mode in ('forward', 'forward+backward'):
+                    times = time_interleaved(models, shape, batch, mode, warmup, repeats, device,
+                                             amp)
+                    for name in MODELS:
+                        s = _summary(times[name])
+                        s['images_per_s'] = batch / s['median_s']
+                        # 2 FLOPs per multiply-add; backward costs about twice the forward
+                        work = 2 * macs * batch * (1 if mode == 'forward' else 3)
+                        s['achieved_gflops'] = work / s['median_s'] / 1e9
+                        s['fraction_of_matmul_peak'] = s['achieved_gflops'] / machine_gflops
+                        entry[f'{name}/{mode}'] = s
+                    entry[f'speedup/{mode}'] = (entry[f'mmdet/{mode}']['median_s']
+                                                / entry[f'mmpvt/{mode}']['median_s'])
+                if memory:
+                    for name in MODELS:
+                        entry[f'{name}/memory'] = peak_memory(arch, name, shape, batch, device,
+                                                              amp, models)
+                    entry['memory_ratio'] = (entry['mmpvt/memory']['rise_bytes']
+                                             / entry['mmdet/memory']['rise_bytes'])
+                report['results'].append(entry)
+                log(format_row(entry))
+    return report
+
+
+def format_row(e: dict) -> str:
+    row = (f"{e['arch']:<7}{e['shape'][0]:>5}x{e['shape'][1]:<5} b{e['batch']:<3}"
+           f"fwd {e['mmpvt/forward']['median_s'] * 1e3:8.1f} / "
+           f"{e['mmdet/forward']['median_s'] * 1e3:8.1f} ms = {e['speedup/forward']:4.2f}x   "
+           f"fwd+bwd {e['mmpvt/forward+backward']['median_s'] * 1e3:8.1f} / "
+           f"{e['mmdet/forward+backward']['median_s'] * 1e3:8.1f} ms = "
+           f"{e['speedup/forward+backward']:4.2f}x")
+    if 'memory_ratio' in e:
+        row += (f"   mem {e['mmpvt/memory']['rise_bytes'] / 2**20:7.0f} / "
+                f"{e['mmdet/memory']['rise_bytes'] / 2**20:7.0f} MiB = {e['memory_ratio']:4.2f}x")
+    return row
+
+
+HEADER = ('arch   input        batch  mmpvt / mmdet (median) = speedup         '
+          'mmpvt / mmdet (median) = speedup        peak-memory rise mmpvt / mmdet')
+
+
+def plot(report: dict, path: str) -> str:
+    """Latency vs input scale for both models (the paper's Fig. 6 view), one line per mode."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for arch in sorted({e['arch'] for e in report['results']}):
+        rows = sorted((e for e in report['results'] if e['arch'] == arch and e['batch'] ==
+                       min(r['batch'] for r in report['results'])),
+                      key=lambda e: e['shape'][0] * e['shape'][1])
+        scale = [f"{e['shape'][0]}x{e['shape'][1]}" for e in rows]
+        for name, style in (('mmpvt', '-o'), ('mmdet', '--s')):
+            for mode in ('forward', 'forward+backward'):
+                ax.plot(scale, [e[f'{name}/{mode}']['median_s'] * 1e3 for e in rows], style,
+                        label=f'{name} PVT-{arch} {mode}')
+    ax.set_xlabel('input size')
+    ax.set_ylabel('latency (ms, median)')
+    ax.set_yscale('log')
+    ax.set_title(f"PVT latency vs input size ({report['device']}, {report['threads']} threads)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_report(report: dict, path: str) -> None:
+    from .fileio import atomic_path
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        json.dump(report, f, indent=1)

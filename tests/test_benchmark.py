@@ -1,0 +1,48 @@
+"""tools/benchmark.py on tiny inputs: it runs, reports every field, compares equal models."""
+import json
+
+import torch
+
+from mmpvt.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
+from mmpvt.models.convert import convert_to_mmpvt
+
+from .conftest import run_tool
+
+MODES = ('forward', 'forward+backward')
+TIMING_FIELDS = {'median_s', 'min_s', 'max_s', 'repeats', 'images_per_s', 'achieved_gflops',
+                 'fraction_of_matmul_peak'}
+
+
+def test_compared_models_hold_identical_weights_and_agree():
+    from mmdet.models.backbones.pvt import PyramidVisionTransformer
+    models = build_pair('tiny')
+    assert isinstance(models['mmdet'], PyramidVisionTransformer)
+    theirs = convert_to_mmpvt(models['mmdet'].state_dict())[0]  # mmdet layout -> mmpvt
+    for key, value in models['mmpvt'].state_dict().items():
+        assert torch.equal(theirs[key], value), key
+    assert max_feature_difference(models, (64, 96)) < 5e-4  # the LayerNorm eps difference
+
+
+def test_report_has_every_field():
+    report = run_benchmark(['tiny'], [(32, 48)], [1, 2], warmup=0, repeats=2, log=lambda s: None)
+    assert report['threads'] == torch.get_num_threads() and report['matmul_fp32_gflops'] > 0
+    assert [(e['batch'], e['shape']) for e in report['results']] == [(1, [32, 48]), (2, [32, 48])]
+    for entry in report['results']:
+        for name in MODELS:
+            for mode in MODES:
+                assert set(entry[f'{name}/{mode}']) == TIMING_FIELDS
+                assert entry[f'{name}/{mode}']['repeats'] == 2
+            memory = entry[f'{name}/memory']
+            assert memory['peak_bytes'] >= memory['rise_bytes'] > 0
+        assert entry['speedup/forward'] > 0 and entry['memory_ratio'] > 0
+        assert entry['max_abs_feature_diff'] < 5e-4 and entry['gflops_per_image'] > 0
+
+
+def test_cli_writes_json_and_plot(tmp_path):
+    out = run_tool(['tools/benchmark.py', '--arch', 'tiny', '--shapes', '32x32', '64x48',
+                    '--warmup', '0', '--repeats', '1', '--no-memory', '--json',
+                    str(tmp_path / 'b.json'), '--plot', str(tmp_path / 'b.png')]).stdout
+    assert 'speedup' in out and 'tiny' in out
+    report = json.loads((tmp_path / 'b.json').read_text())
+    assert len(report['results']) == 2
+    assert (tmp_path / 'b.png').stat().st_size > 1000

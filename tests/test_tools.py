@@ -1,0 +1,173 @@
+"""tools/: distributed training, testing, resume, FLOPs, use from another project."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mmpvt.analysis import backbone_complexity
+from mmpvt.apis import find_resume_checkpoint
+from mmpvt.fileio import atomic_path
+
+from .conftest import REPO, run_tool
+
+RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
+FPN_DEMO = 'configs/demo/sem_fpn_pvt_t.py'
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def data_env(root):
+    return {'MMPVT_DEMO_DATA': f'{root}/'}
+
+
+def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
+    work_dir = tmp_path / 'dist'
+    run_tool(['bash', 'tools/dist_train.sh', RETINA_DEMO, '2', '--work-dir', str(work_dir),
+              '--cfg-options', 'env_cfg.dist_cfg.backend=gloo', 'train_cfg.max_epochs=1',
+              'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+              'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
+             env=dict(data_env(tiny_shapes), PORT=str(free_port())))
+    checkpoint = work_dir / 'epoch_1.pth'
+    assert checkpoint.is_file()
+    meta = torch.load(checkpoint)['meta']
+    assert meta['iter'] == 2  # 8 images / (2 processes x 2 images)
+
+    out = run_tool(['tools/test.py', RETINA_DEMO, str(checkpoint), '--work-dir',
+                    str(tmp_path / 'test'), '--out', str(tmp_path / 'results.pkl'),
+                    '--show-dir', str(tmp_path / 'vis'), '--cfg-options',
+                    'model.test_cfg.score_thr=0.0', 'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+                   env=data_env(tiny_shapes))
+    assert "'coco/bbox_mAP'" in out.stdout and "'coco/bbox_mAP_50'" in out.stdout
+    assert (tmp_path / 'results.pkl').is_file()
+    assert len(list((tmp_path / 'vis').rglob('*.png'))) == 4
+
+
+def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
+    common = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+    run_tool(['tools/train.py', FPN_DEMO, '--work-dir', str(tmp_path), '--cfg-options',
+              'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'train_dataloader.batch_size=2',
+              *common], env=data_env(tiny_shapes))
+    checkpoint = tmp_path / 'iter_2.pth'
+    out = run_tool(['tools/test.py', FPN_DEMO, str(checkpoint), '--tta', '--out',
+                    str(tmp_path / 'masks'), '--cfg-options', 'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+                   env=data_env(tiny_shapes))
+    assert "'mIoU'" in out.stdout
+    assert len(list((tmp_path / 'masks').rglob('*.png'))) == 4
+
+
+def test_training_killed_mid_run_resumes_to_the_same_length(tiny_shapes, tmp_path):
+    options = ['--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_iters=8',
+               'train_cfg.val_interval=8', 'default_hooks.checkpoint.interval=2',
+               'default_hooks.checkpoint.max_keep_ckpts=10', 'train_dataloader.batch_size=2',
+               'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+    env = dict(os.environ, PYTHONUNBUFFERED='1', **data_env(tiny_shapes))
+    proc = subprocess.Popen([sys.executable, 'tools/train.py', FPN_DEMO, *options], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (tmp_path / 'iter_4.pth').exists() and proc.poll() is None:
+        assert time.time() < deadline, 'no checkpoint within 300 s'
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / 'iter_8.pth').exists(), 'the run finished before it was killed'
+
+    out = run_tool(['tools/train.py', FPN_DEMO, '--resume', *options], env=data_env(tiny_shapes))
+    assert 'resumed' in (out.stdout + out.stderr).lower()
+    final = torch.load(tmp_path / 'iter_8.pth')
+    assert final['meta']['iter'] == 8
+    assert not list(tmp_path.glob('.*.tmp'))  # no temporary left by the finished run
+
+
+def test_killed_writer_leaves_no_partial_file(tmp_path):
+    target = tmp_path / 'iter_4.pth'
+    code = (f'import time; from mmpvt.fileio import atomic_path\n'
+            f'with atomic_path({str(target)!r}) as tmp:\n'
+            f'    open(tmp, "wb").write(b"x" * 1000); print("writing", flush=True); time.sleep(60)')
+    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'writing'
+    proc.kill()
+    proc.wait()
+    assert not target.exists()
+
+
+def test_atomic_path_removes_temporary_on_error(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(str(tmp_path / 'out.pth')) as tmp:
+            open(tmp, 'wb').write(b'partial')
+            raise RuntimeError('interrupted')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_falls_back_to_newest_complete_checkpoint(tmp_path):
+    for name in ('iter_2.pth', 'iter_10.pth', '.iter_12.pth.abc.tmp'):
+        (tmp_path / name).write_bytes(b'x')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_12.pth'))  # never completed
+    assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_10.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
+    assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+
+
+@pytest.mark.parametrize('arch,paper', [('tiny', 1.9), ('small', 3.8), ('medium', 6.7),
+                                        ('large', 9.8)])
+def test_backbone_gflops_at_224_match_paper_table2(arch, paper):
+    assert round(backbone_complexity(arch)['gflops'], 1) == paper
+
+
+def test_get_flops_cli_counts_attention():
+    out = run_tool(['tools/get_flops.py', 'tiny']).stdout
+    assert 'PVT-tiny at 224x224: 12.71M params, 1.94 GFLOPs' in out
+    # without the attention handler the count would be lower
+    from mmengine.analysis import FlopAnalyzer
+    from mmpvt.models import PVT
+    plain = FlopAnalyzer(PVT('tiny').eval(), (torch.zeros(1, 3, 224, 224),))
+    plain.unsupported_ops_warnings(False)
+    assert plain.total() / 1e9 < 1.9
+
+
+USER_DET = """
+_base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py']
+custom_imports = dict(imports=['mmpvt'])
+model = dict(backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny'),
+             neck=dict(in_channels=[64, 128, 320, 512]))
+"""
+USER_SEG = """
+_base_ = ['mmseg::_base_/models/fpn_r50.py']
+custom_imports = dict(imports=['mmpvt'])
+model = dict(pretrained=None, backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny'),
+             neck=dict(in_channels=[64, 128, 320, 512]))
+"""
+BUILD = """
+import sys
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+assert 'mmpvt' not in sys.modules
+cfg = Config.fromfile(sys.argv[1])  # performs custom_imports
+assert 'mmpvt' in sys.modules
+scope = sys.argv[2]
+init_default_scope(scope)
+MODELS = __import__(scope + '.registry', fromlist=['MODELS']).MODELS
+model = MODELS.build(cfg.model)
+print(type(model).__name__, type(model.backbone).__module__, type(model.backbone).__name__)
+"""
+
+
+@pytest.mark.parametrize('text,scope,expected', [
+    (USER_DET, 'mmdet', 'RetinaNet mmpvt.models.pvt PVT'),
+    (USER_SEG, 'mmseg', 'EncoderDecoder mmpvt.models.pvt PVT'),
+])
+def test_config_of_another_project_builds_with_mmpvt_backbone(tmp_path, text, scope, expected):
+    (tmp_path / 'my_config.py').write_text(text)
+    (tmp_path / 'build.py').write_text(BUILD)
+    result = subprocess.run([sys.executable, 'build.py', 'my_config.py', scope], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == expected

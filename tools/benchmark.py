@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""mmpvt's PVT vs mmdet's PyramidVisionTransformer, identical weights, same run, interleaved.
+
+    python tools/benchmark.py --arch small --shapes 224x224 512x512 800x1333 [--batch 1]
+        [--repeats 5] [--device cpu|cuda] [--amp bf16|fp16] [--json out.json] [--plot out.png]
+"""
+import argparse
+import sys
+
+import torch
+
+from mmpvt.benchmark import HEADER, plot, run_benchmark, save_report
+
+
+def parse_shape(text):
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'shape must look like 800x1333, got {text!r}')
+    return h, w
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--arch', nargs='+', default=['small'],
+                        choices=['tiny', 'small', 'medium', 'large'])
+    parser.add_argument('--shapes', nargs='+', type=parse_shape,
+                        default=[(224, 224), (512, 512), (800, 1333)])
+    parser.add_argument('--batch', nargs='+', type=int, default=[1])
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--amp', choices=['bf16', 'fp16'], help='autocast dtype (default fp32)')
+    parser.add_argument('--threads', type=int, help='torch threads (default: torch default)')
+    parser.add_argument('--no-memory', action='store_true', help='skip peak-memory workers')
+    parser.add_argument('--json', default='work_dirs/benchmark.json', help='report file')
+    parser.add_argument('--plot', help='PNG of latency vs input size')
+    args = parser.parse_args(argv)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: no CUDA device is available')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f'device {args.device}, {torch.get_num_threads()} threads, amp {args.amp or "off"}, '
+          f'warm-up {args.warmup}, repeats {args.repeats}')
+    print(HEADER)
+    report = run_benchmark(args.arch, args.shapes, args.batch, args.warmup, args.repeats,
+                           args.device, args.amp, memory=not args.no_memory)
+    save_report(report, args.json)
+    print(f'machine fp32 matmul: {report["matmul_fp32_gflops"]:.1f} GFLOP/s; '
+          f'report written to {args.json}')
+    for e in report['results']:
+        print(f"  {e['arch']} {e['shape'][0]}x{e['shape'][1]} b{e['batch']}: mmpvt forward "
+              f"{e['mmpvt/forward']['achieved_gflops']:.1f} GFLOP/s "
+              f"({100 * e['mmpvt/forward']['fraction_of_matmul_peak']:.0f}% of matmul), mmdet "
+              f"{e['mmdet/forward']['achieved_gflops']:.1f} GFLOP/s; max |feature diff| "
+              f"{e['max_abs_feature_diff']:.1e}")
+    if args.plot:
+        print(f'plot written to {plot(report, args.plot)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
