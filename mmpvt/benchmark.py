@@ -11,7 +11,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import resource
 import statistics
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -107,6 +106,19 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
+def _peak_rss_bytes() -> int:
+    """High-water mark of this process's own address space (VmHWM).
+
+    Not getrusage's ru_maxrss: Linux carries that across fork+exec, so a spawned worker would
+    report its parent's peak.
+    """
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError('VmHWM not found in /proc/self/status')
+
+
 def _memory_worker(arch: str, name: str, shape: Tuple[int, int], batch: int, amp: Optional[str],
                    threads: int, queue) -> None:
     torch.set_num_threads(threads)
@@ -114,7 +126,7 @@ def _memory_worker(arch: str, name: str, shape: Tuple[int, int], batch: int, amp
     x = torch.randn(batch, 3, *shape)
     before = _rss_bytes()
     _step_fn(model, x, 'forward+backward', amp)()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = _peak_rss_bytes()
     queue.put(dict(peak_bytes=peak, rise_bytes=max(peak - before, 0)))
 
 

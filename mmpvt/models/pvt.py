@@ -18,7 +18,6 @@ Choices that differ from a literal transcription of the authors' code, and why:
   1e-5 in patch embedding and in the K/V reduction. (mmdet's port uses 1e-6 everywhere, which
   moves its features about 2e-4 away from the official model's.)
 """
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -151,6 +150,53 @@ class SpatialReductionAttention(nn.Module):
         return self.proj(x.transpose(1, 2).reshape(B, N, C))
 
 
+class _GELULinear(torch.autograd.Function):
+    """fc2(GELU(h)) for training that keeps only `h` for backward and recomputes GELU(h) there.
+
+    Autograd would keep both FC1's output and GELU's output: two (N, hidden) tensors per block,
+    the largest activations of PVT (hidden = 8C in stages 1-2). Recomputing the elementwise GELU
+    in backward costs little and drops one of them.
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(h, weight)
+        return F.linear(F.gelu(h), weight.to(h.dtype), bias.to(h.dtype))
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        h, weight = ctx.saved_tensors
+        grad_out = grad_out.to(h.dtype)
+        rows = grad_out.reshape(-1, grad_out.shape[-1])
+        grad_weight = rows.t() @ F.gelu(h).reshape(-1, h.shape[-1])
+        grad_h = torch.ops.aten.gelu_backward(grad_out @ weight.to(h.dtype), h)
+        return grad_h, grad_weight.to(weight.dtype), rows.sum(0).to(weight.dtype)
+
+
+class FeedForward(nn.Module):
+    """FC1 (C -> hidden), GELU, FC2 (hidden -> C); shapes (B, N, C) -> (B, N, C).
+
+    Same function in every mode, implemented for the mode's bottleneck (both measured on CPU):
+    at inference GELU runs in place on FC1's output (bit-identical; not allocating another
+    (N, hidden) tensor, 136 MB per stage-1 block at 800x1333, makes the MLP ~1.6x faster); in
+    training :class:`_GELULinear` keeps one (N, hidden) activation instead of two.
+    """
+
+    def __init__(self, embed_dims: int, hidden_dims: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.fc1(x)
+        recording = torch.is_grad_enabled() and (h.requires_grad or self.fc2.weight.requires_grad)
+        if not recording:
+            return self.fc2(torch.ops.aten.gelu_(h))
+        if torch.is_autocast_enabled(h.device.type):  # FC2 runs in the autocast dtype
+            h = h.to(torch.get_autocast_dtype(h.device.type))
+        return _GELULinear.apply(h, self.fc2.weight, self.fc2.bias)
+
+
 class PVTBlock(nn.Module):
     """Transformer encoder layer of PVT: pre-norm SRA and feed-forward, each with a residual.
 
@@ -165,8 +211,7 @@ class PVTBlock(nn.Module):
         self.norm1 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
         self.attn = SpatialReductionAttention(embed_dims, num_heads, sr_ratio)
         self.norm2 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
-        self.mlp = nn.Sequential(OrderedDict(
-            fc1=nn.Linear(embed_dims, hidden), act=nn.GELU(), fc2=nn.Linear(hidden, embed_dims)))
+        self.mlp = FeedForward(embed_dims, hidden)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: Tensor, hw: Tuple[int, int]) -> Tensor:

@@ -253,3 +253,49 @@ def test_bad_options_are_rejected(kwargs, message):
 def test_bad_input_shape_raises_value_error_naming_expected_shape(shape):
     with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
         PVT('tiny')(torch.zeros(shape))
+
+
+# ---- the feed-forward's mode-specific implementations -----------------------------------------
+def plain_feed_forward(ff, x):
+    return ff.fc2(F.gelu(ff.fc1(x)))
+
+
+def test_feed_forward_training_path_has_exact_gradients():
+    from mmpvt.models.pvt import FeedForward
+    ff = FeedForward(8, 32).double()
+    x = torch.randn(2, 5, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ff, (x,))
+
+
+def test_feed_forward_training_path_equals_plain_form_in_fp32():
+    from mmpvt.models.pvt import FeedForward
+    ff = FeedForward(64, 512)
+    x = torch.randn(2, 100, 64, requires_grad=True)
+    ours = ff(x)
+    ours.square().mean().backward()
+    grads = [x.grad.clone()] + [p.grad.clone() for p in ff.parameters()]
+    x.grad = None
+    ff.zero_grad()
+    plain = plain_feed_forward(ff, x)
+    plain.square().mean().backward()
+    assert torch.equal(ours, plain)
+    for a, b in zip(grads, [x.grad] + [p.grad for p in ff.parameters()]):
+        assert torch.allclose(a, b, atol=1e-7, rtol=1e-6)
+
+
+def test_feed_forward_inference_path_is_bit_identical():
+    from mmpvt.models.pvt import FeedForward
+    ff = FeedForward(64, 512)
+    x = torch.randn(1, 100, 64)
+    with torch.no_grad():
+        assert torch.equal(ff(x), plain_feed_forward(ff, x))
+
+
+def test_bf16_autocast_training_step_gives_fp32_gradients():
+    model = PVT('tiny', drop_path_rate=0.0)
+    model.init_weights()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = sum(o.float().mean() for o in model(torch.randn(1, 3, 64, 64)))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 and
+               torch.isfinite(p.grad).all() for p in model.parameters())
