@@ -53,7 +53,7 @@ val_dataloader = dict(
         **dataset))
 test_dataloader = val_dataloader
 
-max_iters = 600
+max_iters = 250
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=4e-4), clip_grad=dict(_delete_=True, max_norm=1.0))
 param_scheduler = [
