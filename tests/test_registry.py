@@ -4,7 +4,6 @@ import importlib
 import pytest
 from mmengine.registry import DefaultScope
 
-import mmpvt
 from mmpvt.models import PVT
 
 

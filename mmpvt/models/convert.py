@@ -26,7 +26,9 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
-from .pvt import ARCH_SETTINGS, resize_pos_embed
+from ..fileio import atomic_torch_save
+from ..version import __version__
+from .pvt import ARCH_SETTINGS, PVT, resize_pos_embed
 
 StateDict = Dict[str, Tensor]
 
@@ -275,16 +277,24 @@ def check_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
     return out
 
 
+def read_pvt_checkpoint(filename: str, prefix: Optional[str] = None,
+                        map_location: str = 'cpu') -> Tuple[StateDict, str, List[str]]:
+    """Read a checkpoint of any known layout (file, URL, ...) and convert it to mmpvt's.
+
+    Returns (mmpvt state dict, detected layout, dropped classification-only entries).
+    """
+    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location,
+                                                  logger='current')
+    return convert_to_mmpvt(extract_state_dict(checkpoint, prefix))
+
+
 def load_pvt_checkpoint(model: nn.Module, filename: str, prefix: Optional[str] = None,
                         map_location: str = 'cpu') -> Tuple[str, List[str]]:
     """Load a PVT checkpoint of any known layout (file, URL, ...) into `model`, strictly.
 
     Returns (detected layout, dropped classification-only entries).
     """
-    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location,
-                                                  logger='current')
-    state_dict = extract_state_dict(checkpoint, prefix)
-    converted, layout, dropped = convert_to_mmpvt(state_dict)
+    converted, layout, dropped = read_pvt_checkpoint(filename, prefix, map_location)
     converted = check_state_dict(converted, model)
     model.load_state_dict(converted, strict=True)
     print_log(f'PVT: loaded {len(converted)} tensors ({layout} layout) from {filename}'
@@ -299,12 +309,7 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None) -> d
     The result is validated by loading it into a PVT of `arch` (or of the arch its shapes imply).
     Returns a summary dict (layout, arch, number of tensors, dropped entries).
     """
-    from ..fileio import atomic_torch_save
-    from ..version import __version__
-    from .pvt import PVT
-
-    checkpoint = CheckpointLoader.load_checkpoint(src, map_location='cpu', logger='current')
-    converted, layout, dropped = convert_to_mmpvt(extract_state_dict(checkpoint))
+    converted, layout, dropped = read_pvt_checkpoint(src)
     found = infer_arch(converted)
     model = PVT(arch=arch if arch is not None else found['arch'])
     converted = check_state_dict(converted, model)
