@@ -12,7 +12,7 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
 
-from .models.pvt import PVT
+from .models import PVT, PVTv2
 
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> Counter:
@@ -40,12 +40,26 @@ def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def build_backbone(arch: str) -> nn.Module:
+    """PVT (tiny/small/medium/large) or PVTv2 (b0..b5, b2_li) by arch name."""
+    if arch in PVT.arch_settings:
+        return PVT(arch)
+    if arch in PVTv2.arch_settings:
+        return PVTv2(arch)
+    raise ValueError(f'Unknown arch {arch!r}: expected a PVT arch {sorted(PVT.arch_settings)} '
+                     f'or a PVTv2 arch {sorted(PVTv2.arch_settings)}')
+
+
 def backbone_complexity(arch: str = 'small', shape: Sequence[int] = (224, 224)) -> dict:
-    """Parameters and GFLOPs of a PVT backbone alone at input size `shape` (H, W)."""
-    model = PVT(arch).eval()
+    """Parameters and GFLOPs of a PVT or PVTv2 backbone alone at input size `shape` (H, W).
+
+    Counted: every convolution (depth-wise ones with their groups), linear layer and attention
+    product (the fused SDPA call included).
+    """
+    model = build_backbone(arch).eval()
     with torch.no_grad():
         flops = count_flops(model, (torch.zeros(1, 3, *shape),)).total()
-    return dict(model=f'PVT-{arch}', shape=tuple(shape), params=num_params(model),
+    return dict(model=f'{model.family}-{arch}', shape=tuple(shape), params=num_params(model),
                 gflops=flops / 1e9)
 
 

@@ -1,7 +1,9 @@
-"""Side-by-side benchmark of mmpvt's PVT and mmdet 3.x's PyramidVisionTransformer.
+"""Side-by-side benchmark of mmpvt's backbones and mmdet 3.x's ports of them.
 
-Both models hold identical weights (mmpvt's random init, exported to the official layout and read
-by mmdet's own ``pvt_convert``) and run in the same process, interleaved repeat by repeat, so both
+PVT (tiny/small/medium/large) runs against mmdet's ``PyramidVisionTransformer``, PVTv2 (b0..b5)
+against ``PyramidVisionTransformerV2`` (mmdet has no b2-li: it lacks linear SRA). Both models
+hold identical weights (mmpvt's random init, exported to the official layout and read by mmdet's
+own ``pvt_convert``) and run in the same process, interleaved repeat by repeat, so both
 see the same machine state. Peak memory of forward+backward is measured on CPU as the peak
 resident memory of an isolated worker process per (model, setting) - the rise over the worker's
 resident memory just before the step, and the absolute peak - and on CUDA with
@@ -18,25 +20,38 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .models.convert import mmpvt_to_official, official_to_mmpvt
-from .models.pvt import ARCH_SETTINGS, PVT
+from .models import PVT, PVTv2
+from .models.checkpoints import convert_to_mmpvt
+from .models.checkpoints import pvt_v1, pvt_v2
 
 MODELS = ('mmpvt', 'mmdet')
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
+ARCHS = (*PVT.arch_settings, *(a for a in PVTv2.arch_settings if a != 'b2_li'))
+
+
 def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
-    """mmpvt's PVT and mmdet's PyramidVisionTransformer with identical weights, no drop path."""
-    from mmdet.models.backbones.pvt import PyramidVisionTransformer, pvt_convert
+    """mmpvt's backbone and mmdet's port of it with identical weights, no drop path."""
+    from mmdet.models.backbones.pvt import (PyramidVisionTransformer,
+                                            PyramidVisionTransformerV2, pvt_convert)
+    if arch not in ARCHS:
+        raise ValueError(f'no mmdet counterpart for arch {arch!r}; choose from {list(ARCHS)}')
     torch.manual_seed(seed)
-    ours = PVT(arch, drop_path_rate=0.0)
+    v2 = arch in PVTv2.arch_settings
+    ours = (PVTv2 if v2 else PVT)(arch, drop_path_rate=0.0)
     ours.init_weights()
-    official = mmpvt_to_official(ours.state_dict())
-    theirs = PyramidVisionTransformer(num_layers=list(ARCH_SETTINGS[arch]['depths']),
-                                      drop_path_rate=0.0)
+    official = (pvt_v2 if v2 else pvt_v1).mmpvt_to_official(ours.state_dict())
+    depths = list(ours.arch['depths'])
+    if v2:  # mmdet's width argument is the head width; stage widths are it x num_heads
+        theirs = PyramidVisionTransformerV2(
+            embed_dims=ours.embed_dims[0], num_layers=depths,
+            mlp_ratios=list(ours.arch['mlp_ratios']), drop_path_rate=0.0)
+    else:
+        theirs = PyramidVisionTransformer(num_layers=depths, drop_path_rate=0.0)
     theirs.load_state_dict(pvt_convert(official), strict=True)
     # sanity: mmdet's weights read back into mmpvt's layout are ours, bit for bit
-    back = official_to_mmpvt(official)[0]
+    back = convert_to_mmpvt(theirs.state_dict())[0]
     assert all(torch.equal(back[k], v) for k, v in ours.state_dict().items())
     return dict(mmpvt=ours, mmdet=theirs)
 
@@ -250,11 +265,11 @@ def plot(report: dict, path: str) -> str:
         for name, style in (('mmpvt', '-o'), ('mmdet', '--s')):
             for mode in ('forward', 'forward+backward'):
                 ax.plot(scale, [e[f'{name}/{mode}']['median_s'] * 1e3 for e in rows], style,
-                        label=f'{name} PVT-{arch} {mode}')
+                        label=f'{name} {arch} {mode}')
     ax.set_xlabel('input size')
     ax.set_ylabel('latency (ms, median)')
     ax.set_yscale('log')
-    ax.set_title(f"PVT latency vs input size ({report['device']}, {report['threads']} threads)")
+    ax.set_title(f"Backbone latency vs input size ({report['device']}, {report['threads']} threads)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -8,13 +8,25 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 # A copy of ../shared/reference/official_pvt_v1_checkpoint_keys.json (facts about the official
 # whai362/PVT checkpoints), so the suite runs wherever the repository is cloned.
 OFFICIAL_KEYS_JSON = os.path.join(TESTS, 'data', 'official_pvt_v1_checkpoint_keys.json')
+# ... and of ../shared/reference/official_pvt_v2_checkpoint_keys.json (the seven PVTv2 releases).
+OFFICIAL_V2_KEYS_JSON = os.path.join(TESTS, 'data', 'official_pvt_v2_checkpoint_keys.json')
+
+
+def _read_key_table(path):
+    with open(path) as f:
+        return {k: [(name, tuple(shape)) for name, shape in v] for k, v in json.load(f).items()}
 
 
 @pytest.fixture(scope='session')
 def official_keys():
-    """{variant: [(key, shape), ...]} of the official ImageNet checkpoints, in file order."""
-    with open(OFFICIAL_KEYS_JSON) as f:
-        return {k: [(name, tuple(shape)) for name, shape in v] for k, v in json.load(f).items()}
+    """{variant: [(key, shape), ...]} of the official PVT v1 ImageNet checkpoints, in file order."""
+    return _read_key_table(OFFICIAL_KEYS_JSON)
+
+
+@pytest.fixture(scope='session')
+def official_v2_keys():
+    """{variant: [(key, shape), ...]} of the official PVTv2 ImageNet checkpoints (head included)."""
+    return _read_key_table(OFFICIAL_V2_KEYS_JSON)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import json
 import torch
 
 from mmpvt.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
-from mmpvt.models.convert import convert_to_mmpvt
+from mmpvt.models.checkpoints import convert_to_mmpvt
 
 from .conftest import run_tool
 

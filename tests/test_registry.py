@@ -1,10 +1,12 @@
-"""`type='mmpvt.PVT'` builds from mmdet's, mmseg's and mmengine's MODELS; no name collisions."""
+"""`type='mmpvt.PVT'` / `'mmpvt.PVTv2'` build from mmdet's, mmseg's and mmengine's MODELS,
+`'mmpvt.AlignResize'` from their TRANSFORMS; no name collisions."""
 import importlib
 
 import pytest
 from mmengine.registry import DefaultScope
 
-from mmpvt.models import PVT
+from mmpvt.datasets import AlignResize
+from mmpvt.models import PVT, PVTv2
 
 
 @pytest.mark.parametrize('registry_module,scope', [
@@ -14,15 +16,28 @@ def test_mmpvt_pvt_builds_under_each_default_scope(registry_module, scope):
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(dict(type='mmpvt.PVT', arch='tiny', out_indices=(3,)))
     assert type(model) is PVT and model.out_indices == (3,)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(dict(type='mmpvt.PVTv2', arch='b0', out_indices=(1,)))
+    assert type(model) is PVTv2 and model.out_indices == (1,)
+
+
+@pytest.mark.parametrize('registry_module,scope', [
+    ('mmdet.registry', 'mmdet'), ('mmseg.registry', 'mmseg')])
+def test_align_resize_builds_from_each_transforms_registry(registry_module, scope):
+    TRANSFORMS = importlib.import_module(registry_module).TRANSFORMS
+    with DefaultScope.overwrite_default_scope(scope):
+        t = TRANSFORMS.build(dict(type='mmpvt.AlignResize', scale=(2048, 512), keep_ratio=True))
+    assert type(t) is AlignResize and t.size_divisor == 32
 
 
 def test_mmdet_pyramid_vision_transformer_is_left_alone():
-    from mmdet.models.backbones.pvt import PyramidVisionTransformer
+    from mmdet.models.backbones.pvt import (PyramidVisionTransformer,
+                                            PyramidVisionTransformerV2)
     from mmdet.registry import MODELS
     from mmpvt.registry import MODELS as MMPVT_MODELS
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
-    assert 'PyramidVisionTransformer' not in MMPVT_MODELS.module_dict
-    assert list(MMPVT_MODELS.module_dict) == ['PVT']
+    assert MODELS.get('PyramidVisionTransformerV2') is PyramidVisionTransformerV2
+    assert list(MMPVT_MODELS.module_dict) == ['PVT', 'PVTv2']
 
 
 def test_importing_twice_or_through_custom_imports_does_not_fail():

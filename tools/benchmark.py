@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""mmpvt's PVT vs mmdet's PyramidVisionTransformer, identical weights, same run, interleaved.
+"""mmpvt's PVT / PVTv2 vs mmdet's PyramidVisionTransformer / PyramidVisionTransformerV2, identical
+weights, same run, interleaved.
 
-    python tools/benchmark.py --arch small --shapes 224x224 512x512 800x1333 [--batch 1]
+    python tools/benchmark.py --arch small b2 --shapes 224x224 512x512 800x1333 [--batch 1]
         [--repeats 5] [--device cpu|cuda] [--amp bf16|fp16] [--json out.json] [--plot out.png]
 """
 import argparse
@@ -9,7 +10,7 @@ import sys
 
 import torch
 
-from mmpvt.benchmark import HEADER, plot, run_benchmark, save_report
+from mmpvt.benchmark import ARCHS, HEADER, plot, run_benchmark, save_report
 
 
 def parse_shape(text):
@@ -23,8 +24,8 @@ def parse_shape(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--arch', nargs='+', default=['small'],
-                        choices=['tiny', 'small', 'medium', 'large'])
+    parser.add_argument('--arch', nargs='+', default=['small'], choices=ARCHS,
+                        help='PVT tiny..large or PVTv2 b0..b5 (mmdet has no b2_li)')
     parser.add_argument('--shapes', nargs='+', type=parse_shape,
                         default=[(224, 224), (512, 512), (800, 1333)])
     parser.add_argument('--batch', nargs='+', type=int, default=[1])

@@ -45,10 +45,12 @@ check_installed() {
 import sys, os
 from importlib.metadata import version
 want = {'torch': '2.13.0', 'mmengine': '0.10.7', 'mmcv': '2.1.0', 'mmdet': '3.3.0',
-        'mmsegmentation': '1.2.2'}
+        'mmsegmentation': '1.2.2', 'numpy': '1.26.4'}
 for name, v in want.items():
     assert version(name).split('+')[0] == v, name
-for name in ('ftfy', 'regex', 'pycocotools', 'pytest', 'numpy', 'mmpvt'):
+# setuptools 82 removed pkg_resources, which mmengine 0.10.7 imports at run time
+assert int(version('setuptools').split('.')[0]) < 82, 'setuptools'
+for name in ('ftfy', 'regex', 'pycocotools', 'pytest', 'transformers', 'mmpvt'):
     version(name)
 import mmcv.ops, mmdet, mmseg, mmpvt  # noqa: E401,F401
 from mmcv.ops import nms, RoIAlign  # noqa: F401  (compiled ops)

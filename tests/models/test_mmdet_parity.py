@@ -11,7 +11,7 @@ import torch
 from mmdet.models.backbones.pvt import PyramidVisionTransformer, pvt_convert
 
 from mmpvt.models import PVT
-from mmpvt.models.convert import official_to_mmpvt
+from mmpvt.models.checkpoints.pvt_v1 import official_to_mmpvt
 
 from .reference_pvt import random_official_state_dict
 

@@ -1,4 +1,4 @@
-"""Specification of the PVT backbone (mmpvt.models.pvt)."""
+"""Specification of the PVT v1 backbone (mmpvt.models.backbones.pvt)."""
 import math
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from mmpvt.models import PVT, SpatialReductionAttention
-from mmpvt.models.convert import official_to_mmpvt
-from mmpvt.models.pvt import resize_pos_embed
+from mmpvt.models.checkpoints.pvt_v1 import official_to_mmpvt
+from mmpvt.models.backbones.pvt import resize_pos_embed
 
 from .reference_pvt import explicit_attention, random_official_state_dict, reference_forward
 
@@ -261,14 +261,14 @@ def plain_feed_forward(ff, x):
 
 
 def test_feed_forward_training_path_has_exact_gradients():
-    from mmpvt.models.pvt import FeedForward
+    from mmpvt.models.layers import FeedForward
     ff = FeedForward(8, 32).double()
     x = torch.randn(2, 5, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(ff, (x,))
 
 
 def test_feed_forward_training_path_equals_plain_form_in_fp32():
-    from mmpvt.models.pvt import FeedForward
+    from mmpvt.models.layers import FeedForward
     ff = FeedForward(64, 512)
     x = torch.randn(2, 100, 64, requires_grad=True)
     ours = ff(x)
@@ -284,7 +284,7 @@ def test_feed_forward_training_path_equals_plain_form_in_fp32():
 
 
 def test_feed_forward_inference_path_is_bit_identical():
-    from mmpvt.models.pvt import FeedForward
+    from mmpvt.models.layers import FeedForward
     ff = FeedForward(64, 512)
     x = torch.randn(1, 100, 64)
     with torch.no_grad():

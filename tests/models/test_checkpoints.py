@@ -1,4 +1,4 @@
-"""Specification of checkpoint loading and conversion (mmpvt.models.convert)."""
+"""Specification of checkpoint loading and conversion, PVT v1 (mmpvt.models.checkpoints)."""
 import logging
 import os
 import subprocess
@@ -8,8 +8,8 @@ import pytest
 import torch
 from mmengine.logging import MMLogger
 
-from mmpvt.models import PVT, CheckpointMismatchError, convert_to_mmpvt, detect_layout
-from mmpvt.models.convert import convert_checkpoint_file
+from mmpvt.models import PVT, CheckpointMismatchError, convert_to_mmpvt, identify
+from mmpvt.models.checkpoints import convert_checkpoint_file
 
 from .reference_pvt import random_official_state_dict
 
@@ -52,11 +52,11 @@ def assert_same_weights(model, official):
 
 def test_detect_layout_of_each_known_layout(tiny_official):
     from mmdet.models.backbones.pvt import pvt_convert
-    assert detect_layout(tiny_official) == 'official'
-    assert detect_layout(pvt_convert(tiny_official)) == 'mmdet'
-    assert detect_layout(PVT('tiny').state_dict()) == 'mmpvt'
-    with pytest.raises(ValueError, match='Not a PVT v1 checkpoint'):
-        detect_layout({'conv1.weight': torch.zeros(1)})
+    assert identify(tiny_official) == ('PVT', 'official')
+    assert identify(pvt_convert(tiny_official)) == ('PVT', 'mmdet')
+    assert identify(PVT('tiny').state_dict()) == ('PVT', 'mmpvt')
+    with pytest.raises(ValueError, match='Not a PVT or PVTv2 checkpoint'):
+        identify({'conv1.weight': torch.zeros(1)})
 
 
 def test_official_checkpoint_loads_through_init_cfg(tmp_path, tiny_official, log_lines):
@@ -107,7 +107,7 @@ def test_checkpoint_of_another_arch_names_the_mismatched_keys(tmp_path, official
         pretrained(tmp_path / 'small.pth', arch='tiny')
     message = str(err.value)
     assert 'unexpected keys' in message and 'stages.0.blocks.2.' in message
-    assert "looks like arch small" in message
+    assert "looks like PVT arch small" in message
 
 
 def test_shape_mismatch_is_listed_with_both_shapes(tmp_path):
@@ -142,7 +142,7 @@ def test_convert_tool_writes_loadable_mmpvt_checkpoint(tmp_path, tiny_official):
          str(tmp_path / 'pvt_tiny.pth'), str(out)], capture_output=True, text=True, check=True)
     assert 'official' in result.stdout and 'tiny' in result.stdout
     saved = torch.load(out, weights_only=True)
-    assert detect_layout(saved['state_dict']) == 'mmpvt'
+    assert identify(saved['state_dict']) == ('PVT', 'mmpvt')
     assert_same_weights(pretrained(out), tiny_official)
     assert os.listdir(out.parent) == ['pvt_tiny_mmpvt.pth']  # no temporary left behind
 
@@ -159,7 +159,7 @@ def test_failed_conversion_leaves_destination_untouched(tmp_path, official_keys)
 
 @pytest.mark.parametrize('arch', ['tiny', 'large'])
 def test_export_to_official_layout_matches_release_keys_and_shapes(official_keys, arch):
-    from mmpvt.models.convert import mmpvt_to_official
+    from mmpvt.models.checkpoints.pvt_v1 import mmpvt_to_official
     exported = mmpvt_to_official(PVT(arch).state_dict())
     release = {k: s for k, s in official_keys[arch]
                if k not in ('cls_token', 'norm.weight', 'norm.bias', 'head.weight', 'head.bias')}

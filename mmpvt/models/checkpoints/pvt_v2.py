@@ -1,0 +1,212 @@
+"""PVTv2 checkpoint layouts and their conversion to mmpvt's.
+
+Per stage s (1-based in the official names, 0-based elsewhere), layer j:
+
+===================  ==================================  ======================================
+layout               stage pieces                        inside a layer
+===================  ==================================  ======================================
+``official``         ``patch_embed{s}``, ``block{s}.{j}``,  ``attn.{q,kv,proj,sr,norm}``,
+(whai362/PVT v2)     ``norm{s}``; ``head`` (dropped)       ``mlp.{fc1,dwconv.dwconv,fc2}``
+``mmdet`` (3.x       ``layers.{s}.0`` (``projection``,     ``attn.attn.in_proj_*`` = [q; k; v],
+PyramidVision-       ``norm``), ``layers.{s}.1.{j}``,     ``attn.attn.out_proj``, ``ffn.layers.{0,
+TransformerV2)       ``layers.{s}.2``                      1,4}`` (fc1/fc2 as 1x1 convolutions)
+``timm``             ``patch_embed`` (stage 1),           as official, but ``mlp.dwconv`` (no
+(``pvt_v2_*``)       ``stages.{s}.downsample``,           inner ``dwconv``)
+                     ``stages.{s}.blocks.{j}``,
+                     ``stages.{s}.norm``; ``head``
+``transformers``     ``[pvt_v2.]encoder.layers.{s}.``     ``attention.{query,key,value,proj,
+(``PvtV2*``)         ``patch_embedding.{proj,layer_norm}``  spatial_reduction,layer_norm}``,
+                     ``.blocks.{j}``, ``.layer_norm``;     ``layer_norm_{1,2}``,
+                     ``classifier`` (dropped)              ``mlp.{dense1,dwconv.dwconv,dense2}``
+``mmpvt``            ``stages.{s}.patch_embed``,          as official
+                     ``stages.{s}.blocks.{j}``,
+                     ``stages.{s}.norm``
+===================  ==================================  ======================================
+"""
+import re
+from collections import OrderedDict
+from typing import List, Tuple
+
+import torch
+
+from ..backbones.pvt_v2 import ARCH_KEYS, ARCH_SETTINGS
+from .common import StateDict, split_in_proj
+
+FAMILY = 'PVTv2'
+# Keys only a v2 checkpoint has: a depth-wise conv in the FFN or a per-stage norm, in any layout.
+MARKER = re.compile(r'(^|\.)dwconv\.|^norm\d+\.|^layers\.\d+\.2\.|^layers\.\d+\.1\.\d+\.ffn\.layers\.1\.'
+                    r'|^stages\.\d+\.norm\.|^(pvt_v2\.)?encoder\.layers\.\d+\.')
+CLASSIFIER_KEYS = re.compile(r'^(head|classifier)\.(weight|bias)$')
+
+
+def _drop_classifier(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+    dropped = [k for k in state_dict if CLASSIFIER_KEYS.match(k)]
+    return OrderedDict((k, v) for k, v in state_dict.items() if k not in dropped), dropped
+
+
+def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+    """whai362/PVT v2 keys -> mmpvt keys; returns (converted, dropped classifier entries)."""
+    state_dict, dropped = _drop_classifier(state_dict)
+    out: StateDict = OrderedDict()
+    for key, value in state_dict.items():
+        m = re.match(r'^(patch_embed|block|norm)(\d+)\.(.*)$', key)
+        if m:
+            part = dict(patch_embed='patch_embed', block='blocks', norm='norm')[m.group(1)]
+            key = f'stages.{int(m.group(2)) - 1}.{part}.{m.group(3)}'
+        out[key] = value
+    return out, dropped
+
+
+_MMDET_LAYER_RENAMES = (
+    ('attn.attn.out_proj.', 'attn.proj.'),
+    ('ffn.layers.0.', 'mlp.fc1.'),
+    ('ffn.layers.1.', 'mlp.dwconv.dwconv.'),
+    ('ffn.layers.4.', 'mlp.fc2.'),
+)
+
+
+def mmdet_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+    """mmdet 3.x ``PyramidVisionTransformerV2`` keys -> mmpvt keys."""
+    out: StateDict = OrderedDict()
+    for key, value in state_dict.items():
+        m = re.match(r'^layers\.(\d+)\.0\.(projection|norm)\.(.*)$', key)
+        if m:
+            name = 'proj' if m.group(2) == 'projection' else 'norm'
+            out[f'stages.{m.group(1)}.patch_embed.{name}.{m.group(3)}'] = value
+            continue
+        m = re.match(r'^layers\.(\d+)\.2\.(.*)$', key)
+        if m:
+            out[f'stages.{m.group(1)}.norm.{m.group(2)}'] = value
+            continue
+        m = re.match(r'^layers\.(\d+)\.1\.(\d+)\.(.*)$', key)
+        if m:
+            prefix, rest = f'stages.{m.group(1)}.blocks.{m.group(2)}.', m.group(3)
+            if rest.startswith('attn.attn.in_proj_'):
+                out.update(split_in_proj(prefix, rest, value))
+                continue
+            for old, new in _MMDET_LAYER_RENAMES:
+                if rest.startswith(old):
+                    if new != 'mlp.dwconv.dwconv.' and rest.endswith('weight') and value.dim() == 4:
+                        value = value.flatten(1)  # fc1/fc2 stored as 1x1 convolutions
+                    rest = new + rest[len(old):]
+                    break
+            out[prefix + rest] = value
+            continue
+        out[key] = value
+    return out, []
+
+
+def timm_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+    """timm ``pvt_v2_*`` keys -> mmpvt keys."""
+    state_dict, dropped = _drop_classifier(state_dict)
+    out: StateDict = OrderedDict()
+    for key, value in state_dict.items():
+        key = re.sub(r'^patch_embed\.', 'stages.0.patch_embed.', key)
+        key = re.sub(r'^stages\.(\d+)\.downsample\.', r'stages.\1.patch_embed.', key)
+        key = re.sub(r'\.mlp\.dwconv\.(weight|bias)$', r'.mlp.dwconv.dwconv.\1', key)
+        out[key] = value
+    return out, dropped
+
+
+_HF_LAYER_RENAMES = (
+    ('attention.query.', 'attn.q.'),
+    ('attention.proj.', 'attn.proj.'),
+    ('attention.spatial_reduction.', 'attn.sr.'),
+    ('attention.layer_norm.', 'attn.norm.'),
+    ('layer_norm_1.', 'norm1.'),
+    ('layer_norm_2.', 'norm2.'),
+    ('mlp.dense1.', 'mlp.fc1.'),
+    ('mlp.dense2.', 'mlp.fc2.'),
+)
+
+
+def transformers_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+    """transformers ``PvtV2Model``/``PvtV2ForImageClassification``/``PvtV2Backbone`` keys ->
+    mmpvt keys (separate key and value projections are stacked into ``kv``, K first)."""
+    state_dict, dropped = _drop_classifier(state_dict)
+    out: StateDict = OrderedDict()
+    kv_parts = {}
+    for key, value in state_dict.items():
+        m = re.match(r'^(?:pvt_v2\.)?encoder\.layers\.(\d+)\.(.*)$', key)
+        if not m:
+            out[key] = value
+            continue
+        stage, rest = m.group(1), m.group(2)
+        if rest.startswith('patch_embedding.'):
+            rest = rest[len('patch_embedding.'):].replace('layer_norm.', 'norm.')
+            out[f'stages.{stage}.patch_embed.{rest}'] = value
+            continue
+        if rest.startswith('layer_norm.'):
+            out[f'stages.{stage}.norm.{rest[len("layer_norm."):]}'] = value
+            continue
+        m = re.match(r'^blocks\.(\d+)\.(.*)$', rest)
+        if not m:
+            out[key] = value
+            continue
+        prefix, rest = f'stages.{stage}.blocks.{m.group(1)}.', m.group(2)
+        m = re.match(r'^attention\.(key|value)\.(weight|bias)$', rest)
+        if m:
+            kv_parts.setdefault(prefix + 'attn.kv.' + m.group(2), {})[m.group(1)] = value
+            continue
+        for old, new in _HF_LAYER_RENAMES:
+            if rest.startswith(old):
+                rest = new + rest[len(old):]
+                break
+        out[prefix + rest] = value
+    for key, parts in kv_parts.items():
+        if set(parts) != {'key', 'value'}:
+            out[key.replace('attn.kv.', f'attention.{next(iter(parts))}.')] = \
+                next(iter(parts.values()))  # half a pair: reported as unexpected
+            continue
+        out[key] = torch.cat([parts['key'], parts['value']], dim=0)
+    return out, dropped
+
+
+TO_MMPVT = dict(official=official_to_mmpvt, mmdet=mmdet_to_mmpvt, timm=timm_to_mmpvt,
+                transformers=transformers_to_mmpvt, mmpvt=_drop_classifier)
+
+
+def mmpvt_to_official(state_dict: StateDict) -> StateDict:
+    """mmpvt keys -> the official layout (backbone only, no head)."""
+    out: StateDict = OrderedDict()
+    for key, value in state_dict.items():
+        m = re.match(r'^stages\.(\d+)\.(patch_embed|blocks|norm)\.(.*)$', key)
+        if not m:
+            raise KeyError(f'not an mmpvt PVTv2 key: {key}')
+        name = dict(patch_embed='patch_embed', blocks='block', norm='norm')[m.group(2)]
+        out[f'{name}{int(m.group(1)) + 1}.{m.group(3)}'] = value
+    return out
+
+
+def infer_arch(state_dict: StateDict) -> dict:
+    """The PVTv2 arch an mmpvt-layout state dict was made for, read off its shapes.
+
+    num_heads changes no shape: a named variant with the same shapes gives its heads, otherwise
+    C / 64 is assumed. Returns dict(arch=..., name='b0'|...|'b2_li'|...|None).
+    """
+    stages = sorted({int(m.group(1)) for k in state_dict
+                     for m in [re.match(r'^stages\.(\d+)\.', k)] if m})
+    arch = {k: [] for k in ARCH_KEYS}
+    linear = []
+    for s in stages:
+        dim = state_dict[f'stages.{s}.patch_embed.proj.weight'].shape[0]
+        blocks = {int(m.group(1)) for k in state_dict
+                  for m in [re.match(rf'^stages\.{s}\.blocks\.(\d+)\.', k)] if m}
+        fc1 = state_dict[f'stages.{s}.blocks.0.mlp.fc1.weight']
+        sr = state_dict.get(f'stages.{s}.blocks.0.attn.sr.weight')
+        arch['embed_dims'].append(dim)
+        arch['depths'].append(max(blocks) + 1)
+        arch['num_heads'].append(max(dim // 64, 1))
+        arch['mlp_ratios'].append(fc1.shape[0] // dim)
+        linear.append(sr is not None and sr.shape[-1] == 1)
+        arch['sr_ratios'].append(1 if sr is None or sr.shape[-1] == 1 else sr.shape[-1])
+    arch['linear'] = bool(linear) and all(linear)
+    shape_keys = ('embed_dims', 'depths', 'mlp_ratios')
+    name = next((n for n, a in ARCH_SETTINGS.items()
+                 if all(list(a[k]) == arch[k] for k in shape_keys)
+                 and a.get('linear', False) == arch['linear']
+                 and (arch['linear'] or list(a['sr_ratios']) == arch['sr_ratios'])), None)
+    if name is not None:
+        arch['num_heads'] = list(ARCH_SETTINGS[name]['num_heads'])
+        arch['sr_ratios'] = list(ARCH_SETTINGS[name]['sr_ratios'])
+    return dict(arch=arch, name=name)

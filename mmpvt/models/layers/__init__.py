@@ -1,0 +1,12 @@
+"""Building blocks shared by PVT v1 and PVTv2: patch embedding, attention, feed-forward, layer."""
+from .attention import SpatialReductionAttention
+from .block import PVTBlock, run_blocks
+from .embed import (BLOCK_NORM_EPS, PATCH_NORM_EPS, OverlapPatchEmbed, PatchEmbed, map_to_tokens,
+                    pad_to_multiple, tokens_to_map)
+from .ffn import ConvFeedForward, DepthwiseConv, FeedForward
+
+__all__ = [
+    'SpatialReductionAttention', 'PVTBlock', 'run_blocks', 'BLOCK_NORM_EPS', 'PATCH_NORM_EPS',
+    'OverlapPatchEmbed', 'PatchEmbed', 'map_to_tokens', 'pad_to_multiple', 'tokens_to_map',
+    'ConvFeedForward', 'DepthwiseConv', 'FeedForward'
+]

@@ -1,0 +1,150 @@
+"""Feed-forward networks of PVT v1 and PVTv2, implemented for CPU/GPU memory and speed.
+
+v1 (:class:`FeedForward`):      fc1 -> GELU -> fc2
+v2 (:class:`ConvFeedForward`):  fc1 -> [ReLU, linear mode only] -> 3x3 depth-wise conv -> GELU -> fc2
+
+The function is exactly the authors'; what differs is how it is evaluated (both measured on CPU):
+
+* inference: every elementwise op runs in place on a buffer that nobody else needs. At 800x1333 a
+  stage-1 hidden activation is (67k tokens x 512) = 136 MB; not allocating a second one makes the
+  FFN about 1.6x faster.
+* training: autograd would keep fc1's output, the depth-wise conv's output and GELU's output, three
+  (N, hidden) tensors per block, the largest activations of the network. :class:`_ConvGELULinear`
+  keeps only the first and recomputes the cheap depth-wise conv and GELU in backward (the costly
+  fc2 product is not recomputed), so each block keeps one hidden-size tensor.
+
+fc1/fc2 are ``nn.Linear`` on (B, N, C) tokens (the official checkpoints' shapes); the depth-wise conv
+reads the tokens through a channels-last view, so no transpose is copied.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .embed import Grid, map_to_tokens, tokens_to_map
+
+
+def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Tensor) -> Tensor:
+    """3x3 depth-wise conv (padding 1) of (B, N, C) tokens on grid `hw`; returns (B, N, C)."""
+    return map_to_tokens(F.conv2d(tokens_to_map(h, hw), weight, bias, padding=weight.shape[-1] // 2,
+                                  groups=h.shape[-1]))
+
+
+class _ConvGELULinear(torch.autograd.Function):
+    """fc2(GELU(conv(h))) with conv an optional depth-wise conv, keeping only `h` for backward.
+
+    Backward recomputes conv(h) and GELU (elementwise and depth-wise: cheap) but never the fc2
+    matrix product. Everything runs in `h`'s dtype (the autocast dtype under autocast).
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, hw: Optional[Grid], conv_w: Optional[Tensor],
+                conv_b: Optional[Tensor], weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.hw = hw
+        ctx.save_for_backward(h, conv_w, conv_b, weight)
+        dt = h.dtype
+        if conv_w is None:
+            a = F.gelu(h)
+        else:
+            a = torch.ops.aten.gelu_(depthwise_conv(h, hw, conv_w.to(dt), conv_b.to(dt)))
+        return F.linear(a, weight.to(dt), bias.to(dt))
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        h, conv_w, conv_b, weight = ctx.saved_tensors
+        dt = h.dtype
+        need_h, _, need_cw, need_cb, need_w, need_b = ctx.needs_input_grad
+        conv_inputs = []
+        if conv_w is None:
+            a = h
+        else:
+            with torch.enable_grad():
+                hd = h.detach().requires_grad_(need_h)
+                cw = conv_w.detach().to(dt).requires_grad_(need_cw)
+                cb = conv_b.detach().to(dt).requires_grad_(need_cb)
+                a = depthwise_conv(hd, ctx.hw, cw, cb)
+            conv_inputs = [t for t in (hd, cw, cb) if t.requires_grad]
+        grad_out = grad_out.to(dt)
+        rows = grad_out.reshape(-1, grad_out.shape[-1])
+        grad_w = grad_b = None
+        if need_w:
+            grad_w = (rows.t() @ F.gelu(a.detach()).reshape(-1, a.shape[-1])).to(weight.dtype)
+        if need_b:
+            grad_b = rows.sum(0).to(weight.dtype)
+        grad_a = torch.ops.aten.gelu_backward(grad_out @ weight.to(dt), a.detach())
+        if conv_w is None:
+            return grad_a, None, None, None, grad_w, grad_b
+        grads = iter(torch.autograd.grad(a, conv_inputs, grad_a) if conv_inputs else ())
+        grad_h = next(grads) if need_h else None
+        grad_cw = next(grads).to(conv_w.dtype) if need_cw else None
+        grad_cb = next(grads).to(conv_b.dtype) if need_cb else None
+        return grad_h, None, grad_cw, grad_cb, grad_w, grad_b
+
+
+class FeedForward(nn.Module):
+    """PVT v1 feed-forward: fc1 (C -> hidden), GELU, fc2 (hidden -> C).
+
+    Shapes: (B, N, C) -> (B, N, C); `hw` is accepted (and unused) so v1 and v2 blocks share code.
+    """
+
+    def __init__(self, embed_dims: int, hidden_dims: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+
+    def _needs_graph(self, h: Tensor) -> bool:
+        """Whether autograd records this call (else the in-place inference path is taken)."""
+        return torch.is_grad_enabled() and (
+            h.requires_grad or any(p.requires_grad for p in self.parameters()))
+
+    def _hidden(self, x: Tensor) -> Tensor:
+        """fc1 and whatever precedes the depth-wise conv, in the compute dtype."""
+        h = self.fc1(x)
+        if torch.is_autocast_enabled(h.device.type):  # fc2 runs in the autocast dtype too
+            h = h.to(torch.get_autocast_dtype(h.device.type))
+        return h
+
+    def forward(self, x: Tensor, hw: Optional[Grid] = None) -> Tensor:
+        h = self._hidden(x)
+        if not self._needs_graph(h):
+            return self.fc2(torch.ops.aten.gelu_(h))
+        return _ConvGELULinear.apply(h, None, None, None, self.fc2.weight, self.fc2.bias)
+
+
+class DepthwiseConv(nn.Module):
+    """3x3 depth-wise convolution; its own module so the checkpoint key is ``dwconv.dwconv``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+
+    def forward(self, h: Tensor, hw: Grid) -> Tensor:
+        return depthwise_conv(h, hw, self.dwconv.weight, self.dwconv.bias)
+
+
+class ConvFeedForward(FeedForward):
+    """PVTv2 convolutional feed-forward: fc1, [ReLU if `relu`], 3x3 depth-wise conv, GELU, fc2.
+
+    The depth-wise conv (zero padding 1) gives the FFN the positional information that v2 has no
+    position table for. `relu` is set in linear-SRA models (b2-li), as in the official code.
+
+    Shapes: tokens (B, h*w, C) with grid (h, w) -> (B, h*w, C).
+    """
+
+    def __init__(self, embed_dims: int, hidden_dims: int, relu: bool = False) -> None:
+        super().__init__(embed_dims, hidden_dims)
+        self.dwconv = DepthwiseConv(hidden_dims)
+        self.relu = relu
+
+    def _hidden(self, x: Tensor) -> Tensor:
+        h = super()._hidden(x)
+        return torch.relu_(h) if self.relu else h  # fc1's output is not needed by its backward
+
+    def forward(self, x: Tensor, hw: Optional[Grid] = None) -> Tensor:
+        h = self._hidden(x)
+        conv = self.dwconv.dwconv
+        if not self._needs_graph(h):
+            return self.fc2(torch.ops.aten.gelu_(self.dwconv(h, hw)))
+        return _ConvGELULinear.apply(h, hw, conv.weight, conv.bias, self.fc2.weight,
+                                     self.fc2.bias)
