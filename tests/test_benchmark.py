@@ -23,6 +23,22 @@ def test_compared_models_hold_identical_weights_and_agree():
     assert max_feature_difference(models, (64, 96)) < 5e-4  # the LayerNorm eps difference
 
 
+def test_pvt_v2_is_compared_with_mmdets_v2_port_holding_the_same_weights():
+    from mmdet.models.backbones.pvt import PyramidVisionTransformerV2
+    models = build_pair('b0')
+    assert isinstance(models['mmdet'], PyramidVisionTransformerV2)
+    theirs = convert_to_mmpvt(models['mmdet'].state_dict())[0]
+    for key, value in models['mmpvt'].state_dict().items():
+        assert torch.equal(theirs[key], value), key
+    assert max_feature_difference(models, (64, 96)) < 5e-4  # the LayerNorm eps difference
+
+
+def test_b2_li_has_no_mmdet_counterpart():
+    import pytest
+    with pytest.raises(ValueError, match="no mmdet counterpart for arch 'b2_li'"):
+        build_pair('b2_li')
+
+
 def test_report_has_every_field():
     report = run_benchmark(['tiny'], [(32, 48)], [1, 2], warmup=0, repeats=2, log=lambda s: None)
     assert report['threads'] == torch.get_num_threads() and report['matmul_fp32_gflops'] > 0

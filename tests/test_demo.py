@@ -87,6 +87,8 @@ def test_meta_json_records_parameters(tiny_shapes):
      'coco/segm_mAP_50'),
     ('sem_fpn_pvt_t', ['train_cfg.max_iters=2', 'train_cfg.val_interval=2'], 'mIoU'),
     ('detr_pvt_t', ['train_cfg.max_epochs=1'], 'coco/bbox_mAP_50'),
+    ('retinanet_pvt_v2_b0', ['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'],
+     'coco/bbox_mAP_50'),
 ])
 def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options, metric):
     out = run_tool(['tools/demo.py', '--config', f'configs/demo/{config}.py', '--data',

@@ -122,6 +122,16 @@ def test_backbone_gflops_at_224_match_paper_table2(arch, paper):
     assert round(backbone_complexity(arch)['gflops'], 1) == paper
 
 
+def test_pvt_v2_b2_gflops_at_224_match_the_authors_get_flops():
+    # whai362/PVT classification README: get_flops.py pvt_v2_b2 -> 4.04 GFLOPs (attention included)
+    assert round(backbone_complexity('b2')['gflops'], 1) == 4.0
+
+
+def test_get_flops_cli_takes_pvt_v2_arch_names():
+    out = run_tool(['tools/get_flops.py', 'b0']).stdout
+    assert 'PVTv2-b0 at 224x224: 3.41M params' in out  # facts file: 3.41M without the head
+
+
 def test_get_flops_cli_counts_attention():
     out = run_tool(['tools/get_flops.py', 'tiny']).stdout
     assert 'PVT-tiny at 224x224: 12.71M params, 1.94 GFLOPs' in out

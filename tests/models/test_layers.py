@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from mmpvt.models.layers import ConvFeedForward, FeedForward, OverlapPatchEmbed, PatchEmbed
+from mmpvt.models.layers.dwconv import depthwise_conv, depthwise_conv_backward
 
 
 def plain_conv_ffn(ff, x, hw):
@@ -85,3 +86,35 @@ def test_patch_embeddings_give_ceil_grids(hw):
     _, grid_v2 = OverlapPatchEmbed(3, 8, 7, 4)(torch.randn(1, 3, *hw))
     expected = tuple((s + 3) // 4 for s in hw)
     assert grid_v1 == expected and grid_v2 == expected
+
+
+# ---- the channels-last depth-wise convolution -------------------------------------------------
+@pytest.mark.parametrize('B,hw,C,k', [(2, (6, 10), 64, 3), (1, (1, 1), 8, 3), (1, (5, 3), 4, 3),
+                                      (2, (7, 9), 16, 5)])
+def test_depthwise_conv_of_tokens_and_its_explicit_backward_equal_autograd(B, hw, C, k):
+    """Against a plain NCHW conv2d and autograd, float64, tolerance 1e-12."""
+    h = torch.randn(B, hw[0] * hw[1], C, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(C, 1, k, k, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(C, dtype=torch.float64, requires_grad=True)
+    nchw = h.transpose(1, 2).reshape(B, C, *hw).contiguous()
+    ref = F.conv2d(nchw, w, b, padding=k // 2, groups=C).flatten(2).transpose(1, 2)
+    g = torch.randn_like(ref)
+    expected = torch.autograd.grad(ref, (h, w, b), g)
+    with torch.no_grad():
+        assert (depthwise_conv(h, hw, w, b) - ref).abs().max() < 1e-12
+        got = depthwise_conv_backward(g, h, hw, w, True, True, True)
+    for a, e in zip(got, expected):
+        assert a.shape == e.shape and (a - e).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize('B', [1, 2])
+def test_token_maps_are_channels_last_views(B):
+    """Convolutions must see channels-last strides, or oneDNN copies the map to NCHW first."""
+    from mmpvt.models.layers import map_to_tokens, tokens_to_map
+    x = torch.randn(B, 6 * 5, 16)
+    grid = tokens_to_map(x, (6, 5))
+    assert grid.shape == (B, 16, 6, 5) and grid.data_ptr() == x.data_ptr()
+    assert grid.is_contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(grid, torch.randn(16, 1, 3, 3), padding=1, groups=16)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert map_to_tokens(out).is_contiguous()

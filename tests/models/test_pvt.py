@@ -119,7 +119,8 @@ def test_kv_reduction_of_divisible_grid_is_official_conv(official_keys):
                         stride=8)
         expected = F.layer_norm(conv.flatten(2).transpose(1, 2), (64,), attn.norm.weight,
                                 attn.norm.bias, 1e-5)
-        assert torch.equal(attn.reduce(x, (16, 24)), expected)
+        # channels-last vs NCHW kernels sum the 64 products in another order: float32 rounding
+        assert torch.allclose(attn.reduce(x, (16, 24)), expected, atol=1e-5, rtol=0)
 
 
 def test_border_pixels_of_undivisible_input_reach_every_stage():

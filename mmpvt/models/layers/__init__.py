@@ -3,10 +3,11 @@ from .attention import SpatialReductionAttention
 from .block import PVTBlock, run_blocks
 from .embed import (BLOCK_NORM_EPS, PATCH_NORM_EPS, OverlapPatchEmbed, PatchEmbed, map_to_tokens,
                     pad_to_multiple, tokens_to_map)
+from .dwconv import depthwise_conv
 from .ffn import ConvFeedForward, DepthwiseConv, FeedForward
 
 __all__ = [
     'SpatialReductionAttention', 'PVTBlock', 'run_blocks', 'BLOCK_NORM_EPS', 'PATCH_NORM_EPS',
     'OverlapPatchEmbed', 'PatchEmbed', 'map_to_tokens', 'pad_to_multiple', 'tokens_to_map',
-    'ConvFeedForward', 'DepthwiseConv', 'FeedForward'
+    'ConvFeedForward', 'DepthwiseConv', 'FeedForward', 'depthwise_conv'
 ]

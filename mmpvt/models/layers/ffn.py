@@ -14,7 +14,7 @@ The function is exactly the authors'; what differs is how it is evaluated (both 
   fc2 product is not recomputed), so each block keeps one hidden-size tensor.
 
 fc1/fc2 are ``nn.Linear`` on (B, N, C) tokens (the official checkpoints' shapes); the depth-wise conv
-reads the tokens through a channels-last view, so no transpose is copied.
+works on the same memory as a channels-last map (:mod:`.dwconv`), so no layout is ever changed.
 """
 from typing import Optional, Tuple
 
@@ -22,13 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .embed import Grid, map_to_tokens, tokens_to_map
-
-
-def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Tensor) -> Tensor:
-    """3x3 depth-wise conv (padding 1) of (B, N, C) tokens on grid `hw`; returns (B, N, C)."""
-    return map_to_tokens(F.conv2d(tokens_to_map(h, hw), weight, bias, padding=weight.shape[-1] // 2,
-                                  groups=h.shape[-1]))
+from .dwconv import depthwise_conv, depthwise_conv_backward
+from .embed import Grid
 
 
 class _ConvGELULinear(torch.autograd.Function):
@@ -55,31 +50,21 @@ class _ConvGELULinear(torch.autograd.Function):
         h, conv_w, conv_b, weight = ctx.saved_tensors
         dt = h.dtype
         need_h, _, need_cw, need_cb, need_w, need_b = ctx.needs_input_grad
-        conv_inputs = []
-        if conv_w is None:
-            a = h
-        else:
-            with torch.enable_grad():
-                hd = h.detach().requires_grad_(need_h)
-                cw = conv_w.detach().to(dt).requires_grad_(need_cw)
-                cb = conv_b.detach().to(dt).requires_grad_(need_cb)
-                a = depthwise_conv(hd, ctx.hw, cw, cb)
-            conv_inputs = [t for t in (hd, cw, cb) if t.requires_grad]
+        a = h if conv_w is None else depthwise_conv(h, ctx.hw, conv_w.to(dt), conv_b.to(dt))
         grad_out = grad_out.to(dt)
         rows = grad_out.reshape(-1, grad_out.shape[-1])
         grad_w = grad_b = None
         if need_w:
-            grad_w = (rows.t() @ F.gelu(a.detach()).reshape(-1, a.shape[-1])).to(weight.dtype)
+            grad_w = (rows.t() @ F.gelu(a).reshape(-1, a.shape[-1])).to(weight.dtype)
         if need_b:
             grad_b = rows.sum(0).to(weight.dtype)
-        grad_a = torch.ops.aten.gelu_backward(grad_out @ weight.to(dt), a.detach())
+        grad_a = torch.ops.aten.gelu_backward(grad_out @ weight.to(dt), a)
         if conv_w is None:
             return grad_a, None, None, None, grad_w, grad_b
-        grads = iter(torch.autograd.grad(a, conv_inputs, grad_a) if conv_inputs else ())
-        grad_h = next(grads) if need_h else None
-        grad_cw = next(grads).to(conv_w.dtype) if need_cw else None
-        grad_cb = next(grads).to(conv_b.dtype) if need_cb else None
-        return grad_h, None, grad_cw, grad_cb, grad_w, grad_b
+        grad_h, grad_cw, grad_cb = depthwise_conv_backward(
+            grad_a, h, ctx.hw, conv_w.to(dt), need_h, need_cw, need_cb)
+        return (grad_h, None, None if grad_cw is None else grad_cw.to(conv_w.dtype),
+                None if grad_cb is None else grad_cb.to(conv_b.dtype), grad_w, grad_b)
 
 
 class FeedForward(nn.Module):

@@ -1,0 +1,35 @@
+"""Depth-wise k x k convolution (stride 1, zero padding k // 2) of channels-last tokens.
+
+PVTv2's feed-forward convolves (B, N, hidden) tokens, i.e. a channels-last (B, H, W, C) map. Both
+directions go straight to PyTorch's convolution kernels (oneDNN on CPU, cuDNN on GPU) on a
+channels-last view of the tokens, so no layout is ever changed; the backward is called explicitly
+(``aten.convolution_backward``) because :class:`~.ffn._ConvGELULinear` recomputes the forward
+instead of keeping it.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .embed import Grid, map_to_tokens, tokens_to_map
+
+
+def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    """(B, N, C) tokens on grid `hw` -> (B, N, C); weight (C, 1, k, k), bias (C,) or None."""
+    out = F.conv2d(tokens_to_map(h, hw), weight, bias, padding=weight.shape[-1] // 2,
+                   groups=h.shape[-1])
+    return map_to_tokens(out)
+
+
+def depthwise_conv_backward(grad: Tensor, h: Tensor, hw: Grid, weight: Tensor, need_input: bool,
+                            need_weight: bool, need_bias: bool
+                            ) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
+    """(grad_h, grad_weight, grad_bias) of :func:`depthwise_conv` for the output gradient `grad`
+    (None where not needed)."""
+    C, k = h.shape[-1], weight.shape[-1]
+    grad_map, grad_w, grad_b = torch.ops.aten.convolution_backward(
+        tokens_to_map(grad.contiguous(), hw), tokens_to_map(h, hw), weight,
+        [C] if need_bias else None, [1, 1], [k // 2, k // 2], [1, 1], False, [0, 0], C,
+        [need_input, need_weight, need_bias])
+    return (map_to_tokens(grad_map) if need_input else None), grad_w, grad_b
