@@ -3,13 +3,16 @@ MMPVT_VENV ?= .venv
 export MMPVT_VENV
 PY := $(MMPVT_VENV)/bin/python
 
-.PHONY: install test demo
+.PHONY: install test test-fast demo
 
 install:  ## create $(MMPVT_VENV) and install the pinned stack + mmpvt
 	bash tools/setup_env.sh
 
 test:  ## run the test suite with the venv interpreter
 	$(PY) -m pytest tests -q
+
+test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument checks (< 60 s)
+	$(PY) -m pytest tests -q -m "not slow"
 
 demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU)
 	$(PY) tools/demo.py $(ARGS)

@@ -29,6 +29,12 @@ def official_v2_keys():
     return _read_key_table(OFFICIAL_V2_KEYS_JSON)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: builds whole detectors/segmentors, trains, or runs the tools in '
+        'subprocesses; `make test-fast` (pytest -m "not slow") leaves these out')
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

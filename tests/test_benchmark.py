@@ -1,12 +1,15 @@
 """tools/benchmark.py on tiny inputs: it runs, reports every field, compares equal models."""
 import json
 
+import pytest
 import torch
 
 from mmpvt.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
 from mmpvt.models.checkpoints import convert_to_mmpvt
 
 from .conftest import run_tool
+
+pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
 MODES = ('forward', 'forward+backward')
 TIMING_FIELDS = {'median_s', 'min_s', 'max_s', 'repeats', 'images_per_s', 'achieved_gflops',
@@ -34,7 +37,6 @@ def test_pvt_v2_is_compared_with_mmdets_v2_port_holding_the_same_weights():
 
 
 def test_b2_li_has_no_mmdet_counterpart():
-    import pytest
     with pytest.raises(ValueError, match="no mmdet counterpart for arch 'b2_li'"):
         build_pair('b2_li')
 

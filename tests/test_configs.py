@@ -12,6 +12,8 @@ from mmengine.registry import init_default_scope
 import mmpvt  # noqa: F401
 from mmpvt.models import PVT, PVTv2
 
+pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'configs', '*',
                                                                            '*.py'))

@@ -12,6 +12,8 @@ from mmpvt import demo_data
 
 from .conftest import run_tool
 
+pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
+
 SMALL = dict(num_train=4, num_val=2, img_size=(64, 96), max_objects=3, size_range=(20, 48))
 
 

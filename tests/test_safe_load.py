@@ -15,6 +15,8 @@ from torch.utils.data import Dataset
 
 import mmpvt  # noqa: F401  (installs the allow-list)
 
+pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
+
 
 class ToyModel(BaseModel):
     def __init__(self):

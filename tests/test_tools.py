@@ -15,6 +15,8 @@ from mmpvt.fileio import atomic_path
 
 from .conftest import REPO, run_tool
 
+pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
+
 RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
 FPN_DEMO = 'configs/demo/sem_fpn_pvt_t.py'
 
@@ -64,27 +66,51 @@ def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
     assert len(list((tmp_path / 'masks').rglob('*.png'))) == 4
 
 
-def test_training_killed_mid_run_resumes_to_the_same_length(tiny_shapes, tmp_path):
-    options = ['--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_iters=8',
-               'train_cfg.val_interval=8', 'default_hooks.checkpoint.interval=2',
+# tools/train.py with the atomic backend's put() made to stall half-way through writing one file:
+# if anything else wrote the checkpoints, the stall would never happen.
+STALLING_TRAIN = """
+import os, runpy, sys, time
+import mmpvt.fileio as fileio
+original_put = fileio.AtomicLocalBackend.put
+def put(self, obj, filepath):
+    if str(filepath).endswith(os.environ['STALL_ON']):
+        with fileio.atomic_path(str(filepath)) as tmp, open(tmp, 'wb') as f:
+            f.write(obj[:len(obj) // 2])
+            f.flush()
+            print('STALLED WRITING', filepath, flush=True)
+            time.sleep(600)
+    return original_put(self, obj, filepath)
+fileio.AtomicLocalBackend.put = put
+sys.argv = ['tools/train.py'] + sys.argv[1:]
+runpy.run_path('tools/train.py', run_name='__main__')
+"""
+
+
+def test_run_killed_while_writing_a_checkpoint_resumes_to_the_same_length(tiny_shapes, tmp_path):
+    options = ['--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_iters=6',
+               'train_cfg.val_interval=6', 'default_hooks.checkpoint.interval=2',
                'default_hooks.checkpoint.max_keep_ckpts=10', 'train_dataloader.batch_size=2',
-               'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
-    env = dict(os.environ, PYTHONUNBUFFERED='1', **data_env(tiny_shapes))
-    proc = subprocess.Popen([sys.executable, 'tools/train.py', FPN_DEMO, *options], cwd=REPO,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+               'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+    env = dict(os.environ, PYTHONUNBUFFERED='1', STALL_ON='iter_4.pth', **data_env(tiny_shapes))
+    proc = subprocess.Popen([sys.executable, '-c', STALLING_TRAIN, FPN_DEMO, *options], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
-    while not (tmp_path / 'iter_4.pth').exists() and proc.poll() is None:
-        assert time.time() < deadline, 'no checkpoint within 300 s'
-        time.sleep(0.2)
+    for line in proc.stdout:
+        if line.startswith('STALLED WRITING'):
+            break
+        assert time.time() < deadline, 'the run never wrote iter_4.pth through the atomic backend'
+    else:
+        raise AssertionError(f'training ended (code {proc.wait()}) without the atomic backend '
+                             'writing iter_4.pth')
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (tmp_path / 'iter_8.pth').exists(), 'the run finished before it was killed'
+    assert (tmp_path / 'iter_2.pth').exists() and not (tmp_path / 'iter_4.pth').exists()
+    assert len(list(tmp_path.glob('.iter_4.pth.*.tmp'))) == 1  # the half-written bytes are hidden
 
     out = run_tool(['tools/train.py', FPN_DEMO, '--resume', *options], env=data_env(tiny_shapes))
     assert 'resumed' in (out.stdout + out.stderr).lower()
-    final = torch.load(tmp_path / 'iter_8.pth')
-    assert final['meta']['iter'] == 8
-    assert not list(tmp_path.glob('.*.tmp'))  # no temporary left by the finished run
+    assert torch.load(tmp_path / 'iter_6.pth')['meta']['iter'] == 6
 
 
 def test_killed_writer_leaves_no_partial_file(tmp_path):

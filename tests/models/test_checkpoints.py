@@ -164,3 +164,58 @@ def test_export_to_official_layout_matches_release_keys_and_shapes(official_keys
     release = {k: s for k, s in official_keys[arch]
                if k not in ('cls_token', 'norm.weight', 'norm.bias', 'head.weight', 'head.bias')}
     assert {k: tuple(v.shape) for k, v in exported.items()} == release
+
+
+# ---- unreadable files and init_cfg forms (hardening) -------------------------------------------
+def test_init_cfg_as_a_list_goes_through_the_strict_loader(tmp_path, tiny_official):
+    torch.save(tiny_official, tmp_path / 'pvt_tiny.pth')
+    model = PVT('tiny', init_cfg=[dict(type='Pretrained', checkpoint=str(tmp_path / 'pvt_tiny.pth'))])
+    model.init_weights()
+    assert_same_weights(model, tiny_official)
+
+
+@pytest.mark.parametrize('content,message', [
+    (b'PK\x03\x04 truncated zip', 'Could not read the checkpoint'),
+    (b'this is a text file\n', 'Could not read the checkpoint'),
+])
+def test_unreadable_file_is_an_error_naming_it(tmp_path, content, message):
+    from mmpvt.models import CheckpointReadError
+    path = tmp_path / 'broken.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointReadError, match=message) as err:
+        pretrained(path)
+    assert str(path) in str(err.value) and 'torch.save' in str(err.value)
+
+
+def test_truncated_real_checkpoint_names_the_file(tmp_path, tiny_official):
+    from mmpvt.models import CheckpointReadError
+    torch.save(tiny_official, tmp_path / 'full.pth')
+    data = (tmp_path / 'full.pth').read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointReadError, match=r'cut\.pth.*is the file complete'):
+        pretrained(tmp_path / 'cut.pth')
+
+
+def test_missing_file_is_an_error_naming_it(tmp_path):
+    from mmpvt.models import CheckpointReadError
+    with pytest.raises(CheckpointReadError, match='not found: .*nowhere.pth'):
+        pretrained(tmp_path / 'nowhere.pth')
+
+
+def test_unreachable_url_says_what_to_do(monkeypatch, tmp_path):
+    from mmpvt.models import CheckpointReadError
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    url = 'http://127.0.0.1:9/pvt_tiny.pth'  # the discard port: nothing listens there
+    with pytest.raises(CheckpointReadError, match='Could not download the checkpoint '
+                                                  r'http://127\.0\.0\.1:9/pvt_tiny\.pth.*offline'):
+        pretrained(url)
+
+
+def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
+    (tmp_path / 'text.pth').write_text('not a checkpoint')
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'convert_checkpoint.py'),
+                             str(tmp_path / 'text.pth'), str(tmp_path / 'out.pth')],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert result.stderr.startswith('convert_checkpoint: Could not read the checkpoint')
+    assert not (tmp_path / 'out.pth').exists()

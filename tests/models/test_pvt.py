@@ -147,10 +147,13 @@ def test_position_table_is_not_resized_on_the_pretraining_grid():
 
 
 def test_position_table_resize_is_bilinear_without_align_corners():
-    pos = torch.randn(1, 14 * 14, 8)
-    grid = pos.transpose(1, 2).reshape(1, 8, 14, 14)
-    expected = F.interpolate(grid, size=(20, 9), mode='bilinear', align_corners=False)
-    assert torch.equal(resize_pos_embed(pos, (14, 14), (20, 9)), expected.flatten(2).transpose(1, 2))
+    # Hand case: a 1 x 2 table [a, b] (one channel) resized to 1 x 4. Without align_corners the
+    # output samples source x = (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 (clamped), i.e.
+    # a, 0.75a + 0.25b, 0.25a + 0.75b, b.
+    a, b = 2.0, 6.0
+    pos = torch.tensor([[[a], [b]]])
+    out = resize_pos_embed(pos, (1, 2), (1, 4))
+    assert out.flatten().tolist() == pytest.approx([a, 0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b, b])
 
 
 def test_cached_position_table_follows_new_weights(official_keys):
@@ -215,9 +218,9 @@ def test_bf16_autocast_forward_is_finite_and_close_to_fp32():
 
 
 def test_stochastic_depth_rises_linearly_to_drop_path_rate():
-    model = PVT('small', drop_path_rate=0.3)
+    model = PVT('small', drop_path_rate=0.3)  # 3+4+6+3 = 16 layers: steps of 0.3 / 15 = 0.02
     rates = [getattr(b.drop_path, 'drop_prob', 0.0) for s in model.stages for b in s.blocks]
-    assert rates == pytest.approx(torch.linspace(0, 0.3, 16).tolist())
+    assert rates == pytest.approx([0.02 * i for i in range(16)])
 
 
 # ---- configuration and input errors ----------------------------------------------------------
@@ -292,11 +295,82 @@ def test_feed_forward_inference_path_is_bit_identical():
         assert torch.equal(ff(x), plain_feed_forward(ff, x))
 
 
-def test_bf16_autocast_training_step_gives_fp32_gradients():
-    model = PVT('tiny', drop_path_rate=0.0)
-    model.init_weights()
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        loss = sum(o.float().mean() for o in model(torch.randn(1, 3, 64, 64)))
+# ---- silent wrong answers and unclear errors (hardening) ----------------------------------------
+def test_cached_position_table_follows_assign_loads_and_data_swaps(official_keys):
+    model, _ = official_pvt(official_keys, 'tiny', seed=0)
+    other, _ = official_pvt(official_keys, 'tiny', seed=1)
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        model(x)  # fills the inference cache for this size
+        model.load_state_dict(other.state_dict(), assign=True)  # new tensors, version counters 0
+        for a, b in zip(model(x), other(x)):
+            assert torch.equal(a, b)
+        third, _ = official_pvt(official_keys, 'tiny', seed=2)
+        for mine, theirs in zip(model.stages, third.stages):
+            mine.pos_embed.data = theirs.pos_embed.data.clone()  # no version bump either
+        assert not torch.equal(model(x)[0], other(x)[0])
+
+
+def test_count_of_layer_forwards_proves_checkpointing_recomputes():
+    from mmpvt.models.layers import PVTBlock
+    model = PVT('tiny', drop_path_rate=0.0, with_cp=True)
+    calls = []
+    for m in model.modules():
+        if isinstance(m, PVTBlock):
+            m.register_forward_pre_hook(lambda *args: calls.append(1))
+    loss = sum(o.square().mean() for o in model(torch.randn(1, 3, 64, 64)))
+    assert len(calls) == 8
     loss.backward()
-    assert all(p.grad is not None and p.grad.dtype == torch.float32 and
-               torch.isfinite(p.grad).all() for p in model.parameters())
+    assert len(calls) == 16
+
+
+def test_bf16_gradients_agree_with_fp32_gradients(official_keys):
+    """Cosine similarity of all weight gradients > 0.99 (bf16 keeps 8 mantissa bits)."""
+    model, _ = official_pvt(official_keys, 'tiny')
+    model.train()
+    x = torch.randn(2, 3, 64, 64)
+
+    def gradient(autocast):
+        model.zero_grad()
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            loss = sum(o.float().square().mean() for o in model(x))
+        loss.backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    ref, low = gradient(False), gradient(True)
+    assert F.cosine_similarity(ref, low, dim=0).item() > 0.99
+
+
+def test_out_indices_come_back_in_the_order_asked_and_an_int_selects_one():
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert [o.shape[1] for o in PVT('tiny', out_indices=(2, 1)).eval()(x)] == [320, 128]
+        assert [o.shape[1] for o in PVT('tiny', out_indices=3).eval()(x)] == [512]
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(out_indices=(0, 0)), 'out_indices must be distinct'),
+    (dict(pretrain_img_size=0), 'pretrain_img_size'),
+    (dict(drop_path_rate=1.5), r'drop_path_rate must be in \[0, 1\), got 1.5'),
+    (dict(drop_path_rate=-0.5), 'drop_path_rate'),
+    (dict(arch=dict(embed_dims=[64], depths=[1], num_heads=[0], mlp_ratios=[4], sr_ratios=[1],
+                    patch_sizes=[4])), 'num_heads must be positive integers'),
+    (dict(arch=dict(embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[0],
+                    patch_sizes=[4])), 'sr_ratios must be positive integers'),
+    (dict(arch=dict(embed_dims=[64], depths=[0], num_heads=[1], mlp_ratios=[4], sr_ratios=[1],
+                    patch_sizes=[4])), 'depths must be positive integers'),
+])
+def test_bad_values_are_rejected_when_the_model_is_built(kwargs, message):
+    kwargs.setdefault('arch', 'tiny')
+    with pytest.raises(ValueError, match=message):
+        PVT(**kwargs)
+
+
+@pytest.mark.parametrize('x,error,message', [
+    (torch.zeros(1, 3, 32, 32, dtype=torch.uint8), TypeError, 'floating-point'),
+    (torch.zeros(1, 3, 32, 32, dtype=torch.float64), TypeError, 'torch.float64 differs'),
+    ([torch.zeros(3, 32, 32)], TypeError, r'\(B, 3, H, W\) tensor, got list'),
+])
+def test_bad_input_type_gets_an_error_saying_what_is_expected(x, error, message):
+    with pytest.raises(error, match=message):
+        PVT('tiny')(x)

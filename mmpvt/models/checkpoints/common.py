@@ -51,6 +51,51 @@ def split_in_proj(prefix: str, rest: str, value: Tensor) -> StateDict:
     return {f'{prefix}attn.q.{kind}': value[:dim], f'{prefix}attn.kv.{kind}': value[dim:]}
 
 
+def mmdet_layers_to_mmpvt(state_dict: StateDict, layer_renames: Tuple[Tuple[str, str], ...],
+                          first_block: int, stage_keys: Tuple[Tuple[str, str], ...]) -> StateDict:
+    """mmdet 3.x ``PyramidVisionTransformer(V2)`` keys -> mmpvt keys; what v1 and v2 share.
+
+    ``layers.{s}.0.{projection,norm}`` -> ``stages.{s}.patch_embed.{proj,norm}``;
+    ``layers.{s}.1.{j + first_block}.X`` -> ``stages.{s}.blocks.{j}.X`` with q/kv split out of
+    ``attn.attn.in_proj_*``, `layer_renames` (prefix pairs) applied and fc1/fc2 weights stored as
+    1x1 convolutions flattened; `stage_keys`: (regex on the part after ``layers.{s}.``,
+    replacement) for the rest of a stage (v1's position table, v2's stage norm). Unknown keys are
+    kept, so check_state_dict reports them.
+    """
+    out: StateDict = OrderedDict()
+    for key, value in state_dict.items():
+        m = re.match(r'^layers\.(\d+)\.(.*)$', key)
+        if not m:
+            out[key] = value
+            continue
+        stage, rest = m.group(1), m.group(2)
+        m = re.match(r'^0\.(projection|norm)\.(.*)$', rest)
+        if m:
+            name = 'proj' if m.group(1) == 'projection' else 'norm'
+            out[f'stages.{stage}.patch_embed.{name}.{m.group(2)}'] = value
+            continue
+        special = next(((p, r) for p, r in stage_keys if re.match(p, rest)), None)
+        if special:
+            out[f'stages.{stage}.' + re.sub(special[0], special[1], rest)] = value
+            continue
+        m = re.match(r'^1\.(\d+)\.(.*)$', rest)
+        if not m:
+            out[key] = value
+            continue
+        prefix, rest = f'stages.{stage}.blocks.{int(m.group(1)) - first_block}.', m.group(2)
+        if rest.startswith('attn.attn.in_proj_'):
+            out.update(split_in_proj(prefix, rest, value))
+            continue
+        for old, new in layer_renames:
+            if rest.startswith(old):
+                rest = new + rest[len(old):]
+                break
+        if rest.startswith('mlp.fc') and rest.endswith('weight') and value.dim() == 4:
+            value = value.flatten(1)  # fc1/fc2 stored as 1x1 convolutions
+        out[prefix + rest] = value
+    return out
+
+
 def _families():
     from . import pvt_v1, pvt_v2
     return (pvt_v2, pvt_v1)  # v2 first: its markers are the more specific ones

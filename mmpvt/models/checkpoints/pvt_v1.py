@@ -17,7 +17,7 @@ from typing import List, Tuple
 import torch
 
 from ..backbones.pvt import ARCH_KEYS, ARCH_SETTINGS
-from .common import StateDict, split_in_proj
+from .common import StateDict, mmdet_layers_to_mmpvt
 
 FAMILY = 'PVT'
 # A key only a v1 checkpoint has: a position table, in any layout.
@@ -54,42 +54,14 @@ def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
     return out, dropped
 
 
-_MMDET_BLOCK_RENAMES = (
-    ('attn.attn.out_proj.', 'attn.proj.'),
-    ('ffn.layers.0.', 'mlp.fc1.'),
-    ('ffn.layers.3.', 'mlp.fc2.'),
-)
-
-
 def mmdet_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
-    """mmdet 3.x ``PyramidVisionTransformer`` keys -> mmpvt keys (splits in_proj into q and kv)."""
-    out: StateDict = OrderedDict()
-    for key, value in state_dict.items():
-        m = re.match(r'^layers\.(\d+)\.0\.(projection|norm)\.(.*)$', key)
-        if m:
-            name = 'proj' if m.group(2) == 'projection' else 'norm'
-            out[f'stages.{m.group(1)}.patch_embed.{name}.{m.group(3)}'] = value
-            continue
-        m = re.match(r'^layers\.(\d+)\.1\.0\.pos_embed$', key)
-        if m:
-            out[f'stages.{m.group(1)}.pos_embed'] = value
-            continue
-        m = re.match(r'^layers\.(\d+)\.1\.(\d+)\.(.*)$', key)
-        if m:  # block j sits at index j + 1, after the position-embedding module
-            prefix, rest = f'stages.{m.group(1)}.blocks.{int(m.group(2)) - 1}.', m.group(3)
-            if rest.startswith('attn.attn.in_proj_'):
-                out.update(split_in_proj(prefix, rest, value))
-                continue
-            for old, new in _MMDET_BLOCK_RENAMES:
-                if rest.startswith(old):
-                    rest = new + rest[len(old):]
-                    if rest.endswith('weight') and value.dim() == 4:  # 1x1 conv -> linear
-                        value = value.flatten(1)
-                    break
-            out[prefix + rest] = value
-            continue
-        out[key] = value
-    return out, []
+    """mmdet 3.x ``PyramidVisionTransformer`` keys -> mmpvt keys. Block j sits at index j + 1,
+    after the position-embedding module; the MLP is ``ffn.layers.{0,3}`` (fc1, fc2)."""
+    return mmdet_layers_to_mmpvt(
+        state_dict,
+        layer_renames=(('attn.attn.out_proj.', 'attn.proj.'), ('ffn.layers.0.', 'mlp.fc1.'),
+                       ('ffn.layers.3.', 'mlp.fc2.')),
+        first_block=1, stage_keys=((r'^1\.0\.pos_embed$', 'pos_embed'), )), []
 
 
 def mmpvt_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:

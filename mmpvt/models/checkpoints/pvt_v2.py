@@ -30,7 +30,7 @@ from typing import List, Tuple
 import torch
 
 from ..backbones.pvt_v2 import ARCH_KEYS, ARCH_SETTINGS
-from .common import StateDict, split_in_proj
+from .common import StateDict, mmdet_layers_to_mmpvt
 
 FAMILY = 'PVTv2'
 # Keys only a v2 checkpoint has: a depth-wise conv in the FFN or a per-stage norm, in any layout.
@@ -57,43 +57,14 @@ def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
     return out, dropped
 
 
-_MMDET_LAYER_RENAMES = (
-    ('attn.attn.out_proj.', 'attn.proj.'),
-    ('ffn.layers.0.', 'mlp.fc1.'),
-    ('ffn.layers.1.', 'mlp.dwconv.dwconv.'),
-    ('ffn.layers.4.', 'mlp.fc2.'),
-)
-
-
 def mmdet_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
-    """mmdet 3.x ``PyramidVisionTransformerV2`` keys -> mmpvt keys."""
-    out: StateDict = OrderedDict()
-    for key, value in state_dict.items():
-        m = re.match(r'^layers\.(\d+)\.0\.(projection|norm)\.(.*)$', key)
-        if m:
-            name = 'proj' if m.group(2) == 'projection' else 'norm'
-            out[f'stages.{m.group(1)}.patch_embed.{name}.{m.group(3)}'] = value
-            continue
-        m = re.match(r'^layers\.(\d+)\.2\.(.*)$', key)
-        if m:
-            out[f'stages.{m.group(1)}.norm.{m.group(2)}'] = value
-            continue
-        m = re.match(r'^layers\.(\d+)\.1\.(\d+)\.(.*)$', key)
-        if m:
-            prefix, rest = f'stages.{m.group(1)}.blocks.{m.group(2)}.', m.group(3)
-            if rest.startswith('attn.attn.in_proj_'):
-                out.update(split_in_proj(prefix, rest, value))
-                continue
-            for old, new in _MMDET_LAYER_RENAMES:
-                if rest.startswith(old):
-                    if new != 'mlp.dwconv.dwconv.' and rest.endswith('weight') and value.dim() == 4:
-                        value = value.flatten(1)  # fc1/fc2 stored as 1x1 convolutions
-                    rest = new + rest[len(old):]
-                    break
-            out[prefix + rest] = value
-            continue
-        out[key] = value
-    return out, []
+    """mmdet 3.x ``PyramidVisionTransformerV2`` keys -> mmpvt keys: the FFN is
+    ``ffn.layers.{0,1,4}`` (fc1, depth-wise conv, fc2), the stage norm ``layers.{s}.2``."""
+    return mmdet_layers_to_mmpvt(
+        state_dict,
+        layer_renames=(('attn.attn.out_proj.', 'attn.proj.'), ('ffn.layers.0.', 'mlp.fc1.'),
+                       ('ffn.layers.1.', 'mlp.dwconv.dwconv.'), ('ffn.layers.4.', 'mlp.fc2.')),
+        first_block=0, stage_keys=((r'^2\.', 'norm.'), )), []
 
 
 def timm_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:

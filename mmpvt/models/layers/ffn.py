@@ -16,7 +16,7 @@ The function is exactly the authors'; what differs is how it is evaluated (both 
 fc1/fc2 are ``nn.Linear`` on (B, N, C) tokens (the official checkpoints' shapes); the depth-wise conv
 works on the same memory as a channels-last map (:mod:`.dwconv`), so no layout is ever changed.
 """
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
