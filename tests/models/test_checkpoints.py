@@ -134,6 +134,7 @@ def test_position_tables_of_other_pretraining_size_are_resized(tmp_path, tiny_of
     assert any('resized stages.0.pos_embed from a 56x56 grid' in line for line in log_lines)
 
 
+@pytest.mark.slow  # runs the tool in a subprocess
 def test_convert_tool_writes_loadable_mmpvt_checkpoint(tmp_path, tiny_official):
     torch.save(tiny_official, tmp_path / 'pvt_tiny.pth')
     out = tmp_path / 'converted' / 'pvt_tiny_mmpvt.pth'
@@ -211,6 +212,7 @@ def test_unreachable_url_says_what_to_do(monkeypatch, tmp_path):
         pretrained(url)
 
 
+@pytest.mark.slow  # runs the tool in a subprocess
 def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
     (tmp_path / 'text.pth').write_text('not a checkpoint')
     result = subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'convert_checkpoint.py'),

@@ -181,6 +181,7 @@ def test_export_to_official_layout_gives_the_release_keys_and_shapes(official_v2
     assert {k: tuple(v.shape) for k, v in exported.items()} == release
 
 
+@pytest.mark.slow  # runs the tool in a subprocess
 def test_convert_tool_handles_a_transformers_checkpoint(tmp_path, b0_official):
     torch.save(transformers_layout(b0_official), tmp_path / 'hf_b0.pth')
     out = tmp_path / 'b0_mmpvt.pth'
@@ -192,6 +193,7 @@ def test_convert_tool_handles_a_transformers_checkpoint(tmp_path, b0_official):
     assert identify(saved['state_dict']) == ('PVTv2', 'mmpvt') and saved['meta']['arch'] == 'b0'
 
 
+@pytest.mark.slow  # runs the tool in a subprocess
 def test_convert_tool_refuses_an_arch_of_the_other_family(tmp_path, b0_official):
     torch.save(b0_official, tmp_path / 'b0.pth')
     result = subprocess.run([sys.executable, 'tools/convert_checkpoint.py', str(tmp_path / 'b0.pth'),
