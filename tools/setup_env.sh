@@ -41,22 +41,7 @@ EOF
 # ---- fast path: everything already there ---------------------------------------------------
 check_installed() {
   [ -x "$VENV/bin/python" ] || return 1
-  "$VENV/bin/python" - "$REPO" <<'EOF' >/dev/null 2>&1
-import sys, os
-from importlib.metadata import version
-want = {'torch': '2.13.0', 'mmengine': '0.10.7', 'mmcv': '2.1.0', 'mmdet': '3.3.0',
-        'mmsegmentation': '1.2.2', 'numpy': '1.26.4'}
-for name, v in want.items():
-    assert version(name).split('+')[0] == v, name
-# setuptools 82 removed pkg_resources, which mmengine 0.10.7 imports at run time
-assert int(version('setuptools').split('.')[0]) < 82, 'setuptools'
-for name in ('ftfy', 'regex', 'pycocotools', 'pytest', 'transformers', 'mmpvt'):
-    version(name)
-import mmcv.ops, mmdet, mmseg, mmpvt  # noqa: E401,F401
-from mmcv.ops import nms, RoIAlign  # noqa: F401  (compiled ops)
-# the editable install must point at *this* checkout
-assert os.path.realpath(os.path.dirname(mmpvt.__file__)) == os.path.realpath(os.path.join(sys.argv[1], 'mmpvt'))
-EOF
+  "$VENV/bin/python" "$REPO/tools/check_env.py" "$REPO"
 }
 if check_installed; then
   say "everything is already installed in $VENV ($(( $(date +%s) - start ))s)."

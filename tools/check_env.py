@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Is this interpreter's environment exactly what tools/setup_env.sh installs?
+
+    python tools/check_env.py [REPO]     # exit 0: ready; exit 1: prints every pin that drifted
+
+setup_env.sh runs it for its fast path: a venv that passes is left alone, one that fails goes
+through the full install, which puts the pins back. Standard library only (it must run in a
+broken environment).
+"""
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+PINS = {'torch': '2.13.0', 'numpy': '1.26.4', 'mmengine': '0.10.7', 'mmcv': '2.1.0',
+        'mmdet': '3.3.0', 'mmsegmentation': '1.2.2'}
+PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'transformers', 'mmpvt')
+# mmcv 2.1.0's build and mmengine 0.10.7 import pkg_resources, which setuptools 82 removed
+SETUPTOOLS_BELOW = 82
+
+
+def problems(repo: str) -> list:
+    found = []
+
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            found.append(f'{name} is not installed')
+            return None
+
+    for name, pin in PINS.items():
+        v = installed(name)
+        if v is not None and v.split('+')[0] != pin:
+            found.append(f'{name} {v} is installed, {pin} is pinned')
+    v = installed('setuptools')
+    if v is not None and int(v.split('.')[0]) >= SETUPTOOLS_BELOW:
+        found.append(f'setuptools {v} is installed, < {SETUPTOOLS_BELOW} is needed')
+    for name in PRESENT:
+        installed(name)
+    if found:
+        return found
+    try:
+        import mmcv.ops  # noqa: F401  (compiled ops)
+        import mmdet  # noqa: F401
+        import mmseg  # noqa: F401
+        import mmpvt
+        from mmcv.ops import RoIAlign, nms  # noqa: F401
+    except Exception as e:  # noqa: BLE001
+        return [f'import failed: {type(e).__name__}: {e}']
+    here = os.path.realpath(os.path.dirname(mmpvt.__file__))
+    if here != os.path.realpath(os.path.join(repo, 'mmpvt')):
+        found.append(f'mmpvt is imported from {here}, not from this checkout {repo}')
+    return found
+
+
+def main() -> int:
+    repo = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))
+    found = problems(repo)
+    for line in found:
+        print(f'check_env: {line}')
+    return 1 if found else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
