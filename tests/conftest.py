@@ -1,8 +1,10 @@
 import json
+import logging
 import os
 
 import pytest
 import torch
+from mmengine.logging import MMLogger
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 # A copy of ../shared/reference/official_pvt_v1_checkpoint_keys.json (facts about the official
@@ -66,3 +68,19 @@ def run_tool(args, env=None, timeout=600, check=True):
         raise AssertionError(f'{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
                              f'{result.stderr[-3000:]}')
     return result
+
+
+@pytest.fixture
+def log_lines():
+    """Messages sent to mmengine's current logger during the test."""
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    logger = MMLogger.get_current_instance()
+    handler = Collect(level=logging.DEBUG)
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)

@@ -1,12 +1,10 @@
 """Specification of checkpoint loading and conversion, PVT v1 (mmpvt.models.checkpoints)."""
-import logging
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
-from mmengine.logging import MMLogger
 
 from mmpvt.models import PVT, CheckpointMismatchError, convert_to_mmpvt, identify
 from mmpvt.models.checkpoints import convert_checkpoint_file
@@ -19,22 +17,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def tiny_official(official_keys):
     return random_official_state_dict(official_keys['tiny'])
-
-
-@pytest.fixture
-def log_lines():
-    """Messages sent to mmengine's current logger during the test."""
-    lines = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(record.getMessage())
-
-    logger = MMLogger.get_current_instance()
-    handler = Collect(level=logging.DEBUG)
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
 
 
 def pretrained(path, arch='tiny', **extra):

@@ -15,7 +15,7 @@ from mmpvt.models import PVT, PVTv2, CheckpointMismatchError, identify
 from mmpvt.models.checkpoints.pvt_v2 import mmpvt_to_official
 
 from .reference_pvt import random_official_state_dict
-from .test_checkpoints import REPO, log_lines  # noqa: F401  (fixture)
+from .test_checkpoints import REPO
 
 
 @pytest.fixture(scope='module')
@@ -131,7 +131,7 @@ def test_transformers_layout_matches_transformers_own_model(b0_official):
         {k: tuple(v.shape) for k, v in sd.items()}
 
 
-def test_head_is_dropped_with_one_log_line(tmp_path, b0_official, log_lines):  # noqa: F811
+def test_head_is_dropped_with_one_log_line(tmp_path, b0_official, log_lines):
     torch.save(b0_official, tmp_path / 'pvt_v2_b0.pth')
     load(tmp_path / 'pvt_v2_b0.pth')
     lines = [line for line in log_lines if 'dropped classification-only' in line]

@@ -44,6 +44,12 @@ class CheckpointReadError(ValueError):
     """The checkpoint could not be read (missing, truncated, not a PyTorch file, download failed)."""
 
 
+def drop_keys(state_dict: StateDict, pattern: 're.Pattern') -> Tuple[StateDict, List[str]]:
+    """(the entries whose key does not match `pattern`, the keys that do)."""
+    dropped = [k for k in state_dict if pattern.match(k)]
+    return OrderedDict((k, v) for k, v in state_dict.items() if k not in dropped), dropped
+
+
 def split_in_proj(prefix: str, rest: str, value: Tensor) -> StateDict:
     """An mmdet ``attn.attn.in_proj_{weight,bias}`` (rows q, k, v) -> ``attn.q`` and ``attn.kv``."""
     kind = rest[len('attn.attn.in_proj_'):]
@@ -156,10 +162,16 @@ def _family_module(name: str):
     return next(f for f in _families() if f.FAMILY == name)
 
 
-def convert_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, str, List[str]]:
-    """Any known layout -> (mmpvt state dict, detected layout, dropped classifier entries)."""
+def _convert(state_dict: StateDict) -> Tuple[StateDict, str, str, List[str]]:
+    """(mmpvt state dict, family, layout, dropped classifier entries) of any known layout."""
     family, layout = identify(state_dict)
     converted, dropped = _family_module(family).TO_MMPVT[layout](state_dict)
+    return converted, family, layout, dropped
+
+
+def convert_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, str, List[str]]:
+    """Any known layout -> (mmpvt state dict, detected layout, dropped classifier entries)."""
+    converted, _, layout, dropped = _convert(state_dict)
     return converted, layout, dropped
 
 
@@ -256,11 +268,9 @@ def read_checkpoint(filename: str, prefix: Optional[str] = None,
     """
     sd = extract_state_dict(load_checkpoint_file(filename, map_location), prefix)
     try:
-        family, layout = identify(sd)
-    except ValueError as e:
+        return _convert(sd)
+    except ValueError as e:  # neither family: name the file
         raise CheckpointMismatchError(f'{filename}: {e}') from e
-    converted, dropped = _family_module(family).TO_MMPVT[layout](sd)
-    return converted, family, layout, dropped
 
 
 def check_family(model: nn.Module, family: str, layout: str, source: str) -> None:

@@ -17,7 +17,7 @@ from typing import List, Tuple
 import torch
 
 from ..backbones.pvt import ARCH_KEYS, ARCH_SETTINGS
-from .common import StateDict, mmdet_layers_to_mmpvt
+from .common import StateDict, drop_keys, mmdet_layers_to_mmpvt
 
 FAMILY = 'PVT'
 # A key only a v1 checkpoint has: a position table, in any layout.
@@ -65,8 +65,7 @@ def mmdet_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
 
 
 def mmpvt_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
-    dropped = [k for k in state_dict if CLASSIFIER_KEYS.match(k)]
-    return OrderedDict((k, v) for k, v in state_dict.items() if k not in dropped), dropped
+    return drop_keys(state_dict, CLASSIFIER_KEYS)
 
 
 TO_MMPVT = dict(official=official_to_mmpvt, mmdet=mmdet_to_mmpvt, mmpvt=mmpvt_to_mmpvt)

@@ -30,7 +30,7 @@ from typing import List, Tuple
 import torch
 
 from ..backbones.pvt_v2 import ARCH_KEYS, ARCH_SETTINGS
-from .common import StateDict, mmdet_layers_to_mmpvt
+from .common import StateDict, drop_keys, mmdet_layers_to_mmpvt
 
 FAMILY = 'PVTv2'
 # Keys only a v2 checkpoint has: a depth-wise conv in the FFN or a per-stage norm, in any layout.
@@ -40,8 +40,7 @@ CLASSIFIER_KEYS = re.compile(r'^(head|classifier)\.(weight|bias)$')
 
 
 def _drop_classifier(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
-    dropped = [k for k in state_dict if CLASSIFIER_KEYS.match(k)]
-    return OrderedDict((k, v) for k, v in state_dict.items() if k not in dropped), dropped
+    return drop_keys(state_dict, CLASSIFIER_KEYS)
 
 
 def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
