@@ -2,7 +2,9 @@
 import copy
 import functools
 import glob
+import math
 import os
+import re
 
 import pytest
 import torch
@@ -29,9 +31,11 @@ PAPER_PARAMS = {
     'mask_rcnn/pvt_{}_1x.py': (32.9, 44.1, 63.9, 81.0),
     'mask_rcnn/pvt_{}_3x_ms.py': (32.9, 44.1, 63.9, 81.0),
     'sem_fpn/pvt_{}_80k.py': (17.0, 28.2, 48.0, 65.1),
+    'sem_fpn/pvt_{}_40k.py': (17.0, 28.2, 48.0, 65.1),
 }
 PAPER_TABLE = [(pattern.format(v), params[i]) for pattern, params in PAPER_PARAMS.items()
                for i, v in enumerate('tsml')]
+PAPER_TABLE += [('retinanet/pvt_s_1x_640.py', 34.2), ('sem_fpn/pvt_l_320k_msflip.py', 65.1)]
 
 
 def registry_for(cfg):
@@ -58,8 +62,8 @@ def build(path):
 def test_all_families_are_shipped():
     expected = {f'{fam}/pvt_{v}_{s}.py' for fam in ('retinanet', 'mask_rcnn') for v in 'tsml'
                 for s in ('1x', '3x_ms')}
-    expected |= {f'sem_fpn/pvt_{v}_80k.py' for v in 'tsml'}
-    expected |= {'sem_fpn/pvt_l_320k_msflip.py', 'detr/pvt_s_50e.py'}
+    expected |= {f'sem_fpn/pvt_{v}_{s}.py' for v in 'tsml' for s in ('80k', '40k')}
+    expected |= {'sem_fpn/pvt_l_320k_msflip.py', 'detr/pvt_s_50e.py', 'retinanet/pvt_s_1x_640.py'}
     assert expected <= {p[len('configs/'):] for p in CONFIGS}
 
 
@@ -83,8 +87,6 @@ def test_config_builds_a_model_with_mmpvt_backbone(path):
         arch = cfg.model.backbone.arch
         url = (V2_URL if v2 else URL).format(arch)
         assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=url)
-        if not v2:
-            assert cfg.auto_scale_lr.base_batch_size == 16
 
 
 @pytest.mark.parametrize('path,paper_millions', PAPER_TABLE)
@@ -93,28 +95,148 @@ def test_parameter_count_matches_paper(path, paper_millions):
     assert abs(params / 1e6 - paper_millions) < 0.1
 
 
-def test_paper_schedules_and_batch_sizes():
-    retina = load('configs/retinanet/pvt_s_1x.py')
-    assert retina.train_dataloader.batch_size == 2 and retina.train_cfg.max_epochs == 12
-    assert retina.optim_wrapper.optimizer == dict(type='AdamW', lr=1e-4, weight_decay=1e-4)
-    assert load('configs/mask_rcnn/pvt_s_1x.py').optim_wrapper.optimizer.lr == 2e-4
-    ms = load('configs/mask_rcnn/pvt_s_3x_ms.py')
-    assert ms.train_cfg.max_epochs == 36 and ms.param_scheduler[1].milestones == [27, 33]
-    assert {'type': 'RandomResize', 'scale': [(1333, 640), (1333, 800)], 'keep_ratio': True} in \
-        ms.train_dataloader.dataset.pipeline
-    fpn = load('configs/sem_fpn/pvt_m_80k.py')
-    assert fpn.train_dataloader.batch_size == 4 and fpn.train_cfg.max_iters == 80000
-    assert fpn.param_scheduler[0].power == 0.9 and fpn.model.decode_head.num_classes == 150
-    star = load('configs/sem_fpn/pvt_l_320k_msflip.py')
-    assert star.train_cfg.max_iters == 320000 and star.param_scheduler[0].end == 320000
-    assert star.model.backbone.arch == 'large' and 'tta_pipeline' in star
-    detr = load('configs/detr/pvt_s_50e.py')
-    assert detr.model.backbone.out_indices == (3,) and detr.model.neck.in_channels == [512]
-    assert detr.train_cfg.max_epochs == 50 and detr.param_scheduler[0].milestones == [33]
-    assert detr.optim_wrapper.paramwise_cfg.custom_keys['backbone'].lr_mult == 0.1
-    assert detr.optim_wrapper.clip_grad.max_norm == 0.1
-    assert [load(f'configs/retinanet/pvt_{v}_1x.py').model.backbone.drop_path_rate
-            for v in 'tsml'] == [0.1, 0.1, 0.0, 0.0]
+def test_detr_size_is_official_pvt_s_plus_stock_detr(official_keys):
+    # Table 6 gives no size: the official PVT-S without its classifier entries (cls_token, norm,
+    # head, the class-token row of pos_embed4) plus mmdet's stock DETR minus its ResNet, with the
+    # input projection reading 512 channels.
+    backbone = sum(math.prod(shape) for name, shape in official_keys['small']
+                   if not re.match(r'^(cls_token|norm\.|head\.)', name)) - 512
+    from mmengine.hub import get_config
+    stock = get_config('mmdet::detr/detr_r50_8xb2-150e_coco.py')
+    stock.model.neck.in_channels = [512]
+    detr = registry_for(stock).build(stock.model)
+    rest = sum(p.numel() for n, p in detr.named_parameters() if not n.startswith('backbone.'))
+    assert sum(p.numel() for p in build('configs/detr/pvt_s_50e.py').parameters()) == \
+        backbone + rest
+
+
+# ---- the authors' settings, config by config (PVT v1) --------------------------------------------
+# The specification: whai362/PVT's released configs (mmdet 2.13 / mmseg 0.13) where they exist,
+# else the paper's Sec. 5 text; each row says which. A config change that breaks a row fails.
+DET_TEST = ('Resize', (1333, 800))
+ADE_TRAIN = ('RandomResize', (2048, 512), (0.5, 2.0))
+ADE_TEST = ('mmpvt.AlignResize', (2048, 512))
+
+
+def det_row(lr, batch=2, base=16, epochs=12, steps=(8, 11), train=('Resize', (1333, 800)),
+            test=DET_TEST, drop_path=0.1):
+    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=batch, base_batch=base,
+                clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=32,
+                epochs=epochs, steps=list(steps), warmup_iters=500, train_resize=train,
+                crop=None, test_resize=test)
+
+
+def seg_row(lr, base, iters, drop_path=0.1):
+    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=4, base_batch=base,
+                clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=None,
+                iters=iters, poly_power=0.9, train_resize=ADE_TRAIN, crop=(512, 512),
+                test_resize=ADE_TEST)
+
+
+MS_TRAIN = ('RandomResize', ((1333, 640), (1333, 800)))
+V1_SETTINGS = {}
+for _i, _v in enumerate('tsml'):
+    _dp = 0.1 if _v in 'ts' else 0.0  # the authors' detection pvt_medium/large: no drop path
+    # RetinaNet 1x: retinanet_pvt_{v}_fpn_1x_coco.py (8 GPUs x 2, AdamW 1e-4, wd 1e-4)
+    V1_SETTINGS[f'retinanet/pvt_{_v}_1x.py'] = det_row(1e-4, drop_path=_dp)
+    # 3x + multi-scale: the paper's text (no released v1 config)
+    V1_SETTINGS[f'retinanet/pvt_{_v}_3x_ms.py'] = det_row(1e-4, epochs=36, steps=(27, 33),
+                                                          train=MS_TRAIN, drop_path=_dp)
+    # Mask R-CNN 1x: mask_rcnn_pvt_{v}_fpn_1x_coco.py (lr 2e-4; L: 8 GPUs x 1, lr 2e-4 / 1.4)
+    V1_SETTINGS[f'mask_rcnn/pvt_{_v}_1x.py'] = (
+        det_row(2e-4 / 1.4, batch=1, base=8, drop_path=_dp) if _v == 'l'
+        else det_row(2e-4, drop_path=_dp))
+    V1_SETTINGS[f'mask_rcnn/pvt_{_v}_3x_ms.py'] = det_row(2e-4, epochs=36, steps=(27, 33),
+                                                          train=MS_TRAIN, drop_path=_dp)
+    # Semantic FPN: the paper's 80k (4 GPUs x 4, lr 1e-4) and the released 40k (8 x 4, lr 2e-4)
+    V1_SETTINGS[f'sem_fpn/pvt_{_v}_80k.py'] = seg_row(1e-4, 16, 80000)
+    V1_SETTINGS[f'sem_fpn/pvt_{_v}_40k.py'] = seg_row(2e-4, 32, 40000)
+# retinanet_pvt_s_fpn_1x_coco_640.py: train and test at (1066, 640) (paper Table 11)
+V1_SETTINGS['retinanet/pvt_s_1x_640.py'] = det_row(
+    1e-4, train=('Resize', (1066, 640)), test=('Resize', (1066, 640)))
+V1_SETTINGS['sem_fpn/pvt_l_320k_msflip.py'] = seg_row(1e-4, 16, 320000)
+# detr_pvt_s_8x2_50ep_coco.py: short side from 640..800 step 32, flip, no crop, pad 32
+V1_SETTINGS['detr/pvt_s_50e.py'] = dict(
+    det_row(1e-4, epochs=50, steps=(33, ), test=DET_TEST), clip_grad=0.1, backbone_lr_mult=0.1,
+    warmup_iters=None,
+    train_resize=('RandomChoiceResize', tuple((1333, s) for s in range(640, 801, 32))))
+
+
+def _resize_of(pipeline, types=('Resize', 'RandomResize', 'RandomChoiceResize',
+                                'mmpvt.AlignResize')):
+    resizes = [t for t in pipeline if t.type in types]
+    assert len(resizes) == 1, f'expected one resize in {pipeline}'
+    t = resizes[0]
+    assert t.keep_ratio is True
+    if t.type == 'RandomChoiceResize':
+        return (t.type, tuple(tuple(x) for x in t.scales))
+    scale = tuple(tuple(x) for x in t.scale) if isinstance(t.scale[0], (list, tuple)) \
+        else tuple(t.scale)
+    return (t.type, scale, tuple(t.ratio_range)) if t.get('ratio_range') else (t.type, scale)
+
+
+def settings_of(cfg):
+    """The row of the settings table this config actually implements."""
+    wrapper = cfg.optim_wrapper
+    keys = (wrapper.get('paramwise_cfg') or {}).get('custom_keys', {})
+    train = cfg.train_dataloader.dataset.pipeline
+    crops = [t for t in train if t.type == 'RandomCrop']
+    out = dict(optimizer=wrapper.optimizer.type, lr=wrapper.optimizer.lr,
+               weight_decay=wrapper.optimizer.weight_decay, batch=cfg.train_dataloader.batch_size,
+               base_batch=cfg.auto_scale_lr.base_batch_size,
+               clip_grad=(wrapper.get('clip_grad') or {}).get('max_norm'),
+               backbone_lr_mult=keys.get('backbone', {}).get('lr_mult', 1.0),
+               drop_path=cfg.model.backbone.drop_path_rate,
+               pad=cfg.model.data_preprocessor.get('pad_size_divisor'),
+               train_resize=_resize_of(train), crop=tuple(crops[0].crop_size) if crops else None,
+               test_resize=_resize_of(cfg.test_dataloader.dataset.pipeline))
+    schedulers = {s.type: s for s in cfg.param_scheduler}
+    if cfg.train_cfg.type == 'EpochBasedTrainLoop':
+        out.update(epochs=cfg.train_cfg.max_epochs,
+                   steps=list(schedulers['MultiStepLR'].milestones),
+                   warmup_iters=schedulers['LinearLR'].end if 'LinearLR' in schedulers else None)
+    else:
+        poly = schedulers['PolyLR']
+        assert poly.end == cfg.train_cfg.max_iters and poly.eta_min == 0.0
+        out.update(iters=cfg.train_cfg.max_iters, poly_power=poly.power)
+    return out
+
+
+@pytest.mark.parametrize('path', sorted(V1_SETTINGS))
+def test_pvt_v1_config_follows_the_authors_settings(path):
+    expected = V1_SETTINGS[path]
+    got = settings_of(load('configs/' + path))
+    assert got.keys() == expected.keys()
+    def same(a, b):  # lr values such as 2e-4 / 1.4: equal up to rounding
+        if isinstance(b, float) and isinstance(a, (int, float)):
+            return math.isclose(a, b, rel_tol=1e-12)
+        return a == b
+    diff = {k: (got[k], expected[k]) for k in got if not same(got[k], expected[k])}
+    assert not diff, f'{path}: (config, authors) differ in {diff}'
+
+
+@pytest.mark.parametrize('key,value', [('optim_wrapper.optimizer.lr', 2e-4),
+                                       ('train_dataloader.batch_size', 1),
+                                       ('model.backbone.drop_path_rate', 0.2),
+                                       ('auto_scale_lr.base_batch_size', 8)])
+def test_settings_table_catches_a_changed_value(key, value):
+    cfg = copy.deepcopy(load('configs/retinanet/pvt_s_1x.py'))
+    cfg.merge_from_dict({key: value})
+    assert settings_of(cfg) != V1_SETTINGS['retinanet/pvt_s_1x.py']
+
+
+def test_every_pvt_v1_paper_config_has_a_settings_row():
+    shipped = {p[len('configs/'):] for p in CONFIGS
+               if '/pvt_' in p and '/pvt_v2_' not in p and not p.startswith('configs/demo/')}
+    assert shipped == set(V1_SETTINGS)
+
+
+def test_pvt_l_star_tests_at_six_aligned_scales_with_flip():
+    tta = load('configs/sem_fpn/pvt_l_320k_msflip.py').tta_pipeline[1].transforms
+    assert [(t.type, t.scale) for t in tta[0]] == [
+        ('mmpvt.AlignResize', (int(2048 * r), int(512 * r)))
+        for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)]
+    assert [t.prob for t in tta[1]] == [0.0, 1.0]
 
 
 # ---- one training step and one prediction per family (PVT-T, synthetic inputs) ----------------

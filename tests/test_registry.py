@@ -37,7 +37,24 @@ def test_mmdet_pyramid_vision_transformer_is_left_alone():
     from mmpvt.registry import MODELS as MMPVT_MODELS
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
     assert MODELS.get('PyramidVisionTransformerV2') is PyramidVisionTransformerV2
-    assert list(MMPVT_MODELS.module_dict) == ['PVT', 'PVTv2']
+    assert list(MMPVT_MODELS.module_dict) == ['PVT', 'PVTv2', 'DETR']
+    assert MODELS.get('DETR') is not MMPVT_MODELS.get('DETR')  # mmdet's DETR stays mmdet's
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_import_mmpvt_does_not_import_mmdet_detectors():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-c', 'import sys, mmpvt; print(sorted(m for m in '
+                          'sys.modules if m.startswith(("mmdet.models", "mmpvt.models.detectors"))))'],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == '[]'
+
+
+def test_mmpvt_detr_builds_mmdets_detr_subclass():
+    from mmdet.models.detectors import DETR as MMDetDETR
+    from mmpvt.models.detectors import DETR
+    assert issubclass(DETR, MMDetDETR)
 
 
 def test_importing_twice_or_through_custom_imports_does_not_fail():

@@ -22,9 +22,9 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
-test_pipeline = [
+test_pipeline = [  # the authors' test-time resize, scaled down to the demo's images
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='mmpvt.AlignResize', scale=(256, 256), keep_ratio=True, size_divisor=32),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

@@ -44,3 +44,30 @@ def test_image_content_is_resized_not_padded():
 def test_bad_arguments_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         AlignResize(scale=(2048, 512), **kwargs)
+
+
+@pytest.mark.slow  # builds a segmentor and a dataset
+def test_sem_fpn_test_run_on_demo_data_aligns_and_predicts_at_the_original_size(
+        tiny_shapes, monkeypatch):
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS, MODELS
+
+    from ..conftest import REPO
+    monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
+    cfg = Config.fromfile(f'{REPO}/configs/demo/sem_fpn_pvt_t.py')
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    assert pipeline[1].type == 'mmpvt.AlignResize'
+    pipeline[1].scale = (240, 180)  # 96x128 images: x1.875 -> 180x240 -> resized up to 192x256
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    batch = pseudo_collate([dataset[0], dataset[1]])
+    assert [tuple(x.shape) for x in batch['inputs']] == [(3, 192, 256)] * 2
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    with torch.no_grad():
+        results = model.test_step(batch)
+    assert [tuple(r.pred_sem_seg.shape) for r in results] == [(96, 128)] * 2

@@ -203,3 +203,49 @@ def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert result.stderr.startswith('convert_checkpoint: Could not read the checkpoint')
     assert not (tmp_path / 'out.pth').exists()
+
+
+# ---- any loader: the backbone's load-state-dict hook -----------------------------------------
+class Detector(torch.nn.Module):
+    """What mmdet/mmseg models look like to a loader: the backbone under ``backbone.``."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = PVT('tiny')
+        self.neck = torch.nn.Linear(2, 2)
+
+
+def whole_model(backbone_sd, neck):
+    return {**{f'backbone.{k}': v for k, v in backbone_sd.items()},
+            **{f'neck.{k}': v for k, v in neck.state_dict().items()}}
+
+
+def test_official_layout_under_backbone_prefix_loads_with_torch_strict(tiny_official):
+    model = Detector()
+    model.load_state_dict(whole_model(tiny_official, model.neck), strict=True)
+    assert_same_weights(model.backbone, tiny_official)
+
+
+def test_mmdet_layout_under_backbone_prefix_loads_with_mmengine(tiny_official):
+    from mmdet.models.backbones.pvt import pvt_convert
+    from mmengine.runner.checkpoint import load_state_dict
+    model = Detector()
+    load_state_dict(model, whole_model(pvt_convert(tiny_official), model.neck), strict=False)
+    assert_same_weights(model.backbone, tiny_official)
+
+
+def test_mmengine_non_strict_load_of_a_wrong_shape_is_an_error(tiny_official):
+    from mmengine.runner.checkpoint import load_state_dict
+    model = Detector()
+    sd = whole_model(PVT('tiny').state_dict(), model.neck)
+    sd['backbone.stages.1.blocks.0.attn.q.weight'] = torch.zeros(3, 3)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"(?s)under 'backbone\.'.*stages\.1\.blocks\.0\.attn\.q\.weight 3x3 vs 128x128"):
+        load_state_dict(model, sd, strict=False)
+
+
+def test_mmengine_non_strict_load_without_backbone_keys_is_an_error():
+    from mmengine.runner.checkpoint import load_state_dict
+    model = Detector()
+    with pytest.raises(CheckpointMismatchError, match="no key under 'backbone.'"):
+        load_state_dict(model, {f'neck.{k}': v for k, v in model.neck.state_dict().items()})

@@ -87,6 +87,11 @@ def drop_path_schedule(rate: float, depths: Sequence[int]) -> List[List[float]]:
     return out
 
 
+def _adopt_loaded_state_dict(module, state_dict, prefix, *args) -> None:
+    from ..checkpoints import adopt_state_dict  # checkpoints import backbones
+    adopt_state_dict(module, state_dict, prefix)
+
+
 class PyramidVisionBackbone(BaseModule):
     """Base of :class:`~mmpvt.models.PVT` and :class:`~mmpvt.models.PVTv2` (see those).
 
@@ -126,6 +131,9 @@ class PyramidVisionBackbone(BaseModule):
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
         self.stages = nn.ModuleList()
+        # Any loader (whole detectors through mmengine, load_from, inferencers) gets the
+        # authors'/mmdet/timm/transformers layouts converted and a mismatch raised, not logged.
+        self.register_load_state_dict_pre_hook(_adopt_loaded_state_dict)
 
     # ---------------------------------------------------------------------------------------
     def _random_init(self) -> None:

@@ -239,6 +239,47 @@ def check_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
     return out
 
 
+def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> None:
+    """Convert, in place, the entries of `state_dict` under `prefix` to `model`'s mmpvt layout.
+
+    The body of the backbones' load-state-dict pre-hook, so that *every* loader (mmengine's
+    ``load_checkpoint`` behind ``tools/test.py``, ``load_from``, ``--resume`` and the mmdet/mmseg
+    inferencers, or ``nn.Module.load_state_dict``) can read a whole detector/segmentor whose
+    backbone is in the official, mmdet, timm or transformers layout. mmengine loads whole models
+    with strict=False and only logs what it missed, so anything that does not fit is an error
+    here: no key under `prefix`, the other family, missing, unexpected or mis-shaped keys.
+    """
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    where = f'under {prefix!r}' if prefix else 'at the top level'
+    family = getattr(model, 'family', type(model).__name__)
+    if not keys:
+        raise CheckpointMismatchError(
+            f'The state dict loaded into this model has no weights for its {family} backbone '
+            f'(no key {where}); it would keep its initial weights. Its first keys: '
+            + ', '.join(list(state_dict)[:5]))
+    sub: StateDict = OrderedDict((k[len(prefix):], state_dict[k]) for k in keys)
+    layout, dropped = 'mmpvt', []
+    if set(sub) != set(model.state_dict()):
+        try:
+            sub, found_family, layout, dropped = _convert(sub)
+        except ValueError as e:
+            raise CheckpointMismatchError(f'The weights {where}: {e}') from e
+        check_family(model, found_family, layout, f'The state dict {where}')
+    try:
+        sub = check_state_dict(sub, model)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'The weights {where}: {e}') from e
+    if layout == 'mmpvt':  # keys already ours; shapes checked (and v1 tables resized)
+        state_dict.update((prefix + k, v) for k, v in sub.items())
+        return
+    for k in keys:
+        del state_dict[k]
+    state_dict.update((prefix + k, v) for k, v in sub.items())
+    print_log(f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout'
+              + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
+                 else ''), logger='current')
+
+
 def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
     """mmengine's CheckpointLoader (paths, URLs, ...) with errors that name the file and say what
     to do, instead of a bare URLError / zip-reader / unpickling message."""
