@@ -281,3 +281,34 @@ def test_detr_file_with_an_unknown_transformer_key_is_refused(authors_files, tmp
     with pytest.raises(CheckpointMismatchError, match='mmdet 2.x DETR checkpoint that does not '
                                                       'map'):
         load_checkpoint(build(cfg), str(tmp_path / 'old_detr.pth'), map_location='cpu')
+
+
+# ---- tools/convert_checkpoint.py writes the whole model ---------------------------------------
+def test_convert_tool_writes_the_whole_model_in_mmpvt_layout(authors_files, tmp_path, log_lines):
+    cfg, model, authors, _ = authors_files['retinanet']
+    out = run_tool(['tools/convert_checkpoint.py', str(authors), str(tmp_path / 'whole.pth')])
+    # 161 entries in the key table minus cls_token, norm.weight/bias, head.weight/bias
+    assert 'whole model: backbone PVT tiny (official layout, 156 tensors) converted' in out.stdout
+    ckpt = torch.load(tmp_path / 'whole.pth')
+    assert ckpt['meta']['CLASSES'] == CLASSES and ckpt['meta']['mmpvt']['source_layout'] == \
+        'official'
+    assert tensors_equal(ckpt['state_dict'], model.state_dict())  # loads with no conversion
+
+
+@pytest.mark.parametrize('name', ['detr', 'sem_fpn', 'retinanet_v2'])
+def test_converted_whole_model_equals_the_model_it_was_made_from(authors_files, tmp_path, name):
+    from mmpvt.models.checkpoints import convert_checkpoint_file
+    _, model, authors, _ = authors_files[name]
+    info = convert_checkpoint_file(str(authors), str(tmp_path / 'whole.pth'))
+    assert info['whole_model'] and info['renamed_detr'] == (
+        len(mmdet213_detr_keys()) - 8 if name == "detr" else 0)  # fc_cls, reg_ffn, fc_reg: 8 stay
+    assert tensors_equal(torch.load(tmp_path / 'whole.pth')['state_dict'], model.state_dict())
+
+
+def test_convert_tool_backbone_only_writes_the_backbone(authors_files, tmp_path):
+    _, model, authors, _ = authors_files['mask_rcnn']
+    run_tool(['tools/convert_checkpoint.py', str(authors), str(tmp_path / 'bb.pth'),
+              '--backbone-only'])
+    expected = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
+                if k.startswith('backbone.')}
+    assert tensors_equal(torch.load(tmp_path / 'bb.pth')['state_dict'], expected)

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-"""Convert a PVT or PVTv2 checkpoint (official whai362/PVT, mmdet 3.x, timm, transformers, or a
-detector/segmentor checkpoint) to mmpvt's layout. The output is validated and written atomically.
+"""Convert a PVT or PVTv2 checkpoint (official whai362/PVT, mmdet 3.x, timm, transformers) to
+mmpvt's layout. A whole detector/segmentor (the authors' mmdet 2.13 / mmseg 0.13 releases) is
+written whole: backbone converted, mmdet 2.x DETR keys renamed, neck, heads and meta kept.
+The output is validated and written atomically.
 
     python tools/convert_checkpoint.py pvt_small.pth pvt_small_mmpvt.pth [--arch small]
     python tools/convert_checkpoint.py pvt_v2_b2.pth pvt_v2_b2_mmpvt.pth [--arch b2]
+    python tools/convert_checkpoint.py retinanet_pvt_s_fpn_1x_coco.pth retinanet_pvt_s_mmpvt.pth
 """
 import argparse
 import sys
@@ -18,14 +21,22 @@ def main(argv=None) -> int:
     parser.add_argument('dst', help='output .pth (written atomically)')
     parser.add_argument('--arch', choices=[*PVT_ARCHS, *PVTV2_ARCHS],
                         help='check against this variant (default: read off the weights)')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='of a whole detector/segmentor, write only the backbone')
     args = parser.parse_args(argv)
     try:
-        info = convert_checkpoint_file(args.src, args.dst, arch=args.arch)
+        info = convert_checkpoint_file(args.src, args.dst, arch=args.arch,
+                                       backbone_only=args.backbone_only)
     except (ValueError, KeyError, OSError) as e:  # every error of ours is a ValueError subclass
         print(f'convert_checkpoint: {e}', file=sys.stderr)
         return 1
-    print(f'converted {args.src} ({info["family"]}, {info["layout"]} layout, arch {info["arch"]}, '
-          f'{info["num_tensors"]} tensors) -> {args.dst}')
+    what = (f'whole model: backbone {info["family"]} {info["arch"]} ({info["layout"]} layout, '
+            f'{info["num_tensors"]} tensors) converted, {info["other_tensors"]} other tensors kept'
+            + (f', {info["renamed_detr"]} mmdet 2.x DETR tensors renamed'
+               if info['renamed_detr'] else '')) if info['whole_model'] else (
+        f'{info["family"]}, {info["layout"]} layout, arch {info["arch"]}, '
+        f'{info["num_tensors"]} tensors')
+    print(f'converted {args.src} ({what}) -> {args.dst}')
     if info['dropped']:
         print('dropped classification-only entries: ' + ', '.join(info['dropped']))
     return 0

@@ -128,15 +128,11 @@ def identify(state_dict: StateDict) -> Tuple[str, str]:
     return family, layout
 
 
-def extract_state_dict(checkpoint: dict, prefix: Optional[str] = None) -> StateDict:
-    """The backbone's tensors from a loaded checkpoint object.
-
-    Unwraps ``state_dict``/``model``/``module`` containers and a DDP ``module.`` prefix. With
-    `prefix` (e.g. ``'backbone.'``) only keys under it are kept, prefix removed; without it a
-    ``backbone.`` prefix is stripped automatically when no top-level key is a backbone key.
-    """
+def _unwrap(checkpoint: dict) -> Tuple[StateDict, dict]:
+    """(state dict, meta) of a loaded checkpoint object; DDP ``module.`` prefix removed."""
     if not isinstance(checkpoint, dict):
         raise TypeError(f'A checkpoint must be a dict of tensors, got {type(checkpoint).__name__}')
+    meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
     sd = checkpoint
     for wrapper in ('state_dict', 'model', 'module'):
         if isinstance(sd.get(wrapper), dict):
@@ -144,6 +140,17 @@ def extract_state_dict(checkpoint: dict, prefix: Optional[str] = None) -> StateD
             break
     if sd and all(k.startswith('module.') for k in sd):
         sd = {k[len('module.'):]: v for k, v in sd.items()}
+    return OrderedDict(sd), dict(meta)
+
+
+def extract_state_dict(checkpoint: dict, prefix: Optional[str] = None) -> StateDict:
+    """The backbone's tensors from a loaded checkpoint object.
+
+    Unwraps ``state_dict``/``model``/``module`` containers and a DDP ``module.`` prefix. With
+    `prefix` (e.g. ``'backbone.'``) only keys under it are kept, prefix removed; without it a
+    ``backbone.`` prefix is stripped automatically when no top-level key is a backbone key.
+    """
+    sd, _ = _unwrap(checkpoint)
     if prefix is None and not any(is_backbone_key(k) for k in sd):
         if any(k.startswith('backbone.') for k in sd):
             prefix = 'backbone.'
@@ -337,16 +344,10 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
     return layout, dropped
 
 
-def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None) -> dict:
-    """Convert a checkpoint file to mmpvt's layout and write it atomically to `dst`.
-
-    The result is validated by loading it into a model of its family and of `arch` (or of the arch
-    its shapes imply). Returns a summary dict (family, layout, arch, tensors, dropped entries).
-    """
-    from ...fileio import atomic_torch_save
-    from ...version import __version__
+def _build_checked(converted: StateDict, family: str, layout: str, src: str,
+                   arch: Optional[str]) -> Tuple[StateDict, str]:
+    """Validate a converted backbone against a model of `arch` (or the arch its shapes imply)."""
     from ..backbones import PVT, PVTv2
-    converted, family, layout, dropped = read_checkpoint(src)
     cls = PVT if family == 'PVT' else PVTv2
     if arch is not None and arch not in cls.arch_settings:
         raise CheckpointMismatchError(
@@ -356,9 +357,51 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None) -> d
     model = cls(arch=arch if arch is not None else found['arch'])
     converted = check_state_dict(converted, model)
     model.load_state_dict(converted, strict=True)
-    name = arch or found['name'] or 'custom'
-    atomic_torch_save({'state_dict': converted,
-                       'meta': dict(mmpvt_version=__version__, source=str(src), family=family,
-                                    source_layout=layout, arch=name)}, dst)
-    return dict(family=family, layout=layout, arch=arch or found['name'] or found['arch'],
-                num_tensors=len(converted), dropped=dropped)
+    return converted, arch or found['name'] or found['arch']
+
+
+def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
+                            backbone_only: bool = False) -> dict:
+    """Convert a checkpoint file to mmpvt's layout and write it atomically to `dst`.
+
+    A backbone checkpoint (official, mmdet, timm, transformers) is written as an mmpvt backbone
+    state dict. A whole detector/segmentor (backbone under ``backbone.``, e.g. the authors'
+    mmdet 2.13 / mmseg 0.13 releases) is written whole: the backbone converted, mmdet 2.x DETR
+    keys renamed to 3.x (:mod:`.detr`), every other tensor and the ``meta`` kept, so that
+    ``tools/test.py CONFIG OUT`` reads it like any mmpvt-trained checkpoint; `backbone_only` keeps
+    only the backbone. The backbone is validated by loading it into a model of its family and of
+    `arch` (or of the arch its shapes imply). Returns a summary dict.
+    """
+    from ...fileio import atomic_torch_save
+    from ...version import __version__
+    from .detr import is_mmdet2_detr, mmdet2_detr_to_mmdet3
+    sd, meta = _unwrap(load_checkpoint_file(src))
+    whole = (not any(is_backbone_key(k) for k in sd) and any(k.startswith('backbone.') for k in sd)
+             and any(not k.startswith('backbone.') for k in sd))
+    backbone = extract_state_dict(sd, 'backbone.' if whole else None)
+    try:
+        converted, family, layout, dropped = _convert(backbone)
+    except ValueError as e:  # neither family: name the file
+        raise CheckpointMismatchError(f'{src}: {e}') from e
+    converted, name = _build_checked(converted, family, layout, str(src), arch)
+    info = dict(family=family, layout=layout, arch=name, num_tensors=len(converted),
+                dropped=dropped, whole_model=whole and not backbone_only, other_tensors=0,
+                renamed_detr=0)
+    mmpvt_meta = dict(mmpvt_version=__version__, source=str(src), family=family,
+                      source_layout=layout, arch=name)
+    if not info['whole_model']:
+        atomic_torch_save({'state_dict': converted, 'meta': mmpvt_meta}, dst)
+        return info
+    rest = OrderedDict((k, v) for k, v in sd.items() if not k.startswith('backbone.'))
+    if is_mmdet2_detr(rest):
+        rest, info['renamed_detr'] = mmdet2_detr_to_mmdet3(rest)
+    out = OrderedDict((f'backbone.{k}', v) for k, v in converted.items())
+    out.update(rest)
+    info['other_tensors'] = len(rest)
+    meta.update(mmpvt=mmpvt_meta)
+    if 'CLASSES' in meta and 'dataset_meta' not in meta:  # mmdet 2.x / mmseg 0.x -> 3.x / 1.x
+        meta['dataset_meta'] = dict(classes=tuple(meta['CLASSES']))
+        if meta.get('PALETTE') is not None:
+            meta['dataset_meta']['palette'] = [tuple(c) for c in meta['PALETTE']]
+    atomic_torch_save({'state_dict': out, 'meta': meta}, dst)
+    return info
