@@ -10,7 +10,7 @@ from pycocotools.coco import COCO
 
 from mmpvt import demo_data
 
-from .conftest import run_tool
+from .conftest import REPO, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -92,7 +92,8 @@ def test_meta_json_records_parameters(tiny_shapes):
     ('retinanet_pvt_v2_b0', ['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'],
      'coco/bbox_mAP_50'),
 ])
-def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options, metric):
+def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options, metric,
+                                        monkeypatch):
     out = run_tool(['tools/demo.py', '--config', f'configs/demo/{config}.py', '--data',
                     str(tiny_shapes), '--work-dir', str(tmp_path), '--cfg-options',
                     'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
@@ -102,3 +103,21 @@ def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options,
     picture = cv2.imread(str(tmp_path / 'predictions.png'))
     assert picture is not None and picture.shape[0] == 256  # one row of 4 validation images
     assert f'predictions: {tmp_path / "predictions.png"}' in summary
+    monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
+    model_options = dict(o.split('=') for o in options if o.startswith('model.'))
+    check_image_demo_draws(config, tmp_path, tiny_shapes, {k: float(v)
+                                                           for k, v in model_options.items()})
+
+
+def check_image_demo_draws(config, work_dir, data_root, cfg_options):
+    """tools/image_demo.py's code path on the model just trained: one drawing per image, the
+    image's size, with something drawn on it (score_thr 0: a 1-epoch model scores low)."""
+    from mmpvt.apis import draw_predictions, find_resume_checkpoint
+    image = sorted((data_root / 'images' / 'validation').glob('*.png'))[0]
+    drawn = draw_predictions(str(image), f'{REPO}/configs/demo/{config}.py',
+                             weights=find_resume_checkpoint(str(work_dir)),
+                             out_dir=str(work_dir / 'image_demo'), score_thr=0.0,
+                             cfg_options=cfg_options)
+    assert drawn == [str(work_dir / 'image_demo' / 'vis' / image.name)]
+    original, picture = cv2.imread(str(image)), cv2.imread(drawn[0])
+    assert picture.shape == original.shape and not np.array_equal(picture, original)

@@ -207,3 +207,33 @@ def test_config_of_another_project_builds_with_mmpvt_backbone(tmp_path, text, sc
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_image_demo_cli_draws_a_directory(tiny_shapes, tmp_path):
+    weights = tmp_path / 'random.pth'
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(os.path.join(REPO, RETINA_DEMO))
+    init_default_scope('mmdet')
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, weights)
+    out = run_tool(['tools/image_demo.py', str(tiny_shapes / 'images' / 'validation'),
+                    RETINA_DEMO, '--weights', str(weights), '--out-dir', str(tmp_path / 'out'),
+                    '--score-thr', '0.0'], env=data_env(tiny_shapes))
+    names = sorted(p.name for p in (tiny_shapes / 'images' / 'validation').glob('*.png'))
+    assert out.stdout.splitlines()[-4:] == [f'drawn: {tmp_path / "out" / "vis" / n}'
+                                           for n in names]
+    assert sorted(p.name for p in (tmp_path / 'out' / 'preds').glob('*.json')) == [
+        n.replace('.png', '.json') for n in names]
+
+
+@pytest.mark.parametrize('args,message', [
+    (['missing.png', RETINA_DEMO], 'image or directory not found: missing.png'),
+    (['README.md', RETINA_DEMO, '--weights', 'nope.pth'], 'checkpoint not found: nope.pth'),
+    (['README.md', RETINA_DEMO, '--device', 'cuda:99'], 'CUDA is not available'),
+    (['README.md', RETINA_DEMO, '--device', 'gpu'], "--device must be cpu, cuda or cuda:N, got 'gpu'"),
+])
+def test_image_demo_cli_bad_input_is_one_clear_line(args, message):
+    out = run_tool(['tools/image_demo.py', *args], check=False)
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith('image_demo: ')
+    assert message in out.stderr

@@ -15,7 +15,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .fileio import ATOMIC_BACKEND
+from ..fileio import ATOMIC_BACKEND
 
 SCOPES = ('mmdet', 'mmseg')
 

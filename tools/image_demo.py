@@ -1,0 +1,48 @@
+#!/usr/bin/env python
+"""Draw the predictions of a PVT detector or segmentor on an image or a directory of images,
+with mmdet's DetInferencer or mmseg's MMSegInferencer (chosen from the config).
+
+    python tools/image_demo.py demo.jpg configs/retinanet/pvt_s_1x.py --weights retinanet_pvt_s.pth
+    python tools/image_demo.py data/shapes/images/validation configs/demo/retinanet_pvt_v2_b0.py \\
+        --weights work_dirs/retinanet_pvt_v2_b0/epoch_6.pth --out-dir outputs --score-thr 0.5
+
+Writes OUT_DIR/vis/<image> (drawings) and, for detectors, OUT_DIR/preds/<image>.json.
+"""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+from mmpvt.apis import draw_predictions
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('inputs', metavar='IMAGE_OR_DIR', help='an image file or a directory')
+    parser.add_argument('config', help='an mmpvt config (detection or segmentation)')
+    parser.add_argument('--weights', help='checkpoint (mmpvt-trained, or the authors\' mmdet 2.x '
+                        '/ mmseg 0.x release); default: none (random weights, a warning)')
+    parser.add_argument('--out-dir', default='outputs', help='where to write (default: outputs)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detections drawn from this score on (default: 0.3)')
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. model.test_cfg.score_thr=0.01')
+    args = parser.parse_args(argv)
+    try:
+        drawn = draw_predictions(args.inputs, args.config, weights=args.weights,
+                                 out_dir=args.out_dir, device=args.device,
+                                 score_thr=args.score_thr, batch_size=args.batch_size,
+                                 cfg_options=args.cfg_options)
+    except (FileNotFoundError, ValueError) as e:
+        print(f'image_demo: {e}', file=sys.stderr)
+        return 1
+    for path in drawn:
+        print(f'drawn: {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
