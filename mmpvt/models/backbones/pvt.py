@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
-from ..layers import PatchEmbed, PVTBlock, run_blocks, tokens_to_map
+from ..layers import PatchEmbed, PVTBlock, run_blocks, tokens_to_map, tracing_shapes
 from .base import PyramidVisionBackbone, drop_path_schedule, parse_arch
 
 # Table 1 of the paper. Every variant shares patch sizes, widths, heads, reduction ratios and
@@ -53,8 +53,8 @@ def resize_pos_embed(pos_embed: Tensor, src_hw: Tuple[int, int],
 
     align_corners=False, as in the authors' code, so official checkpoints give official features.
     """
-    if tuple(src_hw) == tuple(dst_hw):
-        return pos_embed
+    if not tracing_shapes() and tuple(src_hw) == tuple(dst_hw):
+        return pos_embed  # (bilinear resizing to the same grid is the identity)
     grid = tokens_to_map(pos_embed, src_hw)
     grid = F.interpolate(grid, size=dst_hw, mode='bilinear', align_corners=False)
     return grid.flatten(2).transpose(1, 2)
@@ -88,6 +88,8 @@ class PVTStage(nn.Module):
 
     def pos_embed_for(self, hw: Tuple[int, int]) -> Tensor:
         """The position table resized to grid `hw`, (1, h*w, C)."""
+        if tracing_shapes():  # no cache and no size test: the recorded graph resizes
+            return resize_pos_embed(self.pos_embed, self.pos_grid, hw)
         if hw == self.pos_grid:
             return self.pos_embed
         if torch.is_grad_enabled():

@@ -9,12 +9,36 @@ keep an N x M attention matrix for backward (mmdet's port materialises and avera
 """
 from typing import Tuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .embed import PATCH_NORM_EPS, map_to_tokens, pad_to_multiple, tokens_to_map
+from .embed import PATCH_NORM_EPS, map_to_tokens, pad_to_multiple, tokens_to_map, tracing_shapes
 
 LINEAR_SRA_POOL = 7  # PVTv2 linear SRA: keys/values always come from a 7 x 7 grid
+
+
+def adaptive_pool_matrix(n, out: int, like: Tensor) -> Tensor:
+    """The (out, n) matrix of 1-D adaptive average pooling: row i averages the inputs
+    [floor(i * n / out), ceil((i + 1) * n / out)), as ``nn.AdaptiveAvgPool2d`` does.
+
+    `n` may be a symbolic or traced size. Exporters lower ``adaptive_avg_pool2d`` with bins
+    computed from the example's size (measured: a b2-li graph exported at 224x320 gave errors of
+    0.37 at 256x352 and failed at 97x131); built from `n` as tensors, the bins follow the input.
+    """
+    i = torch.arange(out, device=like.device)
+    start = (i * n) // out
+    end = ((i + 1) * n + out - 1) // out
+    j = torch.arange(n, device=like.device)
+    inside = (j[None, :] >= start[:, None]) & (j[None, :] < end[:, None])
+    return inside.to(like.dtype) / (end - start)[:, None].to(like.dtype)
+
+
+def adaptive_avg_pool(x: Tensor, out: int) -> Tensor:
+    """(B, C, H, W) -> (B, C, out, out) adaptive average pooling, as two matrix products."""
+    rows = adaptive_pool_matrix(x.shape[-2], out, x)
+    cols = adaptive_pool_matrix(x.shape[-1], out, x)
+    return rows @ x @ cols.transpose(0, 1)
 
 
 class SpatialReductionAttention(nn.Module):
@@ -68,7 +92,10 @@ class SpatialReductionAttention(nn.Module):
     def reduce(self, x: Tensor, hw: Tuple[int, int]) -> Tensor:
         """SR(x): (B, h*w, C) -> (B, M, C) with M = 49 (linear) or ceil(h/R) * ceil(w/R)."""
         if self.linear:
-            x = self.sr(self.pool(tokens_to_map(x, hw)))
+            grid = tokens_to_map(x, hw)
+            pooled = (adaptive_avg_pool(grid, LINEAR_SRA_POOL) if tracing_shapes()
+                      else self.pool(grid))
+            x = self.sr(pooled)
             return self.act(self.norm(map_to_tokens(x)))
         if self.sr_ratio == 1:
             return x

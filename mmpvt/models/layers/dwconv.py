@@ -17,8 +17,9 @@ from .embed import Grid, map_to_tokens, tokens_to_map
 
 def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     """(B, N, C) tokens on grid `hw` -> (B, N, C); weight (C, 1, k, k), bias (C,) or None."""
-    out = F.conv2d(tokens_to_map(h, hw), weight, bias, padding=weight.shape[-1] // 2,
-                   groups=h.shape[-1])
+    # groups as a Python int: the ONNX exporters need a constant (h.shape[-1] is traced)
+    out = F.conv2d(tokens_to_map(h, hw), weight, bias, padding=int(weight.shape[-1]) // 2,
+                   groups=int(weight.shape[0]))
     return map_to_tokens(out)
 
 

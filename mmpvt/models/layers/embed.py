@@ -13,6 +13,7 @@ Both end in a LayerNorm with PyTorch's default eps 1e-5, as the official checkpo
 """
 from typing import Tuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -22,10 +23,25 @@ BLOCK_NORM_EPS = 1e-6  # block norm1/norm2 (v1, v2) and the per-stage norm (v2)
 Grid = Tuple[int, int]
 
 
+def tracing_shapes() -> bool:
+    """True while torch.export (and the dynamo ONNX exporter) or the TorchScript tracer (the
+    classic ONNX exporter) records the model.
+
+    Sizes are then symbols or traced values: a Python branch on a size would bake the example's
+    answer into the graph (or make torch.export specialise the dimension), and a Python-side
+    cache would be skipped by the trace. Code that takes a size-dependent shortcut in eager mode
+    takes the general path instead while this is True; eager mode and torch.compile keep their
+    shortcuts, bit for bit.
+    """
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+
+
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
     """Zero-pad a (B, C, H, W) map at the right/bottom so H and W are multiples of `multiple`."""
     pad_h = -x.shape[-2] % multiple
     pad_w = -x.shape[-1] % multiple
+    if tracing_shapes():  # pad by a computed (maybe zero) amount: the graph serves every size
+        return F.pad(x, (0, pad_w, 0, pad_h))
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h))
     return x
@@ -39,6 +55,8 @@ def tokens_to_map(x: Tensor, hw: Grid) -> Tensor:
     CPU convolutions copy the map to NCHW first and return NCHW (measured: a stage-1 depth-wise
     conv of PVTv2-B2 at 800x1333 took 440 ms that way, 70-80 ms on the proper view).
     """
+    if tracing_shapes():  # contiguity may depend on the sizes (size-1 dims): no branch
+        return x.reshape(x.shape[0], hw[0], hw[1], x.shape[2]).permute(0, 3, 1, 2)
     if x.is_contiguous():
         return x.view(x.shape[0], *hw, x.shape[2]).permute(0, 3, 1, 2)
     return x.transpose(1, 2).unflatten(2, hw)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .dwconv import depthwise_conv, depthwise_conv_backward
-from .embed import Grid
+from .embed import Grid, tracing_shapes
 
 
 class _ConvGELULinear(torch.autograd.Function):
@@ -79,7 +79,12 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(hidden_dims, embed_dims)
 
     def _needs_graph(self, h: Tensor) -> bool:
-        """Whether autograd records this call (else the in-place inference path is taken)."""
+        """Whether autograd records this call (else the in-place inference path is taken).
+
+        Never while an exporter traces the model: the graph it records is the plain forward
+        (a custom autograd function with traced sizes as arguments cannot be exported)."""
+        if tracing_shapes():
+            return False
         return torch.is_grad_enabled() and (
             h.requires_grad or any(p.requires_grad for p in self.parameters()))
 
