@@ -1,0 +1,112 @@
+"""Whole models through ONNX: tools/deploy/export_onnx.py writes a dynamic-size graph, and the
+onnxruntime + numpy path (mmpvt/deploy/onnx_infer.py, no PyTorch) gives what ``predict`` gives."""
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmpvt  # noqa: F401
+from mmpvt.deploy.onnx_infer import OnnxModel
+
+from ..conftest import REPO, run_tool
+
+pytestmark = pytest.mark.slow  # builds, exports and runs whole models
+
+RETINA = 'configs/demo/retinanet_pvt_t.py'
+FPN = 'configs/demo/sem_fpn_pvt_t.py'
+
+
+def _checkpoint(config, path, scope):
+    cfg = Config.fromfile(f'{REPO}/{config}')
+    cfg.model.backbone.init_cfg = None
+    init_default_scope(scope)
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    if scope == 'mmdet':  # a random head scores ~0.01 < score_thr: raise it to ~0.18
+        torch.nn.init.constant_(model.bbox_head.retina_cls.bias, -1.5)
+    meta = dict(classes=cfg.metainfo['classes'], palette=cfg.metainfo['palette'])
+    torch.save({'state_dict': model.state_dict(), 'meta': dict(dataset_meta=meta)}, path)
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def retinanet(tmp_path_factory, tiny_shapes):
+    root = tmp_path_factory.mktemp('retina')
+    cfg = _checkpoint(RETINA, root / 'model.pth', 'mmdet')
+    out = run_tool(['tools/deploy/export_onnx.py', RETINA, str(root / 'model.pth'),
+                    str(root / 'model.onnx'), '--dynamic', '--shape', '256', '256'],
+                   env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    assert f'(det, opset 17, dynamic input) -> {root / "model.onnx"}' in out.stdout
+    return cfg, root
+
+
+def test_onnx_detections_equal_predict_at_another_size(retinanet, tiny_shapes):
+    from mmdet.apis import DetInferencer
+    cfg, root = retinanet
+    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
+                               show_progress=False)
+    model = OnnxModel(root / 'model.onnx')
+    images = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128, not 256
+    for path in images:
+        expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
+        got = model(cv2.imread(str(path)))
+        assert len(expected.labels) == 100  # max_per_img: there is something to compare
+        np.testing.assert_array_equal(got['labels'], expected.labels.numpy())
+        np.testing.assert_allclose(got['bboxes'], expected.bboxes.numpy(), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(got['scores'], expected.scores.numpy(), rtol=0, atol=1e-4)
+
+
+def test_onnx_infer_cli_runs_without_pytorch(retinanet, tiny_shapes, tmp_path):
+    _, root = retinanet
+    images = tiny_shapes / 'images' / 'validation'
+    code = ('import sys, runpy; sys.modules["torch"] = None; '  # any `import torch` now fails
+            f'sys.argv = ["onnx_infer.py", "{images}", "{root / "model.onnx"}", "--out-dir", '
+            f'"{tmp_path}", "--score-thr", "0.15"]; '
+            'runpy.run_path("tools/deploy/onnx_infer.py", run_name="__main__")')
+    out = run_tool([sys.executable, '-c', code])
+    assert out.stdout.count(' detections -> ') == 4
+    for path in images.glob('*.png'):
+        drawn, original = cv2.imread(str(tmp_path / path.name)), cv2.imread(str(path))
+        assert drawn.shape == original.shape and not np.array_equal(drawn, original)
+
+
+def test_onnx_segmentation_maps_equal_predict(tmp_path, tiny_shapes, monkeypatch):
+    from mmpvt.deploy.export import export_model
+    from mmseg.apis import MMSegInferencer
+    monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
+    cfg = _checkpoint(FPN, tmp_path / 'model.pth', 'mmseg')
+    meta = export_model(f'{REPO}/{FPN}', str(tmp_path / 'model.pth'), str(tmp_path / 'fpn.onnx'),
+                        shape=(256, 256))
+    assert meta['resize'] == dict(type='align', scale=[256, 256], size_divisor=32)
+    inferencer = MMSegInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu')
+    model = OnnxModel(tmp_path / 'fpn.onnx')
+    different = total = 0
+    for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png')):
+        expected = inferencer(str(path), return_datasamples=True).pred_sem_seg.data[0].numpy()
+        got = model(cv2.imread(str(path)))['seg_map']
+        assert got.shape == expected.shape == (96, 128)
+        different += int((got != expected).sum())
+        total += got.size
+    assert different == 0, (different, total)
+
+
+def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny_shapes):
+    out = run_tool(['tools/deploy/export_onnx.py', 'configs/demo/mask_rcnn_pvt_t.py',
+                    'README.md', str(tmp_path / 'x.onnx')], check=False,
+                   env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    assert out.returncode == 1
+    assert 'MaskRCNN is not supported yet' in out.stderr.strip().splitlines()[-1]
+    out = run_tool(['tools/deploy/export_onnx.py', RETINA, 'README.md', str(tmp_path / 'x.onnx')],
+                   check=False, env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    assert out.returncode == 1
+    assert 'export_onnx: Could not read the checkpoint README.md' in out.stderr
+    assert not (tmp_path / 'x.onnx').exists()

@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Export a PVT detector (RetinaNet) or segmentor (Semantic FPN) to ONNX, with the metadata
+tools/deploy/onnx_infer.py needs to reproduce ``model.predict`` without PyTorch.
+
+    python tools/deploy/export_onnx.py configs/retinanet/pvt_s_1x.py retinanet_pvt_s.pth \\
+        retinanet_pvt_s.onnx --dynamic
+    python tools/deploy/export_onnx.py configs/sem_fpn/pvt_s_40k.py fpn_pvt_s.pth fpn.onnx --dynamic
+
+The graph takes the normalised, padded image; with --dynamic its batch, height and width are
+symbolic (any size), else fixed to --shape. Detection outputs are the raw per-level head outputs
+(anchors, decoding and NMS run in numpy); segmentation outputs the class map.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from mmpvt.deploy.export import export_model  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', help='any checkpoint the model loads (mmpvt-trained or '
+                        "the authors' mmdet 2.x / mmseg 0.x file)")
+    parser.add_argument('out', help='output .onnx (written atomically)')
+    parser.add_argument('--shape', type=int, nargs=2, default=(800, 1344), metavar=('H', 'W'),
+                        help='example input size (the graph size without --dynamic)')
+    parser.add_argument('--dynamic', action='store_true',
+                        help='symbolic batch, height and width')
+    parser.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 17; default 17)')
+    parser.add_argument('--dynamo', action='store_true',
+                        help="torch's dynamo exporter (opset >= 18) instead of TorchScript's")
+    args = parser.parse_args(argv)
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not os.path.isfile(path):
+            print(f'export_onnx: {what} not found: {path}', file=sys.stderr)
+            return 1
+    try:
+        meta = export_model(args.config, args.checkpoint, args.out, shape=args.shape,
+                            dynamic=args.dynamic, opset=args.opset, dynamo=args.dynamo)
+    except ValueError as e:
+        print(f'export_onnx: {e}', file=sys.stderr)
+        return 1
+    print(f'exported {args.config} ({meta["task"]}, opset {args.opset}, '
+          f'{"dynamic" if args.dynamic else "fixed " + "x".join(map(str, args.shape))} input) '
+          f'-> {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
