@@ -28,6 +28,7 @@ setup(
     packages=find_packages(include=['mmpvt', 'mmpvt.*']),
     python_requires='>=3.10',
     install_requires=read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
+    extras_require={'tests': read_requirements('tests.txt'),
+                    'deploy': read_requirements('deploy.txt')},
     license='Apache-2.0',
 )

@@ -4,6 +4,11 @@ weights, same run, interleaved.
 
     python tools/benchmark.py --arch small b2 --shapes 224x224 512x512 800x1333 [--batch 1]
         [--repeats 5] [--device cpu|cuda] [--amp bf16|fp16] [--json out.json] [--plot out.png]
+
+--deploy: forward latency of eager PyTorch, torch.compile and onnxruntime (CPU), side by side,
+for each --arch backbone and (with --retinanet) RetinaNet + PVT of that size up to its head:
+
+    python tools/benchmark.py --deploy --arch small --shapes 512x512 800x1333 --retinanet
 """
 import argparse
 import sys
@@ -37,7 +42,13 @@ def main(argv=None):
     parser.add_argument('--no-memory', action='store_true', help='skip peak-memory workers')
     parser.add_argument('--json', default='work_dirs/benchmark.json', help='report file')
     parser.add_argument('--plot', help='PNG of latency vs input size')
+    parser.add_argument('--deploy', action='store_true',
+                        help='eager vs torch.compile vs onnxruntime instead of mmpvt vs mmdet')
+    parser.add_argument('--retinanet', action='store_true',
+                        help='with --deploy: also RetinaNet + the --arch backbone (v1 archs)')
     args = parser.parse_args(argv)
+    if args.deploy:
+        return deploy_main(args)
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is available')
     if args.threads:
@@ -58,6 +69,30 @@ def main(argv=None):
               f"{e['max_abs_feature_diff']:.1e}")
     if args.plot:
         print(f'plot written to {plot(report, args.plot)}')
+    return 0
+
+
+def deploy_main(args) -> int:
+    import json
+    import os
+
+    from mmpvt.deploy import benchmark as deploy_benchmark
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f'cpu, {torch.get_num_threads()} threads, warm-up {args.warmup}, repeats '
+          f'{args.repeats}; forward only, batch 1, fp32')
+    rows = []
+    jobs = [('backbone', a) for a in args.arch]
+    if args.retinanet:
+        jobs += [('retinanet', a) for a in args.arch if a in ('tiny', 'small', 'medium', 'large')]
+    for kind, arch in jobs:
+        for row in deploy_benchmark.run(kind, arch, args.shapes, args.warmup, args.repeats):
+            print(deploy_benchmark.format_row(row), flush=True)
+            rows.append(row)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, 'w') as f:
+        json.dump(dict(results=rows), f, indent=1)
+    print(f'report written to {args.json}')
     return 0
 
 

@@ -110,7 +110,7 @@ pip_install "$mmcv_wheel"
 
 say "mmdet, mmsegmentation and friends"
 pip_install "mmdet==3.3.0" "mmsegmentation==1.2.2" -r "$REPO/requirements/runtime.txt" \
-  -r "$REPO/requirements/tests.txt"
+  -r "$REPO/requirements/tests.txt" -r "$REPO/requirements/deploy.txt"
 
 say "mmpvt (editable)"
 pip_install --no-build-isolation --no-deps -e "$REPO"

@@ -143,6 +143,12 @@ class SegmentorGraph(nn.Module):
         return logits.argmax(dim=1)
 
 
+# Heads whose forward is (cls_scores, bbox_preds) with sigmoid scores, anchors and
+# DeltaXYWHBBoxCoder: what mmpvt.deploy.onnx_infer decodes (ATSS/GFL add centerness or
+# distribution outputs; not covered).
+SUPPORTED_DENSE_HEADS = ('RetinaHead', 'AnchorHead')
+
+
 class DenseDetectorGraph(nn.Module):
     """A single-stage mmdet detector (RetinaNet) up to its head: ``input`` (B, 3, H, W) ->
     ``cls_0..cls_{L-1}`` (B, A*K, h_l, w_l) logits and ``reg_0..`` (B, A*4, h_l, w_l) deltas."""
@@ -221,8 +227,8 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
         from mmdet.registry import MODELS
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
-    if scope == 'mmdet' and (not hasattr(model, 'bbox_head') or hasattr(model, 'roi_head')
-                             or not hasattr(model.bbox_head, 'prior_generator')):
+    head = type(getattr(model, 'bbox_head', None)).__name__
+    if scope == 'mmdet' and (head not in SUPPORTED_DENSE_HEADS or hasattr(model, 'roi_head')):
         raise ValueError(f'{config}: ONNX export covers single-stage anchor detectors '
                          f'(RetinaNet) and Semantic FPN; {type(model).__name__} is not '
                          'supported yet')

@@ -1,0 +1,105 @@
+"""Forward latency of one model in three runtimes, side by side in one process: eager PyTorch,
+``torch.compile`` (inductor) and onnxruntime (CPU execution provider, the graph written by
+:mod:`.export` with symbolic sizes), interleaved repeat by repeat so all three see the same
+machine state. Used by ``tools/benchmark.py --deploy``.
+
+Models: a backbone (``--arch``) and RetinaNet (``configs/retinanet/pvt_{arch}_1x.py``) up to its
+raw head outputs, which is exactly what the ONNX graph holds (decoding and NMS run outside it).
+"""
+import os
+import statistics
+import tempfile
+import time
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .export import DenseDetectorGraph, export_backbone, export_onnx
+
+RUNTIMES = ('eager', 'compile', 'onnxruntime')
+
+
+def build_retinanet(arch: str) -> nn.Module:
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmdet.registry import MODELS
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cfg = Config.fromfile(os.path.join(repo, 'configs', 'retinanet', f'pvt_{arch[0]}_1x.py'))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)  # PyTorch's default init: timing does not need more
+    return DenseDetectorGraph(model).eval()
+
+
+def build_backbone(arch: str) -> nn.Module:
+    from ..models import PVT, PVTv2
+    torch.manual_seed(0)
+    model = (PVT if arch in PVT.arch_settings else PVTv2)(arch, drop_path_rate=0.0)
+    model.init_weights()
+    return model.eval()
+
+
+def _session(model: nn.Module, kind: str, tmp: str):
+    import onnxruntime as ort
+    path = os.path.join(tmp, f'{kind}.onnx')
+    if kind == 'backbone':
+        export_backbone(model, path, shape=(1, 3, 224, 320))
+    else:
+        levels = len(model.detector.bbox_head.prior_generator.strides)
+        export_onnx(model, (torch.randn(1, 3, 256, 320), ), path, ['input'],
+                    [f'cls_{i}' for i in range(levels)] + [f'reg_{i}' for i in range(levels)],
+                    {'input': {0: 'batch', 2: 'height', 3: 'width'}})
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+def _max_error(a, b) -> float:
+    return max((torch.as_tensor(x) - y).abs().max().item() for x, y in zip(a, b))
+
+
+def run(kind: str, arch: str, shapes: Sequence[Tuple[int, int]], warmup: int = 2,
+        repeats: int = 5) -> List[dict]:
+    """kind: 'backbone' or 'retinanet'. One row per shape: median ms per runtime, ratios to
+    eager, and the max abs difference of each runtime's outputs from eager's."""
+    model = build_backbone(arch) if kind == 'backbone' else build_retinanet(arch)
+    compiled = torch.compile(model, dynamic=False)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        session = _session(model, kind, tmp)
+        for h, w in shapes:
+            x = torch.randn(1, 3, h, w)
+            feeds = {'input': x.numpy()}
+            steps = {'eager': lambda: model(x), 'compile': lambda: compiled(x),
+                     'onnxruntime': lambda: session.run(None, feeds)}
+            t0 = time.perf_counter()
+            reference = model(x)
+            errors = {'compile': _max_error(compiled(x), reference),
+                      'onnxruntime': _max_error(session.run(None, feeds), reference)}
+            compile_s = time.perf_counter() - t0
+            for _ in range(warmup):
+                for step in steps.values():
+                    step()
+            times: Dict[str, List[float]] = {name: [] for name in RUNTIMES}
+            for _ in range(repeats):
+                for name in RUNTIMES:
+                    start = time.perf_counter()
+                    steps[name]()
+                    times[name].append((time.perf_counter() - start) * 1e3)
+            ms = {name: statistics.median(v) for name, v in times.items()}
+            rows.append(dict(kind=kind, arch=arch, shape=[h, w], ms=ms,
+                             speedup={n: ms['eager'] / ms[n] for n in RUNTIMES[1:]},
+                             max_abs_error=errors, first_call_s=compile_s,
+                             threads=torch.get_num_threads()))
+    return rows
+
+
+def format_row(row: dict) -> str:
+    ms, up = row['ms'], row['speedup']
+    return (f'{row["kind"]:9s} {row["arch"]:6s} {row["shape"][0]}x{row["shape"][1]:<5d} '
+            f'eager {ms["eager"]:8.1f} ms | compile {ms["compile"]:8.1f} ms '
+            f'({up["compile"]:.2f}x) | onnxruntime {ms["onnxruntime"]:8.1f} ms '
+            f'({up["onnxruntime"]:.2f}x) | max |diff| compile '
+            f'{row["max_abs_error"]["compile"]:.1e}, ort {row["max_abs_error"]["onnxruntime"]:.1e}')
