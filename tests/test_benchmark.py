@@ -42,9 +42,10 @@ def test_b2_li_has_no_mmdet_counterpart():
 
 
 def test_report_has_every_field():
-    report = run_benchmark(['tiny'], [(32, 48)], [1, 2], warmup=0, repeats=2, log=lambda s: None)
+    # one setting: each memory measurement is a fresh worker process (~5 s each)
+    report = run_benchmark(['tiny'], [(32, 48)], [2], warmup=0, repeats=2, log=lambda s: None)
     assert report['threads'] == torch.get_num_threads() and report['matmul_fp32_gflops'] > 0
-    assert [(e['batch'], e['shape']) for e in report['results']] == [(1, [32, 48]), (2, [32, 48])]
+    assert [(e['batch'], e['shape']) for e in report['results']] == [(2, [32, 48])]
     for entry in report['results']:
         for name in MODELS:
             for mode in MODES:

@@ -1,4 +1,5 @@
 """The synthetic shapes dataset and the one-command demo (mmpvt.demo_data, mmpvt.demo)."""
+import ast
 import filecmp
 import json
 import os
@@ -85,7 +86,8 @@ def test_meta_json_records_parameters(tiny_shapes):
 @pytest.mark.parametrize('config,options,metric', [
     ('retinanet_pvt_t', ['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'],
      'coco/bbox_mAP_50'),
-    ('mask_rcnn_pvt_t', ['train_cfg.max_epochs=1', 'model.test_cfg.rcnn.score_thr=0.0'],
+    ('mask_rcnn_pvt_t', ['train_cfg.max_epochs=1', 'model.test_cfg.rcnn.score_thr=0.0',
+                         'model.test_cfg.rcnn.max_per_img=20'],
      'coco/segm_mAP_50'),
     ('sem_fpn_pvt_t', ['train_cfg.max_iters=2', 'train_cfg.val_interval=2'], 'mIoU'),
     ('detr_pvt_t', ['train_cfg.max_epochs=1'], 'coco/bbox_mAP_50'),
@@ -105,7 +107,7 @@ def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options,
     assert f'predictions: {tmp_path / "predictions.png"}' in summary
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     model_options = dict(o.split('=') for o in options if o.startswith('model.'))
-    check_image_demo_draws(config, tmp_path, tiny_shapes, {k: float(v)
+    check_image_demo_draws(config, tmp_path, tiny_shapes, {k: ast.literal_eval(v)
                                                            for k, v in model_options.items()})
 
 

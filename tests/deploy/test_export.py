@@ -33,10 +33,10 @@ def max_error(outputs, expected):
     return max((torch.as_tensor(a) - b).abs().max().item() for a, b in zip(outputs, expected))
 
 
-# The dynamo exporter takes ~20 s per model here: it runs for b0 (reusing the torch.export
+# The dynamo exporter takes ~15 s per model here: it runs for PVT-T (reusing the torch.export
 # program of the test below); the TorchScript exporter for all three.
 @pytest.mark.parametrize('arch,dynamo', [('tiny', False), ('b0', False), ('b2_li', False),
-                                         ('b0', True)])
+                                         ('tiny', True)])
 def test_onnx_export_matches_eager_at_other_sizes(arch, dynamo, tmp_path):
     import onnxruntime as ort
     model = backbone(arch)
@@ -67,7 +67,7 @@ def test_b2_li_graph_supports_small_inputs_down_to_33_pixels(tmp_path):
             assert max_error(session.run(None, {'input': x.numpy()}), model(x)) <= TOLERANCE
 
 
-@pytest.mark.parametrize('arch', ['tiny', 'b0', 'b2_li'])
+@pytest.mark.parametrize('arch', ['tiny', 'b2_li'])
 def test_torch_export_with_dynamic_batch_height_width(arch):
     model, exported = backbone(arch), program(arch)
     name = exported.graph_signature.user_inputs[0]
