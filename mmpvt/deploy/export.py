@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..fileio import atomic_path
+from .meta import deploy_meta
 
 BACKBONE_OUTPUTS = ('c2', 'c3', 'c4', 'c5')
 
@@ -162,57 +163,11 @@ class DenseDetectorGraph(nn.Module):
         return (*cls_scores, *bbox_preds)
 
 
-def _pipeline_resize(pipeline: list) -> dict:
-    resizes = [t for t in pipeline if t['type'] in ('Resize', 'mmpvt.AlignResize', 'AlignResize')]
-    if len(resizes) != 1 or not resizes[0].get('keep_ratio', False) or 'scale' not in resizes[0]:
-        raise ValueError(f'export needs a test pipeline with one keep-ratio Resize/AlignResize '
-                         f'to a scale; got {[t["type"] for t in pipeline]}')
-    t = resizes[0]
-    return dict(type='align' if 'AlignResize' in t['type'] else 'resize',
-                scale=list(t['scale']), size_divisor=t.get('size_divisor', 1))
-
-
-def deploy_meta(cfg, model: nn.Module, task: str) -> dict:
-    """What the numpy side needs to reproduce ``model.predict``: the test resize, normalisation,
-    padding, classes and (detection) anchors, box coder and test_cfg; stored in the ONNX file."""
-    pre = cfg.model.data_preprocessor
-    meta = dict(task=task, resize=_pipeline_resize(cfg.test_dataloader.dataset.pipeline),
-                mean=list(pre['mean']), std=list(pre['std']),
-                bgr_to_rgb=bool(pre.get('bgr_to_rgb', False)),
-                pad_size_divisor=int(pre.get('pad_size_divisor', 1) or 1),
-                classes=list((getattr(model, 'dataset_meta', None) or {}).get('classes', [])))
-    if task == 'det':
-        head = model.bbox_head
-        generator, coder = head.prior_generator, head.bbox_coder
-        if type(coder).__name__ != 'DeltaXYWHBBoxCoder' or not head.use_sigmoid_cls:
-            raise ValueError(f'export supports sigmoid heads with DeltaXYWHBBoxCoder (RetinaNet); '
-                             f'got {type(head).__name__} with {type(coder).__name__}')
-        if getattr(coder, 'add_ctr_clamp', False):
-            raise ValueError('export does not support DeltaXYWHBBoxCoder(add_ctr_clamp=True)')
-        test_cfg = model.test_cfg if model.test_cfg is not None else head.test_cfg
-        meta.update(
-            num_classes=head.num_classes,
-            strides=[list(s) for s in generator.strides],
-            base_anchors=[a.tolist() for a in generator.base_anchors],
-            center_offset=float(generator.center_offset),
-            coder=dict(means=list(coder.means), stds=list(coder.stds),
-                       clip_border=bool(coder.clip_border),
-                       wh_ratio_clip=16 / 1000),  # decode()'s default, as the heads call it
-            test_cfg=dict(nms_pre=test_cfg.get('nms_pre', -1),
-                          score_thr=test_cfg.get('score_thr', 0.0),
-                          iou_threshold=test_cfg['nms']['iou_threshold'],
-                          max_per_img=test_cfg.get('max_per_img', 100),
-                          min_bbox_size=test_cfg.get('min_bbox_size', -1)))
-    return meta
-
-
 def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = (800, 1344),
                  dynamic: bool = True, opset: int = 17, dynamo: bool = False) -> dict:
-    """A detector (RetinaNet-like single-stage heads) or segmentor (EncoderDecoder) of `config`
-    with `checkpoint` to ONNX at `out`; returns the metadata written into the file."""
-    import json
-
-    import onnx
+    """A detector (RetinaNet-like single-stage heads, Faster/Mask R-CNN) or segmentor
+    (EncoderDecoder) of `config` with `checkpoint` to ONNX at `out` (two-stage detectors: plus
+    companion graphs next to it); returns the metadata written into the file."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
@@ -227,11 +182,18 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
         from mmdet.registry import MODELS
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
-    head = type(getattr(model, 'bbox_head', None)).__name__
-    if scope == 'mmdet' and (head not in SUPPORTED_DENSE_HEADS or hasattr(model, 'roi_head')):
-        raise ValueError(f'{config}: ONNX export covers single-stage anchor detectors '
-                         f'(RetinaNet) and Semantic FPN; {type(model).__name__} is not '
-                         'supported yet')
+    two_stage = scope == 'mmdet' and hasattr(model, 'roi_head')
+    if two_stage:
+        from .two_stage import check_supported
+        check_supported(model, config)
+        if dynamo:
+            raise ValueError('two-stage detectors export with the TorchScript exporter only (their '
+                             'RoiAlign node comes from a symbolic function); drop --dynamo')
+    elif scope == 'mmdet' and type(getattr(model, 'bbox_head', None)).__name__ \
+            not in SUPPORTED_DENSE_HEADS:
+        raise ValueError(f'{config}: ONNX export covers RetinaNet-like single-stage detectors, '
+                         f'Faster/Mask R-CNN and Semantic FPN; {type(model).__name__} with '
+                         f'{type(getattr(model, "bbox_head", None)).__name__} is not supported')
     from ..models.checkpoints.common import load_checkpoint_file
     load_checkpoint_file(checkpoint)  # a clear error naming the file if it cannot be read
     ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
@@ -249,6 +211,8 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
         inputs, outputs = ['input', 'size_ref'], ['seg_map']
         dims = {'input': {0: 'batch', 2: 'height', 3: 'width'},
                 'size_ref': {1: 'ori_height', 2: 'ori_width'}} if dynamic else {}
+    elif two_stage:
+        return _export_two_stage(cfg, model, x, out, dynamic, opset)
     else:
         task, graph = 'det', DenseDetectorGraph(model)
         levels = len(model.bbox_head.prior_generator.strides)
@@ -258,9 +222,70 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
         dims = {'input': {0: 'batch', 2: 'height', 3: 'width'}} if dynamic else {}
     meta = deploy_meta(cfg, model, task)
     export_onnx(graph, example, out, inputs, outputs, dims, opset, dynamo)
-    proto = onnx.load(out)
+    _store_meta(out, meta)
+    return meta
+
+
+def _store_meta(path: str, meta: dict) -> None:
+    import json
+
+    import onnx
+    proto = onnx.load(path)
     entry = proto.metadata_props.add()
     entry.key, entry.value = 'mmpvt', json.dumps(meta)
-    with atomic_path(out) as tmp:
+    with atomic_path(path) as tmp:
         onnx.save(proto, tmp)
+
+
+def _export_two_stage(cfg, model: nn.Module, x: Tensor, out: str, dynamic: bool,
+                      opset: int) -> dict:
+    """The three graphs of :mod:`mmpvt.deploy.two_stage`: `out` (stage 1, holding the metadata)
+    and, next to it, ``<stem>.roi_bbox.onnx`` and ``<stem>.roi_mask.onnx`` (Mask R-CNN). The
+    companions are written first and removed again if anything fails, so `out` never names
+    missing files."""
+    import os
+
+    from .two_stage import FeaturesAndProposalsGraph, RoIHeadGraph
+    if opset < 16:
+        raise ValueError(f'two-stage export needs opset >= 16 (RoiAlign half_pixel), got {opset}')
+    roi_head = model.roi_head
+    heads = dict(roi_bbox=(roi_head.bbox_roi_extractor, roi_head.bbox_head, ['cls_score',
+                                                                              'bbox_pred']))
+    if roi_head.with_mask:
+        heads['roi_mask'] = (roi_head.mask_roi_extractor, roi_head.mask_head, ['mask_pred'])
+    num_feats = max(len(e.featmap_strides) for e, _, _ in heads.values())
+    stage1 = FeaturesAndProposalsGraph(model, num_feats)
+    rpn_levels = len(model.rpn_head.prior_generator.strides)
+    names = ([f'feat_{i}' for i in range(num_feats)] +
+             [f'rpn_cls_{i}' for i in range(rpn_levels)] +
+             [f'rpn_reg_{i}' for i in range(rpn_levels)])
+    with torch.no_grad():
+        feats = stage1(x)[:num_feats]
+    h, w = x.shape[-2:]
+    stem = out[:-len('.onnx')] if out.endswith('.onnx') else out
+    written = []
+    try:
+        for key, (extractor, head, outputs) in heads.items():
+            levels = len(extractor.featmap_strides)
+            # Three boxes per level for the trace; their number is symbolic in the graph.
+            rois = [torch.tensor([[0, 0, 0, w / 4, h / 4], [0, w / 8, h / 8, w / 2, h / 2],
+                                  [0, 1, 2, w - 1, h - 2]], dtype=torch.float32)] * levels
+            dims = {f'rois_{i}': {0: f'num_rois_{i}'} for i in range(levels)}
+            if dynamic:
+                dims.update({f'feat_{i}': {2: f'feat_h_{i}', 3: f'feat_w_{i}'}
+                             for i in range(levels)})
+            path = f'{stem}.{key}.onnx'
+            export_onnx(RoIHeadGraph(extractor, head, key), (*feats[:levels], *rois), path,
+                        [f'feat_{i}' for i in range(levels)] + [f'rois_{i}' for i in range(levels)],
+                        outputs, dims, opset)
+            written.append(path)
+        meta = deploy_meta(cfg, model, 'two_stage')
+        meta['graphs'] = {key: os.path.basename(f'{stem}.{key}.onnx') for key in heads}
+        dims = {'input': {0: 'batch', 2: 'height', 3: 'width'}} if dynamic else {}
+        export_onnx(stage1, (x, ), out, ['input'], names, dims, opset)
+        _store_meta(out, meta)
+    except BaseException:
+        for path in written:
+            os.remove(path)
+        raise
     return meta

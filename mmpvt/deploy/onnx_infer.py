@@ -12,10 +12,15 @@ The file's ``mmpvt`` metadata says how to prepare an image and read the outputs,
   (score, anchor, class) entries, ``DeltaXYWHBBoxCoder`` decoding clipped to the resized image,
   rescaling to the original image, boxes without area dropped (``min_bbox_size`` 0), class-wise
   NMS (mmcv's ``batched_nms``: one greedy NMS on class-offset boxes), the best ``max_per_img``;
+* two-stage detection (Faster / Mask R-CNN; three graphs, see ``mmpvt.deploy.two_stage``): the
+  RPN's proposals as RPNHead.predict, each proposal routed to its pyramid level, the R-CNN's
+  softmax scores and class-wise boxes, multiclass NMS; masks: the detections' mask logits,
+  sigmoid, pasted into the original image by bilinear sampling and thresholded;
 * segmentation: the graph already returns the class map at the original size.
 """
 import json
 import math
+import os
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
@@ -95,6 +100,22 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, np.int64)
 
 
+def batched_nms(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray,
+                iou_threshold: float, split_thr: int = 10000) -> np.ndarray:
+    """mmcv's ``batched_nms``: NMS within each ``idxs`` group; kept indices by score. Below
+    split_thr boxes it is one NMS on boxes offset by group (idx * (max coordinate + 1)), above it
+    one NMS per group, as mmcv does (the two can differ in the last bits of an IoU)."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    if len(boxes) < split_thr:
+        offsets = idxs.astype(np.float32) * (boxes.max() + np.float32(1))
+        return nms(boxes + offsets[:, None], scores, iou_threshold)
+    kept = [np.nonzero(idxs == i)[0] for i in np.unique(idxs)]
+    kept = np.concatenate([members[nms(boxes[members], scores[members], iou_threshold)]
+                           for members in kept])
+    return kept[np.argsort(-scores[kept], kind='stable')]
+
+
 def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, np.ndarray]:
     """Raw head outputs of one image -> dict(bboxes (N, 4) in original pixels, scores, labels)."""
     levels = len(meta['strides'])
@@ -126,11 +147,167 @@ def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, n
         wh_ok = ((boxes[:, 2] - boxes[:, 0]) > cfg['min_bbox_size']) & \
                 ((boxes[:, 3] - boxes[:, 1]) > cfg['min_bbox_size'])
         boxes, scores, labels = boxes[wh_ok], scores[wh_ok], labels[wh_ok]
-    if len(boxes):
-        offsets = labels.astype(np.float32) * (boxes.max() + 1)
-        keep = nms(boxes + offsets[:, None], scores, cfg['iou_threshold'])[:cfg['max_per_img']]
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    keep = batched_nms(boxes, scores, labels, cfg['iou_threshold'])[:cfg['max_per_img']]
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     return dict(bboxes=boxes, scores=scores, labels=labels)
+
+
+# ---- two-stage detectors (Faster / Mask R-CNN): see mmpvt.deploy.two_stage for the graphs ----
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def rpn_proposals(cls_list: List[np.ndarray], reg_list: List[np.ndarray], rpn: dict,
+                  img_shape: Tuple[int, int]) -> np.ndarray:
+    """RPNHead.predict (rescale=False) of one image: per level the top ``nms_pre`` anchors by
+    sigmoid score, decoded and clipped to the resized image, boxes without area dropped, NMS
+    within each level, the best ``max_per_img``. Returns (N, 4) boxes in resized pixels."""
+    cfg = rpn['test_cfg']
+    boxes, scores, levels = [], [], []
+    for level, (cls, reg) in enumerate(zip(cls_list, reg_list)):
+        anchors = grid_anchors(np.asarray(rpn['base_anchors'][level], np.float32),
+                               rpn['strides'][level], cls.shape[-2:])
+        score = _sigmoid(cls[0].transpose(1, 2, 0).reshape(-1))
+        deltas = reg[0].transpose(1, 2, 0).reshape(-1, 4)
+        if 0 < cfg['nms_pre'] < len(score):
+            order = np.argsort(-score, kind='stable')[:cfg['nms_pre']]
+            score, deltas, anchors = score[order], deltas[order], anchors[order]
+        boxes.append(decode_boxes(anchors, deltas, rpn['coder'], img_shape))
+        scores.append(score)
+        levels.append(np.full(len(score), level, np.int64))
+    boxes = np.concatenate(boxes).astype(np.float32)
+    scores, levels = np.concatenate(scores).astype(np.float32), np.concatenate(levels)
+    if cfg['min_bbox_size'] >= 0:
+        ok = ((boxes[:, 2] - boxes[:, 0]) > cfg['min_bbox_size']) & \
+             ((boxes[:, 3] - boxes[:, 1]) > cfg['min_bbox_size'])
+        boxes, scores, levels = boxes[ok], scores[ok], levels[ok]
+    keep = batched_nms(boxes, scores, levels, cfg['iou_threshold'])[:cfg['max_per_img']]
+    return boxes[keep]
+
+
+def map_roi_levels(boxes: np.ndarray, finest_scale: float, num_levels: int) -> np.ndarray:
+    """SingleRoIExtractor.map_roi_levels: level floor(log2(sqrt(area) / finest_scale + 1e-6)),
+    clipped to [0, num_levels - 1] (boxes (N, 4), float32 as mmdet computes it)."""
+    scale = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    levels = np.floor(np.log2(scale / np.float32(finest_scale) + np.float32(1e-6)))
+    return np.clip(levels, 0, num_levels - 1).astype(np.int64)
+
+
+def run_roi_graph(session, feats: List[np.ndarray], boxes: np.ndarray,
+                  roi: dict) -> List[np.ndarray]:
+    """Run a RoI-head graph on `boxes` (N, 4) of image 0: each box goes to its pyramid level
+    (``rois_l`` input), and the outputs' rows are put back in the order of `boxes`."""
+    num_levels = len(roi['strides'])
+    levels = map_roi_levels(boxes, roi['finest_scale'], num_levels)
+    feed = {f'feat_{i}': feats[i] for i in range(num_levels)}
+    for i in range(num_levels):
+        picked = boxes[levels == i]
+        feed[f'rois_{i}'] = np.concatenate([np.zeros((len(picked), 1), np.float32), picked],
+                                           axis=1).astype(np.float32)
+    order = np.argsort(levels, kind='stable')
+    restored = []
+    for out in session.run(None, feed):
+        rows = np.empty_like(out)
+        rows[order] = out
+        restored.append(rows)
+    return restored
+
+
+def rcnn_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, proposals: np.ndarray,
+                    rcnn: dict, img_shape: Tuple[int, int]) -> Dict[str, np.ndarray]:
+    """BBoxHead.predict_by_feat (rescale=False) + multiclass_nms: softmax scores, per-class boxes
+    decoded from the proposals and clipped, (box, class) pairs with score > score_thr, class-wise
+    NMS, the best ``max_per_img``. Boxes stay in resized pixels."""
+    k, cfg = rcnn['num_classes'], rcnn['test_cfg']
+    n = len(proposals)
+    e = np.exp(cls_score - cls_score.max(axis=1, keepdims=True))
+    scores = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    per_roi = 1 if rcnn['reg_class_agnostic'] else k
+    boxes = decode_boxes(np.repeat(proposals, per_roi, axis=0), bbox_pred.reshape(-1, 4),
+                         rcnn['coder'], img_shape).reshape(n, per_roi, 4)
+    boxes = np.broadcast_to(boxes, (n, k, 4)).reshape(-1, 4).astype(np.float32)
+    flat, labels = scores[:, :k].reshape(-1), np.tile(np.arange(k, dtype=np.int64), n)
+    valid = np.nonzero(flat > cfg['score_thr'])[0]
+    boxes, flat, labels = boxes[valid], flat[valid], labels[valid]
+    keep = batched_nms(boxes, flat, labels, cfg['iou_threshold'])[:cfg['max_per_img']]
+    return dict(bboxes=boxes[keep], scores=flat[keep], labels=labels[keep])
+
+
+def _bilinear_weights(coords: np.ndarray, size: int) -> np.ndarray:
+    """(N, P) sample positions in pixel units -> (N, P, size) bilinear weights, zero outside
+    [0, size) (grid_sample's zero padding)."""
+    low = np.floor(coords)
+    frac = (coords - low).astype(np.float32)
+    low = low.astype(np.int64)
+    weights = np.zeros(coords.shape + (size, ), np.float32)
+    for idx, w in ((low, 1 - frac), (low + 1, frac)):
+        inside = (idx >= 0) & (idx < size)
+        n, p = np.nonzero(inside)
+        weights[n, p, idx[inside]] += w[inside]
+    return weights
+
+
+def paste_masks(probs: np.ndarray, boxes: np.ndarray, ori_shape: Tuple[int, int],
+                threshold: float) -> np.ndarray:
+    """FCNMaskHead's ``_do_paste_mask`` + threshold: (N, M, M) probabilities, (N, 4) boxes in
+    original pixels -> (N, H0, W0) bool. Each mask is sampled bilinearly (grid_sample,
+    align_corners=False, zero padding) at the pixel centres of the region around all boxes;
+    bilinear sampling on a separable grid is the product Wy @ mask @ Wx^T."""
+    h0, w0 = ori_shape
+    out = np.zeros((len(boxes), h0, w0), bool)
+    if len(boxes) == 0:
+        return out
+    x0_int = int(max(np.floor(boxes[:, 0].min()) - 1, 0))
+    y0_int = int(max(np.floor(boxes[:, 1].min()) - 1, 0))
+    x1_int = int(min(np.ceil(boxes[:, 2].max()) + 1, w0))
+    y1_int = int(min(np.ceil(boxes[:, 3].max()) + 1, h0))
+    size = probs.shape[-1]
+
+    def grid(lo, hi, start, end):
+        centres = np.arange(lo, hi, dtype=np.float32) + np.float32(0.5)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            g = (centres[None] - start[:, None]) / (end - start)[:, None] * 2 - 1
+        g[np.isinf(g)] = 0  # a box without width or height, as mmdet does
+        return ((g + 1) * size - 1) / 2  # grid_sample's unnormalisation, align_corners=False
+
+    wy = _bilinear_weights(grid(y0_int, y1_int, boxes[:, 1], boxes[:, 3]), size)
+    wx = _bilinear_weights(grid(x0_int, x1_int, boxes[:, 0], boxes[:, 2]), size)
+    region = np.einsum('nya,nab,nxb->nyx', wy, probs.astype(np.float32), wx, optimize=True)
+    out[:, y0_int:y1_int, x0_int:x1_int] = region >= threshold
+    return out
+
+
+def two_stage_detections(outputs: Dict[str, np.ndarray], roi_sessions: dict, meta: dict,
+                         info: dict) -> Dict[str, np.ndarray]:
+    """Stage-1 outputs of one image (by name) -> dict(bboxes, scores, labels[, masks]) in original
+    pixels, as TwoStageDetector.predict."""
+    rpn, rcnn = meta['rpn'], meta['rcnn']
+    levels = len(rpn['strides'])
+    feats = [outputs[f'feat_{i}'][:1] for i in range(len(rcnn['bbox_roi']['strides']))]
+    proposals = rpn_proposals([outputs[f'rpn_cls_{i}'] for i in range(levels)],
+                              [outputs[f'rpn_reg_{i}'] for i in range(levels)], rpn,
+                              info['img_shape'])
+    if len(proposals):
+        cls_score, bbox_pred = run_roi_graph(roi_sessions['roi_bbox'], feats, proposals,
+                                             rcnn['bbox_roi'])
+        result = rcnn_detections(cls_score, bbox_pred, proposals, rcnn, info['img_shape'])
+    else:
+        result = dict(bboxes=np.zeros((0, 4), np.float32), scores=np.zeros(0, np.float32),
+                      labels=np.zeros(0, np.int64))
+    sx, sy = info['scale_factor']
+    scaled = result['bboxes'] / np.asarray([sx, sy, sx, sy], np.float32)
+    if 'roi_mask' in roi_sessions:
+        if len(scaled):
+            mask_feats = [outputs[f'feat_{i}'][:1] for i in range(len(rcnn['mask_roi']['strides']))]
+            logits = run_roi_graph(roi_sessions['roi_mask'], mask_feats, result['bboxes'],
+                                   rcnn['mask_roi'])[0]
+            channel = 0 if rcnn['class_agnostic_mask'] else result['labels']
+            probs = _sigmoid(logits[np.arange(len(logits)), channel])
+        else:
+            probs = np.zeros((0, 1, 1), np.float32)
+        result['masks'] = paste_masks(probs, scaled, info['ori_shape'], rcnn['mask_thr_binary'])
+    result['bboxes'] = scaled
+    return result
 
 
 class OnnxModel:
@@ -144,15 +321,29 @@ class OnnxModel:
             raise ValueError(f'{path} has no mmpvt metadata: export it with '
                              'tools/deploy/export_onnx.py')
         self.meta = json.loads(custom['mmpvt'])
+        # Two-stage detectors: the RoI-head graphs written next to this file.
+        self.roi_sessions = {}
+        for key, name in self.meta.get('graphs', {}).items():
+            companion = os.path.join(os.path.dirname(os.path.abspath(str(path))), name)
+            if not os.path.isfile(companion):
+                raise ValueError(f'{path} needs its {key} graph {companion}, which is missing: '
+                                 'keep the files tools/deploy/export_onnx.py wrote together')
+            self.roi_sessions[key] = ort.InferenceSession(companion, providers=list(providers))
 
     def __call__(self, image: np.ndarray) -> Dict[str, np.ndarray]:
-        """BGR uint8 image -> dict(bboxes, scores, labels) or dict(seg_map (H0, W0))."""
+        """BGR uint8 image -> dict(bboxes, scores, labels[, masks (N, H0, W0) bool]) or
+        dict(seg_map (H0, W0))."""
         x, info = preprocess(image, self.meta)
         if self.meta['task'] == 'seg':
             size_ref = np.zeros((1, *info['ori_shape']), np.uint8)
             seg = self.session.run(None, {'input': x, 'size_ref': size_ref})[0]
             return dict(seg_map=seg[0])
-        return detections(self.session.run(None, {'input': x}), self.meta, info)
+        outputs = self.session.run(None, {'input': x})
+        if self.meta['task'] == 'two_stage':
+            names = [o.name for o in self.session.get_outputs()]
+            return two_stage_detections(dict(zip(names, outputs)), self.roi_sessions, self.meta,
+                                        info)
+        return detections(outputs, self.meta, info)
 
 
 def draw(image: np.ndarray, result: Dict[str, np.ndarray], classes: Sequence[str] = (),
@@ -164,10 +355,14 @@ def draw(image: np.ndarray, result: Dict[str, np.ndarray], classes: Sequence[str
     if 'seg_map' in result:
         overlay = colours[result['seg_map'] % len(colours)].astype(np.uint8)
         return cv2.addWeighted(out, 0.5, overlay, 0.5, 0)
-    for box, score, label in zip(result['bboxes'], result['scores'], result['labels']):
+    masks = result.get('masks', [None] * len(result['bboxes']))
+    for box, score, label, mask in zip(result['bboxes'], result['scores'], result['labels'],
+                                       masks):
         if score < score_thr:
             continue
         colour = tuple(int(c) for c in colours[label])
+        if mask is not None:
+            out[mask] = (0.5 * out[mask] + 0.5 * np.asarray(colour)).astype(np.uint8)
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, 1)
         name = classes[label] if label < len(classes) else str(label)

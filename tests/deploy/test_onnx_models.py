@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow  # builds, exports and runs whole models
 
 RETINA = 'configs/demo/retinanet_pvt_t.py'
 FPN = 'configs/demo/sem_fpn_pvt_t.py'
+MASK_RCNN = 'configs/demo/mask_rcnn_pvt_t.py'
 
 
 def _checkpoint(config, path, scope):
@@ -31,7 +32,7 @@ def _checkpoint(config, path, scope):
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    if scope == 'mmdet':  # a random head scores ~0.01 < score_thr: raise it to ~0.18
+    if hasattr(model, 'bbox_head'):  # a random RetinaNet scores ~0.01 < score_thr: make it ~0.18
         torch.nn.init.constant_(model.bbox_head.retina_cls.bias, -1.5)
     meta = dict(classes=cfg.metainfo['classes'], palette=cfg.metainfo['palette'])
     torch.save({'state_dict': model.state_dict(), 'meta': dict(dataset_meta=meta)}, path)
@@ -99,12 +100,47 @@ def test_onnx_segmentation_maps_equal_predict(tmp_path, tiny_shapes, monkeypatch
     assert different == 0, (different, total)
 
 
+def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, monkeypatch):
+    from mmdet.apis import DetInferencer
+    from mmpvt.deploy.export import export_model
+    monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
+    cfg = _checkpoint(MASK_RCNN, tmp_path / 'model.pth', 'mmdet')
+    meta = export_model(f'{REPO}/{MASK_RCNN}', str(tmp_path / 'model.pth'),
+                        str(tmp_path / 'mask.onnx'), shape=(256, 256))
+    assert meta['graphs'] == dict(roi_bbox='mask.roi_bbox.onnx', roi_mask='mask.roi_mask.onnx')
+    inferencer = DetInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu',
+                               show_progress=False)
+    model = OnnxModel(tmp_path / 'mask.onnx')
+    flipped = positive = 0
+    for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png')):  # 96x128
+        expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
+        got = model(cv2.imread(str(path)))
+        assert len(expected.labels) == 100  # max_per_img: there is something to compare
+        np.testing.assert_array_equal(got['labels'], expected.labels.numpy())
+        np.testing.assert_allclose(got['bboxes'], expected.bboxes.numpy(), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(got['scores'], expected.scores.numpy(), rtol=0, atol=1e-4)
+        assert got['masks'].shape == tuple(expected.masks.shape) == (100, 96, 128)
+        flipped += int((got['masks'] != expected.masks.numpy()).sum())
+        positive += int(expected.masks.sum())
+    # Mask logits differ by float32 noise (onnxruntime vs PyTorch); a pixel flips only where the
+    # pasted probability is within that noise of mask_thr_binary.
+    assert positive > 0 and flipped <= 1e-4 * positive, (flipped, positive)
+    (tmp_path / 'mask.roi_mask.onnx').unlink()
+    with pytest.raises(ValueError, match='needs its roi_mask graph .*mask.roi_mask.onnx, which '
+                                         'is missing'):
+        OnnxModel(tmp_path / 'mask.onnx')
+
+
 def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny_shapes):
-    out = run_tool(['tools/deploy/export_onnx.py', 'configs/demo/mask_rcnn_pvt_t.py',
-                    'README.md', str(tmp_path / 'x.onnx')], check=False,
-                   env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
-    assert out.returncode == 1
-    assert 'MaskRCNN is not supported yet' in out.stderr.strip().splitlines()[-1]
+    from mmpvt.deploy.export import export_model
+    with pytest.raises(ValueError, match=r'pvt_v2_b2_3x_ms.py: ONNX export covers RetinaNet-like '
+                       'single-stage detectors, Faster/Mask R-CNN and Semantic FPN; ATSS with '
+                       'ATSSHead is not supported'):
+        export_model(f'{REPO}/configs/atss/pvt_v2_b2_3x_ms.py', 'README.md',
+                     str(tmp_path / 'x.onnx'))
+    with pytest.raises(ValueError, match='two-stage detectors export with the TorchScript '
+                                         'exporter only'):
+        export_model(f'{REPO}/{MASK_RCNN}', 'README.md', str(tmp_path / 'x.onnx'), dynamo=True)
     out = run_tool(['tools/deploy/export_onnx.py', RETINA, 'README.md', str(tmp_path / 'x.onnx')],
                    check=False, env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert out.returncode == 1

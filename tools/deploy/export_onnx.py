@@ -1,14 +1,18 @@
 #!/usr/bin/env python
-"""Export a PVT detector (RetinaNet) or segmentor (Semantic FPN) to ONNX, with the metadata
-tools/deploy/onnx_infer.py needs to reproduce ``model.predict`` without PyTorch.
+"""Export a PVT detector (RetinaNet, Faster/Mask R-CNN) or segmentor (Semantic FPN) to ONNX, with
+the metadata tools/deploy/onnx_infer.py needs to reproduce ``model.predict`` without PyTorch.
 
     python tools/deploy/export_onnx.py configs/retinanet/pvt_s_1x.py retinanet_pvt_s.pth \\
         retinanet_pvt_s.onnx --dynamic
     python tools/deploy/export_onnx.py configs/sem_fpn/pvt_s_40k.py fpn_pvt_s.pth fpn.onnx --dynamic
+    python tools/deploy/export_onnx.py configs/mask_rcnn/pvt_s_1x.py mask_rcnn_pvt_s.pth \\
+        mask_rcnn_pvt_s.onnx --dynamic   # + mask_rcnn_pvt_s.roi_bbox.onnx, .roi_mask.onnx
 
 The graph takes the normalised, padded image; with --dynamic its batch, height and width are
 symbolic (any size), else fixed to --shape. Detection outputs are the raw per-level head outputs
-(anchors, decoding and NMS run in numpy); segmentation outputs the class map.
+(anchors, decoding and NMS run in numpy); segmentation outputs the class map. Two-stage
+detectors are three graphs (features + RPN, the bbox head's RoIs, the mask head's RoIs): the
+proposals and detections between them are chosen in numpy (see mmpvt/deploy/two_stage.py).
 """
 import argparse
 import os
@@ -46,7 +50,7 @@ def main(argv=None) -> int:
         return 1
     print(f'exported {args.config} ({meta["task"]}, opset {args.opset}, '
           f'{"dynamic" if args.dynamic else "fixed " + "x".join(map(str, args.shape))} input) '
-          f'-> {args.out}')
+          f'-> {args.out}' + ''.join(f' + {name}' for name in meta.get('graphs', {}).values()))
     return 0
 
 

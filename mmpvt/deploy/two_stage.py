@@ -1,0 +1,111 @@
+"""Two-stage detectors (Faster / Mask R-CNN with mmdet's ``StandardRoIHead``) as three ONNX graphs.
+
+Where the graphs end, and why: the proposals and the final detections come out of greedy NMS,
+whose output count depends on the data, and mmdet's RoI heads route each box to one pyramid level
+by its size. Keeping NMS (and box decoding) in numpy, as for RetinaNet, splits the model in three:
+
+1. ``OUT.onnx``: ``input`` (B, 3, H, W) -> ``feat_0..feat_{L-1}`` (the FPN levels the RoI
+   extractors read) and the RPN's raw ``rpn_cls_*`` / ``rpn_reg_*`` per level;
+2. ``OUT.roi_bbox.onnx``: (``feat_*``, ``rois_0..rois_{L-1}``: (n_l, 5) boxes assigned to level
+   l, any n_l including 0) -> ``cls_score`` (n, K+1), ``bbox_pred`` (n, 4K), rows level by level;
+3. ``OUT.roi_mask.onnx`` (Mask R-CNN): the same inputs -> ``mask_pred`` (n, K, 28, 28) logits.
+
+RoI Align is ONNX's ``RoiAlign`` (opset >= 16, ``coordinate_transformation_mode='half_pixel'``),
+which computes what mmcv's ``RoIAlign(aligned=True, pool_mode='avg')`` computes: the same sample
+points, adaptive sampling grid and average. (mmcv's own ONNX symbolic subtracts the half pixel by
+hand and leaves the mode at its opset-16 default, half_pixel, so it would shift every box twice.)
+The numpy side (:mod:`mmpvt.deploy.onnx_infer`) does the RPN's top-k, decoding and NMS, the
+level assignment, the R-CNN decoding and class-wise NMS, and pastes the masks into the image.
+"""
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+SUPPORTED = dict(roi_head=('StandardRoIHead', ), rpn_head=('RPNHead', ),
+                 extractor=('SingleRoIExtractor', ), mask_head=('FCNMaskHead', ))
+
+
+class RoIAlignFunction(torch.autograd.Function):
+    """mmcv's ``roi_align(..., pool_mode='avg', aligned=True)`` in eager mode; ONNX ``RoiAlign``
+    with half-pixel coordinates when exported (TorchScript exporter)."""
+
+    @staticmethod
+    def forward(ctx, feat: Tensor, rois: Tensor, out_size: Tuple[int, int], scale: float,
+                sampling_ratio: int) -> Tensor:
+        from mmcv.ops import roi_align
+        return roi_align(feat, rois, out_size, scale, sampling_ratio, 'avg', True)
+
+    @staticmethod
+    def symbolic(g, feat, rois, out_size, scale, sampling_ratio):
+        def columns(*idx):
+            return g.op('Gather', rois, g.op('Constant', value_t=torch.tensor(idx)), axis_i=1)
+        batch = g.op('Cast', g.op('Squeeze', columns(0), g.op('Constant',
+                                                               value_t=torch.tensor([1]))),
+                     to_i=7)  # INT64
+        return g.op('RoiAlign', feat, columns(1, 2, 3, 4), batch, output_height_i=out_size[0],
+                    output_width_i=out_size[1], spatial_scale_f=scale,
+                    sampling_ratio_i=max(0, sampling_ratio), mode_s='avg',
+                    coordinate_transformation_mode_s='half_pixel')
+
+
+def _roi_layer_args(extractor: nn.Module, where: str) -> List[tuple]:
+    args = []
+    for layer in extractor.roi_layers:
+        if type(layer).__name__ != 'RoIAlign' or not layer.aligned or layer.pool_mode != 'avg':
+            raise ValueError(f'{where}: export supports mmcv RoIAlign(aligned=True, '
+                             f"pool_mode='avg'); got {layer!r}")
+        size = layer.output_size
+        args.append((tuple(size) if isinstance(size, (tuple, list)) else (size, size),
+                     float(layer.spatial_scale), int(layer.sampling_ratio)))
+    return args
+
+
+class FeaturesAndProposalsGraph(nn.Module):
+    """Stage 1: ``input`` -> (``feat_0..feat_{L-1}``, ``rpn_cls_*``, ``rpn_reg_*``)."""
+
+    def __init__(self, detector: nn.Module, num_feats: int) -> None:
+        super().__init__()
+        self.detector, self.num_feats = detector, num_feats
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        feats = self.detector.extract_feat(x)
+        cls_scores, bbox_preds = self.detector.rpn_head(feats)
+        return (*feats[:self.num_feats], *cls_scores, *bbox_preds)
+
+
+class RoIHeadGraph(nn.Module):
+    """Stage 2/3: mmdet's ``SingleRoIExtractor`` with the RoIs already sorted by level (level l's
+    RoIs pooled from ``feat_l``, concatenated in level order) followed by a bbox or mask head."""
+
+    def __init__(self, extractor: nn.Module, head: nn.Module, where: str) -> None:
+        super().__init__()
+        if getattr(extractor, 'gc_context', False):  # not in StandardRoIHead's extractors we ship
+            raise ValueError(f'{where}: gc_context RoI extractors are not supported')
+        self.layer_args = _roi_layer_args(extractor, where)
+        self.head = head
+
+    def forward(self, *feats_and_rois: Tensor):
+        levels = len(self.layer_args)
+        feats, rois = feats_and_rois[:levels], feats_and_rois[levels:]
+        pooled = [RoIAlignFunction.apply(f, r, *args)
+                  for f, r, args in zip(feats, rois, self.layer_args)]
+        return self.head(torch.cat(pooled))
+
+
+def check_supported(detector: nn.Module, where: str) -> None:
+    parts = dict(roi_head=detector.roi_head, rpn_head=detector.rpn_head,
+                 extractor=detector.roi_head.bbox_roi_extractor)
+    if detector.roi_head.with_mask:
+        parts.update(mask_head=detector.roi_head.mask_head,
+                     mask_extractor=detector.roi_head.mask_roi_extractor)
+        if detector.roi_head.share_roi_extractor:
+            raise ValueError(f'{where}: share_roi_extractor=True is not supported')
+    for part, module in parts.items():
+        allowed = SUPPORTED['extractor' if part.endswith('extractor') else part]
+        if type(module).__name__ not in allowed:
+            raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
+                             f'{allowed} as {part}; got {type(module).__name__}')
+    if detector.roi_head.bbox_head.custom_cls_channels:
+        raise ValueError(f'{where}: bbox heads with a custom classification activation are not '
+                         'supported')
