@@ -163,6 +163,35 @@ class DenseDetectorGraph(nn.Module):
         return (*cls_scores, *bbox_preds)
 
 
+class DETRGraph(nn.Module):
+    """mmdet 3.x ``DETR`` up to its last decoder layer's head outputs: ``input`` (B, 3, H, W)
+    and ``pad_mask`` (B, H, W), 1 on the padding (mmdet builds it from each image's img_shape
+    in Python, which an exporter would freeze) -> ``cls_score`` (B, Q, K+1) logits and
+    ``bbox_pred`` (B, Q, 4) normalised (cx, cy, w, h). The rest of ``DETR.forward_transformer``
+    is called as it is. Where mmdet drops the mask because no image is padded, an all-zero mask
+    gives the same result."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x: Tensor, pad_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        import torch.nn.functional as F
+        detr = self.detector
+        feat = detr.extract_feat(x)[-1]
+        masks = F.interpolate(pad_mask.unsqueeze(1).float(), size=feat.shape[-2:])
+        masks = masks.to(torch.bool).squeeze(1)
+        pos = detr.positional_encoding(masks).flatten(2).permute(0, 2, 1)
+        masks = masks.flatten(1)
+        encoded = detr.forward_encoder(feat=feat.flatten(2).permute(0, 2, 1), feat_mask=masks,
+                                       feat_pos=pos)
+        decoder_inputs, _ = detr.pre_decoder(**encoded)
+        decoder_inputs.update(memory_mask=masks, memory_pos=pos)
+        hidden = detr.forward_decoder(**decoder_inputs)['hidden_states']
+        cls_scores, bbox_preds = detr.bbox_head(hidden[-1:])
+        return cls_scores[-1], bbox_preds[-1]
+
+
 def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = (800, 1344),
                  dynamic: bool = True, opset: int = 17, dynamo: bool = False) -> dict:
     """A detector (RetinaNet-like single-stage heads, Faster/Mask R-CNN) or segmentor
@@ -183,16 +212,21 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     two_stage = scope == 'mmdet' and hasattr(model, 'roi_head')
+    detr = scope == 'mmdet' and type(model).__name__ == 'DETR'
+    if detr and (type(model.bbox_head).__name__ != 'DETRHead'
+                 or model.bbox_head.loss_cls.use_sigmoid):
+        raise ValueError(f'{config}: DETR export supports DETRHead with softmax scores; got '
+                         f'{type(model.bbox_head).__name__}')
     if two_stage:
         from .two_stage import check_supported
         check_supported(model, config)
         if dynamo:
             raise ValueError('two-stage detectors export with the TorchScript exporter only (their '
                              'RoiAlign node comes from a symbolic function); drop --dynamo')
-    elif scope == 'mmdet' and type(getattr(model, 'bbox_head', None)).__name__ \
+    elif scope == 'mmdet' and not detr and type(getattr(model, 'bbox_head', None)).__name__ \
             not in SUPPORTED_DENSE_HEADS:
         raise ValueError(f'{config}: ONNX export covers RetinaNet-like single-stage detectors, '
-                         f'Faster/Mask R-CNN and Semantic FPN; {type(model).__name__} with '
+                         f'Faster/Mask R-CNN, DETR and Semantic FPN; {type(model).__name__} with '
                          f'{type(getattr(model, "bbox_head", None)).__name__} is not supported')
     from ..models.checkpoints.common import load_checkpoint_file
     load_checkpoint_file(checkpoint)  # a clear error naming the file if it cannot be read
@@ -213,6 +247,12 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
                 'size_ref': {1: 'ori_height', 2: 'ori_width'}} if dynamic else {}
     elif two_stage:
         return _export_two_stage(cfg, model, x, out, dynamic, opset)
+    elif detr:
+        task, graph = 'detr', DETRGraph(model)
+        example = (x, torch.zeros(1, h, w, dtype=torch.uint8))
+        inputs, outputs = ['input', 'pad_mask'], ['cls_score', 'bbox_pred']
+        dims = {'input': {0: 'batch', 2: 'height', 3: 'width'},
+                'pad_mask': {0: 'batch', 1: 'height', 2: 'width'}} if dynamic else {}
     else:
         task, graph = 'det', DenseDetectorGraph(model)
         levels = len(model.bbox_head.prior_generator.strides)

@@ -2,8 +2,8 @@
 (:mod:`mmpvt.deploy.onnx_infer`) needs to reproduce ``model.predict`` from the graph outputs.
 
 Tasks: ``seg`` (the graph returns the class map), ``det`` (single-stage anchor heads: anchors,
-box coder, test_cfg) and ``two_stage`` (RPN anchors and test_cfg, R-CNN coder, RoI levels and
-test_cfg, the companion graphs' file names).
+box coder, test_cfg), ``two_stage`` (RPN anchors and test_cfg, R-CNN coder, RoI levels and
+test_cfg, the companion graphs' file names) and ``detr`` (classes, max_per_img).
 """
 from torch import nn
 
@@ -92,4 +92,8 @@ def deploy_meta(cfg, model: nn.Module, task: str) -> dict:
                           min_bbox_size=test_cfg.get('min_bbox_size', -1)))
     elif task == 'two_stage':
         meta.update(two_stage_meta(model))
+    elif task == 'detr':
+        head = model.bbox_head
+        meta.update(num_classes=head.num_classes,
+                    max_per_img=int((head.test_cfg or {}).get('max_per_img', model.num_queries)))
     return meta

@@ -16,6 +16,9 @@ The file's ``mmpvt`` metadata says how to prepare an image and read the outputs,
   RPN's proposals as RPNHead.predict, each proposal routed to its pyramid level, the R-CNN's
   softmax scores and class-wise boxes, multiclass NMS; masks: the detections' mask logits,
   sigmoid, pasted into the original image by bilinear sampling and thresholded;
+* DETR: the graph takes the image and its padding mask and returns the last decoder layer's
+  class logits and normalised boxes; softmax, the best ``max_per_img`` queries, boxes scaled to
+  the resized image, clipped and rescaled;
 * segmentation: the graph already returns the class map at the original size.
 """
 import json
@@ -310,6 +313,26 @@ def two_stage_detections(outputs: Dict[str, np.ndarray], roi_sessions: dict, met
     return result
 
 
+def detr_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, meta: dict,
+                    info: dict) -> Dict[str, np.ndarray]:
+    """DETRHead.predict_by_feat (softmax) of one image: (Q, K+1) logits and (Q, 4) normalised
+    (cx, cy, w, h) -> the best ``max_per_img`` queries by their best non-background class,
+    boxes scaled to the resized image, clipped, then rescaled to the original image."""
+    e = np.exp(cls_score - cls_score.max(axis=1, keepdims=True))
+    probs = (e / e.sum(axis=1, keepdims=True))[:, :-1].astype(np.float32)
+    labels, scores = probs.argmax(axis=1), probs.max(axis=1)
+    order = np.argsort(-scores, kind='stable')[:meta['max_per_img']]
+    cxcy, wh = bbox_pred[order, :2], bbox_pred[order, 2:]
+    boxes = np.concatenate([cxcy - 0.5 * wh, cxcy + 0.5 * wh], axis=1).astype(np.float32)
+    h, w = info['img_shape']
+    boxes = boxes * np.asarray([w, h, w, h], np.float32)
+    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
+    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
+    sx, sy = info['scale_factor']
+    boxes = boxes / np.asarray([sx, sy, sx, sy], np.float32)
+    return dict(bboxes=boxes, scores=scores[order], labels=labels[order].astype(np.int64))
+
+
 class OnnxModel:
     """An exported mmpvt model in onnxruntime: ``OnnxModel('model.onnx')(bgr_image)``."""
 
@@ -338,6 +361,11 @@ class OnnxModel:
             size_ref = np.zeros((1, *info['ori_shape']), np.uint8)
             seg = self.session.run(None, {'input': x, 'size_ref': size_ref})[0]
             return dict(seg_map=seg[0])
+        if self.meta['task'] == 'detr':
+            pad_mask = np.ones((1, *x.shape[-2:]), np.uint8)
+            pad_mask[:, :info['img_shape'][0], :info['img_shape'][1]] = 0
+            cls_score, bbox_pred = self.session.run(None, {'input': x, 'pad_mask': pad_mask})
+            return detr_detections(cls_score[0], bbox_pred[0], self.meta, info)
         outputs = self.session.run(None, {'input': x})
         if self.meta['task'] == 'two_stage':
             names = [o.name for o in self.session.get_outputs()]
