@@ -8,8 +8,8 @@ PY := $(MMPVT_VENV)/bin/python
 install:  ## create $(MMPVT_VENV) and install the pinned stack + mmpvt
 	bash tools/setup_env.sh
 
-test:  ## run the test suite with the venv interpreter
-	$(PY) -m pytest tests -q
+test:  ## run the test suite with the venv interpreter, one worker per core, file by file
+	$(PY) -m pytest tests -q -n 2 --dist loadfile
 
 test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument checks (< 60 s)
 	$(PY) -m pytest tests -q -m "not slow"

@@ -15,7 +15,7 @@ PINS = {'torch': '2.13.0', 'numpy': '1.26.4', 'mmengine': '0.10.7', 'mmcv': '2.1
         'mmdet': '3.3.0', 'mmsegmentation': '1.2.2',
         # the deploy extra (requirements/deploy.txt)
         'onnx': '1.23.2', 'onnxruntime': '1.32.0', 'onnxscript': '0.7.2'}
-PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'transformers', 'mmpvt')
+PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'pytest-xdist', 'transformers', 'mmpvt')
 # mmcv 2.1.0's build and mmengine 0.10.7 import pkg_resources, which setuptools 82 removed
 SETUPTOOLS_BELOW = 82
 
