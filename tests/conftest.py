@@ -55,6 +55,24 @@ def tiny_shapes(tmp_path_factory):
     return root
 
 
+def registry_for(cfg):
+    """mmdet's or mmseg's MODELS registry, after entering the config's default scope."""
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.default_scope)
+    if cfg.default_scope == 'mmseg':
+        from mmseg.registry import MODELS
+    else:
+        from mmdet.registry import MODELS
+    return MODELS
+
+
+def build_model(cfg):
+    """The model of an mmengine Config; deep-copied because some heads (DETRHead) write into
+    the config dict they are given."""
+    import copy
+    return registry_for(cfg).build(copy.deepcopy(cfg.model))
+
+
 def run_tool(args, env=None, timeout=600, check=True):
     """Run a command from the repository root with this interpreter; returns CompletedProcess."""
     import subprocess

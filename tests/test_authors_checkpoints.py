@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 import mmpvt  # noqa: F401
 from mmpvt.models.checkpoints import CheckpointMismatchError
 
-from .conftest import REPO, run_tool
+from .conftest import REPO, build_model, run_tool
 from .models.reference_pvt import random_official_state_dict
 
 pytestmark = pytest.mark.slow  # whole detectors, inferencers, tools in subprocesses
@@ -99,19 +98,6 @@ MMDET2_HEAD_NAMES = {
 MMDET2_HEAD_NAMES['retinanet_v2'] = MMDET2_HEAD_NAMES['retinanet']
 
 
-def registry_for(cfg):
-    init_default_scope(cfg.default_scope)
-    if cfg.default_scope == 'mmseg':
-        from mmseg.registry import MODELS
-    else:
-        from mmdet.registry import MODELS
-    return MODELS
-
-
-def build(cfg):
-    return registry_for(cfg).build(copy.deepcopy(cfg.model))
-
-
 def tensors_equal(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -130,7 +116,7 @@ def authors_files(tmp_path_factory, official_keys, official_v2_keys):
         cfg = Config.fromfile(f'{REPO}/{config}')
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=str(official))
         torch.manual_seed(0)
-        model = build(cfg)
+        model = build_model(cfg)
         model.init_weights()  # the backbone through our init_cfg loader, the rest random
         model.eval()
         head = {k: v for k, v in model.state_dict().items() if not k.startswith('backbone.')}
@@ -171,7 +157,7 @@ def test_authors_detr_file_has_the_mmdet213_names(authors_files):
 @pytest.mark.parametrize('name', list(FAMILIES))
 def test_mmengine_loader_gives_the_model_it_was_made_from(authors_files, name, log_lines):
     cfg, model, authors, _ = authors_files[name]
-    fresh = build(cfg)
+    fresh = build_model(cfg)
     load_checkpoint(fresh, str(authors), map_location='cpu')  # what tools/test.py, load_from use
     assert tensors_equal(fresh.state_dict(), model.state_dict())
     assert any('converted the' in line and 'official layout' in line for line in log_lines)
@@ -253,7 +239,7 @@ def test_backbone_that_cannot_be_matched_is_an_error_naming_the_key(authors_file
     cfg, _, authors, _ = authors_files['retinanet']
     broken = _without(authors, 'backbone.block1.0.attn.q.weight', tmp_path / 'broken.pth')
     with pytest.raises(CheckpointMismatchError, match=r'missing.*stages\.0\.blocks\.0\.attn\.q\.weight'):
-        load_checkpoint(build(cfg), str(broken), map_location='cpu')
+        load_checkpoint(build_model(cfg), str(broken), map_location='cpu')
 
 
 def test_tools_test_refuses_a_file_whose_backbone_does_not_fit(authors_files, tiny_shapes,
@@ -270,7 +256,7 @@ def test_checkpoint_without_backbone_weights_is_an_error(authors_files):
     cfg, model, _, _ = authors_files['retinanet']
     heads_only = {k: v for k, v in model.state_dict().items() if not k.startswith('backbone.')}
     with pytest.raises(CheckpointMismatchError, match="no weights for its PVT backbone"):
-        build(cfg).load_state_dict(heads_only, strict=False)
+        build_model(cfg).load_state_dict(heads_only, strict=False)
 
 
 def test_detr_file_with_an_unknown_transformer_key_is_refused(authors_files, tmp_path):
@@ -282,7 +268,7 @@ def test_detr_file_with_an_unknown_transformer_key_is_refused(authors_files, tmp
     torch.save(ckpt, tmp_path / 'old_detr.pth')
     with pytest.raises(CheckpointMismatchError, match='mmdet 2.x DETR checkpoint that does not '
                                                       'map'):
-        load_checkpoint(build(cfg), str(tmp_path / 'old_detr.pth'), map_location='cpu')
+        load_checkpoint(build_model(cfg), str(tmp_path / 'old_detr.pth'), map_location='cpu')
 
 
 # ---- tools/convert_checkpoint.py writes the whole model ---------------------------------------

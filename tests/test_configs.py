@@ -9,14 +9,14 @@ import re
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import mmpvt  # noqa: F401
 from mmpvt.models import PVT, PVTv2
 
+from .conftest import REPO, build_model, registry_for
+
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'configs', '*',
                                                                            '*.py'))
                  if '/_base_/' not in p)  # fragments, not models
@@ -38,15 +38,6 @@ PAPER_TABLE = [(pattern.format(v), params[i]) for pattern, params in PAPER_PARAM
 PAPER_TABLE += [('retinanet/pvt_s_1x_640.py', 34.2), ('sem_fpn/pvt_l_320k_msflip.py', 65.1)]
 
 
-def registry_for(cfg):
-    init_default_scope(cfg.default_scope)
-    if cfg.default_scope == 'mmseg':
-        from mmseg.registry import MODELS
-    else:
-        from mmdet.registry import MODELS
-    return MODELS
-
-
 @functools.lru_cache(maxsize=None)
 def load(path):
     return Config.fromfile(os.path.join(REPO, path))
@@ -54,9 +45,7 @@ def load(path):
 
 @functools.lru_cache(maxsize=4)
 def build(path):
-    cfg = load(path)
-    # deep copy: some heads (DETRHead) write into the config dict they are given
-    return registry_for(cfg).build(copy.deepcopy(cfg.model))
+    return build_model(load(path))
 
 
 def test_all_families_are_shipped():

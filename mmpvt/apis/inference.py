@@ -1,7 +1,6 @@
 """Predictions drawn on images: mmdet's ``DetInferencer`` or mmseg's ``MMSegInferencer`` (whichever
 the config's ``default_scope`` names), so every config family we ship works the same way."""
 import glob
-import os
 import os.path as osp
 from typing import List, Optional
 

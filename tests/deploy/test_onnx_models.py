@@ -1,6 +1,5 @@
 """Whole models through ONNX: tools/deploy/export_onnx.py writes a dynamic-size graph, and the
 onnxruntime + numpy path (mmpvt/deploy/onnx_infer.py, no PyTorch) gives what ``predict`` gives."""
-import copy
 import sys
 
 import cv2
@@ -8,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import mmpvt  # noqa: F401
 from mmpvt.deploy.onnx_infer import OnnxModel
 
-from ..conftest import REPO, run_tool
+from ..conftest import REPO, build_model, run_tool
 
 pytestmark = pytest.mark.slow  # builds, exports and runs whole models
 
@@ -23,16 +21,11 @@ MASK_RCNN = 'configs/demo/mask_rcnn_pvt_t.py'
 DETR = 'configs/demo/detr_pvt_t.py'
 
 
-def _checkpoint(config, path, scope):
+def _checkpoint(config, path):
     cfg = Config.fromfile(f'{REPO}/{config}')
     cfg.model.backbone.init_cfg = None
-    init_default_scope(scope)
-    if scope == 'mmdet':
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(copy.deepcopy(cfg.model))  # DETRHead edits its loss config in place
+    model = build_model(cfg)
     model.init_weights()
     if hasattr(getattr(model, 'bbox_head', None), 'retina_cls'):
         # a random RetinaNet scores ~0.01 < score_thr: make it ~0.18
@@ -42,10 +35,18 @@ def _checkpoint(config, path, scope):
     return cfg
 
 
+def assert_same_detections(got, expected):
+    """The issue's target: same labels, boxes within 1e-3 relative, scores within 1e-4."""
+    assert len(expected.labels) == 100  # max_per_img: there is something to compare
+    np.testing.assert_array_equal(got['labels'], expected.labels.numpy())
+    np.testing.assert_allclose(got['bboxes'], expected.bboxes.numpy(), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(got['scores'], expected.scores.numpy(), rtol=0, atol=1e-4)
+
+
 @pytest.fixture(scope='module')
 def retinanet(tmp_path_factory, tiny_shapes):
     root = tmp_path_factory.mktemp('retina')
-    cfg = _checkpoint(RETINA, root / 'model.pth', 'mmdet')
+    cfg = _checkpoint(RETINA, root / 'model.pth')
     out = run_tool(['tools/deploy/export_onnx.py', RETINA, str(root / 'model.pth'),
                     str(root / 'model.onnx'), '--dynamic', '--shape', '256', '256'],
                    env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
@@ -63,10 +64,7 @@ def test_onnx_detections_equal_predict_at_another_size(retinanet, tiny_shapes):
     for path in images:
         expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
         got = model(cv2.imread(str(path)))
-        assert len(expected.labels) == 100  # max_per_img: there is something to compare
-        np.testing.assert_array_equal(got['labels'], expected.labels.numpy())
-        np.testing.assert_allclose(got['bboxes'], expected.bboxes.numpy(), rtol=1e-3, atol=1e-3)
-        np.testing.assert_allclose(got['scores'], expected.scores.numpy(), rtol=0, atol=1e-4)
+        assert_same_detections(got, expected)
 
 
 def test_onnx_infer_cli_runs_without_pytorch(retinanet, tiny_shapes, tmp_path):
@@ -87,7 +85,7 @@ def test_onnx_segmentation_maps_equal_predict(tmp_path, tiny_shapes, monkeypatch
     from mmpvt.deploy.export import export_model
     from mmseg.apis import MMSegInferencer
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
-    cfg = _checkpoint(FPN, tmp_path / 'model.pth', 'mmseg')
+    cfg = _checkpoint(FPN, tmp_path / 'model.pth')
     meta = export_model(f'{REPO}/{FPN}', str(tmp_path / 'model.pth'), str(tmp_path / 'fpn.onnx'),
                         shape=(256, 256))
     assert meta['resize'] == dict(type='align', scale=[256, 256], size_divisor=32)
@@ -107,7 +105,7 @@ def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, mo
     from mmdet.apis import DetInferencer
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
-    cfg = _checkpoint(MASK_RCNN, tmp_path / 'model.pth', 'mmdet')
+    cfg = _checkpoint(MASK_RCNN, tmp_path / 'model.pth')
     meta = export_model(f'{REPO}/{MASK_RCNN}', str(tmp_path / 'model.pth'),
                         str(tmp_path / 'mask.onnx'), shape=(256, 256))
     assert meta['graphs'] == dict(roi_bbox='mask.roi_bbox.onnx', roi_mask='mask.roi_mask.onnx')
@@ -118,10 +116,7 @@ def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, mo
     for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]:  # 96x128
         expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
         got = model(cv2.imread(str(path)))
-        assert len(expected.labels) == 100  # max_per_img: there is something to compare
-        np.testing.assert_array_equal(got['labels'], expected.labels.numpy())
-        np.testing.assert_allclose(got['bboxes'], expected.bboxes.numpy(), rtol=1e-3, atol=1e-3)
-        np.testing.assert_allclose(got['scores'], expected.scores.numpy(), rtol=0, atol=1e-4)
+        assert_same_detections(got, expected)
         assert got['masks'].shape == tuple(expected.masks.shape) == (100, 96, 128)
         flipped += int((got['masks'] != expected.masks.numpy()).sum())
         positive += int(expected.masks.sum())
@@ -140,7 +135,7 @@ def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shap
     from mmdet.structures import DetDataSample
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
-    cfg = _checkpoint(DETR, tmp_path / 'model.pth', 'mmdet')
+    cfg = _checkpoint(DETR, tmp_path / 'model.pth')
     meta = export_model(f'{REPO}/{DETR}', str(tmp_path / 'model.pth'), str(tmp_path / 'detr.onnx'),
                         shape=(256, 256))
     assert (meta['task'], meta['max_per_img']) == ('detr', 100)
@@ -149,10 +144,7 @@ def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shap
     path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128 -> 192x256
     expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
     got = OnnxModel(tmp_path / 'detr.onnx')(cv2.imread(str(path)))
-    assert len(expected.labels) == 100
-    np.testing.assert_array_equal(got['labels'], expected.labels.numpy())
-    np.testing.assert_allclose(got['bboxes'], expected.bboxes.numpy(), rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(got['scores'], expected.scores.numpy(), rtol=0, atol=1e-4)
+    assert_same_detections(got, expected)
     # One image padded from 150 to 256 rows. (With pad_size_divisor 32 = the feature stride, a
     # single image's padding never reaches a feature cell; a batch of mixed sizes pads more.)
     model = inferencer.model

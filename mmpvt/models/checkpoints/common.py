@@ -150,7 +150,11 @@ def extract_state_dict(checkpoint: dict, prefix: Optional[str] = None) -> StateD
     `prefix` (e.g. ``'backbone.'``) only keys under it are kept, prefix removed; without it a
     ``backbone.`` prefix is stripped automatically when no top-level key is a backbone key.
     """
-    sd, _ = _unwrap(checkpoint)
+    return _backbone_part(_unwrap(checkpoint)[0], prefix)
+
+
+def _backbone_part(sd: StateDict, prefix: Optional[str]) -> StateDict:
+    """extract_state_dict on an already unwrapped state dict."""
     if prefix is None and not any(is_backbone_key(k) for k in sd):
         if any(k.startswith('backbone.') for k in sd):
             prefix = 'backbone.'
@@ -378,7 +382,7 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
     sd, meta = _unwrap(load_checkpoint_file(src))
     whole = (not any(is_backbone_key(k) for k in sd) and any(k.startswith('backbone.') for k in sd)
              and any(not k.startswith('backbone.') for k in sd))
-    backbone = extract_state_dict(sd, 'backbone.' if whole else None)
+    backbone = _backbone_part(sd, 'backbone.' if whole else None)
     try:
         converted, family, layout, dropped = _convert(backbone)
     except ValueError as e:  # neither family: name the file
