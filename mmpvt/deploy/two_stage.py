@@ -12,8 +12,10 @@ by its size. Keeping NMS (and box decoding) in numpy, as for RetinaNet, splits t
 
 RoI Align is ONNX's ``RoiAlign`` (opset >= 16, ``coordinate_transformation_mode='half_pixel'``),
 which computes what mmcv's ``RoIAlign(aligned=True, pool_mode='avg')`` computes: the same sample
-points, adaptive sampling grid and average. (mmcv's own ONNX symbolic subtracts the half pixel by
-hand and leaves the mode at its opset-16 default, half_pixel, so it would shift every box twice.)
+points, adaptive sampling grid and average. (mmcv's own ONNX symbolic cannot be used: at
+opset 17 onnxruntime rejects the graph it writes, a Squeeze with an ``axes`` attribute, which
+opset 13 removed; and it subtracts the half pixel by hand, for opset 10's RoiAlign, which had no
+coordinate mode.)
 The numpy side (:mod:`mmpvt.deploy.onnx_infer`) does the RPN's top-k, decoding and NMS, the
 level assignment, the R-CNN decoding and class-wise NMS, and pastes the masks into the image.
 """
