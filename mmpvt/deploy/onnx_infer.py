@@ -252,31 +252,28 @@ def _bilinear_weights(coords: np.ndarray, size: int) -> np.ndarray:
 
 def paste_masks(probs: np.ndarray, boxes: np.ndarray, ori_shape: Tuple[int, int],
                 threshold: float) -> np.ndarray:
-    """FCNMaskHead's ``_do_paste_mask`` + threshold: (N, M, M) probabilities, (N, 4) boxes in
-    original pixels -> (N, H0, W0) bool. Each mask is sampled bilinearly (grid_sample,
-    align_corners=False, zero padding) at the pixel centres of the region around all boxes;
-    bilinear sampling on a separable grid is the product Wy @ mask @ Wx^T."""
+    """FCNMaskHead's CPU pasting + threshold: (N, M, M) probabilities, (N, 4) boxes in original
+    pixels -> (N, H0, W0) bool. As mmdet does on CPU, each mask is sampled (grid_sample,
+    bilinear, align_corners=False, zero padding) at the pixel centres of its own box's region
+    (box widened by a pixel, clipped to the image); bilinear sampling on a separable grid is the
+    product Wy @ mask @ Wx^T."""
     h0, w0 = ori_shape
     out = np.zeros((len(boxes), h0, w0), bool)
-    if len(boxes) == 0:
-        return out
-    x0_int = int(max(np.floor(boxes[:, 0].min()) - 1, 0))
-    y0_int = int(max(np.floor(boxes[:, 1].min()) - 1, 0))
-    x1_int = int(min(np.ceil(boxes[:, 2].max()) + 1, w0))
-    y1_int = int(min(np.ceil(boxes[:, 3].max()) + 1, h0))
     size = probs.shape[-1]
 
-    def grid(lo, hi, start, end):
+    def coords(lo, hi, start, end):
         centres = np.arange(lo, hi, dtype=np.float32) + np.float32(0.5)
         with np.errstate(divide='ignore', invalid='ignore'):
-            g = (centres[None] - start[:, None]) / (end - start)[:, None] * 2 - 1
+            g = (centres - start) / (end - start) * 2 - 1
         g[np.isinf(g)] = 0  # a box without width or height, as mmdet does
         return ((g + 1) * size - 1) / 2  # grid_sample's unnormalisation, align_corners=False
 
-    wy = _bilinear_weights(grid(y0_int, y1_int, boxes[:, 1], boxes[:, 3]), size)
-    wx = _bilinear_weights(grid(x0_int, x1_int, boxes[:, 0], boxes[:, 2]), size)
-    region = np.einsum('nya,nab,nxb->nyx', wy, probs.astype(np.float32), wx, optimize=True)
-    out[:, y0_int:y1_int, x0_int:x1_int] = region >= threshold
+    for i, (x0, y0, x1, y1) in enumerate(boxes.astype(np.float32)):
+        xa, ya = int(max(np.floor(x0) - 1, 0)), int(max(np.floor(y0) - 1, 0))
+        xb, yb = max(int(min(np.ceil(x1) + 1, w0)), xa), max(int(min(np.ceil(y1) + 1, h0)), ya)
+        wy = _bilinear_weights(coords(ya, yb, y0, y1)[None], size)[0]
+        wx = _bilinear_weights(coords(xa, xb, x0, x1)[None], size)[0]
+        out[i, ya:yb, xa:xb] = wy @ probs[i].astype(np.float32) @ wx.T >= threshold
     return out
 
 

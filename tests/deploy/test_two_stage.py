@@ -42,25 +42,28 @@ def test_batched_nms_equals_mmcv_below_and_above_split_thr(n, split_thr):
     np.testing.assert_array_equal(got, expected.numpy())
 
 
-def test_paste_masks_equals_mmdets_do_paste_mask():
-    from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+def test_paste_masks_equals_mmdets_fcn_mask_head_on_cpu():
+    from mmengine.config import ConfigDict
+    from mmdet.models.roi_heads.mask_heads import FCNMaskHead
     rng = np.random.RandomState(4)
-    probs = rng.rand(6, 28, 28).astype(np.float32)
+    logits = rng.randn(6, 3, 28, 28).astype(np.float32) * 3
+    labels = np.array([0, 1, 2, 0, 1, 2])
     boxes = np.array([[3.2, 5.7, 40.1, 30.5], [0, 0, 95, 63], [50.5, 10, 51.5, 60],
                       [10, 10, 10, 20],  # no width: mmdet maps the infinite grid to 0
-                      [60, 2, 120, 80], [-5, -3, 20, 15]], np.float32)
+                      [60, 2, 96, 64], [-5, -3, 20, 15]], np.float32)
     h, w = 64, 96
-    sampled, (ys, xs) = _do_paste_mask(torch.from_numpy(probs)[:, None], torch.from_numpy(boxes),
-                                       h, w, skip_empty=True)
-    expected = np.zeros((6, h, w), bool)
-    expected[:, ys, xs] = (sampled >= 0.5).numpy()
+    head = FCNMaskHead(num_convs=0, in_channels=8, conv_out_channels=8, num_classes=3)
+    expected = head._predict_by_feat_single(
+        torch.from_numpy(logits), torch.from_numpy(boxes.copy()), torch.from_numpy(labels),
+        dict(scale_factor=(1.0, 1.0), ori_shape=(h, w)), ConfigDict(mask_thr_binary=0.5),
+        rescale=True).numpy()
+    probs = 1 / (1 + np.exp(-logits[np.arange(6), labels]))
     got = paste_masks(probs, boxes, (h, w), 0.5)
     assert got.shape == (6, h, w) and expected.any()
     # Bilinear sampling by matrix products rounds differently from grid_sample: at most a
     # pixel whose value is within float32 noise of the threshold may flip.
     assert (got != expected).sum() <= 2, (got != expected).sum()
-    np.testing.assert_array_equal(paste_masks(probs[:0], boxes[:0], (h, w), 0.5).shape,
-                                  (0, h, w))
+    assert paste_masks(probs[:0], boxes[:0], (h, w), 0.5).shape == (0, h, w)
 
 
 def test_roi_align_node_equals_mmcv_roi_align_in_onnxruntime(tmp_path):
