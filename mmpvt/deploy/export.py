@@ -144,23 +144,36 @@ class SegmentorGraph(nn.Module):
         return logits.argmax(dim=1)
 
 
-# Heads whose forward is (cls_scores, bbox_preds) with sigmoid scores, anchors and
-# DeltaXYWHBBoxCoder: what mmpvt.deploy.onnx_infer decodes (ATSS/GFL add centerness or
-# distribution outputs; not covered).
-SUPPORTED_DENSE_HEADS = ('RetinaHead', 'AnchorHead')
+# Anchor heads whose outputs mmpvt.deploy.onnx_infer decodes: sigmoid scores on anchors with
+# DeltaXYWHBBoxCoder (RetinaNet; ATSS adds a centerness factor), or GFL's box distributions,
+# integrated inside the graph into distances from the anchor centres.
+SUPPORTED_DENSE_HEADS = ('RetinaHead', 'AnchorHead', 'ATSSHead', 'GFLHead')
 
 
 class DenseDetectorGraph(nn.Module):
-    """A single-stage mmdet detector (RetinaNet) up to its head: ``input`` (B, 3, H, W) ->
-    ``cls_0..cls_{L-1}`` (B, A*K, h_l, w_l) logits and ``reg_0..`` (B, A*4, h_l, w_l) deltas."""
+    """A single-stage mmdet detector up to its head: ``input`` (B, 3, H, W) -> ``cls_0..`` (B,
+    A*K, h_l, w_l) logits, ``reg_0..`` (B, A*4, h_l, w_l) and, for ATSS, ``ctr_0..`` (B, A, h_l,
+    w_l) centerness logits. ``reg`` holds box deltas, or for GFL the integrated distances
+    (left, top, right, bottom) in pixels: softmax over the ``reg_max + 1`` bins, expectation,
+    times the level's stride, as GFLHead.predict_by_feat computes them."""
 
     def __init__(self, detector: nn.Module) -> None:
         super().__init__()
         self.detector = detector
+        self.gfl = type(detector.bbox_head).__name__ == 'GFLHead'
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        cls_scores, bbox_preds = self.detector.bbox_head(self.detector.extract_feat(x))
-        return (*cls_scores, *bbox_preds)
+        head = self.detector.bbox_head
+        cls_scores, bbox_preds, *factors = head(self.detector.extract_feat(x))
+        if self.gfl:
+            bbox_preds = [self._distances(p, stride[0]) for p, stride in
+                          zip(bbox_preds, head.prior_generator.strides)]
+        return (*cls_scores, *bbox_preds, *(factors[0] if factors else ()))
+
+    def _distances(self, pred: Tensor, stride: float) -> Tensor:
+        b, _, h, w = pred.shape
+        dist = self.detector.bbox_head.integral(pred.permute(0, 2, 3, 1)) * stride
+        return dist.reshape(b, h, w, 4).permute(0, 3, 1, 2)
 
 
 class DETRGraph(nn.Module):
@@ -194,7 +207,7 @@ class DETRGraph(nn.Module):
 
 def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = (800, 1344),
                  dynamic: bool = True, opset: int = 17, dynamo: bool = False) -> dict:
-    """A detector (RetinaNet-like single-stage heads, Faster/Mask R-CNN) or segmentor
+    """A detector (RetinaNet, ATSS, GFL, Faster/Mask R-CNN, DETR) or segmentor
     (EncoderDecoder) of `config` with `checkpoint` to ONNX at `out` (two-stage detectors: plus
     companion graphs next to it); returns the metadata written into the file."""
     from mmengine.config import Config
@@ -225,8 +238,8 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
                              'RoiAlign node comes from a symbolic function); drop --dynamo')
     elif scope == 'mmdet' and not detr and type(getattr(model, 'bbox_head', None)).__name__ \
             not in SUPPORTED_DENSE_HEADS:
-        raise ValueError(f'{config}: ONNX export covers RetinaNet-like single-stage detectors, '
-                         f'Faster/Mask R-CNN, DETR and Semantic FPN; {type(model).__name__} with '
+        raise ValueError(f'{config}: ONNX export covers RetinaNet, ATSS, GFL, Faster/Mask R-CNN, '
+                         f'DETR and Semantic FPN; {type(model).__name__} with '
                          f'{type(getattr(model, "bbox_head", None)).__name__} is not supported')
     from ..models.checkpoints.common import load_checkpoint_file
     load_checkpoint_file(checkpoint)  # a clear error naming the file if it cannot be read
@@ -258,7 +271,9 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
         levels = len(model.bbox_head.prior_generator.strides)
         example = (x, )
         inputs = ['input']
-        outputs = [f'cls_{i}' for i in range(levels)] + [f'reg_{i}' for i in range(levels)]
+        outputs = [f'{kind}_{i}' for kind in ('cls', 'reg') for i in range(levels)]
+        if type(model.bbox_head).__name__ == 'ATSSHead':
+            outputs += [f'ctr_{i}' for i in range(levels)]
         dims = {'input': {0: 'batch', 2: 'height', 3: 'width'}} if dynamic else {}
     meta = deploy_meta(cfg, model, task)
     export_onnx(graph, example, out, inputs, outputs, dims, opset, dynamo)

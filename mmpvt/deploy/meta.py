@@ -19,12 +19,15 @@ def _pipeline_resize(pipeline: list) -> dict:
 
 
 def coder_meta(coder) -> dict:
-    """DeltaXYWHBBoxCoder settings (wh_ratio_clip: decode()'s default, as the heads call it)."""
+    """DeltaXYWHBBoxCoder settings (wh_ratio_clip: decode()'s default, as the heads call it) or
+    DistancePointBBoxCoder's (GFL)."""
     name = type(coder).__name__
+    if name == 'DistancePointBBoxCoder':
+        return dict(type='distance', clip_border=bool(coder.clip_border))
     if name != 'DeltaXYWHBBoxCoder' or getattr(coder, 'add_ctr_clamp', False):
-        raise ValueError(f'export supports DeltaXYWHBBoxCoder without centre clamping; '
-                         f'got {name}')
-    return dict(means=list(coder.means), stds=list(coder.stds),
+        raise ValueError(f'export supports DeltaXYWHBBoxCoder without centre clamping and '
+                         f'DistancePointBBoxCoder; got {name}')
+    return dict(type='delta', means=list(coder.means), stds=list(coder.stds),
                 clip_border=bool(coder.clip_border), wh_ratio_clip=16 / 1000)
 
 
@@ -80,11 +83,12 @@ def deploy_meta(cfg, model: nn.Module, task: str) -> dict:
     if task == 'det':
         head = model.bbox_head
         if not head.use_sigmoid_cls:
-            raise ValueError(f'export supports sigmoid-classified anchor heads (RetinaNet); got '
-                             f'{type(head).__name__} with softmax scores')
+            raise ValueError(f'export supports sigmoid-classified anchor heads (RetinaNet, ATSS, '
+                             f'GFL); got {type(head).__name__} with softmax scores')
         test_cfg = model.test_cfg if model.test_cfg is not None else head.test_cfg
         meta.update(
             num_classes=head.num_classes, **anchor_meta(head),
+            score_factors=type(head).__name__ == 'ATSSHead',  # sigmoid(centerness) x score
             test_cfg=dict(nms_pre=test_cfg.get('nms_pre', -1),
                           score_thr=test_cfg.get('score_thr', 0.0),
                           iou_threshold=test_cfg['nms']['iou_threshold'],

@@ -8,9 +8,10 @@ The file's ``mmpvt`` metadata says how to prepare an image and read the outputs,
   short / min side), sides rounded with int(x * scale + 0.5), cv2 bilinear) or ``AlignResize``
   (then each side resized up to a multiple of its divisor); BGR -> RGB; (x - mean) / std; zero
   padding to ``pad_size_divisor`` at the bottom/right (after normalisation, as mmengine does);
-* detection (RetinaNet): per level sigmoid scores, scores > score_thr, the top ``nms_pre``
-  (score, anchor, class) entries, ``DeltaXYWHBBoxCoder`` decoding clipped to the resized image,
-  rescaling to the original image, boxes without area dropped (``min_bbox_size`` 0), class-wise
+* detection (RetinaNet, ATSS, GFL): per level sigmoid scores, scores > score_thr, the top
+  ``nms_pre`` (score, anchor, class) entries, ``DeltaXYWHBBoxCoder`` decoding (GFL: distances
+  from the anchor centre) clipped to the resized image, rescaling to the original image, ATSS's
+  scores times sigmoid(centerness), boxes without area dropped (``min_bbox_size`` 0), class-wise
   NMS (mmcv's ``batched_nms``: one greedy NMS on class-offset boxes), the best ``max_per_img``;
 * two-stage detection (Faster / Mask R-CNN; three graphs, see ``mmpvt.deploy.two_stage``): the
   RPN's proposals as RPNHead.predict, each proposal routed to its pyramid level, the R-CNN's
@@ -119,11 +120,26 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray,
     return kept[np.argsort(-scores[kept], kind='stable')]
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode_distances(anchors: np.ndarray, dist: np.ndarray, coder: dict,
+                     img_shape: Tuple[int, int]) -> np.ndarray:
+    """GFL: DistancePointBBoxCoder.decode from the anchor centres, (left, top, right, bottom)."""
+    centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+    boxes = np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1)
+    if coder['clip_border']:
+        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, img_shape[1])
+        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, img_shape[0])
+    return boxes
+
+
 def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, np.ndarray]:
     """Raw head outputs of one image -> dict(bboxes (N, 4) in original pixels, scores, labels)."""
     levels = len(meta['strides'])
-    k, cfg = meta['num_classes'], meta['test_cfg']
-    all_boxes, all_scores, all_labels = [], [], []
+    k, cfg, coder = meta['num_classes'], meta['test_cfg'], meta['coder']
+    all_boxes, all_scores, all_labels, all_factors = [], [], [], []
     for level in range(levels):
         cls, reg = outputs[level][0], outputs[levels + level][0]
         base = np.asarray(meta['base_anchors'][level], np.float32)
@@ -137,15 +153,21 @@ def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, n
             order = order[:cfg['nms_pre']]
         picked = valid[order]
         anchor_idx, labels = picked // k, picked % k
-        all_boxes.append(decode_boxes(anchors[anchor_idx], deltas[anchor_idx], meta['coder'],
-                                      info['img_shape']))
+        decode = decode_distances if coder.get('type') == 'distance' else decode_boxes
+        all_boxes.append(decode(anchors[anchor_idx], deltas[anchor_idx], coder,
+                                info['img_shape']))
         all_scores.append(flat[picked])
         all_labels.append(labels)
+        if meta.get('score_factors'):  # ATSS: sigmoid(centerness) of the anchor
+            ctr = outputs[2 * levels + level][0].transpose(1, 2, 0).reshape(-1)
+            all_factors.append(_sigmoid(ctr[anchor_idx]))
     boxes = np.concatenate(all_boxes).astype(np.float32)
     scores = np.concatenate(all_scores).astype(np.float32)
     labels = np.concatenate(all_labels).astype(np.int64)
     sx, sy = info['scale_factor']
     boxes = boxes / np.asarray([sx, sy, sx, sy], np.float32)
+    if all_factors:
+        scores = scores * np.concatenate(all_factors).astype(np.float32)
     if cfg['min_bbox_size'] >= 0:
         wh_ok = ((boxes[:, 2] - boxes[:, 0]) > cfg['min_bbox_size']) & \
                 ((boxes[:, 3] - boxes[:, 1]) > cfg['min_bbox_size'])
@@ -156,10 +178,6 @@ def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, n
 
 
 # ---- two-stage detectors (Faster / Mask R-CNN): see mmpvt.deploy.two_stage for the graphs ----
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def rpn_proposals(cls_list: List[np.ndarray], reg_list: List[np.ndarray], rpn: dict,
                   img_shape: Tuple[int, int]) -> np.ndarray:
     """RPNHead.predict (rescale=False) of one image: per level the top ``nms_pre`` anchors by

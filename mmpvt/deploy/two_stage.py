@@ -96,8 +96,13 @@ class RoIHeadGraph(nn.Module):
 
 
 def check_supported(detector: nn.Module, where: str) -> None:
-    parts = dict(roi_head=detector.roi_head, rpn_head=detector.rpn_head,
-                 extractor=detector.roi_head.bbox_roi_extractor)
+    """Raise ValueError naming the first part of `detector` the three graphs cannot express."""
+    for part in ('roi_head', 'rpn_head'):  # first: Cascade/Sparse R-CNN lack the attributes below
+        name = type(getattr(detector, part)).__name__
+        if name not in SUPPORTED[part]:
+            raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
+                             f'{SUPPORTED[part]} as {part}; got {name}')
+    parts = dict(extractor=detector.roi_head.bbox_roi_extractor)
     if detector.roi_head.with_mask:
         parts.update(mask_head=detector.roi_head.mask_head,
                      mask_extractor=detector.roi_head.mask_roi_extractor)
