@@ -294,20 +294,26 @@ def _store_meta(path: str, meta: dict) -> None:
 
 def _export_two_stage(cfg, model: nn.Module, x: Tensor, out: str, dynamic: bool,
                       opset: int) -> dict:
-    """The three graphs of :mod:`mmpvt.deploy.two_stage`: `out` (stage 1, holding the metadata)
-    and, next to it, ``<stem>.roi_bbox.onnx`` and ``<stem>.roi_mask.onnx`` (Mask R-CNN). The
-    companions are written first and removed again if anything fails, so `out` never names
-    missing files."""
+    """The graphs of :mod:`mmpvt.deploy.two_stage`: `out` (stage 1, holding the metadata) and,
+    next to it, ``<stem>.roi_bbox.onnx`` and ``<stem>.roi_mask.onnx`` (Mask R-CNN), or one pair
+    per stage, ``<stem>.roi_bbox_<s>.onnx`` ... (Cascade). The companions are written first and
+    removed again if anything fails, so `out` never names missing files."""
     import os
 
     from .two_stage import FeaturesAndProposalsGraph, RoIHeadGraph
     if opset < 16:
         raise ValueError(f'two-stage export needs opset >= 16 (RoiAlign half_pixel), got {opset}')
+    meta = deploy_meta(cfg, model, 'two_stage')
     roi_head = model.roi_head
-    heads = dict(roi_bbox=(roi_head.bbox_roi_extractor, roi_head.bbox_head, ['cls_score',
-                                                                              'bbox_pred']))
-    if roi_head.with_mask:
-        heads['roi_mask'] = (roi_head.mask_roi_extractor, roi_head.mask_head, ['mask_pred'])
+    cascade = isinstance(roi_head.bbox_head, nn.ModuleList)
+    heads = {}  # graph name -> (RoI extractor, head, output names)
+    for i, stage in enumerate(meta['rcnn']['stages']):
+        pick = (lambda modules: modules[i]) if cascade else (lambda modules: modules)
+        heads[stage['bbox_graph']] = (pick(roi_head.bbox_roi_extractor), pick(roi_head.bbox_head),
+                                      ['cls_score', 'bbox_pred'])
+        if 'mask_graph' in stage:
+            heads[stage['mask_graph']] = (pick(roi_head.mask_roi_extractor),
+                                          pick(roi_head.mask_head), ['mask_pred'])
     num_feats = max(len(e.featmap_strides) for e, _, _ in heads.values())
     stage1 = FeaturesAndProposalsGraph(model, num_feats)
     rpn_levels = len(model.rpn_head.prior_generator.strides)
@@ -334,7 +340,6 @@ def _export_two_stage(cfg, model: nn.Module, x: Tensor, out: str, dynamic: bool,
                         [f'feat_{i}' for i in range(levels)] + [f'rois_{i}' for i in range(levels)],
                         outputs, dims, opset)
             written.append(path)
-        meta = deploy_meta(cfg, model, 'two_stage')
         meta['graphs'] = {key: os.path.basename(f'{stem}.{key}.onnx') for key in heads}
         dims = {'input': {0: 'batch', 2: 'height', 3: 'width'}} if dynamic else {}
         export_onnx(stage1, (x, ), out, ['input'], names, dims, opset)

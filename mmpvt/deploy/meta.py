@@ -2,8 +2,8 @@
 (:mod:`mmpvt.deploy.onnx_infer`) needs to reproduce ``model.predict`` from the graph outputs.
 
 Tasks: ``seg`` (the graph returns the class map), ``det`` (single-stage anchor heads: anchors,
-box coder, test_cfg), ``two_stage`` (RPN anchors and test_cfg, R-CNN coder, RoI levels and
-test_cfg, the companion graphs' file names) and ``detr`` (classes, max_per_img).
+box coder, test_cfg), ``two_stage`` (RPN anchors and test_cfg; per R-CNN stage the coder, RoI
+levels and graph names; the companion graphs' file names) and ``detr`` (classes, max_per_img).
 """
 from torch import nn
 
@@ -48,27 +48,39 @@ def _extractor_meta(extractor: nn.Module) -> dict:
 
 
 def two_stage_meta(detector: nn.Module) -> dict:
-    """RPN and R-CNN settings of a Faster / Mask R-CNN (StandardRoIHead)."""
+    """RPN and R-CNN settings of a Faster / Mask R-CNN (StandardRoIHead: one R-CNN stage) or a
+    Cascade (Mask) R-CNN (CascadeRoIHead: one entry per stage, with its graphs' names)."""
     roi_head, cfg = detector.roi_head, detector.test_cfg
-    bbox_head = roi_head.bbox_head
-    meta = dict(
-        rpn=dict(**anchor_meta(detector.rpn_head),
-                 test_cfg=dict(nms_pre=cfg.rpn.get('nms_pre', -1),
-                               max_per_img=cfg.rpn.get('max_per_img', 1000),
-                               iou_threshold=cfg.rpn.nms.iou_threshold,
-                               min_bbox_size=cfg.rpn.get('min_bbox_size', -1))),
-        rcnn=dict(num_classes=bbox_head.num_classes,
-                  reg_class_agnostic=bool(bbox_head.reg_class_agnostic),
-                  coder=coder_meta(bbox_head.bbox_coder),
-                  bbox_roi=_extractor_meta(roi_head.bbox_roi_extractor),
-                  test_cfg=dict(score_thr=cfg.rcnn.score_thr,
-                                iou_threshold=cfg.rcnn.nms.iou_threshold,
-                                max_per_img=cfg.rcnn.max_per_img)))
+    cascade = type(roi_head).__name__ == 'CascadeRoIHead'
+
+    def at(modules, stage):
+        return modules[stage] if cascade else modules
+
+    stages = []
+    for stage in range(roi_head.num_stages if cascade else 1):
+        suffix = f'_{stage}' if cascade else ''
+        bbox_head = at(roi_head.bbox_head, stage)
+        entry = dict(coder=coder_meta(bbox_head.bbox_coder),
+                     reg_class_agnostic=bool(bbox_head.reg_class_agnostic),
+                     bbox_roi=_extractor_meta(at(roi_head.bbox_roi_extractor, stage)),
+                     bbox_graph='roi_bbox' + suffix)
+        if roi_head.with_mask:
+            entry.update(mask_roi=_extractor_meta(at(roi_head.mask_roi_extractor, stage)),
+                         mask_graph='roi_mask' + suffix)
+        stages.append(entry)
+    rcnn = dict(num_classes=at(roi_head.bbox_head, -1).num_classes, stages=stages,
+                test_cfg=dict(score_thr=cfg.rcnn.score_thr,
+                              iou_threshold=cfg.rcnn.nms.iou_threshold,
+                              max_per_img=cfg.rcnn.max_per_img))
     if roi_head.with_mask:
-        meta['rcnn'].update(mask_roi=_extractor_meta(roi_head.mask_roi_extractor),
-                            class_agnostic_mask=bool(roi_head.mask_head.class_agnostic),
-                            mask_thr_binary=float(cfg.rcnn.mask_thr_binary))
-    return meta
+        rcnn.update(class_agnostic_mask=bool(at(roi_head.mask_head, -1).class_agnostic),
+                    mask_thr_binary=float(cfg.rcnn.mask_thr_binary))
+    return dict(rpn=dict(**anchor_meta(detector.rpn_head),
+                         test_cfg=dict(nms_pre=cfg.rpn.get('nms_pre', -1),
+                                       max_per_img=cfg.rpn.get('max_per_img', 1000),
+                                       iou_threshold=cfg.rpn.nms.iou_threshold,
+                                       min_bbox_size=cfg.rpn.get('min_bbox_size', -1))),
+                rcnn=rcnn)
 
 
 def deploy_meta(cfg, model: nn.Module, task: str) -> dict:

@@ -234,8 +234,20 @@ def run_roi_graph(session, feats: List[np.ndarray], boxes: np.ndarray,
     return restored
 
 
+def class_boxes(rois: np.ndarray, bbox_pred: np.ndarray, stage: dict, num_classes: int,
+                img_shape: Tuple[int, int]) -> np.ndarray:
+    """(N, K, 4) boxes decoded from the RoIs with each class's deltas (class-agnostic heads:
+    the same box for every class), clipped to the resized image."""
+    n = len(rois)
+    per_roi = 1 if stage['reg_class_agnostic'] else num_classes
+    boxes = decode_boxes(np.repeat(rois, per_roi, axis=0), bbox_pred.reshape(-1, 4),
+                         stage['coder'], img_shape).reshape(n, per_roi, 4)
+    return np.broadcast_to(boxes, (n, num_classes, 4)).astype(np.float32)
+
+
 def rcnn_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, proposals: np.ndarray,
-                    rcnn: dict, img_shape: Tuple[int, int]) -> Dict[str, np.ndarray]:
+                    rcnn: dict, stage: dict, img_shape: Tuple[int, int]
+                    ) -> Dict[str, np.ndarray]:
     """BBoxHead.predict_by_feat (rescale=False) + multiclass_nms: softmax scores, per-class boxes
     decoded from the proposals and clipped, (box, class) pairs with score > score_thr, class-wise
     NMS, the best ``max_per_img``. Boxes stay in resized pixels."""
@@ -243,10 +255,7 @@ def rcnn_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, proposals: np.
     n = len(proposals)
     e = np.exp(cls_score - cls_score.max(axis=1, keepdims=True))
     scores = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-    per_roi = 1 if rcnn['reg_class_agnostic'] else k
-    boxes = decode_boxes(np.repeat(proposals, per_roi, axis=0), bbox_pred.reshape(-1, 4),
-                         rcnn['coder'], img_shape).reshape(n, per_roi, 4)
-    boxes = np.broadcast_to(boxes, (n, k, 4)).reshape(-1, 4).astype(np.float32)
+    boxes = class_boxes(proposals, bbox_pred, stage, k, img_shape).reshape(-1, 4)
     flat, labels = scores[:, :k].reshape(-1), np.tile(np.arange(k, dtype=np.int64), n)
     valid = np.nonzero(flat > cfg['score_thr'])[0]
     boxes, flat, labels = boxes[valid], flat[valid], labels[valid]
@@ -298,35 +307,46 @@ def paste_masks(probs: np.ndarray, boxes: np.ndarray, ori_shape: Tuple[int, int]
 def two_stage_detections(outputs: Dict[str, np.ndarray], roi_sessions: dict, meta: dict,
                          info: dict) -> Dict[str, np.ndarray]:
     """Stage-1 outputs of one image (by name) -> dict(bboxes, scores, labels[, masks]) in original
-    pixels, as TwoStageDetector.predict."""
+    pixels, as TwoStageDetector.predict. Cascade: each stage but the last refines the RoIs with
+    its deltas for the RoI's best class; the stages' class logits and mask probabilities are
+    averaged."""
     rpn, rcnn = meta['rpn'], meta['rcnn']
+    stages, k = rcnn['stages'], rcnn['num_classes']
     levels = len(rpn['strides'])
-    feats = [outputs[f'feat_{i}'][:1] for i in range(len(rcnn['bbox_roi']['strides']))]
-    proposals = rpn_proposals([outputs[f'rpn_cls_{i}'] for i in range(levels)],
-                              [outputs[f'rpn_reg_{i}'] for i in range(levels)], rpn,
-                              info['img_shape'])
-    if len(proposals):
-        cls_score, bbox_pred = run_roi_graph(roi_sessions['roi_bbox'], feats, proposals,
-                                             rcnn['bbox_roi'])
-        result = rcnn_detections(cls_score, bbox_pred, proposals, rcnn, info['img_shape'])
+    rois = rpn_proposals([outputs[f'rpn_cls_{i}'] for i in range(levels)],
+                         [outputs[f'rpn_reg_{i}'] for i in range(levels)], rpn, info['img_shape'])
+
+    def roi_outputs(graph, roi, boxes):
+        feats = [outputs[f'feat_{i}'][:1] for i in range(len(roi['strides']))]
+        return run_roi_graph(roi_sessions[graph], feats, boxes, roi)
+
+    if len(rois):
+        logits = []
+        for s, stage in enumerate(stages):
+            cls_score, bbox_pred = roi_outputs(stage['bbox_graph'], stage['bbox_roi'], rois)
+            logits.append(cls_score)
+            if s < len(stages) - 1:
+                best = cls_score[:, :-1].argmax(axis=1)
+                rois = class_boxes(rois, bbox_pred, stage, k, info['img_shape'])
+                rois = np.ascontiguousarray(rois[np.arange(len(rois)), best])
+        cls_score = logits[0] if len(logits) == 1 else sum(logits) / np.float32(len(logits))
+        result = rcnn_detections(cls_score, bbox_pred, rois, rcnn, stages[-1], info['img_shape'])
     else:
         result = dict(bboxes=np.zeros((0, 4), np.float32), scores=np.zeros(0, np.float32),
                       labels=np.zeros(0, np.int64))
     sx, sy = info['scale_factor']
     scaled = result['bboxes'] / np.asarray([sx, sy, sx, sy], np.float32)
-    if 'roi_mask' in roi_sessions:
+    if 'mask_graph' in stages[0]:
+        probs = np.zeros((0, 1, 1), np.float32)
         if len(scaled):
-            mask_feats = [outputs[f'feat_{i}'][:1] for i in range(len(rcnn['mask_roi']['strides']))]
-            logits = run_roi_graph(roi_sessions['roi_mask'], mask_feats, result['bboxes'],
-                                   rcnn['mask_roi'])[0]
+            per_stage = [_sigmoid(roi_outputs(stage['mask_graph'], stage['mask_roi'],
+                                              result['bboxes'])[0]) for stage in stages]
+            merged = per_stage[0] if len(per_stage) == 1 else np.mean(per_stage, axis=0)
             channel = 0 if rcnn['class_agnostic_mask'] else result['labels']
-            probs = _sigmoid(logits[np.arange(len(logits)), channel])
-        else:
-            probs = np.zeros((0, 1, 1), np.float32)
+            probs = merged[np.arange(len(merged)), channel]
         result['masks'] = paste_masks(probs, scaled, info['ori_shape'], rcnn['mask_thr_binary'])
     result['bboxes'] = scaled
     return result
-
 
 def detr_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, meta: dict,
                     info: dict) -> Dict[str, np.ndarray]:

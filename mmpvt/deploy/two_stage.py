@@ -1,4 +1,5 @@
-"""Two-stage detectors (Faster / Mask R-CNN with mmdet's ``StandardRoIHead``) as three ONNX graphs.
+"""Two-stage detectors (Faster / Mask R-CNN with mmdet's ``StandardRoIHead``; Cascade (Mask) R-CNN
+with ``CascadeRoIHead``) as ONNX graphs.
 
 Where the graphs end, and why: the proposals and the final detections come out of greedy NMS,
 whose output count depends on the data, and mmdet's RoI heads route each box to one pyramid level
@@ -9,6 +10,10 @@ by its size. Keeping NMS (and box decoding) in numpy, as for RetinaNet, splits t
 2. ``OUT.roi_bbox.onnx``: (``feat_*``, ``rois_0..rois_{L-1}``: (n_l, 5) boxes assigned to level
    l, any n_l including 0) -> ``cls_score`` (n, K+1), ``bbox_pred`` (n, 4K), rows level by level;
 3. ``OUT.roi_mask.onnx`` (Mask R-CNN): the same inputs -> ``mask_pred`` (n, K, 28, 28) logits.
+
+Cascade R-CNN has graphs 2 and 3 once per stage (``OUT.roi_bbox_0.onnx`` ...); numpy refines the
+boxes between stages (``regress_by_class`` with each RoI's best class), averages the stages'
+class logits and their mask probabilities, as ``CascadeRoIHead.predict`` does.
 
 RoI Align is ONNX's ``RoiAlign`` (opset >= 16, ``coordinate_transformation_mode='half_pixel'``),
 which computes what mmcv's ``RoIAlign(aligned=True, pool_mode='avg')`` computes: the same sample
@@ -24,7 +29,7 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
-SUPPORTED = dict(roi_head=('StandardRoIHead', ), rpn_head=('RPNHead', ),
+SUPPORTED = dict(roi_head=('StandardRoIHead', 'CascadeRoIHead'), rpn_head=('RPNHead', ),
                  extractor=('SingleRoIExtractor', ), mask_head=('FCNMaskHead', ))
 
 
@@ -102,17 +107,23 @@ def check_supported(detector: nn.Module, where: str) -> None:
         if name not in SUPPORTED[part]:
             raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
                              f'{SUPPORTED[part]} as {part}; got {name}')
-    parts = dict(extractor=detector.roi_head.bbox_roi_extractor)
-    if detector.roi_head.with_mask:
-        parts.update(mask_head=detector.roi_head.mask_head,
-                     mask_extractor=detector.roi_head.mask_roi_extractor)
-        if detector.roi_head.share_roi_extractor:
+    roi_head = detector.roi_head
+    stages = roi_head.num_stages if type(roi_head).__name__ == 'CascadeRoIHead' else None
+
+    def each(module):
+        return list(module) if stages else [module]
+
+    parts = [('extractor', e) for e in each(roi_head.bbox_roi_extractor)]
+    if roi_head.with_mask:
+        if roi_head.share_roi_extractor:
             raise ValueError(f'{where}: share_roi_extractor=True is not supported')
-    for part, module in parts.items():
-        allowed = SUPPORTED['extractor' if part.endswith('extractor') else part]
-        if type(module).__name__ not in allowed:
+        parts += [('extractor', e) for e in each(roi_head.mask_roi_extractor)]
+        parts += [('mask_head', m) for m in each(roi_head.mask_head)]
+    for part, module in parts:
+        if type(module).__name__ not in SUPPORTED[part]:
             raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
-                             f'{allowed} as {part}; got {type(module).__name__}')
-    if detector.roi_head.bbox_head.custom_cls_channels:
-        raise ValueError(f'{where}: bbox heads with a custom classification activation are not '
-                         'supported')
+                             f'{SUPPORTED[part]} as {part}; got {type(module).__name__}')
+    for head in each(roi_head.bbox_head):
+        if head.custom_cls_channels or getattr(head, 'custom_activation', False):
+            raise ValueError(f'{where}: bbox heads with a custom classification activation are '
+                             'not supported')

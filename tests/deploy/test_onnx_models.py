@@ -43,6 +43,21 @@ def assert_same_detections(got, expected):
     np.testing.assert_allclose(got['scores'], expected.scores.numpy(), rtol=0, atol=1e-4)
 
 
+def match_within_ties(got, expected, score_tol=1e-5):
+    """Index of the expected detection each ONNX detection is: the same label, a score within
+    score_tol and, among those, the closest box. With random weights, detections whose scores
+    differ by less than float32 noise may trade ranks between the two paths."""
+    order = []
+    for box, score, label in zip(got['bboxes'], got['scores'], got['labels']):
+        same = np.nonzero((np.abs(expected.scores.numpy() - score) <= score_tol)
+                          & (expected.labels.numpy() == label))[0]
+        assert len(same), (box, score, label)
+        errors = np.abs(expected.bboxes.numpy()[same] - box).max(axis=1)
+        order.append(same[errors.argmin()])
+    assert sorted(order) == list(range(len(expected.labels)))  # one to one
+    return np.asarray(order)
+
+
 @pytest.fixture(scope='module')
 def retinanet(tmp_path_factory, tiny_shapes):
     root = tmp_path_factory.mktemp('retina')
@@ -193,11 +208,46 @@ def test_onnx_atss_and_gfl_equal_predict(family, tmp_path, tiny_shapes):
     assert_same_detections(OnnxModel(tmp_path / 'm.onnx')(cv2.imread(str(path))), expected)
 
 
+def test_onnx_cascade_mask_rcnn_equals_predict(tmp_path, tiny_shapes):
+    """The authors' Cascade Mask R-CNN config with PVTv2-B0 and 4 classes: three bbox and three
+    mask graphs, RoIs refined between stages in numpy, stage logits and masks averaged."""
+    from mmdet.apis import DetInferencer
+    from mmpvt.deploy.export import export_model
+    cfg = Config.fromfile(f'{REPO}/configs/cascade_mask_rcnn/pvt_v2_b2_3x_ms.py')
+    cfg.model.backbone.update(arch='b0', init_cfg=None)
+    cfg.model.neck.in_channels = [32, 64, 160, 256]
+    for head in (*cfg.model.roi_head.bbox_head, cfg.model.roi_head.mask_head):
+        head.num_classes = 4
+    cfg.test_dataloader.dataset.pipeline[1].scale = (256, 256)
+    cfg.dump(str(tmp_path / 'cascade.py'))
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
+    meta = export_model(str(tmp_path / 'cascade.py'), str(tmp_path / 'model.pth'),
+                        str(tmp_path / 'c.onnx'), shape=(256, 256))
+    assert sorted(meta['graphs']) == [f'roi_{kind}_{s}' for kind in ('bbox', 'mask')
+                                      for s in range(3)]
+    inferencer = DetInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu',
+                               show_progress=False)
+    path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128 -> 192x256
+    expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
+    got = OnnxModel(tmp_path / 'c.onnx')(cv2.imread(str(path)))
+    assert len(got['labels']) == len(expected.labels) >= 50
+    order = match_within_ties(got, expected)
+    np.testing.assert_allclose(got['bboxes'], expected.bboxes.numpy()[order], rtol=1e-3,
+                               atol=1e-3)
+    np.testing.assert_allclose(got['scores'], expected.scores.numpy()[order], rtol=0, atol=1e-4)
+    flipped = int((got['masks'] != expected.masks.numpy()[order]).sum())
+    assert flipped <= 1e-4 * int(expected.masks.sum()), flipped
+
+
 def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny_shapes):
     from mmpvt.deploy.export import export_model
     with pytest.raises(ValueError, match=r"pvt_v2_b2_3x_ms.py: ONNX export supports two-stage "
-                       r"detectors with \('StandardRoIHead',\) as roi_head; got CascadeRoIHead"):
-        export_model(f'{REPO}/configs/cascade_mask_rcnn/pvt_v2_b2_3x_ms.py', 'README.md',
+                       r"detectors with \('StandardRoIHead', 'CascadeRoIHead'\) as roi_head; "
+                       "got SparseRoIHead"):
+        export_model(f'{REPO}/configs/sparse_rcnn/pvt_v2_b2_3x_ms.py', 'README.md',
                      str(tmp_path / 'x.onnx'))
     with pytest.raises(ValueError, match='two-stage detectors export with the TorchScript '
                                          'exporter only'):
