@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Export a PVT detector (RetinaNet, ATSS, GFL, Faster/Mask R-CNN, DETR) or segmentor (Semantic
-FPN) to ONNX, with the metadata tools/deploy/onnx_infer.py needs to reproduce ``model.predict``
-without PyTorch.
+"""Export a PVT detector (RetinaNet, ATSS, GFL, Faster/Mask/Cascade R-CNN, DETR) or segmentor
+(Semantic FPN) to ONNX, with the metadata tools/deploy/onnx_infer.py needs to reproduce
+``model.predict`` without PyTorch.
 
     python tools/deploy/export_onnx.py configs/retinanet/pvt_s_1x.py retinanet_pvt_s.pth \\
         retinanet_pvt_s.onnx --dynamic
