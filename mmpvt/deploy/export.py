@@ -300,20 +300,17 @@ def _export_two_stage(cfg, model: nn.Module, x: Tensor, out: str, dynamic: bool,
     removed again if anything fails, so `out` never names missing files."""
     import os
 
-    from .two_stage import FeaturesAndProposalsGraph, RoIHeadGraph
+    from .two_stage import FeaturesAndProposalsGraph, RoIHeadGraph, roi_stages
     if opset < 16:
         raise ValueError(f'two-stage export needs opset >= 16 (RoiAlign half_pixel), got {opset}')
     meta = deploy_meta(cfg, model, 'two_stage')
-    roi_head = model.roi_head
-    cascade = isinstance(roi_head.bbox_head, nn.ModuleList)
     heads = {}  # graph name -> (RoI extractor, head, output names)
-    for i, stage in enumerate(meta['rcnn']['stages']):
-        pick = (lambda modules: modules[i]) if cascade else (lambda modules: modules)
-        heads[stage['bbox_graph']] = (pick(roi_head.bbox_roi_extractor), pick(roi_head.bbox_head),
+    for stage in roi_stages(model.roi_head):
+        heads[stage['bbox_graph']] = (stage['bbox_extractor'], stage['bbox_head'],
                                       ['cls_score', 'bbox_pred'])
-        if 'mask_graph' in stage:
-            heads[stage['mask_graph']] = (pick(roi_head.mask_roi_extractor),
-                                          pick(roi_head.mask_head), ['mask_pred'])
+        if 'mask_head' in stage:
+            heads[stage['mask_graph']] = (stage['mask_extractor'], stage['mask_head'],
+                                          ['mask_pred'])
     num_feats = max(len(e.featmap_strides) for e, _, _ in heads.values())
     stage1 = FeaturesAndProposalsGraph(model, num_feats)
     rpn_levels = len(model.rpn_head.prior_generator.strides)

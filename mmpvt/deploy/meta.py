@@ -7,6 +7,8 @@ levels and graph names; the companion graphs' file names) and ``detr`` (classes,
 """
 from torch import nn
 
+from .two_stage import roi_stages
+
 
 def _pipeline_resize(pipeline: list) -> dict:
     resizes = [t for t in pipeline if t['type'] in ('Resize', 'mmpvt.AlignResize', 'AlignResize')]
@@ -50,30 +52,24 @@ def _extractor_meta(extractor: nn.Module) -> dict:
 def two_stage_meta(detector: nn.Module) -> dict:
     """RPN and R-CNN settings of a Faster / Mask R-CNN (StandardRoIHead: one R-CNN stage) or a
     Cascade (Mask) R-CNN (CascadeRoIHead: one entry per stage, with its graphs' names)."""
-    roi_head, cfg = detector.roi_head, detector.test_cfg
-    cascade = type(roi_head).__name__ == 'CascadeRoIHead'
-
-    def at(modules, stage):
-        return modules[stage] if cascade else modules
-
+    cfg, modules = detector.test_cfg, roi_stages(detector.roi_head)
     stages = []
-    for stage in range(roi_head.num_stages if cascade else 1):
-        suffix = f'_{stage}' if cascade else ''
-        bbox_head = at(roi_head.bbox_head, stage)
-        entry = dict(coder=coder_meta(bbox_head.bbox_coder),
-                     reg_class_agnostic=bool(bbox_head.reg_class_agnostic),
-                     bbox_roi=_extractor_meta(at(roi_head.bbox_roi_extractor, stage)),
-                     bbox_graph='roi_bbox' + suffix)
-        if roi_head.with_mask:
-            entry.update(mask_roi=_extractor_meta(at(roi_head.mask_roi_extractor, stage)),
-                         mask_graph='roi_mask' + suffix)
+    for stage in modules:
+        entry = dict(coder=coder_meta(stage['bbox_head'].bbox_coder),
+                     reg_class_agnostic=bool(stage['bbox_head'].reg_class_agnostic),
+                     bbox_roi=_extractor_meta(stage['bbox_extractor']),
+                     bbox_graph=stage['bbox_graph'])
+        if 'mask_head' in stage:
+            entry.update(mask_roi=_extractor_meta(stage['mask_extractor']),
+                         mask_graph=stage['mask_graph'])
         stages.append(entry)
-    rcnn = dict(num_classes=at(roi_head.bbox_head, -1).num_classes, stages=stages,
+    last = modules[-1]
+    rcnn = dict(num_classes=last['bbox_head'].num_classes, stages=stages,
                 test_cfg=dict(score_thr=cfg.rcnn.score_thr,
                               iou_threshold=cfg.rcnn.nms.iou_threshold,
                               max_per_img=cfg.rcnn.max_per_img))
-    if roi_head.with_mask:
-        rcnn.update(class_agnostic_mask=bool(at(roi_head.mask_head, -1).class_agnostic),
+    if 'mask_head' in last:
+        rcnn.update(class_agnostic_mask=bool(last['mask_head'].class_agnostic),
                     mask_thr_binary=float(cfg.rcnn.mask_thr_binary))
     return dict(rpn=dict(**anchor_meta(detector.rpn_head),
                          test_cfg=dict(nms_pre=cfg.rpn.get('nms_pre', -1),

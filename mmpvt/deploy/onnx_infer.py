@@ -68,6 +68,34 @@ def grid_anchors(base: np.ndarray, stride: Sequence[float], hw: Tuple[int, int])
     return (shifts[:, None, :] + base[None, :, :]).reshape(-1, 4)
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) logits in float32."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _clip_to_image(boxes: np.ndarray, img_shape: Tuple[int, int]) -> np.ndarray:
+    """(N, 4) x1, y1, x2, y2 clipped in place to [0, W] x [0, H]; returned for chaining."""
+    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, img_shape[1])
+    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, img_shape[0])
+    return boxes
+
+
+def _to_original(boxes: np.ndarray, info: dict) -> np.ndarray:
+    """Boxes in resized-image pixels -> original-image pixels (mmdet's rescale)."""
+    sx, sy = info['scale_factor']
+    return boxes / np.asarray([sx, sy, sx, sy], np.float32)
+
+
+def _has_area(boxes: np.ndarray, min_size: float) -> np.ndarray:
+    """mmdet's min_bbox_size filter: width and height both > min_size."""
+    return ((boxes[:, 2] - boxes[:, 0]) > min_size) & ((boxes[:, 3] - boxes[:, 1]) > min_size)
+
+
 def decode_boxes(anchors: np.ndarray, deltas: np.ndarray, coder: dict,
                  img_shape: Tuple[int, int]) -> np.ndarray:
     """DeltaXYWHBBoxCoder.decode (no centre clamp) in float32."""
@@ -78,10 +106,7 @@ def decode_boxes(anchors: np.ndarray, deltas: np.ndarray, coder: dict,
     gxy = pxy + pwh * d[:, :2]
     gwh = pwh * np.exp(np.clip(d[:, 2:], -max_ratio, max_ratio))
     boxes = np.concatenate([gxy - gwh * 0.5, gxy + gwh * 0.5], axis=1)
-    if coder['clip_border']:
-        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, img_shape[1])
-        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, img_shape[0])
-    return boxes
+    return _clip_to_image(boxes, img_shape) if coder['clip_border'] else boxes
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -120,19 +145,12 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray,
     return kept[np.argsort(-scores[kept], kind='stable')]
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def decode_distances(anchors: np.ndarray, dist: np.ndarray, coder: dict,
                      img_shape: Tuple[int, int]) -> np.ndarray:
     """GFL: DistancePointBBoxCoder.decode from the anchor centres, (left, top, right, bottom)."""
     centres = (anchors[:, :2] + anchors[:, 2:]) / 2
     boxes = np.concatenate([centres - dist[:, :2], centres + dist[:, 2:]], axis=1)
-    if coder['clip_border']:
-        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, img_shape[1])
-        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, img_shape[0])
-    return boxes
+    return _clip_to_image(boxes, img_shape) if coder['clip_border'] else boxes
 
 
 def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, np.ndarray]:
@@ -144,7 +162,7 @@ def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, n
         cls, reg = outputs[level][0], outputs[levels + level][0]
         base = np.asarray(meta['base_anchors'][level], np.float32)
         anchors = grid_anchors(base, meta['strides'][level], cls.shape[-2:])
-        scores = 1.0 / (1.0 + np.exp(-cls.transpose(1, 2, 0).reshape(-1, k)))
+        scores = _sigmoid(cls.transpose(1, 2, 0).reshape(-1, k))
         deltas = reg.transpose(1, 2, 0).reshape(-1, 4)
         flat = scores.reshape(-1)
         valid = np.nonzero(flat > cfg['score_thr'])[0]
@@ -164,13 +182,11 @@ def detections(outputs: List[np.ndarray], meta: dict, info: dict) -> Dict[str, n
     boxes = np.concatenate(all_boxes).astype(np.float32)
     scores = np.concatenate(all_scores).astype(np.float32)
     labels = np.concatenate(all_labels).astype(np.int64)
-    sx, sy = info['scale_factor']
-    boxes = boxes / np.asarray([sx, sy, sx, sy], np.float32)
+    boxes = _to_original(boxes, info)
     if all_factors:
         scores = scores * np.concatenate(all_factors).astype(np.float32)
     if cfg['min_bbox_size'] >= 0:
-        wh_ok = ((boxes[:, 2] - boxes[:, 0]) > cfg['min_bbox_size']) & \
-                ((boxes[:, 3] - boxes[:, 1]) > cfg['min_bbox_size'])
+        wh_ok = _has_area(boxes, cfg['min_bbox_size'])
         boxes, scores, labels = boxes[wh_ok], scores[wh_ok], labels[wh_ok]
     keep = batched_nms(boxes, scores, labels, cfg['iou_threshold'])[:cfg['max_per_img']]
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
@@ -199,8 +215,7 @@ def rpn_proposals(cls_list: List[np.ndarray], reg_list: List[np.ndarray], rpn: d
     boxes = np.concatenate(boxes).astype(np.float32)
     scores, levels = np.concatenate(scores).astype(np.float32), np.concatenate(levels)
     if cfg['min_bbox_size'] >= 0:
-        ok = ((boxes[:, 2] - boxes[:, 0]) > cfg['min_bbox_size']) & \
-             ((boxes[:, 3] - boxes[:, 1]) > cfg['min_bbox_size'])
+        ok = _has_area(boxes, cfg['min_bbox_size'])
         boxes, scores, levels = boxes[ok], scores[ok], levels[ok]
     keep = batched_nms(boxes, scores, levels, cfg['iou_threshold'])[:cfg['max_per_img']]
     return boxes[keep]
@@ -253,8 +268,7 @@ def rcnn_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, proposals: np.
     NMS, the best ``max_per_img``. Boxes stay in resized pixels."""
     k, cfg = rcnn['num_classes'], rcnn['test_cfg']
     n = len(proposals)
-    e = np.exp(cls_score - cls_score.max(axis=1, keepdims=True))
-    scores = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    scores = _softmax(cls_score)
     boxes = class_boxes(proposals, bbox_pred, stage, k, img_shape).reshape(-1, 4)
     flat, labels = scores[:, :k].reshape(-1), np.tile(np.arange(k, dtype=np.int64), n)
     valid = np.nonzero(flat > cfg['score_thr'])[0]
@@ -334,8 +348,7 @@ def two_stage_detections(outputs: Dict[str, np.ndarray], roi_sessions: dict, met
     else:
         result = dict(bboxes=np.zeros((0, 4), np.float32), scores=np.zeros(0, np.float32),
                       labels=np.zeros(0, np.int64))
-    sx, sy = info['scale_factor']
-    scaled = result['bboxes'] / np.asarray([sx, sy, sx, sy], np.float32)
+    scaled = _to_original(result['bboxes'], info)
     if 'mask_graph' in stages[0]:
         probs = np.zeros((0, 1, 1), np.float32)
         if len(scaled):
@@ -348,23 +361,20 @@ def two_stage_detections(outputs: Dict[str, np.ndarray], roi_sessions: dict, met
     result['bboxes'] = scaled
     return result
 
+
 def detr_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, meta: dict,
                     info: dict) -> Dict[str, np.ndarray]:
     """DETRHead.predict_by_feat (softmax) of one image: (Q, K+1) logits and (Q, 4) normalised
     (cx, cy, w, h) -> the best ``max_per_img`` queries by their best non-background class,
     boxes scaled to the resized image, clipped, then rescaled to the original image."""
-    e = np.exp(cls_score - cls_score.max(axis=1, keepdims=True))
-    probs = (e / e.sum(axis=1, keepdims=True))[:, :-1].astype(np.float32)
+    probs = _softmax(cls_score)[:, :-1]
     labels, scores = probs.argmax(axis=1), probs.max(axis=1)
     order = np.argsort(-scores, kind='stable')[:meta['max_per_img']]
     cxcy, wh = bbox_pred[order, :2], bbox_pred[order, 2:]
     boxes = np.concatenate([cxcy - 0.5 * wh, cxcy + 0.5 * wh], axis=1).astype(np.float32)
     h, w = info['img_shape']
-    boxes = boxes * np.asarray([w, h, w, h], np.float32)
-    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
-    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
-    sx, sy = info['scale_factor']
-    boxes = boxes / np.asarray([sx, sy, sx, sy], np.float32)
+    boxes = _to_original(_clip_to_image(boxes * np.asarray([w, h, w, h], np.float32),
+                                        info['img_shape']), info)
     return dict(bboxes=boxes, scores=scores[order], labels=labels[order].astype(np.int64))
 
 

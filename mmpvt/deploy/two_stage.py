@@ -100,6 +100,26 @@ class RoIHeadGraph(nn.Module):
         return self.head(torch.cat(pooled))
 
 
+def roi_stages(roi_head: nn.Module) -> List[dict]:
+    """The R-CNN stages of a StandardRoIHead (one) or CascadeRoIHead (``num_stages``): per stage
+    its bbox extractor and head, mask extractor and head (if any), and the names of its graphs
+    (``roi_bbox`` / ``roi_mask``, with ``_<stage>`` for Cascade). Meta, export and checks all
+    read the stages from here."""
+    cascade = type(roi_head).__name__ == 'CascadeRoIHead'
+    stages = []
+    for i in range(roi_head.num_stages if cascade else 1):
+        def pick(modules):
+            return modules[i] if cascade else modules
+        suffix = f'_{i}' if cascade else ''
+        stage = dict(bbox_extractor=pick(roi_head.bbox_roi_extractor),
+                     bbox_head=pick(roi_head.bbox_head), bbox_graph='roi_bbox' + suffix)
+        if roi_head.with_mask:
+            stage.update(mask_extractor=pick(roi_head.mask_roi_extractor),
+                         mask_head=pick(roi_head.mask_head), mask_graph='roi_mask' + suffix)
+        stages.append(stage)
+    return stages
+
+
 def check_supported(detector: nn.Module, where: str) -> None:
     """Raise ValueError naming the first part of `detector` the three graphs cannot express."""
     for part in ('roi_head', 'rpn_head'):  # first: Cascade/Sparse R-CNN lack the attributes below
@@ -108,22 +128,17 @@ def check_supported(detector: nn.Module, where: str) -> None:
             raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
                              f'{SUPPORTED[part]} as {part}; got {name}')
     roi_head = detector.roi_head
-    stages = roi_head.num_stages if type(roi_head).__name__ == 'CascadeRoIHead' else None
-
-    def each(module):
-        return list(module) if stages else [module]
-
-    parts = [('extractor', e) for e in each(roi_head.bbox_roi_extractor)]
-    if roi_head.with_mask:
-        if roi_head.share_roi_extractor:
-            raise ValueError(f'{where}: share_roi_extractor=True is not supported')
-        parts += [('extractor', e) for e in each(roi_head.mask_roi_extractor)]
-        parts += [('mask_head', m) for m in each(roi_head.mask_head)]
-    for part, module in parts:
-        if type(module).__name__ not in SUPPORTED[part]:
-            raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
-                             f'{SUPPORTED[part]} as {part}; got {type(module).__name__}')
-    for head in each(roi_head.bbox_head):
+    if roi_head.with_mask and roi_head.share_roi_extractor:
+        raise ValueError(f'{where}: share_roi_extractor=True is not supported')
+    for stage in roi_stages(roi_head):
+        parts = [('extractor', stage['bbox_extractor'])]
+        if 'mask_head' in stage:
+            parts += [('extractor', stage['mask_extractor']), ('mask_head', stage['mask_head'])]
+        for part, module in parts:
+            if type(module).__name__ not in SUPPORTED[part]:
+                raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
+                                 f'{SUPPORTED[part]} as {part}; got {type(module).__name__}')
+        head = stage['bbox_head']
         if head.custom_cls_channels or getattr(head, 'custom_activation', False):
             raise ValueError(f'{where}: bbox heads with a custom classification activation are '
                              'not supported')
