@@ -20,7 +20,7 @@ from mmengine.runner import load_checkpoint
 import mmpvt  # noqa: F401
 from mmpvt.models.checkpoints import CheckpointMismatchError
 
-from .conftest import REPO, build_model, run_tool
+from .helpers import REPO, build_model, run_tool
 from .models.reference_pvt import random_official_state_dict
 
 pytestmark = pytest.mark.slow  # whole detectors, inferencers, tools in subprocesses

@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 
-from mmpvt.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
+from mmpvt.apis.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
 from mmpvt.models.checkpoints import convert_to_mmpvt
 
-from .conftest import run_tool
+from .helpers import run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 

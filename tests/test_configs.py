@@ -13,7 +13,7 @@ from mmengine.config import Config
 import mmpvt  # noqa: F401
 from mmpvt.models import PVT, PVTv2
 
-from .conftest import REPO, build_model, registry_for
+from .helpers import REPO, build_model, registry_for
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 

@@ -1,4 +1,4 @@
-"""The synthetic shapes dataset and the one-command demo (mmpvt.demo_data, mmpvt.demo)."""
+"""The synthetic shapes dataset and the one-command demo (mmpvt.apis.demo_data, mmpvt.apis.demo)."""
 import ast
 import filecmp
 import json
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from mmpvt import demo_data
+from mmpvt.apis import demo_data
 
-from .conftest import REPO, run_tool
+from .helpers import REPO, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 

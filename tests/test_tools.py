@@ -9,11 +9,11 @@ import time
 import pytest
 import torch
 
-from mmpvt.analysis import backbone_complexity
+from mmpvt.apis.complexity import backbone_complexity
 from mmpvt.apis import find_resume_checkpoint
 from mmpvt.fileio import atomic_path
 
-from .conftest import REPO, run_tool
+from .helpers import REPO, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 

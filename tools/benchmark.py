@@ -11,11 +11,14 @@ for each --arch backbone and (with --retinanet) RetinaNet + PVT of that size up 
     python tools/benchmark.py --deploy --arch small --shapes 512x512 800x1333 --retinanet
 """
 import argparse
+import os
 import sys
 
 import torch
 
-from mmpvt.benchmark import ARCHS, HEADER, plot, run_benchmark, save_report
+from mmpvt.apis.benchmark import ARCHS, HEADER, plot, run_benchmark, save_report
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_shape(text):
@@ -74,9 +77,8 @@ def main(argv=None):
 
 def deploy_main(args) -> int:
     import json
-    import os
 
-    from mmpvt.deploy import benchmark as deploy_benchmark
+    from mmpvt.apis import deploy_benchmark
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f'cpu, {torch.get_num_threads()} threads, warm-up {args.warmup}, repeats '
@@ -86,7 +88,9 @@ def deploy_main(args) -> int:
     if args.retinanet:
         jobs += [('retinanet', a) for a in args.arch if a in ('tiny', 'small', 'medium', 'large')]
     for kind, arch in jobs:
-        for row in deploy_benchmark.run(kind, arch, args.shapes, args.warmup, args.repeats):
+        config = os.path.join(REPO, 'configs', 'retinanet', f'pvt_{arch[0]}_1x.py')
+        for row in deploy_benchmark.run(kind, arch, args.shapes, args.warmup, args.repeats,
+                                        config=config if kind == 'retinanet' else None):
             print(deploy_benchmark.format_row(row), flush=True)
             rows.append(row)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

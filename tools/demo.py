@@ -8,7 +8,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mmpvt.demo import run_demo
+from mmpvt.apis.demo import run_demo
 
 
 def main(argv=None):

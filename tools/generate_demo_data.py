@@ -6,7 +6,7 @@
 """
 import argparse
 
-from mmpvt.demo_data import generate
+from mmpvt.apis.demo_data import generate
 
 
 def main(argv=None):

@@ -9,7 +9,7 @@ model.
 import argparse
 import os.path as osp
 
-from mmpvt.analysis import backbone_complexity, config_complexity
+from mmpvt.apis.complexity import backbone_complexity, config_complexity
 from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
 
 ARCHS = [*PVT_ARCHS, *PVTV2_ARCHS]

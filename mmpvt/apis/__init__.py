@@ -1,5 +1,7 @@
-"""What the tools do, as functions: train/test runners (:mod:`.runner`) and single-image
-inference with mmdet's/mmseg's inferencers (:mod:`.inference`)."""
+"""What the tools do, as functions: train/test runners (:mod:`.runner`), inference with mmdet's
+/mmseg's inferencers (:mod:`.inference`), the demo and its synthetic data (:mod:`.demo`,
+:mod:`.demo_data`), parameter and FLOP counts (:mod:`.complexity`) and the side-by-side
+benchmarks (:mod:`.benchmark`, :mod:`.deploy_benchmark`)."""
 from .inference import draw_predictions
 from .runner import (build_runner, configure_test, configure_train, find_resume_checkpoint,
                      load_config, run_test)

@@ -55,7 +55,7 @@ def test_sem_fpn_test_run_on_demo_data_aligns_and_predicts_at_the_original_size(
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS, MODELS
 
-    from ..conftest import REPO
+    from ..helpers import REPO
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     cfg = Config.fromfile(f'{REPO}/configs/demo/sem_fpn_pvt_t.py')
     pipeline = cfg.test_dataloader.dataset.pipeline

@@ -14,6 +14,20 @@ def _random_boxes(n, size, seed):
     return np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
 
 
+def assert_decided_with_margin(boxes, scores, idxs, iou_threshold, margin=1e-4):
+    """The input leaves NMS no near-tie to decide: scores at least 1e-6 apart and no IoU within
+    the same group within `margin` of the threshold (in float64). Float32 rounding differs
+    between CPUs; with such a margin it can change neither an order nor a suppression."""
+    assert np.diff(np.sort(scores.astype(np.float64))).min() > 1e-6
+    b = boxes.astype(np.float64)
+    lt, rb = np.maximum(b[:, None, :2], b[None, :, :2]), np.minimum(b[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = (b[:, 2:] - b[:, :2]).prod(-1)
+    iou = inter / (area[:, None] + area[None, :] - inter)
+    same_group = idxs[:, None] == idxs[None, :]
+    assert np.abs(iou[same_group] - iou_threshold).min() > margin
+
+
 def test_roi_levels_equal_mmdets_single_roi_extractor():
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
     extractor = SingleRoIExtractor(dict(type='RoIAlign', output_size=7, sampling_ratio=0),
@@ -26,6 +40,10 @@ def test_roi_levels_equal_mmdets_single_roi_extractor():
     expected = extractor.map_roi_levels(rois, 4).numpy()
     np.testing.assert_array_equal(map_roi_levels(boxes, 56, 4), expected)
     np.testing.assert_array_equal(expected[:8], [0, 0, 1, 1, 2, 2, 3, 3])  # the hand count
+    # no box within float32 rounding of a level boundary (rounding differs between CPUs)
+    scale = np.sqrt(np.prod(boxes[:, 2:].astype(np.float64) - boxes[:, :2], axis=1))
+    level = np.log2(scale / 56 + 1e-6)
+    assert np.abs(level - np.round(level)).min() > 1e-4
 
 
 @pytest.mark.parametrize('n,split_thr', [(300, 10000), (300, 100)])
@@ -39,6 +57,7 @@ def test_batched_nms_equals_mmcv_below_and_above_split_thr(n, split_thr):
                                    dict(type='nms', iou_threshold=0.5, split_thr=split_thr))
     got = batched_nms(boxes, scores, idxs, 0.5, split_thr=split_thr)
     assert 0 < len(got) < n  # something was suppressed
+    assert_decided_with_margin(boxes, scores, idxs, 0.5)
     np.testing.assert_array_equal(got, expected.numpy())
 
 

@@ -9,9 +9,8 @@ import torch
 from mmpvt.models import PVT, CheckpointMismatchError, convert_to_mmpvt, identify
 from mmpvt.models.checkpoints import convert_checkpoint_file
 
+from ..helpers import REPO
 from .reference_pvt import random_official_state_dict
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture

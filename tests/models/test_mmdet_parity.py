@@ -13,6 +13,7 @@ from mmdet.models.backbones.pvt import PyramidVisionTransformer, pvt_convert
 from mmpvt.models import PVT
 from mmpvt.models.checkpoints.pvt_v1 import official_to_mmpvt
 
+from ..helpers import max_abs_diff
 from .reference_pvt import random_official_state_dict
 
 DEPTHS = {'tiny': [2, 2, 2, 2], 'small': [3, 4, 6, 3]}
@@ -25,10 +26,6 @@ def both_ports(official_keys, arch):
     theirs = PyramidVisionTransformer(num_layers=DEPTHS[arch], drop_path_rate=0.0)
     theirs.load_state_dict(pvt_convert(sd), strict=True)
     return ours.eval(), theirs.eval()
-
-
-def max_abs_diff(a, b):
-    return max((x - y).abs().max().item() for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize('hw', [(224, 224), (256, 320)])

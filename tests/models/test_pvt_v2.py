@@ -12,6 +12,7 @@ from mmpvt.models import PVTv2
 from mmpvt.models.checkpoints.pvt_v2 import official_to_mmpvt
 from mmpvt.models.layers import PVTBlock
 
+from ..helpers import max_abs_diff
 from .reference_pvt import random_official_state_dict
 from .reference_pvt_v2 import reference_forward_v2
 
@@ -28,10 +29,6 @@ def official_v2(official_v2_keys, arch, seed=0, dtype=torch.float32, **kwargs):
     model = PVTv2(arch, drop_path_rate=0.0, **kwargs).to(dtype)
     model.load_state_dict(official_to_mmpvt(sd)[0], strict=True)
     return model.eval(), sd
-
-
-def max_abs_diff(a, b):
-    return max((x - y).abs().max().item() for x, y in zip(a, b))
 
 
 # ---- shapes and sizes --------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .models import PVT, PVTv2
-from .models.checkpoints import convert_to_mmpvt
-from .models.checkpoints import pvt_v1, pvt_v2
+from ..models import PVT, PVTv2
+from ..models.checkpoints import convert_to_mmpvt
+from ..models.checkpoints import pvt_v1, pvt_v2
 
 MODELS = ('mmpvt', 'mmdet')
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -195,7 +195,7 @@ def run_benchmark(archs: Sequence[str] = ('small',),
                   device: str = 'cpu', amp: Optional[str] = None, memory: bool = True,
                   log: Callable[[str], None] = print) -> dict:
     """Measure every (arch, shape, batch); returns the JSON-ready report."""
-    from .analysis import count_flops
+    from .complexity import count_flops
     machine_gflops = matmul_gflops(device)
     report = dict(
         device=device, amp=amp, threads=torch.get_num_threads(), torch=torch.__version__,
@@ -279,6 +279,6 @@ def plot(report: dict, path: str) -> str:
 
 
 def save_report(report: dict, path: str) -> None:
-    from .fileio import atomic_path
+    from ..fileio import atomic_path
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
         json.dump(report, f, indent=1)

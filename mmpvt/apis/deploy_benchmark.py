@@ -1,36 +1,36 @@
 """Forward latency of one model in three runtimes, side by side in one process: eager PyTorch,
 ``torch.compile`` (inductor) and onnxruntime (CPU execution provider, the graph written by
-:mod:`.export` with symbolic sizes), interleaved repeat by repeat so all three see the same
+:mod:`mmpvt.deploy.export` with symbolic sizes), interleaved repeat by repeat so all three see the same
 machine state. Used by ``tools/benchmark.py --deploy``.
 
-Models: a backbone (``--arch``) and RetinaNet (``configs/retinanet/pvt_{arch}_1x.py``) up to its
+Models: a backbone (``--arch``) and RetinaNet (a config the tool names) up to its
 raw head outputs, which is exactly what the ONNX graph holds (decoding and NMS run outside it).
 """
 import os
 import statistics
 import tempfile
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from .export import DenseDetectorGraph, export_backbone, export_onnx
+from ..deploy.export import DenseDetectorGraph, export_backbone, export_onnx
 
 RUNTIMES = ('eager', 'compile', 'onnxruntime')
 
 
-def build_retinanet(arch: str) -> nn.Module:
+def build_retinanet(config: str) -> nn.Module:
+    """RetinaNet of `config` up to its raw head outputs, PyTorch's default init (timing needs no
+    more)."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmdet.registry import MODELS
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    cfg = Config.fromfile(os.path.join(repo, 'configs', 'retinanet', f'pvt_{arch[0]}_1x.py'))
+    cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)  # PyTorch's default init: timing does not need more
-    return DenseDetectorGraph(model).eval()
+    return DenseDetectorGraph(MODELS.build(cfg.model)).eval()
 
 
 def build_backbone(arch: str) -> nn.Module:
@@ -61,10 +61,13 @@ def _max_error(a, b) -> float:
 
 
 def run(kind: str, arch: str, shapes: Sequence[Tuple[int, int]], warmup: int = 2,
-        repeats: int = 5) -> List[dict]:
-    """kind: 'backbone' or 'retinanet'. One row per shape: median ms per runtime, ratios to
-    eager, and the max abs difference of each runtime's outputs from eager's."""
-    model = build_backbone(arch) if kind == 'backbone' else build_retinanet(arch)
+        repeats: int = 5, config: Optional[str] = None) -> List[dict]:
+    """kind: 'backbone' (`arch`) or 'retinanet' (the model of `config`, labelled `arch`). One
+    row per shape: median ms per runtime, ratios to eager, and the max abs difference of each
+    runtime's outputs from eager's."""
+    if kind == 'retinanet' and config is None:
+        raise ValueError("run('retinanet', ...) needs the config= of the RetinaNet to time")
+    model = build_backbone(arch) if kind == 'backbone' else build_retinanet(config)
     compiled = torch.compile(model, dynamic=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():

@@ -12,7 +12,7 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
 
-from .models import PVT, PVTv2
+from ..models import PVT, PVTv2
 
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> Counter:

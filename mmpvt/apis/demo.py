@@ -7,7 +7,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from .apis import (build_runner, configure_test, configure_train, find_resume_checkpoint,
+from .runner import (build_runner, configure_test, configure_train, find_resume_checkpoint,
                    load_config, run_test)
 from .demo_data import ensure_dataset
 
