@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator, Union
 
 import torch
+from mmengine.fileio import register_backend
 from mmengine.fileio.backends import LocalBackend
 
 
@@ -74,4 +75,5 @@ class AtomicLocalBackend(LocalBackend):
             f.write(obj)
 
 
-ATOMIC_BACKEND = 'mmpvt_atomic_local'  # registered in mmpvt/registry.py
+ATOMIC_BACKEND = 'mmpvt_atomic_local'
+register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)  # force: a reload re-registers

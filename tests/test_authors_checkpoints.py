@@ -285,7 +285,7 @@ def test_convert_tool_writes_the_whole_model_in_mmpvt_layout(authors_files, tmp_
 
 @pytest.mark.parametrize('name', ['detr', 'sem_fpn', 'retinanet_v2'])
 def test_converted_whole_model_equals_the_model_it_was_made_from(authors_files, tmp_path, name):
-    from mmpvt.models.checkpoints import convert_checkpoint_file
+    from mmpvt.apis.convert import convert_checkpoint_file
     _, model, authors, _ = authors_files[name]
     info = convert_checkpoint_file(str(authors), str(tmp_path / 'whole.pth'))
     assert info['whole_model'] and info['renamed_detr'] == (

@@ -11,7 +11,8 @@ The output is validated and written atomically.
 import argparse
 import sys
 
-from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS, convert_checkpoint_file
+from mmpvt.apis.convert import convert_checkpoint_file
+from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
 
 
 def main(argv=None) -> int:

@@ -20,15 +20,14 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..models import PVT, PVTv2
-from ..models.checkpoints import convert_to_mmpvt
-from ..models.checkpoints import pvt_v1, pvt_v2
+from ..models import PVTV2_ARCHS, PVT_ARCHS, build_backbone
+from ..models.checkpoints import convert_to_mmpvt, pvt_v1, pvt_v2
 
 MODELS = ('mmpvt', 'mmdet')
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
-ARCHS = (*PVT.arch_settings, *(a for a in PVTv2.arch_settings if a != 'b2_li'))
+ARCHS = (*PVT_ARCHS, *(a for a in PVTV2_ARCHS if a != 'b2_li'))
 
 
 def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
@@ -38,8 +37,8 @@ def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
     if arch not in ARCHS:
         raise ValueError(f'no mmdet counterpart for arch {arch!r}; choose from {list(ARCHS)}')
     torch.manual_seed(seed)
-    v2 = arch in PVTv2.arch_settings
-    ours = (PVTv2 if v2 else PVT)(arch, drop_path_rate=0.0)
+    v2 = arch in PVTV2_ARCHS
+    ours = build_backbone(arch, drop_path_rate=0.0)
     ours.init_weights()
     official = (pvt_v2 if v2 else pvt_v1).mmpvt_to_official(ours.state_dict())
     depths = list(ours.arch['depths'])

@@ -12,7 +12,7 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
 
-from ..models import PVT, PVTv2
+from ..models import build_backbone
 
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> Counter:
@@ -38,16 +38,6 @@ def count_flops(model: nn.Module, inputs: Tuple[Any, ...]) -> FlopAnalyzer:
 
 def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def build_backbone(arch: str) -> nn.Module:
-    """PVT (tiny/small/medium/large) or PVTv2 (b0..b5, b2_li) by arch name."""
-    if arch in PVT.arch_settings:
-        return PVT(arch)
-    if arch in PVTv2.arch_settings:
-        return PVTv2(arch)
-    raise ValueError(f'Unknown arch {arch!r}: expected a PVT arch {sorted(PVT.arch_settings)} '
-                     f'or a PVTv2 arch {sorted(PVTv2.arch_settings)}')
 
 
 def backbone_complexity(arch: str = 'small', shape: Sequence[int] = (224, 224)) -> dict:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..deploy.export import DenseDetectorGraph, export_backbone, export_onnx
+from ..models import build_backbone
 
 RUNTIMES = ('eager', 'compile', 'onnxruntime')
 
@@ -33,10 +34,10 @@ def build_retinanet(config: str) -> nn.Module:
     return DenseDetectorGraph(MODELS.build(cfg.model)).eval()
 
 
-def build_backbone(arch: str) -> nn.Module:
-    from ..models import PVT, PVTv2
+def random_backbone(arch: str) -> nn.Module:
+    """The `arch` backbone with the authors' random init (seed 0), no drop path, in eval mode."""
     torch.manual_seed(0)
-    model = (PVT if arch in PVT.arch_settings else PVTv2)(arch, drop_path_rate=0.0)
+    model = build_backbone(arch, drop_path_rate=0.0)
     model.init_weights()
     return model.eval()
 
@@ -67,7 +68,7 @@ def run(kind: str, arch: str, shapes: Sequence[Tuple[int, int]], warmup: int = 2
     runtime's outputs from eager's."""
     if kind == 'retinanet' and config is None:
         raise ValueError("run('retinanet', ...) needs the config= of the RetinaNet to time")
-    model = build_backbone(arch) if kind == 'backbone' else build_retinanet(config)
+    model = random_backbone(arch) if kind == 'backbone' else build_retinanet(config)
     compiled = torch.compile(model, dynamic=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():

@@ -1,4 +1,4 @@
-"""Data transforms of the authors' recipes (registered as ``mmpvt.<Name>`` by mmpvt.registry)."""
+"""Data transforms of the authors' recipes (each registers itself as ``mmpvt.<Name>``)."""
 from .transforms import AlignResize
 
 __all__ = ['AlignResize']

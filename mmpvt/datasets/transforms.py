@@ -5,7 +5,10 @@ from typing import Optional, Tuple, Union
 import mmcv
 from mmcv.transforms import Resize
 
+from ..registry import TRANSFORMS
 
+
+@TRANSFORMS.register_module()
 class AlignResize(Resize):
     """Resize keeping the aspect ratio, then *resize* (not pad) each side up to a multiple of
     `size_divisor`: the test-time resize of the authors' Semantic FPN recipes (PVT v1 and PVTv2,

@@ -241,7 +241,7 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
         raise ValueError(f'{config}: ONNX export covers RetinaNet, ATSS, GFL, Faster/Mask R-CNN, '
                          f'DETR and Semantic FPN; {type(model).__name__} with '
                          f'{type(getattr(model, "bbox_head", None)).__name__} is not supported')
-    from ..models.checkpoints.common import load_checkpoint_file
+    from ..models.checkpoints import load_checkpoint_file
     load_checkpoint_file(checkpoint)  # a clear error naming the file if it cannot be read
     ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
     dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')

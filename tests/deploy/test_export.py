@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmpvt.deploy.export import export_backbone, export_program
-from mmpvt.models import PVT, PVTv2
+from mmpvt.models import build_backbone
 
 pytestmark = pytest.mark.slow  # exports and compiles whole backbones
 
@@ -19,7 +19,7 @@ TOLERANCE = 1e-4  # fp32, max abs error over the four maps (the issue's target)
 @functools.lru_cache(maxsize=None)
 def backbone(arch):
     torch.manual_seed(0)
-    model = PVT(arch) if arch in PVT.arch_settings else PVTv2(arch)
+    model = build_backbone(arch)
     model.init_weights()
     return model.eval()
 
@@ -82,7 +82,7 @@ def test_torch_export_with_dynamic_batch_height_width(arch):
 @pytest.mark.parametrize('arch', ['tiny', 'b0'])
 @pytest.mark.parametrize('mode', ['train', 'eval'])
 def test_torch_compile_sees_one_graph_without_breaks(arch, mode):
-    model = PVT(arch) if arch in PVT.arch_settings else PVTv2(arch)
+    model = build_backbone(arch)
     getattr(model, mode)()
     x = torch.randn(2, 3, 96, 128)
     torch._dynamo.reset()
@@ -117,4 +117,4 @@ def test_eager_outputs_are_unchanged_by_the_export_paths():
 def _modules_using_tracing_shapes():
     import importlib
     return [importlib.import_module(f'mmpvt.models.{m}') for m in (
-        'layers.embed', 'layers.attention', 'layers.ffn', 'backbones.pvt')]
+        'layers.embed', 'layers.attention', 'layers.ffn', 'backbones.pvt_v1')]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmpvt.models import PVT, CheckpointMismatchError, convert_to_mmpvt, identify
-from mmpvt.models.checkpoints import convert_checkpoint_file
+from mmpvt.apis.convert import convert_checkpoint_file
 
 from ..helpers import REPO
 from .reference_pvt import random_official_state_dict

@@ -1,4 +1,4 @@
-"""Specification of the PVT v1 backbone (mmpvt.models.backbones.pvt)."""
+"""Specification of the PVT v1 backbone (mmpvt.models.backbones.pvt_v1)."""
 import math
 
 import pytest
@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from mmpvt.models import PVT, SpatialReductionAttention
 from mmpvt.models.checkpoints.pvt_v1 import official_to_mmpvt
-from mmpvt.models.backbones.pvt import resize_pos_embed
+from mmpvt.models.layers import resize_pos_embed
 
 from .reference_pvt import explicit_attention, random_official_state_dict, reference_forward
 

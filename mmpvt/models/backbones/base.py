@@ -1,6 +1,6 @@
 """What PVT v1 and PVTv2 share as backbones: argument checks, the stage loop, freezing and weights.
 
-A family subclasses :class:`PyramidVisionBackbone`, sets ``arch_settings`` and ``arch_keys`` and
+A family subclasses :class:`PyramidVisionBackbone`, parses its arch with :func:`parse_arch` and
 builds ``self.stages``: modules mapping a (B, C_in, H, W) map to (B, h*w, C) tokens and their grid.
 Everything else (out_indices, frozen stages, input checks, random init, strict checkpoint loading
 through ``init_cfg``) is here, once.
@@ -14,6 +14,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize, trunc_normal_
 from torch import Tensor, nn
 
+from ..checkpoints import adopt_state_dict, load_backbone_checkpoint
 from ..layers import tokens_to_map
 
 ArchSpec = Union[str, dict]
@@ -88,14 +89,13 @@ def drop_path_schedule(rate: float, depths: Sequence[int]) -> List[List[float]]:
 
 
 def _adopt_loaded_state_dict(module, state_dict, prefix, *args) -> None:
-    from ..checkpoints import adopt_state_dict  # checkpoints import backbones
     adopt_state_dict(module, state_dict, prefix)
 
 
 class PyramidVisionBackbone(BaseModule):
     """Base of :class:`~mmpvt.models.PVT` and :class:`~mmpvt.models.PVTv2` (see those).
 
-    Subclasses set ``family`` (for messages and checkpoint detection), ``arch_settings`` and build
+    Subclasses set ``family`` (for messages and checkpoint detection) and build
     ``self.stages`` in their ``__init__`` after calling this one, then call ``_freeze_stages()``.
     """
 
@@ -172,7 +172,6 @@ class PyramidVisionBackbone(BaseModule):
         if others:
             initialize(self, others)
         if pretrained:
-            from ..checkpoints import load_backbone_checkpoint  # checkpoints import backbones
             cfg = pretrained[0]
             if 'checkpoint' not in cfg:
                 raise ValueError(f"{self.family}: init_cfg {cfg} has no 'checkpoint' (a path or "

@@ -1,8 +1,8 @@
 """PVTv2 (Wang et al., "PVT v2: Improved Baselines with Pyramid Vision Transformer", CVMJ 2022).
 
-The file reads bottom-up:
+The file reads bottom-up (the variants are :data:`mmpvt.models.archs.PVTV2_ARCHS`):
 
-    ARCH_SETTINGS -> PVTv2Stage -> PVTv2
+    PVTv2Stage -> PVTv2
 
 What v2 changes against v1 (:mod:`.pvt`), each visible in this file or in the layer it picks:
 
@@ -18,7 +18,7 @@ attention                   SRA, R x R reduction                  same; b2-li: l
 after each stage            nothing                               LayerNorm (``stages.i.norm``)
 ==========================  ====================================  =================================
 
-LayerNorm eps is the official one at every location (the facts file's table): 1e-6 in the layers
+LayerNorm eps is the official one at every location: 1e-6 in the layers
 and the per-stage norms, 1e-5 (PyTorch's default, as trained) in patch embedding and in the K/V
 reduction. mmdet 3.3 and transformers use 1e-6 everywhere, which moves features off the official
 model's.
@@ -29,28 +29,14 @@ rows/columns) zero-pads the grid to a multiple of R, as PVT v1 does here: no pix
 on grids that R divides (every grid once inputs are padded to 32, which mmdet and mmseg do) the
 result is the official one exactly. Linear SRA is defined for every size and is official everywhere.
 """
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 from torch import Tensor, nn
 
+from ...registry import MODELS
+from ..archs import PVTV2_ARCH_FLAGS, PVTV2_ARCH_KEYS, PVTV2_ARCHS
 from ..layers import BLOCK_NORM_EPS, OverlapPatchEmbed, PVTBlock, run_blocks
 from .base import PyramidVisionBackbone, drop_path_schedule, parse_arch
-
-# The official variants (whai362/PVT v2 branch). All share heads, reduction ratios, patch sizes.
-_COMMON = dict(num_heads=(1, 2, 5, 8), sr_ratios=(8, 4, 2, 1))
-_WIDE = (64, 128, 320, 512)
-ARCH_SETTINGS: Dict[str, dict] = {
-    'b0': dict(_COMMON, embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2), mlp_ratios=(8, 8, 4, 4)),
-    'b1': dict(_COMMON, embed_dims=_WIDE, depths=(2, 2, 2, 2), mlp_ratios=(8, 8, 4, 4)),
-    'b2': dict(_COMMON, embed_dims=_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4)),
-    'b2_li': dict(_COMMON, embed_dims=_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4),
-                  linear=True),
-    'b3': dict(_COMMON, embed_dims=_WIDE, depths=(3, 4, 18, 3), mlp_ratios=(8, 8, 4, 4)),
-    'b4': dict(_COMMON, embed_dims=_WIDE, depths=(3, 8, 27, 3), mlp_ratios=(8, 8, 4, 4)),
-    'b5': dict(_COMMON, embed_dims=_WIDE, depths=(3, 6, 40, 3), mlp_ratios=(4, 4, 4, 4)),
-}
-ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios')
-ARCH_FLAGS = dict(linear=False)  # linear SRA in every stage (b2-li)
 
 # Overlapping patch embedding per stage: (kernel, stride); padding is kernel // 2.
 PATCH_EMBED = ((7, 4), (3, 2), (3, 2), (3, 2))
@@ -79,6 +65,7 @@ class PVTv2Stage(nn.Module):
         return self.norm(run_blocks(self.blocks, x, hw, self.with_cp)), hw
 
 
+@MODELS.register_module()
 class PVTv2(PyramidVisionBackbone):
     """PVTv2 backbone (b0-b5, b2-li) for mmdet and mmseg.
 
@@ -104,13 +91,12 @@ class PVTv2(PyramidVisionBackbone):
     """
 
     family = 'PVTv2'
-    arch_settings = ARCH_SETTINGS
 
     def __init__(self, arch: Union[str, dict] = 'b2', in_channels: int = 3,
                  out_indices: Sequence[int] = (0, 1, 2, 3), drop_path_rate: float = 0.1,
                  frozen_stages: int = -1, with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
-        parsed = parse_arch(arch, 'PVTv2', ARCH_SETTINGS, ARCH_KEYS, ARCH_FLAGS)
+        parsed = parse_arch(arch, 'PVTv2', PVTV2_ARCHS, PVTV2_ARCH_KEYS, PVTV2_ARCH_FLAGS)
         depths = parsed['depths']
         if len(depths) > len(PATCH_EMBED):
             raise ValueError(f'PVTv2 arch: at most {len(PATCH_EMBED)} stages, got {len(depths)}')

@@ -1,11 +1,16 @@
-"""Checkpoint layouts of PVT v1 (:mod:`.pvt_v1`) and PVTv2 (:mod:`.pvt_v2`) and the loading,
-conversion and checking they share (:mod:`.common`)."""
-from .common import (CheckpointMismatchError, adopt_state_dict, CheckpointReadError, check_state_dict,
-                     convert_checkpoint_file, convert_to_mmpvt, extract_state_dict, identify,
-                     infer_arch, load_backbone_checkpoint, read_checkpoint)
+"""Checkpoint layouts of PVT v1 (:mod:`.pvt_v1`) and PVTv2 (:mod:`.pvt_v2`), told apart and
+converted by :mod:`.convert`, loaded strictly by :mod:`.loading`; mmdet 2.x DETR keys in
+:mod:`.detr`. Imports run one way: base -> family layouts -> convert -> loading; the backbones
+import this package, never the reverse."""
+from .base import CheckpointMismatchError, CheckpointReadError, StateDict, is_square
+from .convert import (Conversion, backbone_part, convert_to_mmpvt, extract_state_dict, identify,
+                      infer_arch, is_backbone_key, unwrap)
+from .loading import (adopt_state_dict, check_family, check_state_dict, load_backbone_checkpoint,
+                      load_checkpoint_file, read_checkpoint)
 
 __all__ = [
-    'CheckpointMismatchError', 'CheckpointReadError', 'adopt_state_dict', 'check_state_dict',
-    'convert_checkpoint_file', 'convert_to_mmpvt', 'extract_state_dict', 'identify', 'infer_arch',
-    'load_backbone_checkpoint', 'read_checkpoint'
+    'CheckpointMismatchError', 'CheckpointReadError', 'StateDict', 'is_square', 'Conversion',
+    'backbone_part', 'convert_to_mmpvt', 'extract_state_dict', 'identify', 'infer_arch',
+    'is_backbone_key', 'unwrap', 'adopt_state_dict', 'check_family', 'check_state_dict',
+    'load_backbone_checkpoint', 'load_checkpoint_file', 'read_checkpoint'
 ]

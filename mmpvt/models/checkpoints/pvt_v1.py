@@ -9,24 +9,19 @@
 * ``mmpvt``: :class:`~mmpvt.models.PVT` (``stages.{s}.patch_embed``, ``stages.{s}.pos_embed``,
   ``stages.{s}.blocks.{j}``).
 """
-import math
 import re
 from collections import OrderedDict
 from typing import List, Tuple
 
 import torch
 
-from ..backbones.pvt import ARCH_KEYS, ARCH_SETTINGS
-from .common import StateDict, drop_keys, mmdet_layers_to_mmpvt
+from ..archs import PVT_ARCH_KEYS, PVT_ARCHS
+from .base import StateDict, drop_keys, is_square, mmdet_layers_to_mmpvt, stage_shapes
 
 FAMILY = 'PVT'
 # A key only a v1 checkpoint has: a position table, in any layout.
 MARKER = re.compile(r'^(pos_embed\d+|layers\.\d+\.1\.0\.pos_embed|stages\.\d+\.pos_embed)$')
 CLASSIFIER_KEYS = re.compile(r'^(cls_token|norm\.(weight|bias)|head\.(weight|bias))$')
-
-
-def _is_square(n: int) -> bool:
-    return n > 0 and math.isqrt(n) ** 2 == n
 
 
 def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
@@ -40,7 +35,7 @@ def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
         m = re.match(r'^pos_embed(\d+)$', key)
         if m:
             n = value.shape[1]
-            if not _is_square(n) and _is_square(n - 1):  # row 0 is the class token's position
+            if not is_square(n) and is_square(n - 1):  # row 0 is the class token's position
                 value = value[:, 1:]
                 dropped.append(f'{key}[:, 0] (class-token position)')
             out[f'stages.{int(m.group(1)) - 1}.pos_embed'] = value
@@ -101,22 +96,15 @@ def infer_arch(state_dict: StateDict) -> dict:
     num_heads changes no shape; it is taken as C / 64 (the head width of every official variant).
     Returns dict(arch=..., name='tiny'|'small'|...|None).
     """
-    stages = sorted({int(m.group(1)) for k in state_dict
-                     for m in [re.match(r'^stages\.(\d+)\.', k)] if m})
-    arch = {k: [] for k in ARCH_KEYS}
-    for s in stages:
-        proj = state_dict[f'stages.{s}.patch_embed.proj.weight']
-        dim = proj.shape[0]
-        blocks = {int(m.group(1)) for k in state_dict
-                  for m in [re.match(rf'^stages\.{s}\.blocks\.(\d+)\.', k)] if m}
-        fc1 = state_dict[f'stages.{s}.blocks.0.mlp.fc1.weight']
-        sr = state_dict.get(f'stages.{s}.blocks.0.attn.sr.weight')
+    arch = {k: [] for k in PVT_ARCH_KEYS}
+    for stage in stage_shapes(state_dict):
+        dim = stage['dim']
         arch['embed_dims'].append(dim)
-        arch['depths'].append(max(blocks) + 1)
+        arch['depths'].append(stage['depth'])
         arch['num_heads'].append(max(dim // 64, 1) if dim % 64 == 0 else 1)
-        arch['mlp_ratios'].append(fc1.shape[0] // dim)
-        arch['sr_ratios'].append(1 if sr is None else sr.shape[-1])
-        arch['patch_sizes'].append(proj.shape[-1])
-    name = next((n for n, a in ARCH_SETTINGS.items()
+        arch['mlp_ratios'].append(stage['hidden'] // dim)
+        arch['sr_ratios'].append(stage['sr_kernel'] or 1)
+        arch['patch_sizes'].append(stage['patch_kernel'])
+    name = next((n for n, a in PVT_ARCHS.items()
                  if all(list(a[k]) == arch[k] for k in arch)), None)
     return dict(arch=arch, name=name)

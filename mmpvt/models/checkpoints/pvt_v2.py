@@ -29,8 +29,9 @@ from typing import List, Tuple
 
 import torch
 
-from ..backbones.pvt_v2 import ARCH_KEYS, ARCH_SETTINGS
-from .common import StateDict, drop_keys, mmdet_layers_to_mmpvt
+from ..archs import PVTV2_ARCH_KEYS, PVTV2_ARCHS
+from .base import (StateDict, drop_keys, mmdet_layers_to_mmpvt, rename_prefix, split_stage_keys,
+                   stage_shapes)
 
 FAMILY = 'PVTv2'
 # Keys only a v2 checkpoint has: a depth-wise conv in the FFN or a per-stage norm, in any layout.
@@ -96,33 +97,23 @@ def transformers_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
     state_dict, dropped = _drop_classifier(state_dict)
     out: StateDict = OrderedDict()
     kv_parts = {}
-    for key, value in state_dict.items():
-        m = re.match(r'^(?:pvt_v2\.)?encoder\.layers\.(\d+)\.(.*)$', key)
-        if not m:
-            out[key] = value
-            continue
-        stage, rest = m.group(1), m.group(2)
+    pattern = r'^(?:pvt_v2\.)?encoder\.layers\.(\d+)\.(.*)$'
+    for key, stage, rest, value in split_stage_keys(state_dict, pattern, out):
+        block = re.match(r'^blocks\.(\d+)\.(.*)$', rest)
         if rest.startswith('patch_embedding.'):
             rest = rest[len('patch_embedding.'):].replace('layer_norm.', 'norm.')
             out[f'stages.{stage}.patch_embed.{rest}'] = value
-            continue
-        if rest.startswith('layer_norm.'):
+        elif rest.startswith('layer_norm.'):
             out[f'stages.{stage}.norm.{rest[len("layer_norm."):]}'] = value
-            continue
-        m = re.match(r'^blocks\.(\d+)\.(.*)$', rest)
-        if not m:
+        elif block is None:
             out[key] = value
-            continue
-        prefix, rest = f'stages.{stage}.blocks.{m.group(1)}.', m.group(2)
-        m = re.match(r'^attention\.(key|value)\.(weight|bias)$', rest)
-        if m:
-            kv_parts.setdefault(prefix + 'attn.kv.' + m.group(2), {})[m.group(1)] = value
-            continue
-        for old, new in _HF_LAYER_RENAMES:
-            if rest.startswith(old):
-                rest = new + rest[len(old):]
-                break
-        out[prefix + rest] = value
+        else:
+            prefix, rest = f'stages.{stage}.blocks.{block.group(1)}.', block.group(2)
+            kv = re.match(r'^attention\.(key|value)\.(weight|bias)$', rest)
+            if kv:
+                kv_parts.setdefault(prefix + 'attn.kv.' + kv.group(2), {})[kv.group(1)] = value
+            else:
+                out[prefix + rename_prefix(rest, _HF_LAYER_RENAMES)] = value
     for key, parts in kv_parts.items():
         if set(parts) != {'key', 'value'}:
             out[key.replace('attn.kv.', f'attention.{next(iter(parts))}.')] = \
@@ -154,29 +145,23 @@ def infer_arch(state_dict: StateDict) -> dict:
     num_heads changes no shape: a named variant with the same shapes gives its heads, otherwise
     C / 64 is assumed. Returns dict(arch=..., name='b0'|...|'b2_li'|...|None).
     """
-    stages = sorted({int(m.group(1)) for k in state_dict
-                     for m in [re.match(r'^stages\.(\d+)\.', k)] if m})
-    arch = {k: [] for k in ARCH_KEYS}
+    arch = {k: [] for k in PVTV2_ARCH_KEYS}
     linear = []
-    for s in stages:
-        dim = state_dict[f'stages.{s}.patch_embed.proj.weight'].shape[0]
-        blocks = {int(m.group(1)) for k in state_dict
-                  for m in [re.match(rf'^stages\.{s}\.blocks\.(\d+)\.', k)] if m}
-        fc1 = state_dict[f'stages.{s}.blocks.0.mlp.fc1.weight']
-        sr = state_dict.get(f'stages.{s}.blocks.0.attn.sr.weight')
+    for stage in stage_shapes(state_dict):
+        dim, kernel = stage['dim'], stage['sr_kernel']
         arch['embed_dims'].append(dim)
-        arch['depths'].append(max(blocks) + 1)
+        arch['depths'].append(stage['depth'])
         arch['num_heads'].append(max(dim // 64, 1))
-        arch['mlp_ratios'].append(fc1.shape[0] // dim)
-        linear.append(sr is not None and sr.shape[-1] == 1)
-        arch['sr_ratios'].append(1 if sr is None or sr.shape[-1] == 1 else sr.shape[-1])
+        arch['mlp_ratios'].append(stage['hidden'] // dim)
+        linear.append(kernel == 1)  # linear SRA: a 1x1 conv after the 7x7 pool
+        arch['sr_ratios'].append(kernel if kernel and kernel > 1 else 1)
     arch['linear'] = bool(linear) and all(linear)
     shape_keys = ('embed_dims', 'depths', 'mlp_ratios')
-    name = next((n for n, a in ARCH_SETTINGS.items()
+    name = next((n for n, a in PVTV2_ARCHS.items()
                  if all(list(a[k]) == arch[k] for k in shape_keys)
                  and a.get('linear', False) == arch['linear']
                  and (arch['linear'] or list(a['sr_ratios']) == arch['sr_ratios'])), None)
     if name is not None:
-        arch['num_heads'] = list(ARCH_SETTINGS[name]['num_heads'])
-        arch['sr_ratios'] = list(ARCH_SETTINGS[name]['sr_ratios'])
+        arch['num_heads'] = list(PVTV2_ARCHS[name]['num_heads'])
+        arch['sr_ratios'] = list(PVTV2_ARCHS[name]['sr_ratios'])
     return dict(arch=arch, name=name)

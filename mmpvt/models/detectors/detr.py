@@ -9,6 +9,7 @@ hook converts the backbone's layout.
 from mmdet.models.detectors import DETR as MMDetDETR
 from mmengine.logging import print_log
 
+from ...registry import MODELS
 from ..checkpoints import CheckpointMismatchError
 from ..checkpoints.detr import MMDET2_MARKER, is_mmdet2_detr, mmdet2_detr_to_mmdet3
 
@@ -34,6 +35,7 @@ def _rename_mmdet2_keys(module: 'DETR', state_dict: dict, prefix: str, *args) ->
               logger='current')
 
 
+@MODELS.register_module()
 class DETR(MMDetDETR):
     """mmdet's :class:`~mmdet.models.detectors.DETR` (same arguments, same computation) that also
     reads mmdet 2.x DETR checkpoints, through any loader (``tools/test.py``, ``load_from``,

@@ -2,12 +2,14 @@
 from .attention import SpatialReductionAttention
 from .block import PVTBlock, run_blocks
 from .embed import (BLOCK_NORM_EPS, PATCH_NORM_EPS, OverlapPatchEmbed, PatchEmbed, map_to_tokens,
-                    pad_to_multiple, tokens_to_map, tracing_shapes)
+                    pad_to_multiple, resize_pos_embed, tokens_to_map,
+                    tracing_shapes)
 from .dwconv import depthwise_conv
 from .ffn import ConvFeedForward, DepthwiseConv, FeedForward
 
 __all__ = [
     'SpatialReductionAttention', 'PVTBlock', 'run_blocks', 'BLOCK_NORM_EPS', 'PATCH_NORM_EPS',
-    'OverlapPatchEmbed', 'PatchEmbed', 'map_to_tokens', 'pad_to_multiple', 'tokens_to_map', 'tracing_shapes',
+    'OverlapPatchEmbed', 'PatchEmbed', 'map_to_tokens', 'pad_to_multiple', 'resize_pos_embed',
+    'tokens_to_map', 'tracing_shapes',
     'ConvFeedForward', 'DepthwiseConv', 'FeedForward', 'depthwise_conv'
 ]

@@ -1,4 +1,5 @@
-"""Patch embeddings of PVT v1 and PVTv2, and the token <-> map reshapes they share.
+"""Patch embeddings of PVT v1 and PVTv2, the token <-> map reshapes they share, and the resizing
+of v1's position tables (used by the backbone and by checkpoint loading alike).
 
 Both embeddings turn a (B, C_in, H, W) map into (B, h*w, C) tokens plus their grid (h, w), with
 h = ceil(H / stride) and w = ceil(W / stride), so that no border pixel is ever dropped:
@@ -60,6 +61,18 @@ def tokens_to_map(x: Tensor, hw: Grid) -> Tensor:
     if x.is_contiguous():
         return x.view(x.shape[0], *hw, x.shape[2]).permute(0, 3, 1, 2)
     return x.transpose(1, 2).unflatten(2, hw)
+
+
+def resize_pos_embed(pos_embed: Tensor, src_hw: Grid, dst_hw: Grid) -> Tensor:
+    """Bilinearly resize a (1, h*w, C) position table from grid `src_hw` to `dst_hw`.
+
+    align_corners=False, as in the authors' code, so official checkpoints give official features.
+    """
+    if not tracing_shapes() and tuple(src_hw) == tuple(dst_hw):
+        return pos_embed  # (bilinear resizing to the same grid is the identity)
+    grid = tokens_to_map(pos_embed, src_hw)
+    grid = F.interpolate(grid, size=dst_hw, mode='bilinear', align_corners=False)
+    return grid.flatten(2).transpose(1, 2)
 
 
 def map_to_tokens(x: Tensor) -> Tensor:

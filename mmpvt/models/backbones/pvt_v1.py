@@ -1,8 +1,9 @@
 """Pyramid Vision Transformer (PVT v1), Wang et al., ICCV 2021.
 
-The file reads bottom-up, as the paper builds the network (Sec. 3, Table 1):
+The file reads bottom-up, as the paper builds the network (Sec. 3; the variants of Table 1 are
+:data:`mmpvt.models.archs.PVT_ARCHS`):
 
-    ARCH_SETTINGS -> resize_pos_embed -> PVTStage -> PVT
+    PVTStage -> PVT
 
 Patch embedding, spatial-reduction attention and the encoder layer live in :mod:`mmpvt.models.layers`,
 shared with PVTv2. What is v1's own: non-overlapping patch embedding and an absolute position table
@@ -22,43 +23,13 @@ Choices that differ from a literal transcription of the authors' code, and why:
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
-from ..layers import PatchEmbed, PVTBlock, run_blocks, tokens_to_map, tracing_shapes
+from ...registry import MODELS
+from ..archs import PVT_ARCH_KEYS, PVT_ARCHS
+from ..layers import PatchEmbed, PVTBlock, resize_pos_embed, run_blocks, tracing_shapes
 from .base import PyramidVisionBackbone, drop_path_schedule, parse_arch
-
-# Table 1 of the paper. Every variant shares patch sizes, widths, heads, reduction ratios and
-# expansion ratios; only the depths differ.
-_COMMON = dict(
-    embed_dims=(64, 128, 320, 512),
-    num_heads=(1, 2, 5, 8),
-    mlp_ratios=(8, 8, 4, 4),
-    sr_ratios=(8, 4, 2, 1),
-    patch_sizes=(4, 2, 2, 2),
-)
-ARCH_SETTINGS: Dict[str, dict] = {
-    'tiny': dict(_COMMON, depths=(2, 2, 2, 2)),
-    'small': dict(_COMMON, depths=(3, 4, 6, 3)),
-    'medium': dict(_COMMON, depths=(3, 4, 18, 3)),
-    'large': dict(_COMMON, depths=(3, 8, 27, 3)),
-}
-ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios', 'patch_sizes')
-
-
-def resize_pos_embed(pos_embed: Tensor, src_hw: Tuple[int, int],
-                     dst_hw: Tuple[int, int]) -> Tensor:
-    """Bilinearly resize a (1, h*w, C) position table from grid `src_hw` to `dst_hw`.
-
-    align_corners=False, as in the authors' code, so official checkpoints give official features.
-    """
-    if not tracing_shapes() and tuple(src_hw) == tuple(dst_hw):
-        return pos_embed  # (bilinear resizing to the same grid is the identity)
-    grid = tokens_to_map(pos_embed, src_hw)
-    grid = F.interpolate(grid, size=dst_hw, mode='bilinear', align_corners=False)
-    return grid.flatten(2).transpose(1, 2)
-
 
 class PVTStage(nn.Module):
     """One pyramid stage: patch embedding, absolute position embedding, L_i encoder layers.
@@ -114,6 +85,7 @@ class PVTStage(nn.Module):
         return run_blocks(self.blocks, x, hw, self.with_cp), hw
 
 
+@MODELS.register_module()
 class PVT(PyramidVisionBackbone):
     """Pyramid Vision Transformer backbone (PVT v1) for mmdet and mmseg.
 
@@ -140,14 +112,13 @@ class PVT(PyramidVisionBackbone):
     """
 
     family = 'PVT'
-    arch_settings = ARCH_SETTINGS
 
     def __init__(self, arch: Union[str, dict] = 'small',
                  pretrain_img_size: Union[int, Tuple[int, int]] = 224, in_channels: int = 3,
                  out_indices: Sequence[int] = (0, 1, 2, 3), drop_path_rate: float = 0.1,
                  frozen_stages: int = -1, with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
-        parsed = parse_arch(arch, 'PVT', ARCH_SETTINGS, ARCH_KEYS)
+        parsed = parse_arch(arch, 'PVT', PVT_ARCHS, PVT_ARCH_KEYS)
         depths = parsed['depths']
         super().__init__(len(depths), in_channels, out_indices, drop_path_rate, frozen_stages,
                          with_cp, init_cfg)

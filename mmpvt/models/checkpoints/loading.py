@@ -1,0 +1,171 @@
+"""Loading a backbone checkpoint, strictly: read (any file or URL mmengine reads), convert, check.
+
+Loading never ignores anything silently: classification-only entries are dropped with one info
+line, a checkpoint of the other family is refused naming what it is, and every other key must
+match the model's keys and shapes, else a :class:`~.base.CheckpointMismatchError` names them.
+Two entry points: :func:`load_backbone_checkpoint` (``init_cfg=dict(type='Pretrained', ...)``) and
+:func:`adopt_state_dict` (the backbones' load-state-dict pre-hook, for every other loader).
+"""
+import math
+from collections import OrderedDict
+from typing import List, Optional, Tuple
+from urllib.error import URLError
+
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch import Tensor, nn
+
+from ..layers import resize_pos_embed
+from .base import CheckpointMismatchError, CheckpointReadError, StateDict, is_square
+from .convert import Conversion, convert_to_mmpvt, extract_state_dict, infer_arch
+
+
+def _shape(t) -> str:
+    return 'x'.join(map(str, t.shape)) if isinstance(t, Tensor) else type(t).__name__
+
+
+def arch_name(model: nn.Module) -> str:
+    return getattr(model, 'arch_name', None) or 'custom'
+
+
+def check_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
+    """Match a converted state dict to `model`, or raise :class:`CheckpointMismatchError`.
+
+    A v1 position table whose token grid differs from the model's (another pre-training size) is
+    resized bilinearly, with an info line; any other difference in keys or shapes is an error.
+    """
+    expected = model.state_dict()
+    out = OrderedDict(state_dict)
+    for key, target in expected.items():
+        value = out.get(key)
+        if (key.endswith('pos_embed') and isinstance(value, Tensor) and value.dim() == 3
+                and value.shape[-1] == target.shape[-1] and value.shape[1] != target.shape[1]
+                and is_square(value.shape[1])):
+            stage = model.stages[int(key.split('.')[1])]
+            side = math.isqrt(value.shape[1])
+            out[key] = resize_pos_embed(value, (side, side), stage.pos_grid)
+            print_log(f'PVT: resized {key} from a {side}x{side} grid to {stage.pos_grid}',
+                      logger='current')
+    missing = [k for k in expected if k not in out]
+    unexpected = [k for k in out if k not in expected]
+    mismatched = [k for k in expected if k in out and
+                  (not isinstance(out[k], Tensor) or out[k].shape != expected[k].shape)]
+    if missing or unexpected or mismatched:
+        def listing(keys, show):
+            return ', '.join(show(k) for k in keys[:8]) + (' ...' if len(keys) > 8 else '')
+        family = getattr(model, 'family', type(model).__name__)
+        lines = [f'The checkpoint does not fit this {family} (arch {arch_name(model)}):']
+        if mismatched:
+            lines.append(f'  {len(mismatched)} shape mismatches (checkpoint vs model): ' + listing(
+                mismatched, lambda k: f'{k} {_shape(out[k])} vs {_shape(expected[k])}'))
+        if missing:
+            lines.append(f'  {len(missing)} keys missing from the checkpoint: '
+                         + listing(missing, str))
+        if unexpected:
+            lines.append(f'  {len(unexpected)} unexpected keys in the checkpoint: '
+                         + listing(unexpected, str))
+        try:
+            found = infer_arch(out, family)
+            lines.append(f'  The checkpoint looks like {family} arch '
+                         f'{found["name"] or found["arch"]}.')
+        except (KeyError, ValueError, StopIteration):
+            pass
+        raise CheckpointMismatchError('\n'.join(lines))
+    return out
+
+
+def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> None:
+    """Convert, in place, the entries of `state_dict` under `prefix` to `model`'s mmpvt layout.
+
+    The body of the backbones' load-state-dict pre-hook, so that *every* loader (mmengine's
+    ``load_checkpoint`` behind ``tools/test.py``, ``load_from``, ``--resume`` and the mmdet/mmseg
+    inferencers, or ``nn.Module.load_state_dict``) can read a whole detector/segmentor whose
+    backbone is in the official, mmdet, timm or transformers layout. mmengine loads whole models
+    with strict=False and only logs what it missed, so anything that does not fit is an error
+    here: no key under `prefix`, the other family, missing, unexpected or mis-shaped keys.
+    """
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    where = f'under {prefix!r}' if prefix else 'at the top level'
+    family = getattr(model, 'family', type(model).__name__)
+    if not keys:
+        raise CheckpointMismatchError(
+            f'The state dict loaded into this model has no weights for its {family} backbone '
+            f'(no key {where}); it would keep its initial weights. Its first keys: '
+            + ', '.join(list(state_dict)[:5]))
+    sub: StateDict = OrderedDict((k[len(prefix):], state_dict[k]) for k in keys)
+    layout, dropped = 'mmpvt', []
+    if set(sub) != set(model.state_dict()):
+        try:
+            sub, found_family, layout, dropped = convert_to_mmpvt(sub)
+        except ValueError as e:
+            raise CheckpointMismatchError(f'The weights {where}: {e}') from e
+        check_family(model, found_family, layout, f'The state dict {where}')
+    try:
+        sub = check_state_dict(sub, model)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'The weights {where}: {e}') from e
+    if layout == 'mmpvt':  # keys already ours; shapes checked (and v1 tables resized)
+        state_dict.update((prefix + k, v) for k, v in sub.items())
+        return
+    for k in keys:
+        del state_dict[k]
+    state_dict.update((prefix + k, v) for k, v in sub.items())
+    print_log(f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout'
+              + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
+                 else ''), logger='current')
+
+
+def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
+    """mmengine's CheckpointLoader (paths, URLs, ...) with errors that name the file and say what
+    to do, instead of a bare URLError / zip-reader / unpickling message."""
+    name = str(filename)
+    try:
+        return CheckpointLoader.load_checkpoint(name, map_location=map_location,
+                                                logger='current')
+    except FileNotFoundError as e:
+        raise CheckpointReadError(f'Checkpoint file not found: {name} ({e})') from e
+    except (URLError, ConnectionError, TimeoutError) as e:
+        raise CheckpointReadError(
+            f'Could not download the checkpoint {name}: {e}. If this machine is offline, download '
+            'the file elsewhere, copy it here and set checkpoint= to its local path (downloads are '
+            'cached in $TORCH_HOME/hub/checkpoints, ~/.cache/torch/hub/checkpoints by default).'
+        ) from e
+    except Exception as e:  # noqa: BLE001  truncated zip, text file, wrong pickle, ...
+        raise CheckpointReadError(
+            f'Could not read the checkpoint {name}: {type(e).__name__}: {e}. Expected a PyTorch '
+            'checkpoint written by torch.save (is the file complete?).') from e
+
+
+def read_checkpoint(filename: str, prefix: Optional[str] = None,
+                    map_location: str = 'cpu') -> Conversion:
+    """Read the backbone of a checkpoint of any known layout and convert it to mmpvt's."""
+    sd = extract_state_dict(load_checkpoint_file(filename, map_location), prefix)
+    try:
+        return convert_to_mmpvt(sd)
+    except ValueError as e:  # neither family: name the file
+        raise CheckpointMismatchError(f'{filename}: {e}') from e
+
+
+def check_family(model: nn.Module, family: str, layout: str, source: str) -> None:
+    if family != model.family:
+        raise CheckpointMismatchError(
+            f'{source} is a {family} checkpoint ({layout} layout); it cannot be loaded into '
+            f'{model.family}. Use type=\'mmpvt.{family}\' for it, or a {model.family} checkpoint.')
+
+
+def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[str] = None,
+                             map_location: str = 'cpu') -> Tuple[str, List[str]]:
+    """Load a PVT/PVTv2 checkpoint of any known layout (file, URL, ...) into `model`, strictly.
+
+    Returns (detected layout, dropped classification-only entries).
+    """
+    converted, family, layout, dropped = read_checkpoint(filename, prefix, map_location)
+    check_family(model, family, layout, str(filename))
+    converted = check_state_dict(converted, model)
+    model.load_state_dict(converted, strict=True)
+    print_log(f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}'
+              + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
+                 else ''), logger='current')
+    return layout, dropped
+
+
