@@ -15,11 +15,17 @@ from torch import Tensor
 from .embed import Grid, map_to_tokens, tokens_to_map
 
 
-def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """(B, N, C) tokens on grid `hw` -> (B, N, C); weight (C, 1, k, k), bias (C,) or None."""
-    # groups as a Python int: the ONNX exporters need a constant (h.shape[-1] is traced)
-    out = F.conv2d(tokens_to_map(h, hw), weight, bias, padding=int(weight.shape[-1]) // 2,
-                   groups=int(weight.shape[0]))
+def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor],
+                   channels: Optional[int] = None, kernel: Optional[int] = None) -> Tensor:
+    """(B, N, C) tokens on grid `hw` -> (B, N, C); weight (C, 1, k, k), bias (C,) or None.
+
+    `channels` (C) and `kernel` (k) as Python ints, given by modules that know them: the ONNX
+    exporters need groups and padding as constants, and while tracing even a weight's sizes are
+    traced values that ``int()`` would freeze (with a TracerWarning). Default: read off `weight`.
+    """
+    channels = weight.shape[0] if channels is None else channels
+    kernel = weight.shape[-1] if kernel is None else kernel
+    out = F.conv2d(tokens_to_map(h, hw), weight, bias, padding=kernel // 2, groups=channels)
     return map_to_tokens(out)
 
 

@@ -110,7 +110,8 @@ class DepthwiseConv(nn.Module):
         self.dwconv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
 
     def forward(self, h: Tensor, hw: Grid) -> Tensor:
-        return depthwise_conv(h, hw, self.dwconv.weight, self.dwconv.bias)
+        conv = self.dwconv
+        return depthwise_conv(h, hw, conv.weight, conv.bias, conv.groups, conv.kernel_size[0])
 
 
 class ConvFeedForward(FeedForward):
