@@ -16,10 +16,21 @@ measured with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on Runner
   HistoryBuffer's own statistics methods.
 
 A checkpoint that pickles any other callable is still refused by torch (UnpicklingError).
-"""
-import pickle
-from typing import Callable, List
 
+Remote checkpoints: torch's safe default does not reach them. mmengine reads ``http(s)://`` (and
+``open-mmlab://``, ``modelzoo://``, ``torchvision://``, ``mmcls://``, which resolve to URLs) with
+``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to False: a downloaded
+file (or one placed in the hub cache) could run code on load. :func:`safe_load_url` is the same
+download-and-cache with ``weights_only=True``, and a refused file is an error naming the URL and
+the cached file. It replaces the ``load_url`` that mmengine's HTTP loader calls, because every
+one of those schemes ends in that call (registering a scheme would cover only ``http(s)://``).
+"""
+import os
+import pickle
+from typing import Callable, List, Optional
+from urllib.parse import urlparse
+
+import mmengine.runner.checkpoint as mmengine_checkpoint
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
@@ -51,7 +62,33 @@ def _numpy_globals() -> List[object]:
     return entries
 
 
+def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
+                  progress: bool = True, check_hash: bool = False,
+                  file_name: Optional[str] = None) -> dict:
+    """``torch.hub.load_state_dict_from_url`` (download once into ``model_dir``, default
+    ``$TORCH_HOME/hub/checkpoints``) that unpickles with torch's safe loading and our allow-list.
+    A file holding anything else raises UnpicklingError naming the URL and the cached file."""
+    try:
+        return torch.hub.load_state_dict_from_url(
+            url, model_dir=model_dir, map_location=map_location, progress=progress,
+            check_hash=check_hash, file_name=file_name, weights_only=True)
+    except pickle.UnpicklingError as e:
+        folder = model_dir or os.path.join(torch.hub.get_dir(), 'checkpoints')
+        cached = os.path.join(folder, file_name or os.path.basename(urlparse(url).path))
+        lines = [line for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+        # torch's message: a paragraph about weights_only, then the refused global
+        reason = next((line for line in lines if 'GLOBAL' in line or 'Unsupported' in line),
+                      lines[0]).strip()
+        raise pickle.UnpicklingError(
+            f'Refused to load the checkpoint {url} (cached as {cached}): it pickles objects '
+            'other than tensors and the data of mmengine checkpoints, and unpickling them could '
+            f'run code ({reason}). Delete the cached file if it is not what you meant to '
+            'download.') from e
+
+
 def allow_mmengine_checkpoints() -> None:
-    """Register the allow-list with torch (idempotent; adds, never removes, restrictions)."""
+    """Register the allow-list with torch and make mmengine's URL loading safe (idempotent;
+    adds, never removes, restrictions)."""
     torch.serialization.add_safe_globals(
         [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()])
+    mmengine_checkpoint.load_url = safe_load_url

@@ -94,3 +94,70 @@ def test_runner_refuses_to_resume_from_a_malicious_checkpoint(tmp_path):
     runner = toy_runner(tmp_path, max_epochs=1)
     with pytest.raises(pickle.UnpicklingError, match=r'unsupported GLOBAL posix\.system'):
         runner.resume(str(tmp_path / 'evil.pth'))
+
+
+# ---- checkpoints given as URLs ----------------------------------------------------------------
+URL = 'https://example.invalid/evil.pth'
+
+
+class _RunsCode:
+    """Unpickling it creates the directory `marker`: the proof that loading ran code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+@pytest.fixture
+def poisoned_hub_cache(tmp_path, monkeypatch):
+    """A torch hub cache ($TORCH_HOME/hub/checkpoints) holding the file `URL` names, as a download
+    would have left it; returns the marker its unpickling would create."""
+    cache = tmp_path / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    marker = tmp_path / 'code_ran'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': _RunsCode(str(marker))},
+               cache / 'evil.pth')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    return marker
+
+
+def _mmengine_loader(tmp_path):
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.load_checkpoint(URL, map_location='cpu')
+
+
+def _mmengine_load_checkpoint(tmp_path):  # tools/test.py, load_from, inferencers
+    from mmengine.runner import load_checkpoint
+    load_checkpoint(nn.Linear(1, 1), URL, map_location='cpu')
+
+
+def _backbone_init_cfg(tmp_path):  # every shipped config's Pretrained URL
+    from mmpvt.models import PVT
+    PVT('tiny', init_cfg=dict(type='Pretrained', checkpoint=URL)).init_weights()
+
+
+def _convert_checkpoint_file(tmp_path):  # tools/convert_checkpoint.py
+    from mmpvt.apis.convert import convert_checkpoint_file
+    convert_checkpoint_file(URL, str(tmp_path / 'out.pth'))
+
+
+@pytest.mark.parametrize('load', [_mmengine_loader, _mmengine_load_checkpoint, _backbone_init_cfg,
+                                  _convert_checkpoint_file])
+def test_a_url_checkpoint_that_would_run_code_is_refused_naming_it(poisoned_hub_cache, tmp_path,
+                                                                    load):
+    with pytest.raises((pickle.UnpicklingError, ValueError),
+                       match=r'Refused to load the checkpoint https://example\.invalid/evil\.pth '
+                             r'\(cached as .*evil\.pth\).*GLOBAL posix\.mkdir'):
+        load(tmp_path)
+    assert not poisoned_hub_cache.exists()
+
+
+def test_a_safe_url_checkpoint_still_loads(tmp_path, monkeypatch):
+    from mmengine.runner.checkpoint import CheckpointLoader
+    (tmp_path / 'hub' / 'checkpoints').mkdir(parents=True)
+    torch.save({'state_dict': {'w': torch.ones(2)}}, tmp_path / 'hub' / 'checkpoints' / 'ok.pth')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    loaded = CheckpointLoader.load_checkpoint('https://example.invalid/ok.pth')
+    assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
