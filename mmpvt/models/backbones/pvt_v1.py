@@ -20,7 +20,7 @@ Choices that differ from a literal transcription of the authors' code, and why:
   1e-5 in patch embedding and in the K/V reduction. (mmdet's port uses 1e-6 everywhere, which
   moves its features about 2e-4 away from the official model's.)
 """
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model.weight_init import trunc_normal_
@@ -28,18 +28,14 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ..archs import PVT_ARCH_KEYS, PVT_ARCHS
-from ..layers import PatchEmbed, PVTBlock, resize_pos_embed, run_blocks, tracing_shapes
+from ..layers import PatchEmbed, PVTBlock, resize_pos_embed, run_blocks
 from .base import PyramidVisionBackbone, drop_path_schedule, parse_arch
 
 class PVTStage(nn.Module):
     """One pyramid stage: patch embedding, absolute position embedding, L_i encoder layers.
 
     The position table lives on the pre-training grid `pos_grid` (224 px: 56², 28², 14², 7²) and is
-    resized to the actual grid of each input. At inference (no autograd) the resized table is
-    cached per (grid, dtype, device). An entry is used only while it was made from the very
-    tensor the parameter holds now, unmodified: it keeps a reference to that tensor and records
-    its version counter, so ``load_state_dict`` (in place or with ``assign=True``),
-    ``pos_embed.data = ...`` and optimiser steps all invalidate it.
+    resized (bilinearly, align_corners=False) to the actual grid of each input.
 
     Shapes: (B, C_in, H, W) -> tokens (B, h*w, C) and (h, w) = (ceil(H/P), ceil(W/P)).
     """
@@ -55,29 +51,16 @@ class PVTStage(nn.Module):
         self.blocks = nn.ModuleList(
             PVTBlock(embed_dims, num_heads, mlp_ratio, sr_ratio, drop_path=dpr)
             for dpr in drop_path_rates)
-        self._pos_cache: Dict[tuple, tuple] = {}
 
     def pos_embed_for(self, hw: Tuple[int, int]) -> Tensor:
-        """The position table resized to grid `hw`, (1, h*w, C)."""
-        if tracing_shapes():  # no cache and no size test: the recorded graph resizes
-            return resize_pos_embed(self.pos_embed, self.pos_grid, hw)
-        if hw == self.pos_grid:
-            return self.pos_embed
-        if torch.is_grad_enabled():
-            return resize_pos_embed(self.pos_embed, self.pos_grid, hw)
-        p = self.pos_embed
-        key = (hw, p.dtype, p.device)
-        entry = self._pos_cache.get(key)
-        if entry is not None:
-            source, version, table = entry
-            if source.data_ptr() == p.data_ptr() and version == p._version:
-                return table
-        if len(self._pos_cache) >= 16:  # many distinct sizes: keep memory bounded
-            self._pos_cache.clear()
-        table = resize_pos_embed(p, self.pos_grid, hw)
-        # the detached alias keeps the source storage alive, so its address cannot be reused
-        self._pos_cache[key] = (p.detach(), p._version, table)
-        return table
+        """The position table resized to grid `hw`, (1, h*w, C).
+
+        Resized on every call, never cached: a cache keyed on the parameter goes stale when its
+        values change in place through ``.data`` (as mmengine's EMA hook updates the averaged
+        model), and it buys nothing measurable: the four resizes of PVT-S at 800x1344 take
+        5.7 ms of a 4.7 s CPU forward (0.1%).
+        """
+        return resize_pos_embed(self.pos_embed, self.pos_grid, hw)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         x, hw = self.patch_embed(x)
