@@ -22,7 +22,8 @@ def read_version():
 setup(
     name='mmpvt',
     version=read_version(),
-    description='Pyramid Vision Transformer (PVT v1) for mmdetection and mmsegmentation',
+    description=('Pyramid Vision Transformer (PVT and PVTv2) backbones for mmdetection and '
+                 'mmsegmentation'),
     long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmpvt', 'mmpvt.*']),

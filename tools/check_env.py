@@ -3,10 +3,13 @@
 
     python tools/check_env.py [REPO]     # exit 0: ready; exit 1: prints every pin that drifted
 
+REPO is the checkout mmpvt must be imported from (default: the repository holding this script).
+
 setup_env.sh runs it for its fast path: a venv that passes is left alone, one that fails goes
 through the full install, which puts the pins back. Standard library only (it must run in a
 broken environment).
 """
+import argparse
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -55,10 +58,13 @@ def problems(repo: str) -> list:
     return found
 
 
-def main() -> int:
-    repo = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))
-    found = problems(repo)
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('repo', nargs='?', metavar='REPO',
+                        default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        help='the checkout mmpvt must be imported from (default: %(default)s)')
+    found = problems(parser.parse_args(argv).repo)
     for line in found:
         print(f'check_env: {line}')
     return 1 if found else 0
