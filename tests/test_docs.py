@@ -140,14 +140,28 @@ def parser_arguments(parser):
     return options, positionals
 
 
+def delegates(relpath):
+    """The scripts under tools/ that a shell script runs (``"$(dirname "$0")/NAME.sh"``)."""
+    text = (ROOT / relpath).read_text()
+    return [f'tools/{name}' for name in re.findall(r'\$\(dirname "\$0"\)/([\w.]+\.sh)', text)]
+
+
 def script_arguments(relpath):
-    """Positional names (`NAME=$N`), environment variables (`${NAME:-...}`) and pass-through
-    (`${@:N}`) of a shell script."""
+    """Positional names (`NAME=$N`), environment variables (`${NAME:-...}`, its own and those of
+    the scripts it runs) and pass-through (`${@:N}`) of a shell script."""
     text = (ROOT / relpath).read_text()
     positionals = [name for _, name in sorted(
         (int(n), name) for name, n in re.findall(r'^([A-Z_]+)=\$(\d+)\s*$', text, re.M))]
     env = set(re.findall(r'\$\{([A-Z_][A-Z0-9_]*):-', text))
+    for delegate in delegates(relpath):
+        env |= script_arguments(delegate)[1]
     return positionals, env, '"${@:' in text
+
+
+# What other tools run, and developer tools: docs/tools.md has their sections, the README's
+# table (what a user runs) does not need them.
+HELPERS = {d for t in SH_TOOLS for d in delegates(t)} | {t for t in TOOL_FILES
+                                                        if t.startswith('tools/dev/')}
 
 
 # ---- the tool tables ------------------------------------------------------------------------
@@ -156,7 +170,7 @@ def test_every_tool_has_a_section_in_docs_and_a_row_in_the_readme():
     assert sorted(SECTIONS) == TOOL_FILES, (
         f'docs/tools.md sections {sorted(SECTIONS)} != files under tools/ {TOOL_FILES}')
     readme = (ROOT / 'README.md').read_text()
-    missing = [t for t in TOOL_FILES if f'`{t}`' not in readme]
+    missing = [t for t in TOOL_FILES if t not in HELPERS and f'`{t}`' not in readme]
     assert not missing, f"README.md's tools table does not name {missing}"
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun:  tools/dist_train.sh CONFIG GPUS [train.py args]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR and PORT from the environment; PYTHON picks the
-# interpreter (default: python on PATH).
+# interpreter (default: python on PATH). See tools/torchrun.sh.
 # On CPU (gloo), add: --cfg-options env_cfg.dist_cfg.backend=gloo
 set -euo pipefail
-exec "$(dirname "$0")/torchrun.sh" "$2" train.py "$1" "${@:3}"
+CONFIG=$1
+GPUS=$2
+exec "$(dirname "$0")/torchrun.sh" "$GPUS" train.py "$CONFIG" "${@:3}"

@@ -121,8 +121,8 @@ def import_graph(package_dirs: List[str]) -> Dict[str, Set[str]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('packages', nargs='*', help='package directories (default: mmpvt, '
-                        'mmpvt_runtime where present)')
+    parser.add_argument('packages', nargs='*', metavar='PACKAGE',
+                        help='package directories (default: mmpvt, mmpvt_runtime where present)')
     args = parser.parse_args(argv)
     dirs = args.packages or [os.path.join(REPO, p) for p in ('mmpvt', 'mmpvt_runtime')
                              if os.path.isdir(os.path.join(REPO, p))]
