@@ -1,14 +1,51 @@
 """Atomic file writes: a file either has its complete new content or is untouched."""
 import contextlib
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, List, Union
 
 import torch
 from mmengine.fileio import register_backend
 from mmengine.fileio.backends import LocalBackend
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; restored at once
+    os.umask(mask)
+    return mask
+
+
+def _writer_tag() -> str:
+    """host-pid of this process, put into temporary names so a later writer can tell a
+    temporary left by a killed process from one still being written."""
+    return f'{socket.gethostname()}-{os.getpid()}'
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> List[str]:
+    """Remove the temporaries of `name` in `directory` that a dead process of this host left
+    (``.{name}.{host}-{pid}.*.tmp``); returns their paths."""
+    host = socket.gethostname()
+    removed = []
+    for entry in os.listdir(directory):
+        m = re.fullmatch(re.escape(f'.{name}.') + r'(.+)-(\d+)\..*\.tmp', entry)
+        if not m or m.group(1) != host or int(m.group(2)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(2)), 0)
+            continue  # its writer is alive: still being written
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # alive, another user's
+        stale = os.path.join(directory, entry)
+        (shutil.rmtree if os.path.isdir(stale) else os.remove)(stale)
+        removed.append(stale)
+    return removed
 
 
 @contextlib.contextmanager
@@ -16,17 +53,32 @@ def atomic_path(path: str) -> Iterator[str]:
     """Yield a temporary path next to `path`; on success it is fsync'ed and renamed onto `path`.
 
     The rename is atomic on POSIX file systems, so a reader (or a resumed training run) never sees
-    a half-written file, even when the writer is killed mid-way. On error the temporary is removed.
+    a half-written file, even when the writer is killed mid-way. On error the temporary is removed;
+    temporaries of `path` left by killed writers are removed first.
+
+    The new file gets the mode an ordinary ``open(path, 'w')`` would give: an existing
+    destination's mode, else 0666 less the umask (``mkstemp`` alone would leave 0600, which a
+    colleague on a shared cluster cannot read). A destination without write permission is
+    refused (PermissionError), as ``open`` would refuse it, instead of being replaced.
     """
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
+    if os.path.exists(path):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if not mode & stat.S_IWUSR:
+            raise PermissionError(f'{path} is read-only (mode {mode:o}); not replacing it')
+    else:
+        mode = 0o666 & ~_umask()
+    name = os.path.basename(path)
+    _remove_stale_temporaries(directory, name)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.{_writer_tag()}.', suffix='.tmp', dir=directory)
     os.close(fd)
     try:
         yield tmp
         with open(tmp, 'rb+') as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -42,9 +94,12 @@ def atomic_dir(path: str) -> Iterator[str]:
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=parent)
+    name = os.path.basename(path)
+    _remove_stale_temporaries(parent, name)
+    tmp = tempfile.mkdtemp(prefix=f'.{name}.{_writer_tag()}.', suffix='.tmp', dir=parent)
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700, as for files above
         os.rename(tmp, path)
     finally:
         if os.path.exists(tmp):

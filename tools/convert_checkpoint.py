@@ -24,10 +24,14 @@ def main(argv=None) -> int:
                         help='check against this variant (default: read off the weights)')
     parser.add_argument('--backbone-only', action='store_true',
                         help='of a whole detector/segmentor, write only the backbone')
+    parser.add_argument('--cast-dtypes', action='store_true',
+                        help='cast integer tensors where the model holds floats (default: refuse '
+                             'them)')
     args = parser.parse_args(argv)
     try:
         info = convert_checkpoint_file(args.src, args.dst, arch=args.arch,
-                                       backbone_only=args.backbone_only)
+                                       backbone_only=args.backbone_only,
+                                       cast_dtypes=args.cast_dtypes)
     except (ValueError, KeyError, OSError) as e:  # every error of ours is a ValueError subclass
         print(f'convert_checkpoint: {e}', file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
 """Converting checkpoint files: any known layout in, an mmpvt checkpoint out (what
 ``tools/convert_checkpoint.py`` does)."""
+import os
 from collections import OrderedDict
 from typing import Optional, Tuple
 
@@ -14,7 +15,7 @@ from ..version import __version__
 
 
 def _build_checked(converted: StateDict, family: str, layout: str, src: str,
-                   arch: Optional[str]) -> Tuple[StateDict, str]:
+                   arch: Optional[str], cast_dtypes: bool) -> Tuple[StateDict, str]:
     """Validate a converted backbone against a model of `arch` (or the arch its shapes imply)."""
     cls = PVT if family == 'PVT' else PVTv2
     if arch is not None and arch not in ARCHS_BY_FAMILY[family]:
@@ -23,13 +24,13 @@ def _build_checked(converted: StateDict, family: str, layout: str, src: str,
             f'{family} arch ({", ".join(ARCHS_BY_FAMILY[family])})')
     found = infer_arch(converted, family)
     model = cls(arch=arch if arch is not None else found['arch'])
-    converted = check_state_dict(converted, model)
+    converted = check_state_dict(converted, model, cast_dtypes=cast_dtypes)
     model.load_state_dict(converted, strict=True)
     return converted, arch or found['name'] or found['arch']
 
 
 def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
-                            backbone_only: bool = False) -> dict:
+                            backbone_only: bool = False, cast_dtypes: bool = False) -> dict:
     """Convert a checkpoint file to mmpvt's layout and write it atomically to `dst`.
 
     A backbone checkpoint (official, mmdet, timm, transformers) is written as an mmpvt backbone
@@ -38,8 +39,13 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
     keys renamed to 3.x (:mod:`.detr`), every other tensor and the ``meta`` kept, so that
     ``tools/test.py CONFIG OUT`` reads it like any mmpvt-trained checkpoint; `backbone_only` keeps
     only the backbone. The backbone is validated by loading it into a model of its family and of
-    `arch` (or of the arch its shapes imply). Returns a summary dict.
+    `arch` (or of the arch its shapes imply); `cast_dtypes` casts integer tensors where the model
+    holds floats instead of refusing them. `dst` may not be `src` (the source is never
+    overwritten). Returns a summary dict.
     """
+    if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
+        raise ValueError(f'the output {dst} is the checkpoint being converted ({src}); write the '
+                         'conversion to another file (the source would be lost)')
     sd, meta = unwrap(load_checkpoint_file(src))
     whole = (not any(is_backbone_key(k) for k in sd) and any(k.startswith('backbone.') for k in sd)
              and any(not k.startswith('backbone.') for k in sd))
@@ -48,7 +54,7 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
         converted, family, layout, dropped = convert_to_mmpvt(backbone)
     except ValueError as e:  # neither family: name the file
         raise CheckpointMismatchError(f'{src}: {e}') from e
-    converted, name = _build_checked(converted, family, layout, str(src), arch)
+    converted, name = _build_checked(converted, family, layout, str(src), arch, cast_dtypes)
     info = dict(family=family, layout=layout, arch=name, num_tensors=len(converted),
                 dropped=dropped, whole_model=whole and not backbone_only, other_tensors=0,
                 renamed_detr=0)

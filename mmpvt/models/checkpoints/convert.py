@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import List, NamedTuple, Optional, Tuple
 
 from mmengine.logging import print_log
+from torch import Tensor
 
 from . import pvt_v1, pvt_v2
 from .base import StateDict
@@ -107,7 +108,11 @@ def backbone_part(sd: StateDict, prefix: Optional[str]) -> StateDict:
 
 def convert_to_mmpvt(state_dict: StateDict) -> Conversion:
     """Any known layout of either family -> mmpvt's (ValueError naming example keys if it is
-    neither family)."""
+    neither family, or the first entry that is not a tensor)."""
+    for key, value in state_dict.items():
+        if not isinstance(value, Tensor):
+            raise ValueError(f'the state dict entry {key!r} holds a {type(value).__name__} '
+                             f'({str(value)[:40]!r}), expected a tensor')
     family, layout = identify(state_dict)
     converted, dropped = _BY_NAME[family].TO_MMPVT[layout](state_dict)
     return Conversion(converted, family, layout, dropped)

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import List, Optional, Tuple
 from urllib.error import URLError
 
+import torch
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
@@ -28,11 +29,15 @@ def arch_name(model: nn.Module) -> str:
     return getattr(model, 'arch_name', None) or 'custom'
 
 
-def check_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
+def check_state_dict(state_dict: StateDict, model: nn.Module,
+                     cast_dtypes: bool = False) -> StateDict:
     """Match a converted state dict to `model`, or raise :class:`CheckpointMismatchError`.
 
     A v1 position table whose token grid differs from the model's (another pre-training size) is
-    resized bilinearly, with an info line; any other difference in keys or shapes is an error.
+    resized bilinearly, with an info line; any other difference in keys or shapes is an error,
+    and so is a value a trained weight cannot be: an integer or boolean tensor where the model
+    holds floats (``cast_dtypes=True`` casts it to the model's dtype instead, explicitly) and a
+    NaN or infinity. Floats of another precision (fp16 releases) are cast by loading, as usual.
     """
     expected = model.state_dict()
     out = OrderedDict(state_dict)
@@ -50,7 +55,16 @@ def check_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
     unexpected = [k for k in out if k not in expected]
     mismatched = [k for k in expected if k in out and
                   (not isinstance(out[k], Tensor) or out[k].shape != expected[k].shape)]
-    if missing or unexpected or mismatched:
+    comparable = [k for k in expected if k in out and k not in mismatched]
+    if cast_dtypes:
+        for k in comparable:
+            if expected[k].is_floating_point() and not out[k].is_floating_point():
+                out[k] = out[k].to(expected[k].dtype)
+    wrong_dtype = [k for k in comparable
+                   if expected[k].is_floating_point() and not out[k].is_floating_point()]
+    non_finite = {k: int((~torch.isfinite(out[k])).sum()) for k in comparable
+                  if out[k].is_floating_point() and not torch.isfinite(out[k]).all()}
+    if missing or unexpected or mismatched or wrong_dtype or non_finite:
         def listing(keys, show):
             return ', '.join(show(k) for k in keys[:8]) + (' ...' if len(keys) > 8 else '')
         family = getattr(model, 'family', type(model).__name__)
@@ -58,6 +72,14 @@ def check_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
         if mismatched:
             lines.append(f'  {len(mismatched)} shape mismatches (checkpoint vs model): ' + listing(
                 mismatched, lambda k: f'{k} {_shape(out[k])} vs {_shape(expected[k])}'))
+        if wrong_dtype:
+            lines.append(f'  {len(wrong_dtype)} tensors of a non-float dtype where the model '
+                         'holds floats (checkpoint vs model; convert_checkpoint.py --cast-dtypes '
+                         'casts them): ' + listing(wrong_dtype, lambda k: f'{k} '
+                         f'{str(out[k].dtype)[6:]} vs {str(expected[k].dtype)[6:]}'))
+        if non_finite:
+            lines.append(f'  {len(non_finite)} tensors with NaN or infinite values: ' + listing(
+                list(non_finite), lambda k: f'{k} ({non_finite[k]} of {out[k].numel()} values)'))
         if missing:
             lines.append(f'  {len(missing)} keys missing from the checkpoint: '
                          + listing(missing, str))
@@ -68,7 +90,7 @@ def check_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
             found = infer_arch(out, family)
             lines.append(f'  The checkpoint looks like {family} arch '
                          f'{found["name"] or found["arch"]}.')
-        except (KeyError, ValueError, StopIteration):
+        except (KeyError, ValueError, StopIteration, AttributeError):
             pass
         raise CheckpointMismatchError('\n'.join(lines))
     return out
@@ -120,8 +142,8 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
     to do, instead of a bare URLError / zip-reader / unpickling message."""
     name = str(filename)
     try:
-        return CheckpointLoader.load_checkpoint(name, map_location=map_location,
-                                                logger='current')
+        checkpoint = CheckpointLoader.load_checkpoint(name, map_location=map_location,
+                                                      logger='current')
     except FileNotFoundError as e:
         raise CheckpointReadError(f'Checkpoint file not found: {name} ({e})') from e
     except (URLError, ConnectionError, TimeoutError) as e:
@@ -134,6 +156,11 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
         raise CheckpointReadError(
             f'Could not read the checkpoint {name}: {type(e).__name__}: {e}. Expected a PyTorch '
             'checkpoint written by torch.save (is the file complete?).') from e
+    if not isinstance(checkpoint, dict):
+        raise CheckpointReadError(
+            f'The checkpoint {name} holds a {type(checkpoint).__name__}; expected a dict: a state '
+            "dict of tensors, or a training checkpoint with a 'state_dict' entry.")
+    return checkpoint
 
 
 def read_checkpoint(filename: str, prefix: Optional[str] = None,
