@@ -113,13 +113,27 @@ def test_run_killed_while_writing_a_checkpoint_resumes_to_the_same_length(tiny_s
     assert not list(tmp_path.glob('.*.tmp'))  # the killed writer's temporary went with iter_4
 
 
-def test_resume_falls_back_to_newest_complete_checkpoint(tmp_path):
+def test_resume_falls_back_to_newest_complete_checkpoint(tmp_path, log_lines):
     for name in ('iter_2.pth', 'iter_10.pth', '.iter_12.pth.abc.tmp'):
-        (tmp_path / name).write_bytes(b'x')
+        torch.save({'meta': {'name': name}}, tmp_path / name)
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_12.pth'))  # never completed
     assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_10.pth')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
     assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+
+
+def test_resume_skips_a_truncated_newest_checkpoint_naming_it(tmp_path, log_lines):
+    for name in ('iter_2.pth', 'iter_4.pth'):
+        torch.save({'meta': {'name': name}}, tmp_path / name)
+    data = (tmp_path / 'iter_4.pth').read_bytes()
+    (tmp_path / 'iter_4.pth').write_bytes(data[:len(data) // 2])  # a killed copy
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
+    assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+    assert [line for line in log_lines if 'skipping' in line] == [
+        f'--resume: skipping {tmp_path / "iter_4.pth"}: incomplete or not a PyTorch checkpoint '
+        '(File is not a zip file)']
+    (tmp_path / 'iter_2.pth').write_bytes(b'')  # nothing complete: start from scratch
+    assert find_resume_checkpoint(str(tmp_path)) is None
 
 
 @pytest.mark.parametrize('arch,paper', [('tiny', 1.9), ('small', 3.8), ('medium', 6.7),

@@ -5,9 +5,11 @@ default, same --resume/--amp/--auto-scale-lr/--tta/--out/--show-dir semantics); 
 (detection or segmentation) is read off the config's ``default_scope``.
 """
 import glob
+import logging
 import os
 import os.path as osp
 import re
+import zipfile
 from copy import deepcopy
 from typing import Optional
 
@@ -40,25 +42,43 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     return cfg
 
 
-def find_resume_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint a resumed run should start from, or None.
+def _incomplete(path: str) -> Optional[str]:
+    """Why `path` is not a complete checkpoint, or None. torch.save writes a zip archive whose
+    central directory comes last, so a truncated file (a killed copy, a full disk) has none."""
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except (zipfile.BadZipFile, OSError) as e:
+        return f'incomplete or not a PyTorch checkpoint ({e})'
 
-    mmengine's ``last_checkpoint`` pointer is written after each checkpoint; if it is missing or
-    names a file that is gone, fall back to the highest-numbered ``iter_*.pth`` / ``epoch_*.pth``.
-    (Checkpoints written through our atomic backend are always complete.)
+
+def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The newest complete checkpoint of `work_dir` a resumed run should start from, or None.
+
+    Candidates, newest first: the file mmengine's ``last_checkpoint`` pointer names, then the
+    ``iter_*.pth`` / ``epoch_*.pth`` files by number. A candidate that is not a complete archive
+    is skipped with a log line naming it and why (checkpoints our atomic backend writes are
+    always complete, but a copied or externally written work dir may hold a truncated one).
     """
+    candidates = []
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
         with open(pointer) as f:
             path = f.read().strip()
         if path and osp.isfile(path):
-            return path
-    found = []
+            candidates.append(path)
+    numbered = []
     for path in glob.glob(osp.join(work_dir, '*.pth')):
         m = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', osp.basename(path))
         if m:
-            found.append((int(m.group(2)), path))
-    return max(found)[1] if found else None
+            numbered.append((int(m.group(2)), path))
+    candidates += [p for _, p in sorted(numbered, reverse=True) if p not in candidates]
+    for path in candidates:
+        why = _incomplete(path)
+        if why is None:
+            return path
+        print_log(f'--resume: skipping {path}: {why}', logger='current', level=logging.WARNING)
+    return None
 
 
 def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False,
@@ -89,6 +109,10 @@ def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False
     elif resume is not None:
         if not osp.isfile(resume):
             raise FileNotFoundError(f'--resume: checkpoint not found: {resume}')
+        why = _incomplete(resume)
+        if why is not None:
+            raise ValueError(f'--resume: cannot resume from {resume}: {why}; give another '
+                             'checkpoint, or --resume alone for the newest complete one')
         cfg.resume = True
         cfg.load_from = resume
     checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
