@@ -1,7 +1,8 @@
 """mmpvt's registries: children of mmengine's root registries under the scope ``mmpvt``.
 
 mmdet's and mmseg's registries are children of the same roots, so ``type='mmpvt.PVT'``,
-``type='mmpvt.PVTv2'``, ``type='mmpvt.DETR'`` and ``type='mmpvt.AlignResize'`` resolve from any
+``type='mmpvt.PVTv2'``, ``type='mmpvt.DETR'``, ``type='mmpvt.AlignResize'`` and
+``type='mmpvt.CheckpointFitHook'`` resolve from any
 of them (mmengine's Registry.get searches the root's children by scope, and imports the
 ``locations`` on the first look-up in the scope). Classes register themselves with
 ``@MODELS.register_module()`` where they are defined; this module imports nothing of mmpvt.
@@ -15,6 +16,7 @@ mmdet's.
 """
 from typing import List
 
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
@@ -30,3 +32,4 @@ def _child(parent: Registry, name: str, locations: List[str]) -> Registry:
 
 MODELS = _child(MMENGINE_MODELS, 'model', ['mmpvt.models', 'mmpvt.models.detectors'])
 TRANSFORMS = _child(MMENGINE_TRANSFORMS, 'transform', ['mmpvt.datasets'])
+HOOKS = _child(MMENGINE_HOOKS, 'hook', ['mmpvt.engine'])

@@ -114,7 +114,8 @@ def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options,
 def check_image_demo_draws(config, work_dir, data_root, cfg_options):
     """tools/image_demo.py's code path on the model just trained: one drawing per image, the
     image's size, with something drawn on it (score_thr 0: a 1-epoch model scores low)."""
-    from mmpvt.apis import draw_predictions, find_resume_checkpoint
+    from mmpvt.apis import find_resume_checkpoint
+    from mmpvt.apis.inference import draw_predictions
     image = sorted((data_root / 'images' / 'validation').glob('*.png'))[0]
     drawn = draw_predictions(str(image), f'{REPO}/configs/demo/{config}.py',
                              weights=find_resume_checkpoint(str(work_dir)),

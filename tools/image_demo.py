@@ -11,9 +11,8 @@ Writes OUT_DIR/vis/<image> (drawings) and, for detectors, OUT_DIR/preds/<image>.
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
-from mmpvt.apis import draw_predictions
+from mmpvt.apis.cli import ConfigOptions, run_tool
+from mmpvt.apis.inference import draw_predictions
 
 
 def main(argv=None) -> int:
@@ -28,20 +27,18 @@ def main(argv=None) -> int:
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='detections drawn from this score on (default: 0.3)')
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, metavar='KEY=VALUE',
                         help='override config entries, e.g. model.test_cfg.score_thr=0.01')
     args = parser.parse_args(argv)
-    try:
-        drawn = draw_predictions(args.inputs, args.config, weights=args.weights,
-                                 out_dir=args.out_dir, device=args.device,
-                                 score_thr=args.score_thr, batch_size=args.batch_size,
-                                 cfg_options=args.cfg_options)
-    except (FileNotFoundError, ValueError) as e:
-        print(f'image_demo: {e}', file=sys.stderr)
-        return 1
-    for path in drawn:
-        print(f'drawn: {path}')
-    return 0
+
+    def draw():
+        for path in draw_predictions(args.inputs, args.config, weights=args.weights,
+                                     out_dir=args.out_dir, device=args.device,
+                                     score_thr=args.score_thr, batch_size=args.batch_size,
+                                     cfg_options=args.cfg_options):
+            print(f'drawn: {path}')
+
+    return run_tool('image_demo', draw)
 
 
 if __name__ == '__main__':

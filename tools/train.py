@@ -5,40 +5,35 @@
         [--auto-scale-lr] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 """
 import argparse
-import os
-
-from mmengine.config import DictAction
+import sys
 
 import mmpvt  # noqa: F401  (registers PVT; safe loading of Runner checkpoints)
 from mmpvt.apis import build_runner, configure_train, load_config
+from mmpvt.apis.cli import add_runner_arguments, parse_runner_args, run_tool
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a detector or segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (GPUs x batch) / auto_scale_lr.base_batch_size')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or with no value from the latest complete '
                              'checkpoint in the work_dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_epochs=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser)
+    return parse_runner_args(parser, argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def train(args) -> None:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     configure_train(cfg, resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr)
     build_runner(cfg).train()
 
 
+def main(argv=None) -> int:
+    return run_tool('train', lambda: train(parse_args(argv)))
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -4,8 +4,11 @@ import glob
 import os.path as osp
 from typing import List, Optional
 
-import torch
+from mmdet.apis import DetInferencer
+from mmseg.apis import MMSegInferencer
 
+from ..models.checkpoints import fit_state_dict
+from .cli import check_device
 from .runner import load_config
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -21,6 +24,29 @@ def _images(path: str) -> List[str]:
             raise FileNotFoundError(f'no image ({", ".join(IMAGE_SUFFIXES)}) in directory {path}')
         return found
     raise FileNotFoundError(f'image or directory not found: {path}')
+
+
+class _StrictWeights:
+    """Mixed into mmdet's/mmseg's inferencers: the weights are fitted to the model strictly
+    (:func:`~mmpvt.models.checkpoints.fit_state_dict`) before the inferencer loads them, so a
+    checkpoint of another model is an error instead of a drawing from a partly random one."""
+
+    def __init__(self, *args, weights: Optional[str] = None, **kwargs) -> None:
+        self._weights_source = weights
+        super().__init__(*args, weights=weights, **kwargs)
+
+    def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
+        if checkpoint is not None:
+            fit_state_dict(model, checkpoint, str(self._weights_source), strict=True)
+        super()._load_weights_to_model(model, checkpoint, cfg)
+
+
+class StrictDetInferencer(_StrictWeights, DetInferencer):
+    """mmdet's DetInferencer, loading its weights strictly."""
+
+
+class StrictSegInferencer(_StrictWeights, MMSegInferencer):
+    """mmseg's MMSegInferencer, loading its weights strictly."""
 
 
 def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
@@ -39,25 +65,17 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     images = _images(inputs)
     if weights is not None and not osp.isfile(weights) and '://' not in weights:
         raise FileNotFoundError(f'checkpoint not found: {weights}')
-    if device.startswith('cuda'):
-        index = int(device.split(':')[1]) if ':' in device else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(f'--device {device}: CUDA is not available on this machine '
-                             f'({torch.cuda.device_count()} CUDA devices); use cpu')
-    elif device != 'cpu':
-        raise ValueError(f'--device must be cpu, cuda or cuda:N, got {device!r}')
+    check_device(device)
     if not 0.0 <= score_thr <= 1.0:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
     cfg = load_config(config, cfg_options)
     cfg.model.backbone.init_cfg = None  # weights come from `weights`, not the ImageNet URL
     if cfg.default_scope == 'mmseg':
-        from mmseg.apis import MMSegInferencer
-        inferencer = MMSegInferencer(model=cfg, weights=weights, device=device)
+        inferencer = StrictSegInferencer(model=cfg, weights=weights, device=device)
         inferencer(images, batch_size=batch_size, out_dir=out_dir, img_out_dir='vis')
     else:
-        from mmdet.apis import DetInferencer
-        inferencer = DetInferencer(model=cfg, weights=weights, device=device,
-                                   show_progress=False)
+        inferencer = StrictDetInferencer(model=cfg, weights=weights, device=device,
+                                         show_progress=False)
         inferencer(images, batch_size=batch_size, out_dir=out_dir, pred_score_thr=score_thr,
                    no_save_pred=False)
     drawn = [osp.join(out_dir, 'vis', osp.basename(p)) for p in images]

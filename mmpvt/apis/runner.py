@@ -22,6 +22,19 @@ from ..fileio import ATOMIC_BACKEND
 SCOPES = ('mmdet', 'mmseg')
 
 
+def _check_option_types(cfg: Config, options: dict) -> None:
+    """A ``--cfg-options`` value replacing a number must be a number: DictAction keeps what does
+    not parse as a string (``max_epochs=abc``), which would fail much later naming no key."""
+    for key, value in options.items():
+        node = cfg.to_dict()  # a Config is no dict
+        for part in key.split('.'):
+            node = node.get(part) if isinstance(node, dict) else None
+        is_number = isinstance(node, (int, float)) and not isinstance(node, bool)
+        if is_number and isinstance(value, str):
+            raise ValueError(f'--cfg-options {key}={value}: expected a number (the config has '
+                             f'{node!r}), got {value!r}')
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None,
                 launcher: str = 'none', work_dir: Optional[str] = None) -> Config:
     """Read a config, apply ``--cfg-options`` and choose the work_dir (CLI > config > default)."""
@@ -30,6 +43,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     cfg = Config.fromfile(path)
     cfg.launcher = launcher
     if cfg_options:
+        _check_option_types(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
@@ -81,6 +95,13 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
     return None
 
 
+def _fit_checkpoints(cfg: Config, strict: bool) -> None:
+    """Fit what the Runner loads to the model first (mmpvt.CheckpointFitHook): strictly for
+    testing and resuming, the fine-tuning way (one log line) for ``load_from``."""
+    hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'mmpvt.CheckpointFitHook']
+    cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.CheckpointFitHook', strict=strict)]
+
+
 def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False,
                     auto_scale_lr: bool = False) -> Config:
     """Apply train.py's flags to `cfg` (in place) and return it.
@@ -115,6 +136,7 @@ def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False
                              'checkpoint, or --resume alone for the newest complete one')
         cfg.resume = True
         cfg.load_from = resume
+    _fit_checkpoints(cfg, strict=bool(cfg.get('resume')))
     checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
     if checkpoint_hook is not None and checkpoint_hook.get('backend_args') is None \
             and checkpoint_hook.get('file_client_args') is None \
@@ -148,6 +170,7 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
     if not (osp.isfile(checkpoint) or '://' in checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     cfg.load_from = checkpoint
+    _fit_checkpoints(cfg, strict=True)
     detection = cfg.default_scope == 'mmdet'
     if show_dir:
         hook = cfg.default_hooks.visualization

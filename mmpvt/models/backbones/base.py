@@ -190,6 +190,13 @@ class PyramidVisionBackbone(BaseModule):
         self._freeze_stages()
         return self
 
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this first: one sentence instead of TorchScript's 30-line error
+        raise RuntimeError(f'{self.family} cannot be compiled with torch.jit.script (TorchScript '
+                           'is not supported: the backbone takes size-dependent Python paths). '
+                           'Use torch.export.export, torch.compile or the ONNX export '
+                           '(tools/deploy/export_onnx.py) instead.')
+
     # ---------------------------------------------------------------------------------------
     def _check_input(self, x) -> None:
         name, c = self.family, self.in_channels

@@ -1,0 +1,4 @@
+"""Runner hooks (:mod:`.hooks`), each registered as ``mmpvt.<Name>``."""
+from .hooks import CheckpointFitHook
+
+__all__ = ['CheckpointFitHook']

@@ -1,0 +1,86 @@
+"""Whole-model checkpoints (detector, segmentor) fitted to the model before anything loads them.
+
+mmengine loads whole models with strict=False and only logs what did not fit, so a RetinaNet file
+without its head, or Semantic FPN weights given to a RetinaNet config, would evaluate, draw or
+export a partly random model. :func:`fit_state_dict` runs first (from the Runner hook
+:class:`mmpvt.engine.CheckpointFitHook` and from our inferencers and export) and decides:
+
+* ``strict=True`` (testing, inference, export, resuming): a missing, unexpected or mis-shaped key
+  is a :class:`~.base.CheckpointMismatchError` naming the keys and what the file holds.
+* ``strict=False`` (``load_from`` for fine-tuning, e.g. a COCO model into a head with another
+  number of classes): what does not fit keeps the model's initial weights, and one log line names
+  it, instead of mmengine's wall of warnings.
+
+The backbone's own load-state-dict pre-hook (layout conversion, classifier entries dropped) and
+any other module's pre-hook (mmpvt's DETR renaming mmdet 2.x keys) run first: the comparison is
+made on what the modules would really load.
+"""
+import re
+from collections import Counter, OrderedDict
+from typing import List
+
+from mmengine.logging import print_log
+from torch import Tensor, nn
+
+from .base import CheckpointMismatchError, StateDict
+
+
+def _shape(t) -> str:
+    return 'x'.join(map(str, t.shape)) if isinstance(t, Tensor) else type(t).__name__
+
+
+def _listing(keys: List[str], show=str, most: int = 6) -> str:
+    return ', '.join(show(k) for k in keys[:most]) + (' ...' if len(keys) > most else '')
+
+
+def _parts(keys) -> str:
+    """'backbone (150), neck (16), bbox_head (8)': the top-level parts a set of keys covers."""
+    counts = Counter(k.split('.', 1)[0] for k in keys)
+    return ', '.join(f'{part} ({n})' for part, n in counts.items()) or 'nothing'
+
+
+def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool = True) -> None:
+    """Check (and, when not `strict`, complete) the state dict of `checkpoint` against `model`.
+
+    `checkpoint` is mmengine's loaded object (its ``state_dict`` entry, or itself); its state
+    dict is replaced in place by what the modules' pre-hooks make of it, DDP's ``module.``
+    prefix removed, so that the loader that follows (mmengine's, non-strict) finds exactly the
+    model's keys and shapes. `source` names the file in messages.
+    """
+    holder = 'state_dict' if isinstance(checkpoint.get('state_dict'), dict) else None
+    raw = checkpoint[holder] if holder else checkpoint
+    state_dict: StateDict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in raw.items())
+    try:
+        model.load_state_dict(state_dict, strict=False)  # runs the pre-hooks on `state_dict`
+    except RuntimeError:
+        pass  # size mismatches: listed below from the converted keys
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [k for k in expected if k in state_dict and (
+        not isinstance(state_dict[k], Tensor) or state_dict[k].shape != expected[k].shape)]
+    if missing or unexpected or mismatched:
+        what = [f'{len(mismatched)} shape mismatches (file vs model): ' + _listing(
+                    mismatched, lambda k: f'{k} {_shape(state_dict[k])} vs {_shape(expected[k])}')
+                if mismatched else '',
+                f'{len(missing)} keys missing from the file: {_listing(missing)}'
+                if missing else '',
+                f'{len(unexpected)} keys the model does not have: {_listing(unexpected)}'
+                if unexpected else '']
+        what = '; '.join(w for w in what if w)
+        if strict:
+            raise CheckpointMismatchError(
+                f'The checkpoint {source} does not fit this {type(model).__name__}: {what}. The '
+                f'file holds {_parts(state_dict)}; the model has {_parts(expected)}. Is it the '
+                'checkpoint of this config?')
+        for k in unexpected:
+            del state_dict[k]
+        for k in missing + mismatched:
+            state_dict[k] = expected[k]  # the model's initial weights
+        print_log(f'load_from {source}: kept the initial weights of {len(missing + mismatched)} '
+                  f'tensors and skipped {len(unexpected)} ({what})', logger='current')
+    if holder:
+        checkpoint[holder] = state_dict
+    else:
+        checkpoint.clear()
+        checkpoint.update(state_dict)
