@@ -128,3 +128,27 @@ def assert_same_detections(got, expected, min_count: int = 50,
         positive = int(expected['masks'][cols].sum())
         assert positive > 0 and flipped <= max_flipped_mask_fraction * positive, \
             (flipped, positive)
+
+
+class RunsCode:
+    """A pickle payload: unpickling it creates the directory `marker`, the proof that loading a
+    checkpoint ran code."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def poison_hub_cache(torch_home, name: str = 'evil.pth'):
+    """Put a checkpoint whose unpickling runs code into the torch hub cache under `torch_home`,
+    as a download of ``https://example.invalid/<name>`` would leave it; returns the marker path
+    that running it would create."""
+    import torch
+    cache = torch_home / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True, exist_ok=True)
+    marker = torch_home / 'code_ran'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': RunsCode(str(marker))},
+               cache / name)
+    return marker

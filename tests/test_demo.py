@@ -117,7 +117,7 @@ def check_image_demo_draws(config, work_dir, data_root, cfg_options):
     from mmpvt.apis import find_resume_checkpoint
     from mmpvt.apis.inference import draw_predictions
     image = sorted((data_root / 'images' / 'validation').glob('*.png'))[0]
-    drawn = draw_predictions(str(image), f'{REPO}/configs/demo/{config}.py',
+    drawn, _ = draw_predictions(str(image), f'{REPO}/configs/demo/{config}.py',
                              weights=find_resume_checkpoint(str(work_dir)),
                              out_dir=str(work_dir / 'image_demo'), score_thr=0.0,
                              cfg_options=cfg_options)

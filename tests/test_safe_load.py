@@ -15,6 +15,8 @@ from torch.utils.data import Dataset
 
 import mmpvt  # noqa: F401  (installs the allow-list)
 
+from .helpers import poison_hub_cache
+
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
 
@@ -100,27 +102,12 @@ def test_runner_refuses_to_resume_from_a_malicious_checkpoint(tmp_path):
 URL = 'https://example.invalid/evil.pth'
 
 
-class _RunsCode:
-    """Unpickling it creates the directory `marker`: the proof that loading ran code."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.mkdir, (self.marker,)
-
-
 @pytest.fixture
 def poisoned_hub_cache(tmp_path, monkeypatch):
-    """A torch hub cache ($TORCH_HOME/hub/checkpoints) holding the file `URL` names, as a download
-    would have left it; returns the marker its unpickling would create."""
-    cache = tmp_path / 'hub' / 'checkpoints'
-    cache.mkdir(parents=True)
-    marker = tmp_path / 'code_ran'
-    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': _RunsCode(str(marker))},
-               cache / 'evil.pth')
+    """$TORCH_HOME/hub/checkpoints holds the file `URL` names, as a download would leave it;
+    returns the marker its unpickling would create."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
-    return marker
+    return poison_hub_cache(tmp_path)
 
 
 def _mmengine_loader(tmp_path):

@@ -9,10 +9,10 @@ import time
 import pytest
 import torch
 
-from mmpvt.apis.complexity import backbone_complexity
 from mmpvt.apis import find_resume_checkpoint
+from mmpvt.apis.complexity import backbone_complexity
 
-from .helpers import REPO, run_tool
+from .helpers import REPO, poison_hub_cache, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -203,22 +203,49 @@ def test_config_of_another_project_builds_with_mmpvt_backbone(tmp_path, text, sc
     assert result.stdout.strip().splitlines()[-1] == expected
 
 
-def test_image_demo_cli_draws_a_directory(tiny_shapes, tmp_path):
-    weights = tmp_path / 'random.pth'
+def random_weights(config, path):
+    """A checkpoint of `config`'s model with its random initial weights."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
-    cfg = Config.fromfile(os.path.join(REPO, RETINA_DEMO))
-    init_default_scope('mmdet')
-    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, weights)
-    out = run_tool(['tools/image_demo.py', str(tiny_shapes / 'images' / 'validation'),
-                    RETINA_DEMO, '--weights', str(weights), '--out-dir', str(tmp_path / 'out'),
-                    '--score-thr', '0.0'], env=data_env(tiny_shapes))
-    names = sorted(p.name for p in (tiny_shapes / 'images' / 'validation').glob('*.png'))
+    cfg = Config.fromfile(os.path.join(REPO, config))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry', fromlist=['MODELS']).MODELS
+    torch.save({'state_dict': registry.build(cfg.model).state_dict()}, path)
+    return path
+
+
+def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes, tmp_path):
+    import shutil
+    images = tmp_path / 'images'
+    shutil.copytree(tiny_shapes / 'images' / 'validation', images)
+    names = sorted(p.name for p in images.glob('*.png'))
+    (images / 'notes.png').write_text('not an image')
+    (images / 'cut.png').write_bytes((images / names[0]).read_bytes()[:40])  # a truncated PNG
+    weights = random_weights(RETINA_DEMO, tmp_path / 'random.pth')
+    out = run_tool(['tools/image_demo.py', str(images), RETINA_DEMO, '--weights', str(weights),
+                    '--out-dir', str(tmp_path / 'out'), '--score-thr', '0.0'],
+                   env=data_env(tiny_shapes), check=False)
+    assert out.returncode == 1
     assert out.stdout.splitlines()[-4:] == [f'drawn: {tmp_path / "out" / "vis" / n}'
                                            for n in names]
+    assert out.stderr.strip().splitlines()[-3:] == [
+        f'image_demo: skipped {images / "cut.png"}: cannot be decoded as an image',
+        f'image_demo: skipped {images / "notes.png"}: cannot be decoded as an image',
+        'image_demo: 4 drawn, 2 skipped']
     assert sorted(p.name for p in (tmp_path / 'out' / 'preds').glob('*.json')) == [
         n.replace('.png', '.json') for n in names]
+
+
+def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
+    weights = random_weights(FPN_DEMO, tmp_path / 'fpn.pth')
+    image = next((tiny_shapes / 'images' / 'validation').glob('*.png'))
+    out = run_tool(['tools/image_demo.py', str(image), RETINA_DEMO, '--weights', str(weights),
+                    '--out-dir', str(tmp_path / 'out')], env=data_env(tiny_shapes), check=False)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'image_demo: The checkpoint {weights} does not fit this RetinaNet: ')
+    assert 'decode_head' in last
 
 
 @pytest.mark.parametrize('args,message', [
@@ -226,8 +253,32 @@ def test_image_demo_cli_draws_a_directory(tiny_shapes, tmp_path):
     (['README.md', RETINA_DEMO, '--weights', 'nope.pth'], 'checkpoint not found: nope.pth'),
     (['README.md', RETINA_DEMO, '--device', 'cuda:99'], 'CUDA is not available'),
     (['README.md', RETINA_DEMO, '--device', 'gpu'], "--device must be cpu, cuda or cuda:N, got 'gpu'"),
+    (['README.md', RETINA_DEMO, '--device', 'cuda:x'], "--device must be cpu, cuda or cuda:N, "
+                                                       "got 'cuda:x'"),
+    (['README.md', RETINA_DEMO, '--out-dir', 'README.md'], 'cannot write into the output '
+                                                           'directory README.md'),
 ])
 def test_image_demo_cli_bad_input_is_one_clear_line(args, message):
     out = run_tool(['tools/image_demo.py', *args], check=False)
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith('image_demo: ')
     assert message in out.stderr
+
+
+def test_tools_test_refuses_weights_of_another_model(tiny_shapes, tmp_path):
+    weights = random_weights(FPN_DEMO, tmp_path / 'fpn.pth')
+    out = run_tool(['tools/test.py', RETINA_DEMO, str(weights), '--work-dir', str(tmp_path)],
+                   env=data_env(tiny_shapes), check=False)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'test: The checkpoint {weights} does not fit this RetinaNet: ')
+    assert "'coco/bbox_mAP'" not in out.stdout
+
+
+def test_tools_test_refuses_a_url_checkpoint_that_would_run_code(tiny_shapes, tmp_path):
+    marker = poison_hub_cache(tmp_path)
+    out = run_tool(['tools/test.py', RETINA_DEMO, 'https://example.invalid/evil.pth',
+                    '--work-dir', str(tmp_path / 'work')],
+                   env=dict(data_env(tiny_shapes), TORCH_HOME=str(tmp_path)), check=False)
+    assert out.returncode != 0 and not marker.exists()
+    assert 'Refused to load the checkpoint https://example.invalid/evil.pth' in out.stderr
+

@@ -32,11 +32,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def draw():
-        for path in draw_predictions(args.inputs, args.config, weights=args.weights,
-                                     out_dir=args.out_dir, device=args.device,
-                                     score_thr=args.score_thr, batch_size=args.batch_size,
-                                     cfg_options=args.cfg_options):
+        result = draw_predictions(args.inputs, args.config, weights=args.weights,
+                                  out_dir=args.out_dir, device=args.device,
+                                  score_thr=args.score_thr, batch_size=args.batch_size,
+                                  cfg_options=args.cfg_options)
+        for path in result.paths:
             print(f'drawn: {path}')
+        for path, why in result.skipped:
+            print(f'image_demo: skipped {path}: {why}', file=sys.stderr)
+        if result.skipped:
+            print(f'image_demo: {len(result.paths)} drawn, {len(result.skipped)} skipped',
+                  file=sys.stderr)
+            return 1
 
     return run_tool('image_demo', draw)
 

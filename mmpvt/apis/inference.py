@@ -1,8 +1,12 @@
 """Predictions drawn on images: mmdet's ``DetInferencer`` or mmseg's ``MMSegInferencer`` (whichever
 the config's ``default_scope`` names), so every config family we ship works the same way."""
 import glob
+import os
 import os.path as osp
-from typing import List, Optional
+import tempfile
+from typing import List, NamedTuple, Optional, Tuple
+
+import cv2
 
 from mmdet.apis import DetInferencer
 from mmseg.apis import MMSegInferencer
@@ -49,18 +53,45 @@ class StrictSegInferencer(_StrictWeights, MMSegInferencer):
     """mmseg's MMSegInferencer, loading its weights strictly."""
 
 
+class Drawn(NamedTuple):
+    """What :func:`draw_predictions` did: the drawings' paths, and (path, reason) of each input
+    it skipped because it could not be read as an image."""
+    paths: List[str]
+    skipped: List[Tuple[str, str]]
+
+
+def _unreadable(path: str) -> Optional[str]:
+    try:
+        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        return f'cannot be decoded as an image ({e})'
+    return 'cannot be decoded as an image' if image is None else None
+
+
+def _check_writable(out_dir: str) -> None:
+    """Fail before any inference if `out_dir` cannot take files (not after all of it)."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as e:
+        raise PermissionError(f'cannot write into the output directory {out_dir}: '
+                              f'{e.strerror or e}') from e
+
+
 def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
                      out_dir: str = 'outputs', device: str = 'cpu', score_thr: float = 0.3,
-                     batch_size: int = 1, cfg_options: Optional[dict] = None) -> List[str]:
+                     batch_size: int = 1, cfg_options: Optional[dict] = None) -> Drawn:
     """Run `config` (+ `weights`) on an image or a directory of images and draw the predictions.
 
     Detection configs draw boxes (and masks) with scores >= `score_thr`; segmentation configs draw
     the class map. Writes ``out_dir/vis/<image name>`` (the drawings) and ``out_dir/preds/`` (the
-    raw predictions as JSON, detection only) and returns the drawings' paths. `weights` may be
-    any checkpoint the model loads (an mmpvt-trained one or the authors' mmdet 2.x / mmseg 0.x
-    files); without it the model keeps its random initialisation (a warning says so).
-    `cfg_options` overrides config entries as ``--cfg-options`` does (e.g. the model's own
-    ``test_cfg.score_thr``, applied before `score_thr`).
+    raw predictions as JSON, detection only). `weights` may be any checkpoint of this model (an
+    mmpvt-trained one or the authors' mmdet 2.x / mmseg 0.x files), loaded strictly; without it
+    the model keeps its random initialisation (a warning says so). `cfg_options` overrides
+    config entries as ``--cfg-options`` does (e.g. the model's own ``test_cfg.score_thr``,
+    applied before `score_thr`). A file of the directory that is no readable image is skipped
+    (listed in the result); the others are drawn.
     """
     images = _images(inputs)
     if weights is not None and not osp.isfile(weights) and '://' not in weights:
@@ -68,6 +99,16 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     check_device(device)
     if not 0.0 <= score_thr <= 1.0:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
+    vis_dir = osp.abspath(osp.join(out_dir, 'vis'))
+    overwritten = [p for p in images if osp.dirname(osp.abspath(p)) == vis_dir]
+    if overwritten:
+        raise ValueError(f'--out-dir {out_dir} would write the drawings over the input images '
+                         f'({overwritten[0]} ...); choose another output directory')
+    _check_writable(out_dir)
+    skipped = [(p, why) for p in images for why in [_unreadable(p)] if why]
+    images = [p for p in images if p not in dict(skipped)]
+    if not images:
+        return Drawn([], skipped)
     cfg = load_config(config, cfg_options)
     cfg.model.backbone.init_cfg = None  # weights come from `weights`, not the ImageNet URL
     if cfg.default_scope == 'mmseg':
@@ -82,4 +123,4 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     missing = [p for p in drawn if not osp.isfile(p)]
     if missing:
         raise RuntimeError(f'the inferencer did not write {missing[:3]} (output dir {out_dir})')
-    return drawn
+    return Drawn(drawn, skipped)
