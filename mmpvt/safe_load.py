@@ -62,6 +62,14 @@ def _numpy_globals() -> List[object]:
     return entries
 
 
+def refusal_reason(error: BaseException) -> str:
+    """The line of a torch.load error that says what was refused. torch's weights-only message
+    is a paragraph about the ``weights_only`` default followed by that line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return next((line for line in lines if 'GLOBAL' in line or 'nsupported' in line),
+                lines[0] if lines else type(error).__name__)
+
+
 def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
                   progress: bool = True, check_hash: bool = False,
                   file_name: Optional[str] = None) -> dict:
@@ -75,10 +83,7 @@ def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
     except pickle.UnpicklingError as e:
         folder = model_dir or os.path.join(torch.hub.get_dir(), 'checkpoints')
         cached = os.path.join(folder, file_name or os.path.basename(urlparse(url).path))
-        lines = [line for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
-        # torch's message: a paragraph about weights_only, then the refused global
-        reason = next((line for line in lines if 'GLOBAL' in line or 'Unsupported' in line),
-                      lines[0]).strip()
+        reason = refusal_reason(e)
         raise pickle.UnpicklingError(
             f'Refused to load the checkpoint {url} (cached as {cached}): it pickles objects '
             'other than tensors and the data of mmengine checkpoints, and unpickling them could '

@@ -251,6 +251,8 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
 @pytest.mark.parametrize('args,message', [
     (['missing.png', RETINA_DEMO], 'image or directory not found: missing.png'),
     (['README.md', RETINA_DEMO, '--weights', 'nope.pth'], 'checkpoint not found: nope.pth'),
+    (['README.md', RETINA_DEMO, '--weights', 'docs/benchmark_cpu_pvt_s.json'],
+     'Could not read the checkpoint docs/benchmark_cpu_pvt_s.json: UnpicklingError'),
     (['README.md', RETINA_DEMO, '--device', 'cuda:99'], 'CUDA is not available'),
     (['README.md', RETINA_DEMO, '--device', 'gpu'], "--device must be cpu, cuda or cuda:N, got 'gpu'"),
     (['README.md', RETINA_DEMO, '--device', 'cuda:x'], "--device must be cpu, cuda or cuda:N, "

@@ -11,7 +11,7 @@ import cv2
 from mmdet.apis import DetInferencer
 from mmseg.apis import MMSegInferencer
 
-from ..models.checkpoints import fit_state_dict
+from ..models.checkpoints import fit_state_dict, load_checkpoint_file
 from .cli import check_device
 from .runner import load_config
 
@@ -96,6 +96,10 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     images = _images(inputs)
     if weights is not None and not osp.isfile(weights) and '://' not in weights:
         raise FileNotFoundError(f'checkpoint not found: {weights}')
+    if weights is not None:
+        # read once more up front: a file that is no checkpoint is then one error naming it
+        # (CheckpointReadError), where the inferencer would raise torch's unpickling traceback
+        load_checkpoint_file(weights)
     check_device(device)
     if not 0.0 <= score_thr <= 1.0:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')

@@ -16,6 +16,7 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from ...safe_load import refusal_reason
 from ..layers import resize_pos_embed
 from .base import CheckpointMismatchError, CheckpointReadError, StateDict, is_square
 from .convert import Conversion, convert_to_mmpvt, extract_state_dict, infer_arch
@@ -154,8 +155,8 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
         ) from e
     except Exception as e:  # noqa: BLE001  truncated zip, text file, wrong pickle, ...
         raise CheckpointReadError(
-            f'Could not read the checkpoint {name}: {type(e).__name__}: {e}. Expected a PyTorch '
-            'checkpoint written by torch.save (is the file complete?).') from e
+            f'Could not read the checkpoint {name}: {type(e).__name__}: {refusal_reason(e)}. '
+            'Expected a PyTorch checkpoint written by torch.save (is the file complete?).') from e
     if not isinstance(checkpoint, dict):
         raise CheckpointReadError(
             f'The checkpoint {name} holds a {type(checkpoint).__name__}; expected a dict: a state '
