@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..deploy.export import DenseDetectorGraph, export_backbone, export_onnx
+from ..deploy.specs import IMAGE, level_names, symbolic_axes
 
 RUNTIMES = ('eager', 'compile', 'onnxruntime')
 
@@ -49,8 +50,7 @@ def _session(model: nn.Module, kind: str, tmp: str):
     else:
         levels = len(model.detector.bbox_head.prior_generator.strides)
         export_onnx(model, (torch.randn(1, 3, 256, 320), ), path, ['input'],
-                    [f'cls_{i}' for i in range(levels)] + [f'reg_{i}' for i in range(levels)],
-                    {'input': {0: 'batch', 2: 'height', 3: 'width'}})
+                    level_names(('cls', 'reg'), levels), symbolic_axes(input=IMAGE))
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
