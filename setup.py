@@ -26,7 +26,7 @@ setup(
                  'mmsegmentation'),
     long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['mmpvt', 'mmpvt.*']),
+    packages=find_packages(include=['mmpvt', 'mmpvt.*', 'mmpvt_runtime', 'mmpvt_runtime.*']),
     python_requires='>=3.10',
     install_requires=read_requirements('runtime.txt'),
     extras_require={'tests': read_requirements('tests.txt'),

@@ -15,6 +15,8 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from mmpvt.models.builder import registry_of
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
 
@@ -39,21 +41,10 @@ def run_tool(args: Sequence[str], env: dict = None, timeout: int = 600,
     return result
 
 
-def registry_for(cfg):
-    """mmdet's or mmseg's MODELS registry, after entering the config's default scope."""
-    from mmengine.registry import init_default_scope
-    init_default_scope(cfg.default_scope)
-    if cfg.default_scope == 'mmseg':
-        from mmseg.registry import MODELS
-    else:
-        from mmdet.registry import MODELS
-    return MODELS
-
-
 def build_model(cfg):
     """The model of an mmengine Config; deep-copied because some heads (DETRHead) write into
     the config dict they are given."""
-    return registry_for(cfg).build(copy.deepcopy(cfg.model))
+    return registry_of(cfg).build(copy.deepcopy(cfg.model))
 
 
 def max_abs_diff(a: Sequence, b: Sequence) -> float:

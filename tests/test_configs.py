@@ -13,7 +13,9 @@ from mmengine.config import Config
 import mmpvt  # noqa: F401
 from mmpvt.models import PVT, PVTv2
 
-from .helpers import REPO, build_model, registry_for
+from mmpvt.models.builder import registry_of
+
+from .helpers import REPO, build_model
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -93,7 +95,7 @@ def test_detr_size_is_official_pvt_s_plus_stock_detr(official_keys):
     from mmengine.hub import get_config
     stock = get_config('mmdet::detr/detr_r50_8xb2-150e_coco.py')
     stock.model.neck.in_channels = [512]
-    detr = registry_for(stock).build(stock.model)
+    detr = registry_of(stock).build(stock.model)
     rest = sum(p.numel() for n, p in detr.named_parameters() if not n.startswith('backbone.'))
     assert sum(p.numel() for p in build('configs/detr/pvt_s_50e.py').parameters()) == \
         backbone + rest
@@ -250,7 +252,7 @@ def segmentation_inputs(hw=(128, 160), num_classes=150):
 def check_train_step_and_predict(cfg, kind):
     """Build cfg.model, run one loss+backward (every backbone weight gets a gradient) and one
     prediction of a batch of 2 synthetic 128x160 images."""
-    model = registry_for(cfg).build(cfg.model)
+    model = registry_of(cfg).build(cfg.model)
     model.init_weights()
     packed = segmentation_inputs() if kind == 'seg' else detection_inputs(kind == 'mask')
     model.train()
@@ -320,7 +322,7 @@ def stock_head_params(family, in_channels):
     from mmengine.hub import get_config
     path, parts = STOCK[family]
     cfg = get_config(path)
-    registry = registry_for(cfg)
+    registry = registry_of(cfg)
     cfg.model.neck.in_channels = list(in_channels)
     total = sum(sum(p.numel() for p in registry.build(copy.deepcopy(cfg.model[part])).parameters())
                 for part in parts)

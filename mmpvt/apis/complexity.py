@@ -9,10 +9,12 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer
+from mmengine.config import Config
 from mmengine.analysis.jit_handles import get_shape
 from torch import nn
 
 from ..models import build_backbone
+from ..models.builder import build_from_config
 
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> Counter:
@@ -70,25 +72,17 @@ def config_complexity(config: str, shape: Optional[Sequence[int]] = None) -> dic
 
     shape: (H, W) of the input; default 800x1333 for detection, 512x512 for segmentation.
     """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
     cfg = Config.fromfile(config)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    if scope == 'mmseg':
-        from mmseg.registry import MODELS
+    model = build_from_config(cfg, pretrained=False).eval()  # no download for counting
+    if cfg.default_scope == 'mmseg':
         shape = tuple(shape or (512, 512))
         data_samples = None
     else:
-        from mmdet.registry import MODELS
-        from mmdet.structures import DetDataSample
+        from mmdet.structures import DetDataSample  # mmdet only for a detection config
         shape = tuple(shape or (800, 1333))
         meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
                     scale_factor=(1.0, 1.0))
         data_samples = [DetDataSample(metainfo=meta)]
-    cfg.model.backbone.pop('init_cfg', None)  # no download for counting
-    model = MODELS.build(cfg.model).eval()
     x = torch.zeros(1, 3, *shape)
     with torch.no_grad():
         total = count_flops(_TensorForward(model, data_samples), (x,))

@@ -13,10 +13,13 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.config import Config
 from torch import nn
 
 from ..deploy.export import DenseDetectorGraph, export_backbone, export_onnx
 from ..models import build_backbone
+from ..models.builder import build_from_config
+from ..deploy.specs import IMAGE, level_names, symbolic_axes
 
 RUNTIMES = ('eager', 'compile', 'onnxruntime')
 
@@ -24,14 +27,8 @@ RUNTIMES = ('eager', 'compile', 'onnxruntime')
 def build_retinanet(config: str) -> nn.Module:
     """RetinaNet of `config` up to its raw head outputs, PyTorch's default init (timing needs no
     more)."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
-    init_default_scope('mmdet')
     torch.manual_seed(0)
-    return DenseDetectorGraph(MODELS.build(cfg.model)).eval()
+    return DenseDetectorGraph(build_from_config(Config.fromfile(config), pretrained=False)).eval()
 
 
 def random_backbone(arch: str) -> nn.Module:
@@ -50,8 +47,7 @@ def _session(model: nn.Module, kind: str, tmp: str):
     else:
         levels = len(model.detector.bbox_head.prior_generator.strides)
         export_onnx(model, (torch.randn(1, 3, 256, 320), ), path, ['input'],
-                    [f'cls_{i}' for i in range(levels)] + [f'reg_{i}' for i in range(levels)],
-                    {'input': {0: 'batch', 2: 'height', 3: 'width'}})
+                    level_names(('cls', 'reg'), levels), symbolic_axes(input=IMAGE))
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])

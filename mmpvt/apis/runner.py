@@ -18,8 +18,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..fileio import ATOMIC_BACKEND
+from ..models.builder import SCOPES
 
-SCOPES = ('mmdet', 'mmseg')
 
 
 def _check_option_types(cfg: Config, options: dict) -> None:
@@ -48,7 +48,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
         raise ValueError(f'{path}: default_scope must be one of {SCOPES} (inherit an mmdet:: or '
-                         f'mmseg:: base config), got {scope!r}')
+                         f'mmseg:: base config), got {scope!r}')  # before any Runner is built
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

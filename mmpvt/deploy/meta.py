@@ -1,10 +1,16 @@
 """The ``mmpvt`` metadata stored in an exported ONNX file: everything the numpy side
-(:mod:`mmpvt.deploy.onnx_infer`) needs to reproduce ``model.predict`` from the graph outputs.
+(:mod:`mmpvt_runtime`) needs to reproduce ``model.predict`` from the graph outputs, and to draw
+the predictions as the inferencers do.
 
-Tasks: ``seg`` (the graph returns the class map), ``det`` (single-stage anchor heads: anchors,
-box coder, test_cfg), ``two_stage`` (RPN anchors and test_cfg; per R-CNN stage the coder, RoI
-levels and graph names; the companion graphs' file names) and ``detr`` (classes, max_per_img).
+Every task: ``task``, the test ``resize``, ``mean``, ``std``, ``bgr_to_rgb``,
+``pad_size_divisor``, ``classes`` and ``palette`` (:func:`common_meta`). Then per task: ``det``
+(single-stage anchor heads: anchors, box coder, test_cfg; :func:`dense_meta`), ``two_stage``
+(RPN anchors and test_cfg; per R-CNN stage the coder, RoI levels and graph names;
+:func:`two_stage_meta`; the companion graphs' file names are added by the export), ``detr``
+(max_per_img; :func:`detr_meta`) and ``seg`` (nothing more: the graph returns the class map).
 """
+import functools
+
 from torch import nn
 
 from .two_stage import roi_stages
@@ -20,17 +26,63 @@ def _pipeline_resize(pipeline: list) -> dict:
                 scale=list(t['scale']), size_divisor=t.get('size_divisor', 1))
 
 
-def coder_meta(coder) -> dict:
-    """DeltaXYWHBBoxCoder settings (wh_ratio_clip: decode()'s default, as the heads call it) or
-    DistancePointBBoxCoder's (GFL)."""
-    name = type(coder).__name__
-    if name == 'DistancePointBBoxCoder':
-        return dict(type='distance', clip_border=bool(coder.clip_border))
-    if name != 'DeltaXYWHBBoxCoder' or getattr(coder, 'add_ctr_clamp', False):
-        raise ValueError(f'export supports DeltaXYWHBBoxCoder without centre clamping and '
-                         f'DistancePointBBoxCoder; got {name}')
+def _test_dataset_palette(cfg):
+    """The palette of the config's test dataset (its class default, overridden by the config's
+    metainfo), built without reading annotations, as DetInferencer reads it; None if it has none."""
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, lazy_init=True))
+    return dataset.metainfo.get('palette')
+
+
+def _palette(cfg, dataset_meta: dict, num_classes: int) -> list:
+    """RGB triples per class, from the source tools/image_demo.py draws with: for detectors
+    DetInferencer's order (test dataset, then checkpoint, then mmdet's seeded random palette,
+    resolved with mmdet's get_palette, which also expands names such as 'coco'); for segmentors
+    the checkpoint's (or config's) palette, else the test dataset's (mmseg datasets fill one in
+    for their classes)."""
+    if cfg.default_scope == 'mmseg':
+        palette = dataset_meta.get('palette') or _test_dataset_palette(cfg) or []
+    else:
+        from mmdet.visualization import get_palette
+        palette = get_palette(_test_dataset_palette(cfg) or dataset_meta.get('palette')
+                              or 'random', num_classes)
+    return [[int(v) for v in colour] for colour in palette]
+
+
+def common_meta(cfg, model: nn.Module, task: str, num_classes: int) -> dict:
+    """The test resize, normalisation, padding, classes and palette."""
+    pre = cfg.model.data_preprocessor
+    dataset_meta = getattr(model, 'dataset_meta', None) or {}
+    return dict(task=task, resize=_pipeline_resize(cfg.test_dataloader.dataset.pipeline),
+                mean=list(pre['mean']), std=list(pre['std']),
+                bgr_to_rgb=bool(pre.get('bgr_to_rgb', False)),
+                pad_size_divisor=int(pre.get('pad_size_divisor', 1) or 1),
+                classes=list(dataset_meta.get('classes', [])),
+                palette=_palette(cfg, dataset_meta, num_classes))
+
+
+def _delta_coder(coder) -> dict:
+    # wh_ratio_clip: decode()'s default, as the heads call it
     return dict(type='delta', means=list(coder.means), stds=list(coder.stds),
                 clip_border=bool(coder.clip_border), wh_ratio_clip=16 / 1000)
+
+
+@functools.lru_cache(maxsize=None)
+def _coders() -> dict:
+    """{exact coder class: its metadata}; the runtime's ``boxes.DECODERS`` has one entry each."""
+    from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder, DistancePointBBoxCoder
+    return {DeltaXYWHBBoxCoder: _delta_coder,
+            DistancePointBBoxCoder: lambda c: dict(type='distance',
+                                                   clip_border=bool(c.clip_border))}
+
+
+def coder_meta(coder) -> dict:
+    """DeltaXYWHBBoxCoder settings or DistancePointBBoxCoder's (GFL)."""
+    to_meta = _coders().get(type(coder))
+    if to_meta is None or getattr(coder, 'add_ctr_clamp', False):
+        raise ValueError(f'export supports DeltaXYWHBBoxCoder without centre clamping and '
+                         f'DistancePointBBoxCoder; got {type(coder).__name__}')
+    return to_meta(coder)
 
 
 def anchor_meta(head: nn.Module) -> dict:
@@ -42,6 +94,22 @@ def anchor_meta(head: nn.Module) -> dict:
     return dict(strides=[list(s) for s in generator.strides],
                 base_anchors=[a.tolist() for a in generator.base_anchors],
                 coder=coder_meta(head.bbox_coder))
+
+
+def dense_meta(model: nn.Module, score_factors: bool) -> dict:
+    """A single-stage detector's anchors, coder and test_cfg; `score_factors`: the scores are
+    multiplied by sigmoid of the ``ctr_*`` outputs (ATSS)."""
+    head = model.bbox_head
+    if not head.use_sigmoid_cls:
+        raise ValueError(f'export supports sigmoid-classified anchor heads (RetinaNet, ATSS, '
+                         f'GFL); got {type(head).__name__} with softmax scores')
+    test_cfg = model.test_cfg if model.test_cfg is not None else head.test_cfg
+    return dict(num_classes=head.num_classes, **anchor_meta(head), score_factors=score_factors,
+                test_cfg=dict(nms_pre=test_cfg.get('nms_pre', -1),
+                              score_thr=test_cfg.get('score_thr', 0.0),
+                              iou_threshold=test_cfg['nms']['iou_threshold'],
+                              max_per_img=test_cfg.get('max_per_img', 100),
+                              min_bbox_size=test_cfg.get('min_bbox_size', -1)))
 
 
 def _extractor_meta(extractor: nn.Module) -> dict:
@@ -79,33 +147,8 @@ def two_stage_meta(detector: nn.Module) -> dict:
                 rcnn=rcnn)
 
 
-def deploy_meta(cfg, model: nn.Module, task: str) -> dict:
-    """The test resize, normalisation, padding and classes, plus the task's post-processing
-    settings (see the module docstring)."""
-    pre = cfg.model.data_preprocessor
-    meta = dict(task=task, resize=_pipeline_resize(cfg.test_dataloader.dataset.pipeline),
-                mean=list(pre['mean']), std=list(pre['std']),
-                bgr_to_rgb=bool(pre.get('bgr_to_rgb', False)),
-                pad_size_divisor=int(pre.get('pad_size_divisor', 1) or 1),
-                classes=list((getattr(model, 'dataset_meta', None) or {}).get('classes', [])))
-    if task == 'det':
-        head = model.bbox_head
-        if not head.use_sigmoid_cls:
-            raise ValueError(f'export supports sigmoid-classified anchor heads (RetinaNet, ATSS, '
-                             f'GFL); got {type(head).__name__} with softmax scores')
-        test_cfg = model.test_cfg if model.test_cfg is not None else head.test_cfg
-        meta.update(
-            num_classes=head.num_classes, **anchor_meta(head),
-            score_factors=type(head).__name__ == 'ATSSHead',  # sigmoid(centerness) x score
-            test_cfg=dict(nms_pre=test_cfg.get('nms_pre', -1),
-                          score_thr=test_cfg.get('score_thr', 0.0),
-                          iou_threshold=test_cfg['nms']['iou_threshold'],
-                          max_per_img=test_cfg.get('max_per_img', 100),
-                          min_bbox_size=test_cfg.get('min_bbox_size', -1)))
-    elif task == 'two_stage':
-        meta.update(two_stage_meta(model))
-    elif task == 'detr':
-        head = model.bbox_head
-        meta.update(num_classes=head.num_classes,
-                    max_per_img=int((head.test_cfg or {}).get('max_per_img', model.num_queries)))
-    return meta
+def detr_meta(model: nn.Module) -> dict:
+    """DETR's class count and how many queries to keep."""
+    head = model.bbox_head
+    return dict(num_classes=head.num_classes,
+                max_per_img=int((head.test_cfg or {}).get('max_per_img', model.num_queries)))

@@ -21,16 +21,26 @@ points, adaptive sampling grid and average. (mmcv's own ONNX symbolic cannot be 
 opset 17 onnxruntime rejects the graph it writes, a Squeeze with an ``axes`` attribute, which
 opset 13 removed; and it subtracts the half pixel by hand, for opset 10's RoiAlign, which had no
 coordinate mode.)
-The numpy side (:mod:`mmpvt.deploy.onnx_infer`) does the RPN's top-k, decoding and NMS, the
+The numpy side (:mod:`mmpvt_runtime.two_stage`) does the RPN's top-k, decoding and NMS, the
 level assignment, the R-CNN decoding and class-wise NMS, and pastes the masks into the image.
 """
-from typing import List, Tuple
+import functools
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
 
-SUPPORTED = dict(roi_head=('StandardRoIHead', 'CascadeRoIHead'), rpn_head=('RPNHead', ),
-                 extractor=('SingleRoIExtractor', ), mask_head=('FCNMaskHead', ))
+from .support import support_of, supported_names
+
+
+@functools.lru_cache(maxsize=None)
+def supported_parts() -> Dict[str, Tuple[type, ...]]:
+    """The exact classes the graphs can hold besides the roi_head (whose classes are in
+    :func:`mmpvt.deploy.support.support_table`), by the part's name in error messages."""
+    from mmdet.models.dense_heads import RPNHead
+    from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+    from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+    return dict(rpn_head=(RPNHead, ), extractor=(SingleRoIExtractor, ), mask_head=(FCNMaskHead, ))
 
 
 class RoIAlignFunction(torch.autograd.Function):
@@ -57,9 +67,10 @@ class RoIAlignFunction(torch.autograd.Function):
 
 
 def _roi_layer_args(extractor: nn.Module, where: str) -> List[tuple]:
+    from mmcv.ops import RoIAlign
     args = []
     for layer in extractor.roi_layers:
-        if type(layer).__name__ != 'RoIAlign' or not layer.aligned or layer.pool_mode != 'avg':
+        if type(layer) is not RoIAlign or not layer.aligned or layer.pool_mode != 'avg':
             raise ValueError(f'{where}: export supports mmcv RoIAlign(aligned=True, '
                              f"pool_mode='avg'); got {layer!r}")
         size = layer.output_size
@@ -105,7 +116,7 @@ def roi_stages(roi_head: nn.Module) -> List[dict]:
     its bbox extractor and head, mask extractor and head (if any), and the names of its graphs
     (``roi_bbox`` / ``roi_mask``, with ``_<stage>`` for Cascade). Meta, export and checks all
     read the stages from here."""
-    cascade = type(roi_head).__name__ == 'CascadeRoIHead'
+    cascade = support_of(roi_head, 'two_stage').cascade
     stages = []
     for i in range(roi_head.num_stages if cascade else 1):
         def pick(modules):
@@ -120,24 +131,31 @@ def roi_stages(roi_head: nn.Module) -> List[dict]:
     return stages
 
 
+def _refuse(part: str, module: nn.Module, supported: Tuple[str, ...], where: str) -> None:
+    raise ValueError(f'{where}: ONNX export supports two-stage detectors with {supported} as '
+                     f'{part}; got {type(module).__name__}')
+
+
 def check_supported(detector: nn.Module, where: str) -> None:
     """Raise ValueError naming the first part of `detector` the three graphs cannot express."""
-    for part in ('roi_head', 'rpn_head'):  # first: Cascade/Sparse R-CNN lack the attributes below
-        name = type(getattr(detector, part)).__name__
-        if name not in SUPPORTED[part]:
-            raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
-                             f'{SUPPORTED[part]} as {part}; got {name}')
+    # the roi_head first: Sparse R-CNN's lacks the attributes read below
+    if support_of(detector.roi_head, 'two_stage') is None:
+        _refuse('roi_head', detector.roi_head, supported_names('two_stage'), where)
+    parts = supported_parts()
+
+    def check(part, module):
+        if type(module) not in parts[part]:
+            _refuse(part, module, tuple(c.__name__ for c in parts[part]), where)
+
+    check('rpn_head', detector.rpn_head)
     roi_head = detector.roi_head
     if roi_head.with_mask and roi_head.share_roi_extractor:
         raise ValueError(f'{where}: share_roi_extractor=True is not supported')
     for stage in roi_stages(roi_head):
-        parts = [('extractor', stage['bbox_extractor'])]
+        check('extractor', stage['bbox_extractor'])
         if 'mask_head' in stage:
-            parts += [('extractor', stage['mask_extractor']), ('mask_head', stage['mask_head'])]
-        for part, module in parts:
-            if type(module).__name__ not in SUPPORTED[part]:
-                raise ValueError(f'{where}: ONNX export supports two-stage detectors with '
-                                 f'{SUPPORTED[part]} as {part}; got {type(module).__name__}')
+            check('extractor', stage['mask_extractor'])
+            check('mask_head', stage['mask_head'])
         head = stage['bbox_head']
         if head.custom_cls_channels or getattr(head, 'custom_activation', False):
             raise ValueError(f'{where}: bbox heads with a custom classification activation are '

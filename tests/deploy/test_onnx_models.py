@@ -1,5 +1,7 @@
 """Whole models through ONNX: tools/deploy/export_onnx.py writes a dynamic-size graph, and the
-onnxruntime + numpy path (mmpvt/deploy/onnx_infer.py, no PyTorch) gives what ``predict`` gives."""
+onnxruntime + numpy path (mmpvt_runtime, no PyTorch) gives what ``predict`` gives;
+tools/deploy/onnx_infer.py writes what tools/image_demo.py writes."""
+import json
 import sys
 
 import cv2
@@ -9,7 +11,7 @@ import torch
 from mmengine.config import Config
 
 import mmpvt  # noqa: F401
-from mmpvt.deploy.onnx_infer import OnnxModel
+from mmpvt_runtime import OnnxModel
 
 from ..helpers import REPO, assert_same_detections, build_model, run_tool
 
@@ -59,30 +61,66 @@ def test_onnx_detections_equal_predict_at_another_size(retinanet, tiny_shapes):
         assert_same_detections(got, expected)
 
 
+def _run_onnx_infer_without_torch(args):
+    code = ('import sys, runpy; sys.modules["torch"] = None; '  # any `import torch` now fails
+            f'sys.argv = ["onnx_infer.py", *{[str(a) for a in args]!r}]; '
+            'runpy.run_path("tools/deploy/onnx_infer.py", run_name="__main__")')
+    return run_tool([sys.executable, '-c', code])
+
+
 def test_onnx_infer_cli_runs_without_pytorch(retinanet, tiny_shapes, tmp_path):
     _, root = retinanet
     images = tiny_shapes / 'images' / 'validation'
-    code = ('import sys, runpy; sys.modules["torch"] = None; '  # any `import torch` now fails
-            f'sys.argv = ["onnx_infer.py", "{images}", "{root / "model.onnx"}", "--out-dir", '
-            f'"{tmp_path}", "--score-thr", "0.15"]; '
-            'runpy.run_path("tools/deploy/onnx_infer.py", run_name="__main__")')
-    out = run_tool([sys.executable, '-c', code])
+    out = _run_onnx_infer_without_torch([images, root / 'model.onnx', '--out-dir', tmp_path,
+                                         '--score-thr', '0.15'])
     assert out.stdout.count(' detections -> ') == 4
     for path in images.glob('*.png'):
-        drawn, original = cv2.imread(str(tmp_path / path.name)), cv2.imread(str(path))
+        drawn, original = cv2.imread(str(tmp_path / 'vis' / path.name)), cv2.imread(str(path))
         assert drawn.shape == original.shape and not np.array_equal(drawn, original)
 
 
-def test_onnx_segmentation_maps_equal_predict(tmp_path, tiny_shapes, monkeypatch):
+def test_onnx_infer_writes_the_files_image_demo_writes(retinanet, tiny_shapes, tmp_path):
+    # image_demo = DetInferencer(out_dir=..., no_save_pred=False): OUT/vis/<image> and
+    # OUT/preds/<stem>.json with the same keys and the same detections
+    from mmdet.apis import DetInferencer
+    cfg, root = retinanet
+    images = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]
+    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
+                               show_progress=False)
+    inferencer([str(p) for p in images], out_dir=str(tmp_path / 'mmdet'), no_save_pred=False)
+    for path in images:
+        _run_onnx_infer_without_torch([path, root / 'model.onnx', '--out-dir', tmp_path / 'onnx'])
+    listing = [sorted(p.relative_to(tmp_path / which).as_posix()
+                      for p in (tmp_path / which).rglob('*') if p.is_file())
+               for which in ('mmdet', 'onnx')]
+    assert listing[0] == listing[1] == sorted(
+        [f'vis/{p.name}' for p in images] + [f'preds/{p.stem}.json' for p in images])
+    for path in images:
+        expected, got = (json.loads((tmp_path / which / 'preds' / f'{path.stem}.json').read_text())
+                         for which in ('mmdet', 'onnx'))
+        assert list(got) == list(expected) == ['labels', 'scores', 'bboxes']
+        assert_same_detections({k: np.asarray(v) for k, v in got.items()},
+                               {k: np.asarray(v) for k, v in expected.items()})
+
+
+@pytest.fixture(scope='module')
+def fpn(tmp_path_factory, tiny_shapes):
+    """Semantic FPN exported at 256x256: (config, its directory, MMSegInferencer)."""
     from mmpvt.deploy.export import export_model
     from mmseg.apis import MMSegInferencer
-    monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
-    cfg = _checkpoint(FPN, tmp_path / 'model.pth')
-    meta = export_model(f'{REPO}/{FPN}', str(tmp_path / 'model.pth'), str(tmp_path / 'fpn.onnx'),
-                        shape=(256, 256))
+    root = tmp_path_factory.mktemp('fpn')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
+        cfg = _checkpoint(FPN, root / 'model.pth')
+        meta = export_model(f'{REPO}/{FPN}', str(root / 'model.pth'), str(root / 'fpn.onnx'),
+                            shape=(256, 256))
     assert meta['resize'] == dict(type='align', scale=[256, 256], size_divisor=32)
-    inferencer = MMSegInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu')
-    model = OnnxModel(tmp_path / 'fpn.onnx')
+    return cfg, root, MMSegInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu')
+
+
+def test_onnx_segmentation_maps_equal_predict(fpn, tiny_shapes):
+    _, root, inferencer = fpn
+    model = OnnxModel(root / 'fpn.onnx')
     different = total = 0
     for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png')):
         expected = inferencer(str(path), return_datasamples=True).pred_sem_seg.data[0].numpy()
@@ -91,6 +129,21 @@ def test_onnx_segmentation_maps_equal_predict(tmp_path, tiny_shapes, monkeypatch
         different += int((got != expected).sum())
         total += got.size
     assert different == 0, (different, total)
+
+
+def test_onnx_infer_draws_segmentation_as_image_demo_does(fpn, tiny_shapes, tmp_path):
+    # mmseg draws with cv2 (palette, opacity 0.8, class names on boxes): equal pixel for pixel
+    _, root, inferencer = fpn
+    images = tiny_shapes / 'images' / 'validation'
+    inferencer(str(images), out_dir=str(tmp_path / 'mmseg'), img_out_dir='vis')
+    _run_onnx_infer_without_torch([images, root / 'fpn.onnx', '--out-dir', tmp_path / 'onnx'])
+    for path in sorted(images.glob('*.png')):
+        expected = cv2.imread(str(tmp_path / 'mmseg' / 'vis' / path.name))
+        got = cv2.imread(str(tmp_path / 'onnx' / 'vis' / path.name))
+        np.testing.assert_array_equal(got, expected)
+        class_map = cv2.imread(str(tmp_path / 'onnx' / 'pred' / f'{path.stem}_pred.png'),
+                               cv2.IMREAD_UNCHANGED)
+        assert class_map.shape == expected.shape[:2] and class_map.dtype == np.uint8
 
 
 def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, monkeypatch):
@@ -115,9 +168,20 @@ def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, mo
         OnnxModel(tmp_path / 'mask.onnx')
 
 
+def _assert_equals_predict_on_one_image(cfg, root, onnx_file, tiny_shapes):
+    """The exported file against DetInferencer on the first validation image (96x128, resized
+    to 192x256, not the export size); returns the inferencer."""
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
+                               show_progress=False)
+    path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))
+    expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
+    assert_same_detections(OnnxModel(root / onnx_file)(cv2.imread(str(path))), expected)
+    return inferencer
+
+
 def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shapes, monkeypatch):
     import onnxruntime as ort
-    from mmdet.apis import DetInferencer
     from mmdet.structures import DetDataSample
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
@@ -125,12 +189,7 @@ def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shap
     meta = export_model(f'{REPO}/{DETR}', str(tmp_path / 'model.pth'), str(tmp_path / 'detr.onnx'),
                         shape=(256, 256))
     assert (meta['task'], meta['max_per_img']) == ('detr', 100)
-    inferencer = DetInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu',
-                               show_progress=False)
-    path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128 -> 192x256
-    expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
-    got = OnnxModel(tmp_path / 'detr.onnx')(cv2.imread(str(path)))
-    assert_same_detections(got, expected)
+    inferencer = _assert_equals_predict_on_one_image(cfg, tmp_path, 'detr.onnx', tiny_shapes)
     # One image padded from 150 to 256 rows. (With pad_size_divisor 32 = the feature stride, a
     # single image's padding never reaches a feature cell; a batch of mixed sizes pads more.)
     model = inferencer.model
@@ -151,7 +210,6 @@ def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shap
 def test_onnx_atss_and_gfl_equal_predict(family, tmp_path, tiny_shapes):
     """ATSS (centerness factor) and GFL (distributions integrated in the graph, distances
     decoded in numpy), on the authors' config with PVTv2-B0, 4 classes and a 256 test size."""
-    from mmdet.apis import DetInferencer
     from mmpvt.deploy.export import export_model
     config = tmp_path / f'{family}.py'
     config.write_text(
@@ -172,17 +230,12 @@ def test_onnx_atss_and_gfl_equal_predict(family, tmp_path, tiny_shapes):
                         shape=(256, 256))
     assert (meta['coder']['type'], meta['score_factors']) == \
         {'atss': ('delta', True), 'gfl': ('distance', False)}[family]
-    inferencer = DetInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu',
-                               show_progress=False)
-    path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128 -> 192x256
-    expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
-    assert_same_detections(OnnxModel(tmp_path / 'm.onnx')(cv2.imread(str(path))), expected)
+    _assert_equals_predict_on_one_image(cfg, tmp_path, 'm.onnx', tiny_shapes)
 
 
 def test_onnx_cascade_mask_rcnn_equals_predict(tmp_path, tiny_shapes):
     """The authors' Cascade Mask R-CNN config with PVTv2-B0 and 4 classes: three bbox and three
     mask graphs, RoIs refined between stages in numpy, stage logits and masks averaged."""
-    from mmdet.apis import DetInferencer
     from mmpvt.deploy.export import export_model
     cfg = Config.fromfile(f'{REPO}/configs/cascade_mask_rcnn/pvt_v2_b2_3x_ms.py')
     cfg.model.backbone.update(arch='b0', init_cfg=None)
@@ -199,11 +252,7 @@ def test_onnx_cascade_mask_rcnn_equals_predict(tmp_path, tiny_shapes):
                         str(tmp_path / 'c.onnx'), shape=(256, 256))
     assert sorted(meta['graphs']) == [f'roi_{kind}_{s}' for kind in ('bbox', 'mask')
                                       for s in range(3)]
-    inferencer = DetInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu',
-                               show_progress=False)
-    path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128 -> 192x256
-    expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
-    assert_same_detections(OnnxModel(tmp_path / 'c.onnx')(cv2.imread(str(path))), expected)
+    _assert_equals_predict_on_one_image(cfg, tmp_path, 'c.onnx', tiny_shapes)
 
 
 def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny_shapes):

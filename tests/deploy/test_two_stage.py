@@ -1,10 +1,12 @@
-"""The numpy pieces of the two-stage ONNX path (mmpvt/deploy/onnx_infer.py) against the mmcv /
-mmdet functions they reproduce, and the RoiAlign node against mmcv's RoIAlign."""
+"""The numpy pieces of the two-stage ONNX path (mmpvt_runtime.boxes, mmpvt_runtime.two_stage)
+against the mmcv / mmdet functions they reproduce, and the RoiAlign node against mmcv's
+RoIAlign."""
 import numpy as np
 import pytest
 import torch
 
-from mmpvt.deploy.onnx_infer import batched_nms, map_roi_levels, paste_masks
+from mmpvt_runtime.boxes import batched_nms
+from mmpvt_runtime.two_stage import map_roi_levels, paste_masks
 
 
 def _random_boxes(n, size, seed):

@@ -13,6 +13,8 @@ from mmpvt.models.checkpoints import fit_state_dict
 
 from ..helpers import REPO, build_model
 
+pytestmark = pytest.mark.slow  # builds whole detectors and segmentors
+
 RETINA = f'{REPO}/configs/demo/retinanet_pvt_t.py'
 FPN = f'{REPO}/configs/demo/sem_fpn_pvt_t.py'
 

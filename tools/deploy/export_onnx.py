@@ -13,15 +13,14 @@ The graph takes the normalised, padded image; with --dynamic its batch, height a
 symbolic (any size), else fixed to --shape. Detection outputs are the raw per-level head outputs
 (anchors, decoding and NMS run in numpy); segmentation outputs the class map. Two-stage
 detectors are three graphs (features + RPN, the bbox head's RoIs, the mask head's RoIs): the
-proposals and detections between them are chosen in numpy (see mmpvt/deploy/two_stage.py).
+proposals and detections between them are chosen in numpy (see mmpvt/deploy/two_stage.py and
+mmpvt_runtime/two_stage.py).
 """
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from mmpvt.deploy.export import export_model  # noqa: E402
+from mmpvt.deploy.export import export_model
 
 
 def main(argv=None) -> int:

@@ -1,24 +1,36 @@
 #!/usr/bin/env python
 """Run an exported model on an image or a directory with onnxruntime and numpy only (PyTorch is
-never imported) and draw the predictions.
+never imported) and write what tools/image_demo.py writes: OUT_DIR/vis/<image> (drawn as mmdet's
+and mmseg's visualizers draw) and OUT_DIR/preds/<image stem>.json (detectors: labels, scores and
+boxes of every detection) or OUT_DIR/pred/<image stem>_pred.png (segmentors: the class map).
 
     python tools/deploy/onnx_infer.py demo.jpg retinanet_pvt_s.onnx --out-dir onnx_out
 """
 import argparse
 import glob
-import importlib.util
-import os
 import os.path as osp
 import sys
 
 import cv2
 
-# Load mmpvt/deploy/onnx_infer.py by path: importing the mmpvt package would import torch.
-_spec = importlib.util.spec_from_file_location('mmpvt_onnx_infer', osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmpvt', 'deploy',
-    'onnx_infer.py'))
-onnx_infer = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(onnx_infer)
+from mmpvt_runtime import OnnxModel, output_paths, save_outputs
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def _same_dir(a: str, b: str) -> bool:
+    return osp.realpath(a) == osp.realpath(b)
+
+
+def out_dir_problem(inputs: str, images, out_dir: str):
+    """Why `out_dir` must not be used for `images` (read from `inputs`), or None."""
+    if osp.isdir(inputs) and _same_dir(out_dir, inputs):
+        return (f'--out-dir {out_dir} is the input directory; choose another one, the outputs '
+                'would be written among your images')
+    for path in images:  # e.g. --out-dir X for the images in X/vis: drawings over the inputs
+        if _same_dir(output_paths(out_dir, path)['vis'], path):
+            return f'--out-dir {out_dir} would overwrite {path} with its drawing; choose another'
+    return None
 
 
 def main(argv=None) -> int:
@@ -27,33 +39,37 @@ def main(argv=None) -> int:
     parser.add_argument('inputs', metavar='IMAGE_OR_DIR')
     parser.add_argument('model', help='an .onnx written by tools/deploy/export_onnx.py')
     parser.add_argument('--out-dir', default='onnx_outputs')
-    parser.add_argument('--score-thr', type=float, default=0.3)
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detections drawn above this score (default: 0.3); the JSON '
+                        'holds all of them')
     args = parser.parse_args(argv)
     if osp.isdir(args.inputs):
         images = sorted(p for p in glob.glob(osp.join(args.inputs, '*'))
-                        if p.lower().endswith(('.jpg', '.jpeg', '.png', '.bmp')))
+                        if p.lower().endswith(IMAGE_SUFFIXES))
     elif osp.isfile(args.inputs):
         images = [args.inputs]
     else:
         print(f'onnx_infer: image or directory not found: {args.inputs}', file=sys.stderr)
         return 1
+    problem = out_dir_problem(args.inputs, images, args.out_dir)
+    if problem:
+        print(f'onnx_infer: {problem}', file=sys.stderr)
+        return 1
     if not osp.isfile(args.model):
         print(f'onnx_infer: model not found: {args.model}', file=sys.stderr)
         return 1
     try:
-        model = onnx_infer.OnnxModel(args.model)
+        model = OnnxModel(args.model)
     except ValueError as e:
         print(f'onnx_infer: {e}', file=sys.stderr)
         return 1
-    os.makedirs(args.out_dir, exist_ok=True)
     for path in images:
         image = cv2.imread(path)
         result = model(image)
-        out = osp.join(args.out_dir, osp.basename(path))
-        cv2.imwrite(out, onnx_infer.draw(image, result, model.meta['classes'], args.score_thr))
-        what = (f'{int((result["scores"] >= args.score_thr).sum())} detections'
+        written = save_outputs(args.out_dir, path, image, result, model.meta, args.score_thr)
+        what = (f'{int((result["scores"] > args.score_thr).sum())} detections'
                 if 'scores' in result else f'classes {sorted(set(result["seg_map"].ravel()))}')
-        print(f'{path}: {what} -> {out}')
+        print(f'{path}: {what} -> {written["vis"]}, {written["pred"]}')
     return 0
 
 

@@ -1,0 +1,91 @@
+""":class:`OnnxModel`: an ONNX file written by ``tools/deploy/export_onnx.py`` in onnxruntime,
+called on a BGR uint8 image (H0, W0, 3) like ``model.predict`` on it.
+
+The file's ``mmpvt`` metadata (JSON) names the task and holds what the numpy side needs: the
+preprocessing (:mod:`.preprocess`), the post-processing settings and, for two-stage detectors,
+the companion graphs written next to the file. Results:
+
+* ``det``, ``two_stage``, ``detr``: dict(bboxes (N, 4) float32 in original pixels, scores (N,)
+  float32, labels (N,) int64[, masks (N, H0, W0) bool]), best first;
+* ``seg``: dict(seg_map (H0, W0) int64 class indices); the graph itself resizes and takes the
+  argmax, reading the original size from the shape of its ``size_ref`` input.
+"""
+import json
+import os
+from typing import Callable, Dict, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from .dense import dense_detections
+from .detr import detr_detections, padding_mask
+from .preprocess import preprocess
+from .two_stage import two_stage_detections
+
+
+class Task(NamedTuple):
+    """How to run one task's graph: the inputs it takes besides ``input``, from (input, image
+    info), and the post-processing of its outputs, from (model, outputs by name, image info)."""
+    extra_inputs: Optional[Callable[[np.ndarray, dict], Dict[str, np.ndarray]]]
+    postprocess: Callable[['OnnxModel', Dict[str, np.ndarray], dict], dict]
+
+
+TASKS = {
+    # only the shape of size_ref is read: it tells the graph the size to resize the map to
+    'seg': Task(lambda x, info: dict(size_ref=np.zeros((1, *info['ori_shape']), np.uint8)),
+                lambda model, out, info: dict(seg_map=out['seg_map'][0])),
+    'det': Task(None, lambda model, out, info: dense_detections(out, model.meta, info)),
+    'two_stage': Task(None, lambda model, out, info: two_stage_detections(
+        out, model.companions, model.meta, info)),
+    'detr': Task(lambda x, info: dict(pad_mask=padding_mask(x.shape[-2:], info['img_shape'])),
+                 lambda model, out, info: detr_detections(out['cls_score'][0],
+                                                          out['bbox_pred'][0], model.meta, info)),
+}
+
+
+class OnnxModel:
+    """An exported mmpvt model in onnxruntime: ``OnnxModel('model.onnx')(bgr_image)``.
+
+    ``meta``: the file's metadata; ``companions``: the sessions of the graphs written next to it
+    (two-stage RoI heads), by the names the metadata gives them."""
+
+    def __init__(self, path: str, providers: Sequence[str] = ('CPUExecutionProvider', )) -> None:
+        import onnxruntime as ort  # here, so that importing the package needs numpy and cv2 only
+        path = str(path)
+        self.session = ort.InferenceSession(path, providers=list(providers))
+        custom = self.session.get_modelmeta().custom_metadata_map
+        if 'mmpvt' not in custom:
+            raise ValueError(f'{path} has no mmpvt metadata: export it with '
+                             'tools/deploy/export_onnx.py')
+        self.meta = json.loads(custom['mmpvt'])
+        if self.meta['task'] not in TASKS:
+            raise ValueError(f'{path}: task {self.meta["task"]!r} is not one this runtime runs '
+                             f'({", ".join(TASKS)}); run it with the mmpvt that exported it')
+        self.task = TASKS[self.meta['task']]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.companions = {}
+        for key, name in self.meta.get('graphs', {}).items():
+            companion = os.path.join(os.path.dirname(os.path.abspath(path)), name)
+            if not os.path.isfile(companion):
+                raise ValueError(f'{path} needs its {key} graph {companion}, which is missing: '
+                                 'keep the files tools/deploy/export_onnx.py wrote together')
+            self.companions[key] = ort.InferenceSession(companion, providers=list(providers))
+
+    @property
+    def classes(self) -> list:
+        """Class names (empty if the checkpoint and config named none)."""
+        return self.meta.get('classes', [])
+
+    @property
+    def palette(self) -> list:
+        """RGB colour per class, resolved at export as mmdet's / mmseg's visualizers resolve the
+        dataset's palette (empty in files exported before palettes were stored)."""
+        return self.meta.get('palette', [])
+
+    def __call__(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        """BGR uint8 (H0, W0, 3) -> the task's result (see the module docstring)."""
+        x, info = preprocess(image, self.meta)
+        feed = dict(input=x)
+        if self.task.extra_inputs is not None:
+            feed.update(self.task.extra_inputs(x, info))
+        outputs = dict(zip(self.output_names, self.session.run(None, feed)))
+        return self.task.postprocess(self, outputs, info)

@@ -1,0 +1,53 @@
+"""What ``tools/deploy/onnx_infer.py`` writes for an image, in the layout of
+``tools/image_demo.py`` (the inferencers' ``out_dir``):
+
+* ``OUT/vis/<image name>``: the drawing (:mod:`.draw`);
+* detection: ``OUT/preds/<image stem>.json``, DetInferencer's ``pred2dict``: ``labels``,
+  ``scores`` and ``bboxes`` (original pixels) of every detection, the score threshold being a
+  drawing setting only;
+* segmentation: ``OUT/pred/<image stem>_pred.png``, the class map as 8-bit PNG, as
+  MMSegInferencer writes it (which numbers its files 00000000_pred.png, ... instead).
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict
+
+import cv2
+import numpy as np
+
+from .draw import draw
+
+
+def output_paths(out_dir: str, image_path: str, task: str = 'det') -> Dict[str, str]:
+    """dict(vis=drawing path, pred=prediction path) of `image_path` under `out_dir`."""
+    name = osp.basename(image_path)
+    stem = osp.splitext(name)[0]
+    pred = (osp.join(out_dir, 'pred', f'{stem}_pred.png') if task == 'seg' else
+            osp.join(out_dir, 'preds', f'{stem}.json'))
+    return dict(vis=osp.join(out_dir, 'vis', name), pred=pred)
+
+
+def prediction_json(result: Dict[str, np.ndarray]) -> dict:
+    """A detection result as DetInferencer's JSON. Masks are left out: mmdet writes them as
+    COCO run-length encodings, which need pycocotools, and this package depends on numpy, cv2
+    and onnxruntime only."""
+    return dict(labels=result['labels'].tolist(), scores=result['scores'].tolist(),
+                bboxes=result['bboxes'].tolist())
+
+
+def save_outputs(out_dir: str, image_path: str, image: np.ndarray, result: Dict[str, np.ndarray],
+                 meta: dict, score_thr: float = 0.3) -> Dict[str, str]:
+    """Write the drawing and the prediction of one image (BGR `image` read from `image_path`,
+    `result` of an OnnxModel with metadata `meta`); returns their paths (:func:`output_paths`)."""
+    paths = output_paths(out_dir, image_path, meta['task'])
+    for path in paths.values():
+        os.makedirs(osp.dirname(path), exist_ok=True)
+    cv2.imwrite(paths['vis'], draw(image, result, meta.get('classes', []),
+                                   meta.get('palette', []), score_thr))
+    if 'seg_map' in result:
+        cv2.imwrite(paths['pred'], result['seg_map'].astype(np.uint8))
+    else:
+        with open(paths['pred'], 'w') as f:
+            json.dump(prediction_json(result), f)
+    return paths
