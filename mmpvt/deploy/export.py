@@ -15,6 +15,7 @@ exporter, which torch 2.13 no longer selects by default); see the README's deplo
 import json
 import os
 import os.path as osp
+import warnings
 from typing import Sequence, Tuple
 
 import torch
@@ -67,9 +68,14 @@ def export_onnx(model: nn.Module, example: Tuple[Tensor, ...], path: str,
             onnx_program.save(tmp)
         else:
             model.eval()
-            torch.onnx.export(model, example, tmp, dynamo=False, opset_version=opset,
-                              input_names=list(input_names), output_names=list(output_names),
-                              dynamic_axes=dynamic_dims)
+            with warnings.catch_warnings():
+                # torch 2.13 warns that this exporter is legacy; it is the one whose symbolic
+                # functions give two-stage detectors their RoiAlign node (docs/deployment.md)
+                warnings.filterwarnings('ignore', 'You are using the legacy TorchScript-based',
+                                        DeprecationWarning)
+                torch.onnx.export(model, example, tmp, dynamo=False, opset_version=opset,
+                                  input_names=list(input_names),
+                                  output_names=list(output_names), dynamic_axes=dynamic_dims)
     return path
 
 

@@ -15,7 +15,7 @@ from mmengine.model.weight_init import initialize, trunc_normal_
 from torch import Tensor, nn
 
 from ..checkpoints import adopt_state_dict, load_backbone_checkpoint
-from ..layers import tokens_to_map
+from ..layers import tokens_to_map, tracing_shapes
 
 ArchSpec = Union[str, dict]
 
@@ -202,7 +202,10 @@ class PyramidVisionBackbone(BaseModule):
         name, c = self.family, self.in_channels
         if not isinstance(x, Tensor):
             raise TypeError(f'{name} expects a (B, {c}, H, W) tensor, got {type(x).__name__}')
-        if x.dim() != 4 or x.shape[1] != c or x.shape[2] < 1 or x.shape[3] < 1:
+        # While an exporter traces, sizes are traced values and a comparison on them would be
+        # frozen into the graph (a TracerWarning): only the rank is checked then.
+        bad_size = not tracing_shapes() and (x.shape[1] != c or x.shape[2] < 1 or x.shape[3] < 1)
+        if x.dim() != 4 or bad_size:
             raise ValueError(f'{name} expects a (B, {c}, H, W) tensor with H, W >= 1, got shape '
                              f'{tuple(x.shape)}')
         if not x.is_floating_point():
