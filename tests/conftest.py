@@ -1,35 +1,24 @@
-import json
 import logging
-import os
 
 import pytest
 import torch
 from mmengine.logging import MMLogger
 
-from .helpers import TESTS
-
-# A copy of ../shared/reference/official_pvt_v1_checkpoint_keys.json (facts about the official
-# whai362/PVT checkpoints), so the suite runs wherever the repository is cloned.
-OFFICIAL_KEYS_JSON = os.path.join(TESTS, 'data', 'official_pvt_v1_checkpoint_keys.json')
-# ... and of ../shared/reference/official_pvt_v2_checkpoint_keys.json (the seven PVTv2 releases).
-OFFICIAL_V2_KEYS_JSON = os.path.join(TESTS, 'data', 'official_pvt_v2_checkpoint_keys.json')
-
-
-def _read_key_table(path):
-    with open(path) as f:
-        return {k: [(name, tuple(shape)) for name, shape in v] for k, v in json.load(f).items()}
+from .helpers import read_key_table
 
 
 @pytest.fixture(scope='session')
 def official_keys():
-    """{variant: [(key, shape), ...]} of the official PVT v1 ImageNet checkpoints, in file order."""
-    return _read_key_table(OFFICIAL_KEYS_JSON)
+    """{variant: [(key, shape), ...]} of the official PVT v1 ImageNet checkpoints, in file order
+    (tests/data/official_pvt_v1_checkpoint_keys.json)."""
+    return read_key_table('PVT')
 
 
 @pytest.fixture(scope='session')
 def official_v2_keys():
-    """{variant: [(key, shape), ...]} of the official PVTv2 ImageNet checkpoints (head included)."""
-    return _read_key_table(OFFICIAL_V2_KEYS_JSON)
+    """{variant: [(key, shape), ...]} of the official PVTv2 ImageNet checkpoints (head included;
+    tests/data/official_pvt_v2_checkpoint_keys.json)."""
+    return read_key_table('PVTv2')
 
 
 def pytest_configure(config):

@@ -1,5 +1,6 @@
-"""What several test modules use: paths, running the tools, building models from configs, and
-comparing numeric outputs of two paths (ONNX vs eager, mmpvt vs a reference).
+"""What several test modules use: paths, running the tools, building models from configs,
+comparing numeric outputs of two paths (ONNX vs eager, mmpvt vs a reference), and the official
+checkpoints as facts (key tables, random weights in their layout, backbones holding them).
 
 Comparing detections: two numeric paths agree on every value to float32 noise, but the *order* of
 detections whose scores differ by less than that noise is decided by the noise, and it changes
@@ -7,12 +8,17 @@ with the CPU (AVX-512 on one machine, AVX2 on another). A detection list is ther
 a set of matched pairs, never by rank: see :func:`match_detections`.
 """
 import copy
+import functools
+import json
 import os
+import re
 import subprocess
 import sys
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+import pytest
+import torch
 from scipy.optimize import linear_sum_assignment
 
 from mmpvt.models.builder import registry_of
@@ -121,6 +127,131 @@ def assert_same_detections(got, expected, min_count: int = 50,
             (flipped, positive)
 
 
+# ---- the official checkpoints, as facts (tests/data) -------------------------------------------
+# tests/data holds copies of ../shared/reference/official_pvt_v{1,2}_checkpoint_keys.json: the key
+# names and shapes of the authors' ImageNet checkpoints, in file order.
+V1_ARCHS = ('tiny', 'small', 'medium', 'large')
+V2_ARCHS = ('b0', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5')
+KEY_TABLES = {'PVT': os.path.join(TESTS, 'data', 'official_pvt_v1_checkpoint_keys.json'),
+              'PVTv2': os.path.join(TESTS, 'data', 'official_pvt_v2_checkpoint_keys.json')}
+# Entries of the ImageNet checkpoints that only the classifier uses (PVT v1: the class token, the
+# final norm and the head; PVTv2: the head). v1's stage-4 position table also has a class-token
+# row (50 = 1 + 7 x 7 positions), which a backbone does not keep.
+CLASSIFIER_ONLY = {'PVT': re.compile(r'^(cls_token|norm\.(weight|bias)|head\.(weight|bias))$'),
+                   'PVTv2': re.compile(r'^head\.(weight|bias)$')}
+
+
+def family(arch: str) -> str:
+    """'PVT' for the paper's v1 variants, 'PVTv2' for b0..b5 and b2_li."""
+    assert arch in V1_ARCHS + V2_ARCHS, arch
+    return 'PVT' if arch in V1_ARCHS else 'PVTv2'
+
+
+def by_family(*archs, **marks):
+    """pytest parameters over variant names whose ids say the family: 'PVT-tiny', 'PVTv2-b0'."""
+    return [pytest.param(a, id=f'{family(a)}-{a}', **marks) for a in archs]
+
+
+def size_id(value):
+    """pytest ids: an (H, W) input size as 'HxW'; anything else as pytest writes it."""
+    return 'x'.join(map(str, value)) if isinstance(value, tuple) else None
+
+
+@functools.lru_cache(maxsize=None)
+def read_key_table(family_name: str) -> Dict[str, List[Tuple[str, tuple]]]:
+    """{variant: [(key, shape), ...]} of one family's official checkpoints."""
+    with open(KEY_TABLES[family_name]) as f:
+        return {k: [(name, tuple(shape)) for name, shape in v] for k, v in json.load(f).items()}
+
+
+def official_key_table(arch: str) -> List[Tuple[str, tuple]]:
+    return read_key_table(family(arch))[arch]
+
+
+def release_backbone_shapes(arch: str) -> Dict[str, tuple]:
+    """{key: shape} of an official checkpoint without its classifier-only entries."""
+    return {k: s for k, s in official_key_table(arch) if not CLASSIFIER_ONLY[family(arch)].match(k)}
+
+
+def random_official_state_dict(keys, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Random tensors with the official names and shapes of `keys` ([(key, shape), ...]);
+    LayerNorm scales near 1."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for name, shape in keys:
+        t = torch.randn(shape, generator=g) * 0.05
+        if ('norm' in name) and name.endswith('weight'):
+            t = 1.0 + t
+        sd[name] = t
+    return sd
+
+
+@functools.lru_cache(maxsize=None)
+def _official_weights(arch: str, seed: int):
+    return random_official_state_dict(official_key_table(arch), seed)
+
+
+def official_weights(arch: str, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """A random checkpoint in the official layout of `arch` (whole classifier), made once per
+    (arch, seed); a new dict each call, so a test may add or remove entries."""
+    return dict(_official_weights(arch, seed))
+
+
+def backbone_with_official_weights(arch: str, seed: int = 0, dtype=torch.float32, **kwargs):
+    """(backbone of `arch` in eval mode holding official_weights(arch, seed), those weights), in
+    `dtype`; stochastic depth off."""
+    from mmpvt.models import build_backbone, convert_to_mmpvt
+    sd = {k: v.to(dtype) for k, v in official_weights(arch, seed).items()}
+    model = build_backbone(arch, drop_path_rate=0.0, **kwargs).to(dtype)
+    model.load_state_dict(convert_to_mmpvt(sd).state_dict, strict=True)
+    return model.eval(), sd
+
+
+@functools.lru_cache(maxsize=None)
+def meta_backbone(arch: str):
+    """The backbone of `arch` on the meta device (shapes only, built in milliseconds); shared:
+    do not modify it."""
+    from mmpvt.models import build_backbone
+    with torch.device('meta'):
+        return build_backbone(arch)
+
+
+def shapes(state_dict) -> Dict[str, tuple]:
+    return {k: tuple(v.shape) for k, v in state_dict.items()}
+
+
+def parameter_count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def assert_holds_official_weights(model, official) -> None:
+    """A few tensors of `model` (mmpvt names) equal their official-layout source, names renamed by
+    hand: patch embedding, a K/V projection and each family's stage-4 extra (v1: position table
+    without its class-token row; v2: stage norm)."""
+    sd = model.state_dict()
+    assert torch.equal(sd['stages.0.patch_embed.proj.weight'], official['patch_embed1.proj.weight'])
+    assert torch.equal(sd['stages.2.blocks.1.attn.kv.bias'], official['block3.1.attn.kv.bias'])
+    if 'pos_embed4' in official:
+        assert torch.equal(sd['stages.3.pos_embed'], official['pos_embed4'][:, 1:])
+    else:
+        assert torch.equal(sd['stages.3.norm.weight'], official['norm4.weight'])
+
+
+def load_pretrained(path, arch: str, **extra):
+    """A backbone of `arch` initialised through ``init_cfg=dict(type='Pretrained', ...)``."""
+    from mmpvt.models import build_backbone
+    model = build_backbone(arch, init_cfg=dict(type='Pretrained', checkpoint=str(path), **extra))
+    model.init_weights()
+    return model.eval()
+
+
+def set_layer_norm_eps(model, eps: float) -> None:
+    """Every LayerNorm of `model` to `eps` (to compare with ports that use another eps)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.eps = eps
+
+
 class RunsCode:
     """A pickle payload: unpickling it creates the directory `marker`, the proof that loading a
     checkpoint ran code."""
@@ -136,7 +267,6 @@ def poison_hub_cache(torch_home, name: str = 'evil.pth'):
     """Put a checkpoint whose unpickling runs code into the torch hub cache under `torch_home`,
     as a download of ``https://example.invalid/<name>`` would leave it; returns the marker path
     that running it would create."""
-    import torch
     cache = torch_home / 'hub' / 'checkpoints'
     cache.mkdir(parents=True, exist_ok=True)
     marker = torch_home / 'code_ran'

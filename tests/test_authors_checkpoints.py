@@ -20,8 +20,7 @@ from mmengine.runner import load_checkpoint
 import mmpvt  # noqa: F401
 from mmpvt.models.checkpoints import CheckpointMismatchError
 
-from .helpers import REPO, build_model, run_tool
-from .models.reference_pvt import random_official_state_dict
+from .helpers import REPO, build_model, random_official_state_dict, run_tool
 
 pytestmark = pytest.mark.slow  # whole detectors, inferencers, tools in subprocesses
 
@@ -136,9 +135,14 @@ def authors_files(tmp_path_factory, official_keys, official_v2_keys):
     return files
 
 
-def test_mmdet213_detr_names_are_complete():
-    keys = mmdet213_detr_keys()
-    assert len(keys) == len(set(keys)) == 193  # 9 + 4 + 6 x 12 (encoder) + 6 x 18 (decoder)
+def test_mmdet213_detr_names_are_renamed_to_those_of_our_detr(authors_files):
+    from mmpvt.models.checkpoints.detr import mmdet2_detr_to_mmdet3
+    model = authors_files['detr'][1]
+    renamed, count = mmdet2_detr_to_mmdet3({k: torch.zeros(1) for k in mmdet213_detr_keys()})
+    # 193 names (9 + 4 + 6 x 12 encoder + 6 x 18 decoder), of which fc_cls, reg_ffn, fc_reg (8)
+    # are the same in mmdet 3.x
+    assert count == 193 - 8
+    assert sorted(renamed) == sorted(k for k in model.state_dict() if not k.startswith('backbone.'))
 
 
 @pytest.mark.parametrize('name', ['retinanet', 'mask_rcnn', 'sem_fpn', 'retinanet_v2'])

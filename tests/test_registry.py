@@ -38,7 +38,6 @@ def test_mmdet_pyramid_vision_transformer_is_left_alone():
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
     assert MODELS.get('PyramidVisionTransformerV2') is PyramidVisionTransformerV2
     assert list(MMPVT_MODELS.module_dict) == ['PVT', 'PVTv2', 'DETR']
-    assert MODELS.get('DETR') is not MMPVT_MODELS.get('DETR')  # mmdet's DETR stays mmdet's
 
 
 @pytest.mark.slow  # a fresh interpreter
@@ -51,10 +50,13 @@ def test_import_mmpvt_does_not_import_mmdet_detectors():
     assert out.stdout.strip() == '[]'
 
 
-def test_mmpvt_detr_builds_mmdets_detr_subclass():
+def test_mmpvt_detr_names_our_detr_and_detr_stays_mmdets():
     from mmdet.models.detectors import DETR as MMDetDETR
+    from mmdet.registry import MODELS
     from mmpvt.models.detectors import DETR
-    assert issubclass(DETR, MMDetDETR)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        assert MODELS.get('mmpvt.DETR') is DETR
+        assert MODELS.get('DETR') is MMDetDETR
 
 
 def test_importing_twice_or_through_custom_imports_does_not_fail():

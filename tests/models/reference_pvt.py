@@ -6,27 +6,16 @@ authors' code, so use it on inputs that 32 divides (where mmpvt must agree exact
 """
 import math
 
-import torch
 import torch.nn.functional as F
 
 
-def random_official_state_dict(keys, seed=0):
-    """Random tensors with the official names and shapes; LayerNorm scales near 1."""
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for name, shape in keys:
-        t = torch.randn(shape, generator=g) * 0.05
-        if ('norm' in name) and name.endswith('weight'):
-            t = 1.0 + t
-        sd[name] = t
-    return sd
-
-
-def _layer_norm(x, sd, prefix, eps):
+def layer_norm(x, sd, prefix, eps):
+    """LayerNorm with the official tensors `prefix`.weight / .bias."""
     return F.layer_norm(x, x.shape[-1:], sd[prefix + '.weight'], sd[prefix + '.bias'], eps)
 
 
-def _linear(x, sd, prefix):
+def linear(x, sd, prefix):
+    """x W^T + b with the official tensors `prefix`.weight / .bias."""
     return x @ sd[prefix + '.weight'].t() + sd[prefix + '.bias']
 
 
@@ -44,7 +33,7 @@ def reference_forward(sd, num_heads, x):
         w = sd[f'patch_embed{s}.proj.weight']
         x = F.conv2d(x, w, sd[f'patch_embed{s}.proj.bias'], stride=w.shape[-1])
         C, H, W = x.shape[1:]
-        t = _layer_norm(x.flatten(2).transpose(1, 2), sd, f'patch_embed{s}.norm', 1e-5)
+        t = layer_norm(x.flatten(2).transpose(1, 2), sd, f'patch_embed{s}.norm', 1e-5)
         pos = sd[f'pos_embed{s}']
         if s == 4:
             pos = pos[:, 1:]  # row 0 belongs to the class token
@@ -58,21 +47,21 @@ def reference_forward(sd, num_heads, x):
         j = 0
         while f'block{s}.{j}.norm1.weight' in sd:
             p = f'block{s}.{j}'
-            h = _layer_norm(t, sd, p + '.norm1', 1e-6)
-            q = _linear(h, sd, p + '.attn.q').reshape(B, -1, heads, C // heads).transpose(1, 2)
+            h = layer_norm(t, sd, p + '.norm1', 1e-6)
+            q = linear(h, sd, p + '.attn.q').reshape(B, -1, heads, C // heads).transpose(1, 2)
             if p + '.attn.sr.weight' in sd:  # eq. (3): SR(x) = Norm(Reshape(x, R) W^S)
                 r = sd[p + '.attn.sr.weight']
                 m = h.transpose(1, 2).reshape(B, C, H, W)
                 m = F.conv2d(m, r, sd[p + '.attn.sr.bias'], stride=r.shape[-1])
-                m = _layer_norm(m.flatten(2).transpose(1, 2), sd, p + '.attn.norm', 1e-5)
+                m = layer_norm(m.flatten(2).transpose(1, 2), sd, p + '.attn.norm', 1e-5)
             else:
                 m = h
-            kv = _linear(m, sd, p + '.attn.kv').reshape(B, -1, 2, heads, C // heads)
+            kv = linear(m, sd, p + '.attn.kv').reshape(B, -1, 2, heads, C // heads)
             k, v = kv.permute(2, 0, 3, 1, 4)
             o = explicit_attention(q, k, v).transpose(1, 2).reshape(B, -1, C)
-            t = t + _linear(o, sd, p + '.attn.proj')
-            h = _layer_norm(t, sd, p + '.norm2', 1e-6)
-            t = t + _linear(F.gelu(_linear(h, sd, p + '.mlp.fc1')), sd, p + '.mlp.fc2')
+            t = t + linear(o, sd, p + '.attn.proj')
+            h = layer_norm(t, sd, p + '.norm2', 1e-6)
+            t = t + linear(F.gelu(linear(h, sd, p + '.mlp.fc1')), sd, p + '.mlp.fc2')
             j += 1
         x = t.transpose(1, 2).reshape(B, C, H, W)
         outs.append(x)

@@ -6,27 +6,15 @@ LayerNorm with the official eps (1e-5 in patch embedding and attn.norm, 1e-6 els
 reduction is the official unpadded R x R conv, so grids that R does not divide are floored, as in
 the authors' code: compare with mmpvt on sizes that 32 divides (b0-b5), or on any size (b2-li).
 """
-import math
-
 import torch.nn.functional as F
+
+# The elementary operations are those of v1 (LayerNorm, linear layers, eq. (4) attention).
+from .reference_pvt import explicit_attention, layer_norm, linear
 
 PATCH = {1: (7, 4), 2: (3, 2), 3: (3, 2), 4: (3, 2)}  # stage -> (kernel, stride), padding k // 2
 
 
-def _ln(x, sd, prefix, eps):
-    return F.layer_norm(x, x.shape[-1:], sd[prefix + '.weight'], sd[prefix + '.bias'], eps)
-
-
-def _fc(x, sd, prefix):
-    return x @ sd[prefix + '.weight'].t() + sd[prefix + '.bias']
-
-
-def _attention(q, k, v):
-    attn = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-    return attn.softmax(dim=-1) @ v
-
-
-def reference_forward_v2(sd, num_heads, linear, x):
+def reference_forward_v2(sd, num_heads, linear_sra, x):
     """Official PVTv2 features (list of 4 (B, C, H, W)) for images x (B, 3, H, W)."""
     outs = []
     B = x.shape[0]
@@ -35,39 +23,39 @@ def reference_forward_v2(sd, num_heads, linear, x):
         x = F.conv2d(x, sd[f'patch_embed{s}.proj.weight'], sd[f'patch_embed{s}.proj.bias'],
                      stride=stride, padding=k // 2)
         C, H, W = x.shape[1:]
-        t = _ln(x.flatten(2).transpose(1, 2), sd, f'patch_embed{s}.norm', 1e-5)
+        t = layer_norm(x.flatten(2).transpose(1, 2), sd, f'patch_embed{s}.norm', 1e-5)
         heads = num_heads[s - 1]
         d = C // heads
         j = 0
         while f'block{s}.{j}.norm1.weight' in sd:
             p = f'block{s}.{j}'
-            h = _ln(t, sd, p + '.norm1', 1e-6)
-            q = _fc(h, sd, p + '.attn.q').reshape(B, -1, heads, d).transpose(1, 2)
+            h = layer_norm(t, sd, p + '.norm1', 1e-6)
+            q = linear(h, sd, p + '.attn.q').reshape(B, -1, heads, d).transpose(1, 2)
             grid = h.transpose(1, 2).reshape(B, C, H, W)
-            if linear:
+            if linear_sra:
                 m = F.adaptive_avg_pool2d(grid, 7)
                 m = F.conv2d(m, sd[p + '.attn.sr.weight'], sd[p + '.attn.sr.bias'])
-                m = F.gelu(_ln(m.flatten(2).transpose(1, 2), sd, p + '.attn.norm', 1e-5))
+                m = F.gelu(layer_norm(m.flatten(2).transpose(1, 2), sd, p + '.attn.norm', 1e-5))
             elif p + '.attn.sr.weight' in sd:
                 r = sd[p + '.attn.sr.weight'].shape[-1]
                 m = F.conv2d(grid, sd[p + '.attn.sr.weight'], sd[p + '.attn.sr.bias'], stride=r)
-                m = _ln(m.flatten(2).transpose(1, 2), sd, p + '.attn.norm', 1e-5)
+                m = layer_norm(m.flatten(2).transpose(1, 2), sd, p + '.attn.norm', 1e-5)
             else:
                 m = h
-            kv = _fc(m, sd, p + '.attn.kv').reshape(B, -1, 2, heads, d).permute(2, 0, 3, 1, 4)
-            o = _attention(q, kv[0], kv[1]).transpose(1, 2).reshape(B, -1, C)
-            t = t + _fc(o, sd, p + '.attn.proj')
-            h = _fc(_ln(t, sd, p + '.norm2', 1e-6), sd, p + '.mlp.fc1')
-            if linear:
+            kv = linear(m, sd, p + '.attn.kv').reshape(B, -1, 2, heads, d).permute(2, 0, 3, 1, 4)
+            o = explicit_attention(q, kv[0], kv[1]).transpose(1, 2).reshape(B, -1, C)
+            t = t + linear(o, sd, p + '.attn.proj')
+            h = linear(layer_norm(t, sd, p + '.norm2', 1e-6), sd, p + '.mlp.fc1')
+            if linear_sra:
                 h = F.relu(h)
             hidden = h.shape[-1]
             h = F.conv2d(h.transpose(1, 2).reshape(B, hidden, H, W),
                          sd[p + '.mlp.dwconv.dwconv.weight'], sd[p + '.mlp.dwconv.dwconv.bias'],
                          padding=1, groups=hidden)
             h = F.gelu(h.flatten(2).transpose(1, 2))
-            t = t + _fc(h, sd, p + '.mlp.fc2')
+            t = t + linear(h, sd, p + '.mlp.fc2')
             j += 1
-        t = _ln(t, sd, f'norm{s}', 1e-6)
+        t = layer_norm(t, sd, f'norm{s}', 1e-6)
         x = t.transpose(1, 2).reshape(B, C, H, W)
         outs.append(x)
     return outs

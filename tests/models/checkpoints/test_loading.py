@@ -1,0 +1,223 @@
+"""Specification of strict checkpoint loading (mmpvt.models.checkpoints.loading): through
+``init_cfg=dict(type='Pretrained', ...)`` and through any loader (the backbones' load-state-dict
+hook). Nothing is ignored silently: classification-only entries are dropped with one log line,
+everything else must fit, or an error names the keys, the variant or the family it looks like.
+
+Each behaviour runs on the smallest variant of both families (ids 'PVT-tiny', 'PVTv2-b0'); layouts
+are written from the facts files (reference_layouts.py), not with mmpvt's converters.
+"""
+import pytest
+import torch
+from mmengine.runner.checkpoint import load_state_dict
+
+from mmpvt.models import PVT, CheckpointMismatchError, CheckpointReadError, build_backbone
+
+from ...helpers import (assert_holds_official_weights, by_family, family, load_pretrained,
+                        official_weights)
+from ..reference_layouts import CONVERTED_LAYOUT_CASES, in_layout, mmdet_layout
+
+# What the official ImageNet files hold that a backbone does not, in the order of the files.
+DROPPED = {'tiny': 'pos_embed4[:, 0] (class-token position), cls_token, norm.weight, norm.bias, '
+                   'head.weight, head.bias',
+           'b0': 'head.weight, head.bias'}
+
+
+@pytest.fixture(params=by_family('tiny', 'b0'))
+def arch(request):
+    return request.param
+
+
+@pytest.fixture(scope='module')
+def official_files(tmp_path_factory):
+    """{arch: path of a random checkpoint in the official layout}, written once."""
+    root = tmp_path_factory.mktemp('official')
+    for arch in DROPPED:
+        torch.save(official_weights(arch), root / f'{arch}.pth')
+    return {arch: root / f'{arch}.pth' for arch in DROPPED}
+
+
+def assert_same_tensors(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# ---- through init_cfg --------------------------------------------------------------------------
+def test_official_file_loads_and_logs_what_it_dropped(official_files, arch, log_lines):
+    assert_holds_official_weights(load_pretrained(official_files[arch], arch),
+                                  official_weights(arch))
+    dropped = [line for line in log_lines if 'dropped classification-only' in line]
+    assert len(dropped) == 1
+    assert dropped[0].endswith(f'; dropped classification-only entries: {DROPPED[arch]}')
+
+
+@pytest.mark.parametrize('arch,layout', CONVERTED_LAYOUT_CASES)
+def test_every_layout_loads_the_weights_of_the_official_file(official_files, tmp_path, arch,
+                                                             layout):
+    sd = in_layout(layout, official_weights(arch))
+    torch.save({'state_dict': sd} if layout == 'mmdet' else sd, tmp_path / 'ckpt.pth')
+    assert_same_tensors(load_pretrained(tmp_path / 'ckpt.pth', arch),
+                        load_pretrained(official_files[arch], arch))
+
+
+def test_own_checkpoint_round_trips(tmp_path, arch):
+    src = build_backbone(arch)
+    src.init_weights()
+    torch.save(src.state_dict(), tmp_path / 'own.pth')
+    assert_same_tensors(load_pretrained(tmp_path / 'own.pth', arch), src)
+
+
+@pytest.mark.parametrize('prefix', [None, 'backbone.'])
+def test_whole_detector_checkpoint_loads_the_backbone_part(tmp_path, arch, prefix):
+    official = official_weights(arch)
+    detector = {f'backbone.{k}': v for k, v in mmdet_layout(official).items()}
+    detector['neck.lateral_convs.0.conv.weight'] = torch.zeros(8, 32, 1, 1)
+    torch.save({'meta': {'epoch': 12}, 'state_dict': detector}, tmp_path / 'retinanet.pth')
+    model = load_pretrained(tmp_path / 'retinanet.pth', arch, **({'prefix': prefix} if prefix
+                                                                 else {}))
+    assert_holds_official_weights(model, official)
+
+
+def test_init_cfg_as_a_list_goes_through_the_strict_loader(official_files, arch):
+    model = build_backbone(arch, init_cfg=[dict(type='Pretrained',
+                                                checkpoint=str(official_files[arch]))])
+    model.init_weights()
+    assert_holds_official_weights(model, official_weights(arch))
+
+
+def test_position_tables_of_another_pretraining_size_are_resized(official_files, log_lines):
+    model = PVT('tiny', pretrain_img_size=256,
+                init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
+    model.init_weights()
+    assert model.stages[0].pos_embed.shape == (1, 64 * 64, 64)
+    assert 'PVT: resized stages.0.pos_embed from a 56x56 grid to (64, 64)' in log_lines
+
+
+# ---- what does not fit -------------------------------------------------------------------------
+@pytest.mark.parametrize('ckpt_arch,model_arch,detail', [
+    pytest.param('small', 'tiny', 'unexpected keys in the checkpoint: stages.0.blocks.2.',
+                 id='PVT-small-into-tiny'),
+    pytest.param('b1', 'b0', 'stages.0.patch_embed.proj.weight 64x3x7x7 vs 32x3x7x7',
+                 id='PVTv2-b1-into-b0'),
+    pytest.param('b2', 'b2_li', 'stages.0.blocks.0.attn.sr.weight 64x64x8x8 vs 64x64x1x1',
+                 id='PVTv2-b2-into-b2_li'),
+    pytest.param('b2_li', 'b2', 'stages.0.blocks.0.attn.sr.weight 64x64x1x1 vs 64x64x8x8',
+                 id='PVTv2-b2_li-into-b2'),
+    pytest.param('b3', 'b2', 'unexpected keys in the checkpoint: stages.2.blocks.6.',
+                 id='PVTv2-b3-into-b2'),
+])
+def test_checkpoint_of_another_variant_names_the_keys_and_the_variant_it_looks_like(
+        tmp_path, ckpt_arch, model_arch, detail):
+    torch.save(official_weights(ckpt_arch), tmp_path / 'ckpt.pth')
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_pretrained(tmp_path / 'ckpt.pth', model_arch)
+    message = str(err.value)
+    assert f'does not fit this {family(model_arch)} (arch {model_arch})' in message
+    assert detail in message
+    assert message.endswith(f'looks like {family(model_arch)} arch {ckpt_arch}.')
+
+
+def test_shape_mismatch_of_an_own_checkpoint_is_listed_with_both_shapes(tmp_path):
+    arch = dict(embed_dims=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_heads=[1, 2, 5, 8],
+                mlp_ratios=[8, 8, 4, 4], sr_ratios=[8, 4, 2, 1], patch_sizes=[4, 2, 2, 2])
+    torch.save(PVT(arch).state_dict(), tmp_path / 'narrow.pth')
+    with pytest.raises(CheckpointMismatchError, match=r'stages\.0\.patch_embed\.proj\.weight '
+                                                      r'32x3x4x4 vs 64x3x4x4'):
+        load_pretrained(tmp_path / 'narrow.pth', 'tiny')
+
+
+def test_unknown_extra_key_is_an_error_not_ignored(tmp_path, arch):
+    torch.save(dict(official_weights(arch), extra_thing=torch.zeros(3)), tmp_path / 'extra.pth')
+    with pytest.raises(CheckpointMismatchError, match='unexpected keys in the checkpoint: '
+                                                      'extra_thing'):
+        load_pretrained(tmp_path / 'extra.pth', arch)
+
+
+@pytest.mark.parametrize('ckpt_arch,wrap,model_arch,message', [
+    pytest.param('tiny', lambda sd: sd, 'b0',
+                 r"is a PVT checkpoint \(official layout\); it cannot be loaded into PVTv2\. "
+                 r"Use type='mmpvt\.PVT' for it", id='PVT-into-PVTv2'),
+    pytest.param('b0', lambda sd: {'state_dict': mmdet_layout(sd)}, 'tiny',
+                 r"is a PVTv2 checkpoint \(mmdet layout\); it cannot be loaded into PVT\. "
+                 r"Use type='mmpvt\.PVTv2' for it", id='PVTv2-into-PVT'),
+])
+def test_checkpoint_of_the_other_family_says_what_it_is(tmp_path, ckpt_arch, wrap, model_arch,
+                                                        message):
+    torch.save(wrap(official_weights(ckpt_arch)), tmp_path / 'ckpt.pth')
+    with pytest.raises(CheckpointMismatchError, match=message):
+        load_pretrained(tmp_path / 'ckpt.pth', model_arch)
+
+
+# ---- files that cannot be read -----------------------------------------------------------------
+@pytest.mark.parametrize('content', [b'PK\x03\x04 truncated zip', b'this is a text file\n'],
+                         ids=['broken-zip', 'text'])
+def test_unreadable_file_is_an_error_naming_it(tmp_path, content):
+    path = tmp_path / 'broken.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointReadError, match='Could not read the checkpoint') as err:
+        load_pretrained(path, 'tiny')
+    assert str(path) in str(err.value) and 'torch.save' in str(err.value)
+
+
+def test_truncated_real_checkpoint_names_the_file(official_files, tmp_path):
+    data = official_files['tiny'].read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointReadError, match=r'cut\.pth.*is the file complete'):
+        load_pretrained(tmp_path / 'cut.pth', 'tiny')
+
+
+def test_missing_file_is_an_error_naming_it(tmp_path):
+    with pytest.raises(CheckpointReadError, match='not found: .*nowhere.pth'):
+        load_pretrained(tmp_path / 'nowhere.pth', 'tiny')
+
+
+def test_unreachable_url_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    url = 'http://127.0.0.1:9/pvt_tiny.pth'  # the discard port: nothing listens there
+    with pytest.raises(CheckpointReadError, match='Could not download the checkpoint '
+                                                  r'http://127\.0\.0\.1:9/pvt_tiny\.pth.*offline'):
+        load_pretrained(url, 'tiny')
+
+
+# ---- any loader: the backbone's load-state-dict hook -------------------------------------------
+class Detector(torch.nn.Module):
+    """What mmdet/mmseg models look like to a loader: the backbone under ``backbone.``."""
+
+    def __init__(self, arch):
+        super().__init__()
+        self.backbone = build_backbone(arch)
+        self.neck = torch.nn.Linear(2, 2)
+
+    def whole(self, backbone_sd):
+        """A whole-model state dict with `backbone_sd` under ``backbone.``."""
+        return {**{f'backbone.{k}': v for k, v in backbone_sd.items()},
+                **{f'neck.{k}': v for k, v in self.neck.state_dict().items()}}
+
+
+def test_official_layout_under_backbone_prefix_loads_with_torch_strict(arch):
+    model = Detector(arch)
+    model.load_state_dict(model.whole(official_weights(arch)), strict=True)
+    assert_holds_official_weights(model.backbone, official_weights(arch))
+
+
+def test_mmdet_layout_under_backbone_prefix_loads_with_mmengine(arch):
+    model = Detector(arch)
+    load_state_dict(model, model.whole(mmdet_layout(official_weights(arch))), strict=False)
+    assert_holds_official_weights(model.backbone, official_weights(arch))
+
+
+def test_mmengine_non_strict_load_of_a_wrong_shape_is_an_error(arch):
+    model = Detector(arch)
+    sd = model.whole(model.backbone.state_dict())
+    sd['backbone.stages.1.blocks.0.attn.q.weight'] = torch.zeros(3, 3)
+    width = {'tiny': 128, 'b0': 64}[arch]  # stage-2 width
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"(?s)under 'backbone\.'.*stages\.1\.blocks\.0\.attn\.q\.weight "
+                             rf"3x3 vs {width}x{width}"):
+        load_state_dict(model, sd, strict=False)
+
+
+def test_mmengine_non_strict_load_without_backbone_keys_is_an_error(arch):
+    model = Detector(arch)
+    with pytest.raises(CheckpointMismatchError, match=f"no weights for its {family(arch)} "
+                                                      r"backbone \(no key under 'backbone\.'\)"):
+        load_state_dict(model, {f'neck.{k}': v for k, v in model.neck.state_dict().items()})

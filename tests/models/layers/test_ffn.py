@@ -1,0 +1,105 @@
+"""Specification of the feed-forward networks (mmpvt.models.layers.ffn).
+
+Three kinds, each checked against its plain form (what the authors' code computes, written out):
+v1 ``FeedForward`` (fc1, GELU, fc2), v2 ``ConvFeedForward`` (fc1, 3x3 depth-wise conv, GELU, fc2)
+and the linear-SRA models' ``ConvFeedForward(relu=True)`` (ReLU after fc1).
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmpvt.models.layers import ConvFeedForward, FeedForward
+
+KINDS = {'v1': lambda c, h: FeedForward(c, h),
+         'v2': lambda c, h: ConvFeedForward(c, h),
+         'v2-relu': lambda c, h: ConvFeedForward(c, h, relu=True)}
+
+
+@pytest.fixture(params=list(KINDS))
+def kind(request):
+    return request.param
+
+
+def build(kind, embed_dims, hidden_dims):
+    return KINDS[kind](embed_dims, hidden_dims)
+
+
+def plain_form(kind, ff, x, hw):
+    """The official feed-forward of `kind`, with ff's weights."""
+    h = ff.fc1(x)
+    if kind == 'v2-relu':
+        h = F.relu(h)
+    if kind != 'v1':
+        B, N, C = h.shape
+        conv = ff.dwconv.dwconv
+        h = F.conv2d(h.transpose(1, 2).reshape(B, C, *hw), conv.weight, conv.bias, padding=1,
+                     groups=C).flatten(2).transpose(1, 2)
+    return ff.fc2(F.gelu(h))
+
+
+def hidden_activations_kept(call, x, hidden):
+    """How many distinct (B, N, hidden) tensors autograd keeps for the backward of call(x)."""
+    storages = set()
+
+    def pack(t):
+        if t.numel() == x.shape[0] * x.shape[1] * hidden:
+            storages.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        call(x)
+    return len(storages)
+
+
+def test_training_path_has_exact_gradients(kind):
+    ff = build(kind, 4, 8).double()
+    x = torch.randn(2, 12, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: ff(t, (3, 4)), (x,))
+
+
+# Training path against the plain form, fp32. v1 runs the same fc1/GELU/fc2 kernels: bit-identical
+# outputs; its gradients come from an explicit backward (fc2's products summed in another order):
+# atol 1e-7, rtol 1e-6. v2's depth-wise conv runs on channels-last tokens, F.conv2d here on an
+# NCHW copy: the nine products may be summed in another order, float32 rounding (atol 1e-6), and
+# its backward adds the conv's explicit backward (atol 1e-6, rtol 1e-5).
+@pytest.mark.parametrize('kind,atol,grad_atol,grad_rtol', [
+    ('v1', 0.0, 1e-7, 1e-6), ('v2', 1e-6, 1e-6, 1e-5), ('v2-relu', 1e-6, 1e-6, 1e-5)])
+def test_training_path_equals_the_plain_form(kind, atol, grad_atol, grad_rtol):
+    ff = build(kind, 32, 256)
+    x = torch.randn(2, 6 * 10, 32, requires_grad=True)
+    ours = ff(x, (6, 10))
+    ours.square().mean().backward()
+    grads = [x.grad.clone()] + [p.grad.clone() for p in ff.parameters()]
+    x.grad = None
+    ff.zero_grad()
+    plain = plain_form(kind, ff, x, (6, 10))
+    plain.square().mean().backward()
+    assert (ours - plain).abs().max().item() <= atol
+    for a, b in zip(grads, [x.grad] + [p.grad for p in ff.parameters()]):
+        assert torch.allclose(a, b, atol=grad_atol, rtol=grad_rtol)
+
+
+def test_inference_path_is_bit_identical_to_the_plain_form(kind):
+    ff = build(kind, 32, 256)
+    x = torch.randn(2, 6 * 10, 32)
+    with torch.no_grad():  # the in-place path: same kernels, same order, same numbers
+        assert torch.equal(ff(x, (6, 10)), plain_form(kind, ff, x, (6, 10)))
+
+
+# The plain forms keep fc1's output (GELU's or the conv's input) and GELU's output (fc2's weight
+# gradient); v2's also the conv's output (GELU's input).
+@pytest.mark.parametrize('kind,plain_keeps', [('v1', 2), ('v2', 3), ('v2-relu', 3)])
+def test_training_keeps_one_hidden_activation_for_backward(kind, plain_keeps):
+    ff = build(kind, 16, 128)
+    x = torch.randn(1, 8 * 8, 16, requires_grad=True)
+    assert hidden_activations_kept(lambda t: ff(t, (8, 8)), x, 128) == 1
+    assert hidden_activations_kept(lambda t: plain_form(kind, ff, t, (8, 8)), x, 128) == \
+        plain_keeps
+
+
+def test_frozen_feed_forward_gives_input_gradients_only(kind):
+    ff = build(kind, 8, 32)
+    ff.requires_grad_(False)
+    x = torch.randn(1, 16, 8, requires_grad=True)
+    ff(x, (4, 4)).sum().backward()
+    assert x.grad is not None and all(p.grad is None for p in ff.parameters())
