@@ -1,4 +1,5 @@
 import logging
+import os
 
 import pytest
 import torch

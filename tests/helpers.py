@@ -237,6 +237,12 @@ def assert_holds_official_weights(model, official) -> None:
         assert torch.equal(sd['stages.3.norm.weight'], official['norm4.weight'])
 
 
+def saved_checkpoint(folder, state_dict, name: str = 'model.pth') -> str:
+    """Save `state_dict` as a training checkpoint (``{'state_dict': ...}``) in `folder`."""
+    torch.save({'state_dict': state_dict}, folder / name)
+    return str(folder / name)
+
+
 def load_pretrained(path, arch: str, **extra):
     """A backbone of `arch` initialised through ``init_cfg=dict(type='Pretrained', ...)``."""
     from mmpvt.models import build_backbone

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from mmpvt.apis.convert import convert_checkpoint_file
-from mmpvt.models import CheckpointMismatchError, identify
+from mmpvt.models import PVT, CheckpointMismatchError, identify
 
 from ..helpers import (assert_holds_official_weights, by_family, load_pretrained,
-                       official_weights, run_tool)
+                       official_weights, run_tool, saved_checkpoint)
 from ..models.reference_layouts import in_layout
 
 # The file each family is converted from: (layout, tensors the backbone keeps, dropped entries).
@@ -85,3 +85,20 @@ def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert result.stderr.startswith('convert_checkpoint: Could not read the checkpoint')
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_a_state_dict_entry_that_is_not_a_tensor_is_named(tmp_path):
+    sd = PVT('tiny').state_dict()
+    sd['stages.0.patch_embed.proj.weight'] = 'a string'
+    with pytest.raises(ValueError, match=r"the state dict entry 'stages\.0\.patch_embed\.proj\."
+                                         r"weight' holds a str \('a string'\), expected a tensor"):
+        convert_checkpoint_file(saved_checkpoint(tmp_path, sd), str(tmp_path / 'out.pth'))
+
+
+def test_converting_a_file_onto_itself_is_refused_and_the_source_kept(tmp_path):
+    path = saved_checkpoint(tmp_path, PVT('tiny').state_dict())
+    before = (tmp_path / 'model.pth').read_bytes()
+    with pytest.raises(ValueError, match=r'the output .*model\.pth is the checkpoint being '
+                                         'converted'):
+        convert_checkpoint_file(path, path)
+    assert (tmp_path / 'model.pth').read_bytes() == before

@@ -10,10 +10,11 @@ import pytest
 import torch
 from mmengine.runner.checkpoint import load_state_dict
 
+from mmpvt.apis.convert import convert_checkpoint_file
 from mmpvt.models import PVT, CheckpointMismatchError, CheckpointReadError, build_backbone
 
 from ...helpers import (assert_holds_official_weights, by_family, family, load_pretrained,
-                        official_weights)
+                        official_weights, saved_checkpoint)
 from ..reference_layouts import CONVERTED_LAYOUT_CASES, in_layout, mmdet_layout
 
 # What the official ImageNet files hold that a backbone does not, in the order of the files.
@@ -221,3 +222,52 @@ def test_mmengine_non_strict_load_without_backbone_keys_is_an_error(arch):
     with pytest.raises(CheckpointMismatchError, match=f"no weights for its {family(arch)} "
                                                       r"backbone \(no key under 'backbone\.'\)"):
         load_state_dict(model, {f'neck.{k}': v for k, v in model.neck.state_dict().items()})
+
+
+# ---- what the tensors may be: finite floats, in a dict ---------------------------------------
+KEY = 'stages.0.patch_embed.proj.weight'
+
+
+@pytest.mark.parametrize('bad,message', [
+    (float('nan'), r'1 tensors with NaN or infinite values: stages\.0\.patch_embed\.proj\.weight '
+                   r'\(1 of \d+ values\)'),
+    (float('inf'), r'1 tensors with NaN or infinite values'),
+])
+def test_non_finite_weights_are_an_error_naming_the_key(tmp_path, arch, bad, message):
+    sd = build_backbone(arch).state_dict()
+    sd[KEY].view(-1)[0] = bad
+    path = saved_checkpoint(tmp_path, sd)
+    with pytest.raises(CheckpointMismatchError, match=message):
+        load_pretrained(path, arch)
+    with pytest.raises(CheckpointMismatchError, match=message):
+        convert_checkpoint_file(path, str(tmp_path / 'out.pth'))
+    with pytest.raises(CheckpointMismatchError, match=message):  # any loader: the pre-hook
+        build_backbone(arch).load_state_dict(sd)
+    assert not (tmp_path / 'out.pth').exists()
+
+
+def test_an_integer_tensor_where_a_float_belongs_is_an_error_unless_cast(tmp_path, arch):
+    sd = build_backbone(arch).state_dict()
+    sd[KEY] = torch.zeros_like(sd[KEY], dtype=torch.int64)
+    path = saved_checkpoint(tmp_path, sd)
+    with pytest.raises(CheckpointMismatchError, match=r'1 tensors of a non-float dtype .*--cast-'
+                       r'dtypes.*: stages\.0\.patch_embed\.proj\.weight int64 vs float32'):
+        load_pretrained(path, arch)
+    info = convert_checkpoint_file(path, str(tmp_path / 'out.pth'), cast_dtypes=True)
+    assert info['num_tensors'] == len(sd)
+    out = torch.load(tmp_path / 'out.pth')['state_dict'][KEY]
+    assert out.dtype == torch.float32 and not out.any()
+
+
+def test_a_half_precision_release_loads_as_before(tmp_path):
+    sd = {k: v.half() for k, v in PVT('tiny').state_dict().items()}
+    model = load_pretrained(saved_checkpoint(tmp_path, sd), 'tiny')
+    assert torch.equal(model.state_dict()[KEY], sd[KEY].float())
+
+
+@pytest.mark.parametrize('content', [[torch.zeros(2)], torch.zeros(2)], ids=['list', 'tensor'])
+def test_a_file_holding_no_dict_is_an_error_naming_it(tmp_path, content):
+    torch.save(content, tmp_path / 'odd.pth')
+    with pytest.raises(CheckpointReadError, match=r'The checkpoint .*odd\.pth holds a '
+                                                  r'(list|Tensor); expected a dict'):
+        convert_checkpoint_file(str(tmp_path / 'odd.pth'), str(tmp_path / 'out.pth'))

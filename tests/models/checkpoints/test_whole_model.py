@@ -1,17 +1,13 @@
-"""Whole-model checkpoints fitted before loading (mmpvt.models.checkpoints.whole_model, and the
-Runner hook mmpvt.engine.CheckpointFitHook): strict for inference, the fine-tuning way for
-load_from."""
-import copy
-
+"""Whole-model checkpoints fitted before loading (mmpvt.models.checkpoints.whole_model): strict
+for inference, the fine-tuning way for load_from."""
 import pytest
 import torch
 from mmengine.config import Config
 
-from mmpvt.engine import CheckpointFitHook
 from mmpvt.models import CheckpointMismatchError
 from mmpvt.models.checkpoints import fit_state_dict
 
-from ..helpers import REPO, build_model
+from ...helpers import REPO, build_model
 
 pytestmark = pytest.mark.slow  # builds whole detectors and segmentors
 
@@ -77,15 +73,3 @@ def test_fine_tuning_keeps_initial_weights_for_what_does_not_fit_with_one_line(l
     sd = checkpoint['state_dict']
     assert list(sd) == list(model.state_dict())  # complete: mmengine's loader warns of nothing
     assert torch.equal(sd['bbox_head.retina_cls.weight'], initial)
-
-
-def test_the_runner_hook_fits_what_the_runner_loads(retinanet):
-    class Runner:  # what the hook reads of mmengine's Runner
-        model = retinanet
-        _load_from = 'epoch_12.pth'
-
-    with pytest.raises(CheckpointMismatchError, match=r'checkpoint epoch_12\.pth does not fit'):
-        CheckpointFitHook(strict=True).after_load_checkpoint(
-            Runner(), checkpoint_of(retinanet, drop=['neck.']))
-    checkpoint = checkpoint_of(retinanet, drop=['neck.'])
-    CheckpointFitHook(strict=False).after_load_checkpoint(Runner(), copy.copy(checkpoint))
