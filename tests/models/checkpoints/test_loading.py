@@ -11,7 +11,8 @@ import torch
 from mmengine.runner.checkpoint import load_state_dict
 
 from mmpvt.apis.convert import convert_checkpoint_file
-from mmpvt.models import PVT, CheckpointMismatchError, CheckpointReadError, build_backbone
+from mmpvt.models import (PVT, CheckpointMismatchError, CheckpointReadError, build_backbone,
+                          convert_to_mmpvt)
 
 from ...helpers import (assert_holds_official_weights, by_family, family, load_pretrained,
                         official_weights, saved_checkpoint)
@@ -68,9 +69,12 @@ def test_own_checkpoint_round_trips(tmp_path, arch):
 
 
 @pytest.mark.parametrize('prefix', [None, 'backbone.'])
-def test_whole_detector_checkpoint_loads_the_backbone_part(tmp_path, arch, prefix):
+@pytest.mark.parametrize('trained_with', ['mmdet', 'mmpvt'])
+def test_whole_detector_checkpoint_loads_the_backbone_part(tmp_path, arch, trained_with, prefix):
     official = official_weights(arch)
-    detector = {f'backbone.{k}': v for k, v in mmdet_layout(official).items()}
+    backbone = (mmdet_layout(official) if trained_with == 'mmdet'
+                else convert_to_mmpvt(official).state_dict)
+    detector = {f'backbone.{k}': v for k, v in backbone.items()}
     detector['neck.lateral_convs.0.conv.weight'] = torch.zeros(8, 32, 1, 1)
     torch.save({'meta': {'epoch': 12}, 'state_dict': detector}, tmp_path / 'retinanet.pth')
     model = load_pretrained(tmp_path / 'retinanet.pth', arch, **({'prefix': prefix} if prefix
