@@ -8,7 +8,7 @@ import argparse
 import sys
 
 import mmpvt  # noqa: F401  (registers PVT; safe loading of Runner checkpoints)
-from mmpvt.apis import build_runner, configure_train, load_config
+from mmpvt.apis import configure_train, load_config, run_train
 from mmpvt.apis.cli import add_runner_arguments, parse_runner_args, run_tool
 
 
@@ -28,7 +28,7 @@ def parse_args(argv=None):
 def train(args) -> None:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     configure_train(cfg, resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr)
-    build_runner(cfg).train()
+    run_train(cfg)
 
 
 def main(argv=None) -> int:

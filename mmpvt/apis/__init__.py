@@ -6,7 +6,7 @@ benchmarks (:mod:`.benchmark`, :mod:`.deploy_benchmark`).
 Only the runner functions are imported here: :mod:`.inference` imports mmdet's and mmseg's
 inferencers (2 s), which training and testing do not need."""
 from .runner import (build_runner, configure_test, configure_train, find_resume_checkpoint,
-                     load_config, run_test)
+                     load_config, run_test, run_train)
 
 __all__ = ['build_runner', 'configure_test', 'configure_train', 'find_resume_checkpoint',
-           'load_config', 'run_test']
+           'load_config', 'run_test', 'run_train']

@@ -13,6 +13,8 @@ import zipfile
 from copy import deepcopy
 from typing import Optional
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
@@ -204,8 +206,6 @@ def _setup_cpu_distributed(cfg: Config) -> None:
     rejects for CPU modules. So on a machine without CUDA we create the process group ourselves
     (the Runner then skips its init_dist) and wrap with ``device_ids=None``.
     """
-    import torch
-    import torch.distributed as dist
     if cfg.launcher != 'pytorch' or torch.cuda.is_available():
         return
     if not dist.is_initialized():
@@ -225,6 +225,22 @@ def build_runner(cfg: Config) -> Runner:
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
 
 
+def end_distributed() -> None:
+    """Destroy the process group, if any, before the process exits: torch warns otherwise, and
+    gloo's threads torn down at interpreter exit can abort the process (std::terminate) after
+    the work is done, which torchrun reports as a failed rank."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def run_train(cfg: Config) -> None:
+    """Train `cfg` with mmengine's Runner."""
+    try:
+        build_runner(cfg).train()
+    finally:
+        end_distributed()
+
+
 def run_test(cfg: Config, out: Optional[str] = None) -> dict:
     """Evaluate ``cfg.load_from`` on the test split; returns the metrics dict."""
     runner = build_runner(cfg)
@@ -234,4 +250,7 @@ def run_test(cfg: Config, out: Optional[str] = None) -> dict:
         from mmdet.evaluation import DumpDetResults
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
-    return runner.test()
+    try:
+        return runner.test()
+    finally:
+        end_distributed()

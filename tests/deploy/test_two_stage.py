@@ -73,6 +73,8 @@ def test_paste_masks_equals_mmdets_fcn_mask_head_on_cpu():
                       [10, 10, 10, 20],  # no width: mmdet maps the infinite grid to 0
                       [60, 2, 96, 64], [-5, -3, 20, 15]], np.float32)
     h, w = 64, 96
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')  # FCNMaskHead builds its loss from the registry
     head = FCNMaskHead(num_convs=0, in_channels=8, conv_out_channels=8, num_classes=3)
     expected = head._predict_by_feat_single(
         torch.from_numpy(logits), torch.from_numpy(boxes.copy()), torch.from_numpy(labels),

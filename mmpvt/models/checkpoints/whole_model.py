@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict
 from typing import List
 
 from mmengine.logging import print_log
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor, nn
 
 from .base import CheckpointMismatchError, StateDict
@@ -39,6 +40,20 @@ def _parts(keys) -> str:
     return ', '.join(f'{part} ({n})' for part, n in counts.items()) or 'nothing'
 
 
+def _load_in_place(module: nn.Module, state_dict: StateDict, prefix: str = '') -> None:
+    """Load `state_dict` into `module` as ``load_state_dict(strict=False)`` does, but on this
+    very dict: torch's own copies it first, and the modules' pre-hooks (layout conversion,
+    renaming) must change the dict the later loader reads. Size mismatches are skipped here
+    (they are listed from the converted keys)."""
+    missing: List[str] = []
+    unexpected: List[str] = []
+    errors: List[str] = []
+    module._load_from_state_dict(state_dict, prefix, {}, False, missing, unexpected, errors)
+    for name, child in module._modules.items():
+        if child is not None:
+            _load_in_place(child, state_dict, f'{prefix}{name}.')
+
+
 def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool = True) -> None:
     """Check (and, when not `strict`, complete) the state dict of `checkpoint` against `model`.
 
@@ -47,13 +62,12 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
     prefix removed, so that the loader that follows (mmengine's, non-strict) finds exactly the
     model's keys and shapes. `source` names the file in messages.
     """
+    if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module  # what mmengine's loader loads into, too
     holder = 'state_dict' if isinstance(checkpoint.get('state_dict'), dict) else None
     raw = checkpoint[holder] if holder else checkpoint
     state_dict: StateDict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in raw.items())
-    try:
-        model.load_state_dict(state_dict, strict=False)  # runs the pre-hooks on `state_dict`
-    except RuntimeError:
-        pass  # size mismatches: listed below from the converted keys
+    _load_in_place(model, state_dict)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
