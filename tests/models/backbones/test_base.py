@@ -286,3 +286,10 @@ def test_bad_options_are_rejected_when_the_model_is_built(arch, kwargs, error, m
 def test_bad_input_gets_an_error_saying_what_is_expected(eval_models, arch, x, error, message):
     with pytest.raises(error, match=message):
         eval_models[arch](x)
+
+
+def test_torchscript_scripting_is_refused_in_one_sentence(arch):
+    with pytest.raises(RuntimeError, match=r'^PVT(v2)? cannot be compiled with torch\.jit\.script'
+                                           r' .*Use torch\.export\.export, torch\.compile or the '
+                                           r'ONNX export'):
+        torch.jit.script(build_backbone(arch))

@@ -1,0 +1,46 @@
+"""What the tools share (mmpvt.apis.cli, mmpvt.apis.runner.load_config): options checked when
+they are given, errors as one line."""
+import argparse
+
+import pytest
+
+from mmpvt.apis import load_config
+from mmpvt.apis.cli import add_runner_arguments, check_device, run_tool
+
+from ..helpers import REPO
+
+RETINA = f'{REPO}/configs/demo/retinanet_pvt_t.py'
+
+
+def parser():
+    p = argparse.ArgumentParser(prog='train')
+    add_runner_arguments(p)
+    return p
+
+
+def test_a_cfg_option_without_equals_is_a_usage_error_naming_it(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parser().parse_args(['--cfg-options', 'train_cfg.max_epochs'])
+    assert exit_info.value.code == 2
+    assert "--cfg-options: expected KEY=VALUE items, got 'train_cfg.max_epochs'" in \
+        capsys.readouterr().err
+
+
+def test_a_word_where_the_config_has_a_number_is_an_error_naming_the_key():
+    with pytest.raises(ValueError, match=r"^--cfg-options train_cfg\.max_epochs=abc: expected a "
+                                         r"number \(the config has 6\), got 'abc'$"):
+        load_config(RETINA, {'train_cfg.max_epochs': 'abc'})
+    assert load_config(RETINA, {'train_cfg.max_epochs': 2}).train_cfg.max_epochs == 2
+
+
+@pytest.mark.parametrize('device', ['cuda:x', 'gpu', 'cpu:0'])
+def test_a_device_that_is_not_cpu_cuda_or_cuda_n_is_refused(device):
+    with pytest.raises(ValueError, match=f"--device must be cpu, cuda or cuda:N, got '{device}'"):
+        check_device(device)
+
+
+def test_a_users_error_is_one_line_and_exit_code_1(capsys):
+    def main():
+        raise FileNotFoundError('config file not found: x.py')
+    assert run_tool('train', main) == 1
+    assert capsys.readouterr().err == 'train: config file not found: x.py\n'
