@@ -11,8 +11,8 @@ install:  ## create $(MMPVT_VENV) and install the pinned stack + mmpvt
 test:  ## run the test suite with the venv interpreter, one worker per core, file by file
 	$(PY) -m pytest tests -q -n 2 --dist loadfile
 
-test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument checks (< 60 s)
-	$(PY) -m pytest tests -q -m "not slow"
+test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument checks (< 60 s), on both cores
+	$(PY) -m pytest tests -q -m "not slow" -n 2 --dist loadfile
 
 demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU)
 	$(PY) tools/demo.py $(ARGS)
