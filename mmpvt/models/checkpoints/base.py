@@ -111,6 +111,11 @@ def mmdet_layers_to_mmpvt(state_dict: StateDict, layer_renames: Tuple[Tuple[str,
     return out
 
 
+def shape_text(t) -> str:
+    """'64x3x4x4' for a tensor, the type's name for anything else (in mismatch messages)."""
+    return 'x'.join(map(str, t.shape)) if isinstance(t, Tensor) else type(t).__name__
+
+
 def is_square(n: int) -> bool:
     """Whether n > 0 tokens form a square grid (a v1 position table without its class row)."""
     return n > 0 and math.isqrt(n) ** 2 == n

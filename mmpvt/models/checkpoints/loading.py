@@ -18,12 +18,8 @@ from torch import Tensor, nn
 
 from ...safe_load import refusal_reason
 from ..layers import resize_pos_embed
-from .base import CheckpointMismatchError, CheckpointReadError, StateDict, is_square
+from .base import CheckpointMismatchError, CheckpointReadError, StateDict, is_square, shape_text
 from .convert import Conversion, convert_to_mmpvt, extract_state_dict, infer_arch
-
-
-def _shape(t) -> str:
-    return 'x'.join(map(str, t.shape)) if isinstance(t, Tensor) else type(t).__name__
 
 
 def arch_name(model: nn.Module) -> str:
@@ -72,7 +68,7 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
         lines = [f'The checkpoint does not fit this {family} (arch {arch_name(model)}):']
         if mismatched:
             lines.append(f'  {len(mismatched)} shape mismatches (checkpoint vs model): ' + listing(
-                mismatched, lambda k: f'{k} {_shape(out[k])} vs {_shape(expected[k])}'))
+                mismatched, lambda k: f'{k} {shape_text(out[k])} vs {shape_text(expected[k])}'))
         if wrong_dtype:
             lines.append(f'  {len(wrong_dtype)} tensors of a non-float dtype where the model '
                          'holds floats (checkpoint vs model; convert_checkpoint.py --cast-dtypes '

@@ -23,11 +23,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor, nn
 
-from .base import CheckpointMismatchError, StateDict
-
-
-def _shape(t) -> str:
-    return 'x'.join(map(str, t.shape)) if isinstance(t, Tensor) else type(t).__name__
+from .base import CheckpointMismatchError, StateDict, shape_text
 
 
 def _listing(keys: List[str], show=str, most: int = 6) -> str:
@@ -75,7 +71,7 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
         not isinstance(state_dict[k], Tensor) or state_dict[k].shape != expected[k].shape)]
     if missing or unexpected or mismatched:
         what = [f'{len(mismatched)} shape mismatches (file vs model): ' + _listing(
-                    mismatched, lambda k: f'{k} {_shape(state_dict[k])} vs {_shape(expected[k])}')
+                    mismatched, lambda k: f'{k} {shape_text(state_dict[k])} vs {shape_text(expected[k])}')
                 if mismatched else '',
                 f'{len(missing)} keys missing from the file: {_listing(missing)}'
                 if missing else '',
