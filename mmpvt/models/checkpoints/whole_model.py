@@ -71,7 +71,8 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
         not isinstance(state_dict[k], Tensor) or state_dict[k].shape != expected[k].shape)]
     if missing or unexpected or mismatched:
         what = [f'{len(mismatched)} shape mismatches (file vs model): ' + _listing(
-                    mismatched, lambda k: f'{k} {shape_text(state_dict[k])} vs {shape_text(expected[k])}')
+                    mismatched,
+                    lambda k: f'{k} {shape_text(state_dict[k])} vs {shape_text(expected[k])}')
                 if mismatched else '',
                 f'{len(missing)} keys missing from the file: {_listing(missing)}'
                 if missing else '',
