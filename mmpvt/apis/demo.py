@@ -187,8 +187,9 @@ def _draw_test_predictions(cfg: Config, show_dir: str) -> None:
 
 def _describe_schedule(cfg: Config) -> str:
     train_cfg = cfg.train_cfg
-    length = (f'{train_cfg.max_epochs} epochs' if 'max_epochs' in train_cfg else
-              f'{train_cfg.max_iters} iterations')
+    count, unit = ((train_cfg.max_epochs, 'epoch') if 'max_epochs' in train_cfg else
+                   (train_cfg.max_iters, 'iteration'))
+    length = f'{count} {unit}{"" if count == 1 else "s"}'
     return f'{length}, batch {cfg.train_dataloader.batch_size}'
 
 
