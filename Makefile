@@ -14,5 +14,6 @@ test:  ## run the test suite with the venv interpreter, one worker per core, fil
 test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument checks (< 60 s), on both cores
 	$(PY) -m pytest tests -q -m "not slow" -n 2 --dist loadfile
 
-demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU)
+demo: export MMPVT_DEMO_VIA = make
+demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU, ~4.5 min); ARGS=--full: the longer run, ARGS=--help: all options
 	$(PY) tools/demo.py $(ARGS)

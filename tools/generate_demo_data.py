@@ -2,22 +2,26 @@
 """Generate the synthetic shapes dataset (COCO detection/instance json + ADE20K-style masks).
 
     python tools/generate_demo_data.py [--out data/shapes] [--num-train 300] [--num-val 60]
-        [--size 256 256] [--seed 0]
+        [--size 256 256] [--max-objects 4] [--seed 0]
+
+Configs read it through configs/_base_/datasets/demo_shapes_*.py, from $MMPVT_DEMO_DATA or
+data/shapes (docs/demo.md).
 """
 import argparse
 
-from mmpvt.apis.demo_data import generate
+from mmpvt.apis.demo_data import DEFAULTS, generate
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='data/shapes')
-    parser.add_argument('--num-train', type=int, default=300)
-    parser.add_argument('--num-val', type=int, default=60)
-    parser.add_argument('--size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
-    parser.add_argument('--max-objects', type=int, default=4)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--num-train', type=int, default=DEFAULTS['num_train'])
+    parser.add_argument('--num-val', type=int, default=DEFAULTS['num_val'])
+    parser.add_argument('--size', type=int, nargs=2, default=DEFAULTS['img_size'],
+                        metavar=('H', 'W'))
+    parser.add_argument('--max-objects', type=int, default=DEFAULTS['max_objects'])
+    parser.add_argument('--seed', type=int, default=DEFAULTS['seed'])
     args = parser.parse_args(argv)
     params = generate(args.out, num_train=args.num_train, num_val=args.num_val,
                       img_size=tuple(args.size), max_objects=args.max_objects, seed=args.seed)

@@ -3,17 +3,16 @@
 # PVT-S; no pretrained weights. DETR learns slowly: expect a learning curve, not a good AP.
 _base_ = '../detr/pvt_s_50e.py'
 
-data_root = '{{$MMPVT_DEMO_DATA:data/shapes/}}'
-metainfo = dict(
-    classes=('circle', 'square', 'triangle', 'star'),
-    palette=[(220, 20, 60), (0, 160, 60), (30, 80, 220), (250, 170, 30)])
-img_scale = (256, 256)
-
-model = dict(
-    backbone=dict(arch='tiny', init_cfg=None),
-    bbox_head=dict(num_classes=4))
-
-train_pipeline = [
+# The demo data of ../_base_/datasets/demo_shapes_det.py. mmdet has no DETR model fragment to
+# compose with it, and the paper config brings COCO's dataloaders, so the fragment is read here
+# and replaces them (`from mmengine import Config` is the one import an mmengine config may use).
+from mmengine import Config  # noqa: E402
+_shapes = Config.fromfile('{{ fileDirname }}/../_base_/datasets/demo_shapes_det.py')
+data_root = _shapes.data_root
+metainfo = _shapes.metainfo
+img_scale = _shapes.img_scale
+test_pipeline = _shapes.test_pipeline
+train_pipeline = [  # the paper's multi-scale training, at the demo's image size
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomFlip', prob=0.5),
@@ -21,34 +20,17 @@ train_pipeline = [
          keep_ratio=True),
     dict(type='PackDetInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_training.json',
-        data_prefix=dict(img='images/training/'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_validation.json',
-        data_prefix=dict(img='images/validation/'),
-        pipeline=test_pipeline))
+train_dataloader = dict(_delete_=True, **_shapes.train_dataloader)
+train_dataloader['dataset']['pipeline'] = train_pipeline
+val_dataloader = dict(_delete_=True, **_shapes.val_dataloader)
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_validation.json')
+val_evaluator = dict(_delete_=True, **_shapes.val_evaluator)
 test_evaluator = val_evaluator
+del Config, _shapes
+
+model = dict(
+    backbone=dict(arch='tiny', init_cfg=None),
+    bbox_head=dict(num_classes=4))
 
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

@@ -157,9 +157,17 @@ def _write_split(root: str, split: str, count: int, first_index: int, params: di
         json.dump(coco, f, sort_keys=True)
 
 
-def generate(root: str = 'data/shapes', num_train: int = 300, num_val: int = 60,
-             img_size: Tuple[int, int] = (256, 256), max_objects: int = 4,
-             size_range: Tuple[int, int] = (32, 112), seed: int = 0) -> Dict[str, object]:
+# generate()'s defaults: the dataset `make demo` and the demo configs expect.
+DEFAULTS = dict(num_train=300, num_val=60, img_size=(256, 256), max_objects=4,
+                size_range=(32, 112), seed=0)
+
+
+def generate(root: str = 'data/shapes', num_train: int = DEFAULTS['num_train'],
+             num_val: int = DEFAULTS['num_val'],
+             img_size: Tuple[int, int] = DEFAULTS['img_size'],
+             max_objects: int = DEFAULTS['max_objects'],
+             size_range: Tuple[int, int] = DEFAULTS['size_range'],
+             seed: int = DEFAULTS['seed']) -> Dict[str, object]:
     """Write the dataset to `root` unless it is already there with the same parameters.
 
     Returns the parameters (as in ``meta.json``). Raises FileExistsError if `root` holds something
@@ -188,11 +196,17 @@ def generate(root: str = 'data/shapes', num_train: int = 300, num_val: int = 60,
     return params
 
 
+def read_meta(root: str) -> Optional[dict]:
+    """The parameters of the dataset generated in `root` (its ``meta.json``), or None."""
+    meta_path = osp.join(root, 'meta.json')
+    if not osp.isfile(meta_path):
+        return None
+    with open(meta_path) as f:
+        return json.load(f)
+
+
 def ensure_dataset(root: str = 'data/shapes') -> dict:
     """Use the dataset in `root` if one was generated there (any parameters), else make the default.
     """
-    meta_path = osp.join(root, 'meta.json')
-    if osp.isfile(meta_path):
-        with open(meta_path) as f:
-            return json.load(f)
-    return generate(root)
+    meta = read_meta(root)
+    return generate(root) if meta is None else meta
