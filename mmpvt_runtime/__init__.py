@@ -13,15 +13,17 @@ from .boxes import (batched_nms, best_detections, clip_to_image, decode, decode_
 from .dense import dense_detections
 from .detr import detr_detections, padding_mask
 from .draw import draw, draw_detections, draw_segmentation, label_text, random_palette
-from .model import OnnxModel
-from .outputs import output_paths, prediction_json, save_outputs
+from .model import InputSizeError, ModelFileError, OnnxModel
+from .outputs import (output_paths, prediction_json, read_image, save_outputs,
+                      unwritable_reason)
 from .preprocess import preprocess
 from .two_stage import map_roi_levels, paste_masks, rpn_proposals, two_stage_detections
 
 __all__ = [
-    'OnnxModel', 'batched_nms', 'best_detections', 'clip_to_image', 'decode', 'decode_boxes',
-    'decode_distances', 'dense_detections', 'detr_detections', 'draw', 'draw_detections',
-    'draw_segmentation', 'grid_anchors', 'label_text', 'map_roi_levels', 'nms', 'output_paths',
-    'padding_mask', 'paste_masks', 'prediction_json', 'preprocess', 'random_palette',
-    'rpn_proposals', 'save_outputs', 'to_original', 'two_stage_detections'
+    'InputSizeError', 'ModelFileError', 'OnnxModel', 'batched_nms', 'best_detections',
+    'clip_to_image', 'decode', 'decode_boxes', 'decode_distances', 'dense_detections',
+    'detr_detections', 'draw', 'draw_detections', 'draw_segmentation', 'grid_anchors',
+    'label_text', 'map_roi_levels', 'nms', 'output_paths', 'padding_mask', 'paste_masks',
+    'prediction_json', 'preprocess', 'random_palette', 'read_image', 'rpn_proposals',
+    'save_outputs', 'to_original', 'two_stage_detections', 'unwritable_reason'
 ]

@@ -22,6 +22,40 @@ from .preprocess import preprocess
 from .two_stage import two_stage_detections
 
 
+class ModelFileError(ValueError):
+    """An ONNX file that onnxruntime cannot open, or one this runtime cannot run."""
+
+
+class InputSizeError(ValueError):
+    """An image whose graph input has a size the (fixed-shape) graph does not take."""
+
+
+def open_session(path: str, providers: Sequence[str]):
+    """An onnxruntime session of `path`; a file that is not ONNX or is cut short is a
+    :class:`ModelFileError` naming it (onnxruntime raises its own InvalidProtobuf / Fail types,
+    with a multi-line message)."""
+    import onnxruntime as ort  # here, so that importing the package needs numpy and cv2 only
+    try:
+        return ort.InferenceSession(path, providers=list(providers))
+    except Exception as e:  # onnxruntime's pybind exceptions share no base but Exception
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(f'{path} is not a readable ONNX file (not ONNX, or truncated: '
+                             f're-export it with tools/deploy/export_onnx.py); onnxruntime '
+                             f'says: {first}') from None
+
+
+def fixed_size_problem(declared: Sequence, given: Sequence[int]) -> Optional[str]:
+    """Why an input of shape `given` does not fit a graph input declared as `declared` (ints
+    for fixed sides, names or None for symbolic ones), or None."""
+    fixed = [(d, g) for d, g in zip(declared[2:], given[2:]) if isinstance(d, int)]
+    if all(d == g for d, g in fixed):
+        return None
+    want = 'x'.join(str(d) if isinstance(d, int) else '*' for d in declared[2:])
+    return (f'the graph takes a fixed {want} (H x W) input, this image gives '
+            f'{given[2]}x{given[3]} after resizing and padding; export with --dynamic, or with '
+            f'--shape for this size')
+
+
 class Task(NamedTuple):
     """How to run one task's graph: the inputs it takes besides ``input``, from (input, image
     info), and the post-processing of its outputs, from (model, outputs by name, image info)."""
@@ -49,16 +83,16 @@ class OnnxModel:
     (two-stage RoI heads), by the names the metadata gives them."""
 
     def __init__(self, path: str, providers: Sequence[str] = ('CPUExecutionProvider', )) -> None:
-        import onnxruntime as ort  # here, so that importing the package needs numpy and cv2 only
         path = str(path)
-        self.session = ort.InferenceSession(path, providers=list(providers))
+        self.path = path
+        self.session = open_session(path, providers)
         custom = self.session.get_modelmeta().custom_metadata_map
         if 'mmpvt' not in custom:
-            raise ValueError(f'{path} has no mmpvt metadata: export it with '
+            raise ModelFileError(f'{path} has no mmpvt metadata: export it with '
                              'tools/deploy/export_onnx.py')
         self.meta = json.loads(custom['mmpvt'])
         if self.meta['task'] not in TASKS:
-            raise ValueError(f'{path}: task {self.meta["task"]!r} is not one this runtime runs '
+            raise ModelFileError(f'{path}: task {self.meta["task"]!r} is not one this runtime runs '
                              f'({", ".join(TASKS)}); run it with the mmpvt that exported it')
         self.task = TASKS[self.meta['task']]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -66,9 +100,10 @@ class OnnxModel:
         for key, name in self.meta.get('graphs', {}).items():
             companion = os.path.join(os.path.dirname(os.path.abspath(path)), name)
             if not os.path.isfile(companion):
-                raise ValueError(f'{path} needs its {key} graph {companion}, which is missing: '
+                raise ModelFileError(f'{path} needs its {key} graph {companion}, which is missing: '
                                  'keep the files tools/deploy/export_onnx.py wrote together')
-            self.companions[key] = ort.InferenceSession(companion, providers=list(providers))
+            self.companions[key] = open_session(companion, providers)
+        self.input_shape = self.session.get_inputs()[0].shape
 
     @property
     def classes(self) -> list:
@@ -84,6 +119,9 @@ class OnnxModel:
     def __call__(self, image: np.ndarray) -> Dict[str, np.ndarray]:
         """BGR uint8 (H0, W0, 3) -> the task's result (see the module docstring)."""
         x, info = preprocess(image, self.meta)
+        problem = fixed_size_problem(self.input_shape, x.shape)
+        if problem:
+            raise InputSizeError(f'{self.path}: {problem}')
         feed = dict(input=x)
         if self.task.extra_inputs is not None:
             feed.update(self.task.extra_inputs(x, info))

@@ -11,12 +11,33 @@
 import json
 import os
 import os.path as osp
-from typing import Dict
+import tempfile
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from .draw import draw
+
+
+def read_image(path: str) -> Tuple[Optional[np.ndarray], Optional[str]]:
+    """(BGR uint8 image, None), or (None, why `path` cannot be read as an image)."""
+    try:
+        image = cv2.imread(path)
+    except cv2.error as e:
+        return None, f'cannot be decoded as an image ({e})'
+    return (image, None) if image is not None else (None, 'cannot be decoded as an image')
+
+
+def unwritable_reason(out_dir: str) -> Optional[str]:
+    """Why no file can be written into `out_dir` (created if missing), or None. Checked before
+    any inference, so that a run does not fail after all of it."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            return None
+    except OSError as e:
+        return f'cannot write into the output directory {out_dir}: {e.strerror or e}'
 
 
 def output_paths(out_dir: str, image_path: str, task: str = 'det') -> Dict[str, str]:

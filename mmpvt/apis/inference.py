@@ -1,15 +1,13 @@
 """Predictions drawn on images: mmdet's ``DetInferencer`` or mmseg's ``MMSegInferencer`` (whichever
 the config's ``default_scope`` names), so every config family we ship works the same way."""
 import glob
-import os
 import os.path as osp
-import tempfile
 from typing import List, NamedTuple, Optional, Tuple
-
-import cv2
 
 from mmdet.apis import DetInferencer
 from mmseg.apis import MMSegInferencer
+
+from mmpvt_runtime import read_image, unwritable_reason
 
 from ..models.checkpoints import fit_state_dict, load_checkpoint_file
 from .cli import check_device
@@ -60,25 +58,6 @@ class Drawn(NamedTuple):
     skipped: List[Tuple[str, str]]
 
 
-def _unreadable(path: str) -> Optional[str]:
-    try:
-        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    except cv2.error as e:
-        return f'cannot be decoded as an image ({e})'
-    return 'cannot be decoded as an image' if image is None else None
-
-
-def _check_writable(out_dir: str) -> None:
-    """Fail before any inference if `out_dir` cannot take files (not after all of it)."""
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as e:
-        raise PermissionError(f'cannot write into the output directory {out_dir}: '
-                              f'{e.strerror or e}') from e
-
-
 def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
                      out_dir: str = 'outputs', device: str = 'cpu', score_thr: float = 0.3,
                      batch_size: int = 1, cfg_options: Optional[dict] = None) -> Drawn:
@@ -108,8 +87,10 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     if overwritten:
         raise ValueError(f'--out-dir {out_dir} would write the drawings over the input images '
                          f'({overwritten[0]} ...); choose another output directory')
-    _check_writable(out_dir)
-    skipped = [(p, why) for p in images for why in [_unreadable(p)] if why]
+    problem = unwritable_reason(out_dir)
+    if problem:
+        raise PermissionError(problem)
+    skipped = [(p, why) for p in images for why in [read_image(p)[1]] if why]
     images = [p for p in images if p not in dict(skipped)]
     if not images:
         return Drawn([], skipped)

@@ -5,6 +5,9 @@ and mmseg's visualizers draw) and OUT_DIR/preds/<image stem>.json (detectors: la
 boxes of every detection) or OUT_DIR/pred/<image stem>_pred.png (segmentors: the class map).
 
     python tools/deploy/onnx_infer.py demo.jpg retinanet_pvt_s.onnx --out-dir onnx_out
+
+A file of a directory that is no readable image, or an image a fixed-shape graph cannot take,
+is skipped with a line naming it; the run ends with the count and exit status 1 if any was.
 """
 import argparse
 import glob
@@ -13,7 +16,8 @@ import sys
 
 import cv2
 
-from mmpvt_runtime import OnnxModel, output_paths, save_outputs
+from mmpvt_runtime import (InputSizeError, OnnxModel, output_paths, read_image, save_outputs,
+                           unwritable_reason)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -51,7 +55,8 @@ def main(argv=None) -> int:
     else:
         print(f'onnx_infer: image or directory not found: {args.inputs}', file=sys.stderr)
         return 1
-    problem = out_dir_problem(args.inputs, images, args.out_dir)
+    problem = (out_dir_problem(args.inputs, images, args.out_dir)
+               or unwritable_reason(args.out_dir))
     if problem:
         print(f'onnx_infer: {problem}', file=sys.stderr)
         return 1
@@ -63,13 +68,25 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f'onnx_infer: {e}', file=sys.stderr)
         return 1
+    skipped = 0
     for path in images:
-        image = cv2.imread(path)
-        result = model(image)
+        image, why = read_image(path)
+        if image is not None:
+            try:
+                result = model(image)
+            except InputSizeError as e:
+                why = str(e).split(': ', 1)[1]
+        if why:
+            print(f'onnx_infer: skipped {path}: {why}', file=sys.stderr)
+            skipped += 1
+            continue
         written = save_outputs(args.out_dir, path, image, result, model.meta, args.score_thr)
         what = (f'{int((result["scores"] > args.score_thr).sum())} detections'
                 if 'scores' in result else f'classes {sorted(set(result["seg_map"].ravel()))}')
         print(f'{path}: {what} -> {written["vis"]}, {written["pred"]}')
+    if skipped:
+        print(f'onnx_infer: {len(images) - skipped} done, {skipped} skipped', file=sys.stderr)
+        return 1
     return 0
 
 
