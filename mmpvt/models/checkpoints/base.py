@@ -111,6 +111,12 @@ def mmdet_layers_to_mmpvt(state_dict: StateDict, layer_renames: Tuple[Tuple[str,
     return out
 
 
+def key_listing(keys: List[str], show=str, most: int = 8) -> str:
+    """The first `most` of `keys` as `show` writes each, comma-separated; '...' if there are
+    more."""
+    return ', '.join(show(k) for k in keys[:most]) + (' ...' if len(keys) > most else '')
+
+
 def shape_text(t) -> str:
     """'64x3x4x4' for a tensor, the type's name for anything else (in mismatch messages)."""
     return 'x'.join(map(str, t.shape)) if isinstance(t, Tensor) else type(t).__name__

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from ...safe_load import refusal_reason
 from ..layers import resize_pos_embed
-from .base import CheckpointMismatchError, CheckpointReadError, StateDict, is_square, shape_text
+from .base import (CheckpointMismatchError, CheckpointReadError, StateDict, is_square, key_listing,
+                   shape_text)
 from .convert import Conversion, convert_to_mmpvt, extract_state_dict, infer_arch
 
 
@@ -62,27 +63,27 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
     non_finite = {k: int((~torch.isfinite(out[k])).sum()) for k in comparable
                   if out[k].is_floating_point() and not torch.isfinite(out[k]).all()}
     if missing or unexpected or mismatched or wrong_dtype or non_finite:
-        def listing(keys, show):
-            return ', '.join(show(k) for k in keys[:8]) + (' ...' if len(keys) > 8 else '')
         family = getattr(model, 'family', type(model).__name__)
         lines = [f'The checkpoint does not fit this {family} (arch {arch_name(model)}):']
         if mismatched:
-            lines.append(f'  {len(mismatched)} shape mismatches (checkpoint vs model): ' + listing(
-                mismatched, lambda k: f'{k} {shape_text(out[k])} vs {shape_text(expected[k])}'))
+            lines.append(f'  {len(mismatched)} shape mismatches (checkpoint vs model): '
+                         + key_listing(mismatched, lambda k: f'{k} {shape_text(out[k])} vs '
+                                       f'{shape_text(expected[k])}'))
         if wrong_dtype:
             lines.append(f'  {len(wrong_dtype)} tensors of a non-float dtype where the model '
                          'holds floats (checkpoint vs model; convert_checkpoint.py --cast-dtypes '
-                         'casts them): ' + listing(wrong_dtype, lambda k: f'{k} '
+                         'casts them): ' + key_listing(wrong_dtype, lambda k: f'{k} '
                          f'{str(out[k].dtype)[6:]} vs {str(expected[k].dtype)[6:]}'))
         if non_finite:
-            lines.append(f'  {len(non_finite)} tensors with NaN or infinite values: ' + listing(
-                list(non_finite), lambda k: f'{k} ({non_finite[k]} of {out[k].numel()} values)'))
+            lines.append(f'  {len(non_finite)} tensors with NaN or infinite values: '
+                         + key_listing(list(non_finite), lambda k: f'{k} ({non_finite[k]} '
+                                       f'of {out[k].numel()} values)'))
         if missing:
             lines.append(f'  {len(missing)} keys missing from the checkpoint: '
-                         + listing(missing, str))
+                         + key_listing(missing, str))
         if unexpected:
             lines.append(f'  {len(unexpected)} unexpected keys in the checkpoint: '
-                         + listing(unexpected, str))
+                         + key_listing(unexpected, str))
         try:
             found = infer_arch(out, family)
             lines.append(f'  The checkpoint looks like {family} arch '

@@ -23,11 +23,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor, nn
 
-from .base import CheckpointMismatchError, StateDict, shape_text
-
-
-def _listing(keys: List[str], show=str, most: int = 6) -> str:
-    return ', '.join(show(k) for k in keys[:most]) + (' ...' if len(keys) > most else '')
+from .base import CheckpointMismatchError, StateDict, key_listing, shape_text
 
 
 def _parts(keys) -> str:
@@ -70,14 +66,14 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
     mismatched = [k for k in expected if k in state_dict and (
         not isinstance(state_dict[k], Tensor) or state_dict[k].shape != expected[k].shape)]
     if missing or unexpected or mismatched:
-        what = [f'{len(mismatched)} shape mismatches (file vs model): ' + _listing(
-                    mismatched,
-                    lambda k: f'{k} {shape_text(state_dict[k])} vs {shape_text(expected[k])}')
-                if mismatched else '',
-                f'{len(missing)} keys missing from the file: {_listing(missing)}'
+        def shapes(k):
+            return f'{k} {shape_text(state_dict[k])} vs {shape_text(expected[k])}'
+        what = [f'{len(mismatched)} shape mismatches (file vs model): '
+                f'{key_listing(mismatched, shapes, most=6)}' if mismatched else '',
+                f'{len(missing)} keys missing from the file: {key_listing(missing, most=6)}'
                 if missing else '',
-                f'{len(unexpected)} keys the model does not have: {_listing(unexpected)}'
-                if unexpected else '']
+                f'{len(unexpected)} keys the model does not have: '
+                f'{key_listing(unexpected, most=6)}' if unexpected else '']
         what = '; '.join(w for w in what if w)
         if strict:
             raise CheckpointMismatchError(
