@@ -97,8 +97,10 @@ if [ -z "$mmcv_wheel" ]; then
   build_dir=$(mktemp -d "$MMCV_CACHE/.build.XXXXXX")
   trap 'rm -rf "$build_dir"' EXIT
   rc=0
+  # --no-cache-dir: pip's own wheel cache keys a wheel built from the sdist by the sdist alone, so
+  # it would hand back a wheel built earlier against another torch (or without ops) as "built".
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "$PY" -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation \
+    "$PY" -m pip wheel --disable-pip-version-check --no-cache-dir --no-deps --no-build-isolation \
       --no-binary mmcv -w "$build_dir" "mmcv==$MMCV_VERSION" 2>&1 | quiet_mirror || rc=$?
   [ "$rc" -eq 0 ] || die "building mmcv failed (see the compiler output above)"
   built=$(ls "$build_dir"/mmcv-*.whl)
