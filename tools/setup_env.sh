@@ -96,12 +96,23 @@ if [ -z "$mmcv_wheel" ]; then
   say "building mmcv==$MMCV_VERSION with compiled ops from source (about 17 min on 2 cores) ..."
   build_dir=$(mktemp -d "$MMCV_CACHE/.build.XXXXXX")
   trap 'rm -rf "$build_dir"' EXIT
+  # The sdist, unpacked and patched: torch 2.14's headers need C++20, and mmcv 2.1.0's setup.py
+  # passes -std=c++17 after torch's own -std flag (the last one wins).
   rc=0
-  # --no-cache-dir: pip's own wheel cache keys a wheel built from the sdist by the sdist alone, so
-  # it would hand back a wheel built earlier against another torch (or without ops) as "built".
+  "$PY" -m pip download --disable-pip-version-check --no-cache-dir --no-deps --no-build-isolation \
+    --no-binary :all: -d "$build_dir" "mmcv==$MMCV_VERSION" 2>&1 | quiet_mirror || rc=$?
+  [ "$rc" -eq 0 ] || die "downloading mmcv==$MMCV_VERSION's source failed"
+  tar -xzf "$build_dir/mmcv-$MMCV_VERSION.tar.gz" -C "$build_dir"
+  src="$build_dir/mmcv-$MMCV_VERSION"
+  sed -i "s/extra_compile_args\['cxx'\] = \['-std=c++17'\]/extra_compile_args['cxx'] = ['-std=c++20']/" \
+    "$src/setup.py"
+  grep -q "extra_compile_args\['cxx'\] = \['-std=c++20'\]" "$src/setup.py" \
+    || die "could not switch mmcv's setup.py to C++20 (its -std line changed?)"
+  # --no-cache-dir: pip's own wheel cache would hand back a wheel built earlier from the same
+  # source against another torch (or without ops) instead of building one.
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
     "$PY" -m pip wheel --disable-pip-version-check --no-cache-dir --no-deps --no-build-isolation \
-      --no-binary mmcv -w "$build_dir" "mmcv==$MMCV_VERSION" 2>&1 | quiet_mirror || rc=$?
+      -w "$build_dir" "$src" 2>&1 | quiet_mirror || rc=$?
   [ "$rc" -eq 0 ] || die "building mmcv failed (see the compiler output above)"
   built=$(ls "$build_dir"/mmcv-*.whl)
   # rename inside the same filesystem: the cache never holds a half-written wheel
