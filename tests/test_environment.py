@@ -5,11 +5,13 @@ import torch
 
 
 def test_pinned_versions():
-    assert version('torch').split('+')[0] == '2.13.0'
+    assert version('torch').split('+')[0] == '2.14.1'
+    assert version('torchvision').split('+')[0] == '0.29.1'
     assert version('mmengine') == '0.10.7'
     assert version('mmcv') == '2.1.0'
     assert version('mmdet') == '3.3.0'
     assert version('mmsegmentation') == '1.2.2'
+    assert version('mmpretrain') == '1.2.0'
     assert version('numpy') == '1.26.4'
 
 
@@ -20,6 +22,18 @@ def test_mmcv_compiled_nms_runs():
     dets, keep = nms(boxes, scores, iou_threshold=0.5)
     assert keep.tolist() == [0, 2]
     assert dets.shape == (2, 5)
+
+
+def test_torchvision_compiled_nms_runs():
+    # torchvision's ops library loads only beside the torch it was built for
+    import torchvision
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], dtype=torch.float32)
+    keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
+    assert keep.tolist() == [0, 2]
+
+
+def test_mmpretrain_models_import():
+    from mmpretrain.models import ImageClassifier  # noqa: F401
 
 
 def test_mmcv_compiled_roi_align_runs():

@@ -14,11 +14,12 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-PINS = {'torch': '2.13.0', 'numpy': '1.26.4', 'mmengine': '0.10.7', 'mmcv': '2.1.0',
-        'mmdet': '3.3.0', 'mmsegmentation': '1.2.2',
+PINS = {'torch': '2.14.1', 'torchvision': '0.29.1', 'numpy': '1.26.4', 'mmengine': '0.10.7',
+        'mmcv': '2.1.0', 'mmdet': '3.3.0', 'mmsegmentation': '1.2.2', 'mmpretrain': '1.2.0',
+        'timm': '1.0.31', 'transformers': '4.51.3',
         # the deploy extra (requirements/deploy.txt)
         'onnx': '1.23.2', 'onnxruntime': '1.32.0', 'onnxscript': '0.7.2'}
-PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'pytest-xdist', 'transformers', 'mmpvt')
+PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'pytest-xdist', 'mmpvt')
 # mmcv 2.1.0's build and mmengine 0.10.7 import pkg_resources, which setuptools 82 removed
 SETUPTOOLS_BELOW = 82
 
@@ -45,8 +46,15 @@ def problems(repo: str) -> list:
     if found:
         return found
     try:
+        import torch
+        import torchvision  # its compiled ops load only beside the torch it was built for
+        boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]])
+        keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+        if keep.tolist() != [0, 2]:
+            return [f'torchvision.ops.nms returned {keep.tolist()}, not [0, 2]']
         import mmcv.ops  # noqa: F401  (compiled ops)
         import mmdet  # noqa: F401
+        import mmpretrain.models  # noqa: F401  (torchvision, and transformers' modeling_utils)
         import mmseg  # noqa: F401
         import mmpvt
         from mmcv.ops import RoIAlign, nms  # noqa: F401
