@@ -47,7 +47,9 @@ def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
             embed_dims=ours.embed_dims[0], num_layers=depths,
             mlp_ratios=list(ours.arch['mlp_ratios']), drop_path_rate=0.0)
     else:
-        theirs = PyramidVisionTransformer(num_layers=depths, drop_path_rate=0.0)
+        # mmdet's stage widths are 64 x num_heads (small_wide: 64, 192, 448, 704)
+        theirs = PyramidVisionTransformer(num_layers=depths, drop_path_rate=0.0,
+                                          num_heads=list(ours.arch['num_heads']))
     theirs.load_state_dict(pvt_convert(official), strict=True)
     # sanity: mmdet's weights read back into mmpvt's layout are ours, bit for bit
     back = convert_to_mmpvt(theirs.state_dict())[0]
