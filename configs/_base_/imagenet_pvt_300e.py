@@ -22,8 +22,7 @@ data_preprocessor = dict(
 model = dict(
     type='ImageClassifier',
     data_preprocessor=data_preprocessor,
-    backbone=None,  # the variant files
-    neck=None,
+    # backbone and neck: the variant files
     head=dict(
         type='LinearClsHead',
         num_classes=1000,
@@ -52,7 +51,8 @@ test_dataloader = val_dataloader
 
 # AdamW, lr 5e-4 x 1024 / 512 = 1e-3 for the batch of 1024 (tools/train.py --auto-scale-lr
 # rescales it for another one), betas (0.9, 0.999), eps 1e-8, weight decay 0.05. AMP with a
-# dynamic loss scale (the authors' torch.cuda.amp + NativeScaler); clip_grad per variant.
+# dynamic loss scale (the authors' torch.cuda.amp + NativeScaler); no gradient clipping
+# unless the variant file sets clip_grad.
 # No weight decay, as timm's add_weight_decay: every 1-D parameter (the LayerNorm weights and
 # biases: norm_decay_mult), every bias (bias_decay_mult), and what the model's no_weight_decay()
 # lists: the class token of PVT v1 ('cls_token'; its position tables ARE decayed, so no
@@ -70,8 +70,7 @@ optim_wrapper = dict(
         custom_keys={
             'cls_token': dict(decay_mult=0.0),
             '.dwconv.bias': dict(decay_mult=0.0),
-        }),
-    clip_grad=None)
+        }))
 
 # The authors' schedule: timm's CosineLRScheduler(t_initial=300, lr_min=1e-5, warmup_t=5,
 # warmup_lr_init=1e-6), stepped once per epoch with step(epoch) after the epoch. Epochs 0 and 1
