@@ -34,7 +34,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
         files += [os.path.relpath(os.path.join(root, n), tmp_path / 'a') for n in names]
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / 'a', tmp_path / 'b', files,
                                                shallow=False)
-    assert len(files) == 2 * 6 + 3 and mismatch == [] and errors == [] and not cmp.left_only
+    images = [f for f in files if not f.startswith('crops')]  # + one crop per shape
+    assert len(images) == 2 * 6 + 3 and mismatch == [] and errors == [] and not cmp.left_only
 
 
 def test_other_seed_gives_other_images(tmp_path):
@@ -87,6 +88,43 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
 def test_meta_json_records_parameters(tiny_shapes):
     meta = json.loads((tiny_shapes / 'meta.json').read_text())
     assert meta['classes'] == list(demo_data.CLASSES) and meta['img_size'] == [96, 128]
+
+
+@pytest.mark.parametrize('split', demo_data.SPLITS)
+def test_crops_are_one_square_per_shape_labelled_with_its_class(tiny_shapes, split):
+    coco = COCO(str(tiny_shapes / 'annotations' / f'instances_{split}.json'))
+    lines = (tiny_shapes / 'crops' / f'{split}.txt').read_text().splitlines()
+    anns = coco.loadAnns(sorted(coco.getAnnIds()))
+    # every shape whose crop is at least 16 px, in annotation order; label = category id - 1
+    assert len(lines) >= 0.9 * len(anns) and len(lines) <= len(anns)
+    labels = [int(line.split()[1]) for line in lines]
+    assert set(labels) <= {0, 1, 2, 3}
+    by_image = {}
+    for line, label in zip(lines, labels):
+        name = line.split()[0]
+        assert name.startswith(f'{split}/')
+        crop = cv2.imread(str(tiny_shapes / 'crops' / name))
+        stem = name.split('/')[1].rsplit('_', 1)[0]
+        image = next(i for i in coco.loadImgs(coco.getImgIds())
+                     if i['file_name'] == f'{stem}.png')
+        k = by_image[stem] = by_image.get(stem, -1) + 1
+        ann = [a for a in anns if a['image_id'] == image['id']][k]
+        assert label == ann['category_id'] - 1
+        # the shape's box and some background around it; square unless the border cut it
+        h, w = crop.shape[:2]
+        assert min(h, w) >= 16 and max(h, w) >= max(ann['bbox'][2:]) - 1
+        at_border = h != w
+        assert not at_border or min(h, w) < 1.25 * max(ann['bbox'][2:]) + 1
+
+
+def test_crops_are_added_to_a_dataset_made_without_them(tmp_path):
+    import shutil
+    root = tmp_path / 'shapes'
+    demo_data.generate(str(root), **SMALL)
+    before = (root / 'crops' / 'training.txt').read_text()
+    shutil.rmtree(root / 'crops')  # as a dataset generated before the split existed
+    demo_data.ensure_dataset(str(root))
+    assert (root / 'crops' / 'training.txt').read_text() == before
 
 
 # ---- the demo through the tools ------------------------------------------------------------
