@@ -46,8 +46,9 @@ def build_mmpvt(arch: str) -> nn.Module:
     return build_from_config(cfg, pretrained=False)
 
 
-def build_transformers(arch: str, num_classes: int = 1000) -> nn.Module:
-    """transformers' classifier of the same variant (our arch table, their config names)."""
+def build_transformers(arch: str, num_classes: int = 1000, size: int = 224) -> nn.Module:
+    """transformers' classifier of the same variant (our arch table, their config names). Its
+    PVT v1 sizes the position tables for `size` and runs at that size only."""
     from transformers import (PvtConfig, PvtForImageClassification, PvtV2Config,
                               PvtV2ForImageClassification)
     if arch in PVT_ARCHS:
@@ -57,7 +58,7 @@ def build_transformers(arch: str, num_classes: int = 1000) -> nn.Module:
                            mlp_ratios=list(a['mlp_ratios']),
                            sequence_reduction_ratios=list(a['sr_ratios']),
                            patch_sizes=list(a['patch_sizes']), strides=list(a['patch_sizes']),
-                           num_labels=num_classes)
+                           image_size=size, num_labels=num_classes)
         return PvtForImageClassification(config)
     a = PVTV2_ARCHS[arch]
     config = PvtV2Config(hidden_sizes=list(a['embed_dims']), depths=list(a['depths']),
@@ -67,9 +68,10 @@ def build_transformers(arch: str, num_classes: int = 1000) -> nn.Module:
     return PvtV2ForImageClassification(config)
 
 
-def build(name: str, arch: str, seed: int = 0) -> nn.Module:
+def build(name: str, arch: str, size: int = 224, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return (build_mmpvt if name == 'mmpvt' else build_transformers)(arch).train()
+    model = build_mmpvt(arch) if name == 'mmpvt' else build_transformers(arch, size=size)
+    return model.train()
 
 
 def logits_of(name: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +115,7 @@ def time_interleaved(models: Dict[str, nn.Module], batch: int, size: int, warmup
 
 def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int, queue) -> None:
     torch.set_num_threads(threads)
-    model = build(name, arch)
+    model = build(name, arch, size)
     x, y = _batch(batch, size, 'cpu')
     before = _rss_bytes()
     _train_step(name, model, x, y)()
@@ -158,9 +160,10 @@ def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224
                   cpu=platform.processor() or platform.machine(), warmup=warmup,
                   repeats=repeats, results=[])
     for arch in archs:
-        models = {name: build(name, arch) for name in MODELS}
+        models = {name: build(name, arch, size) for name in MODELS}
         params = {name: num_params(m) for name, m in models.items()}
-        if params['mmpvt'] != params['transformers']:
+        # (transformers' PVT v1 at another size than 224 has other position-table sizes)
+        if params['mmpvt'] != params['transformers'] and (arch in PVTV2_ARCHS or size == 224):
             raise RuntimeError(f'{arch}: the two models differ in size ({params}): not the same '
                                'variant')
         entry = dict(arch=arch, params=params['mmpvt'])
