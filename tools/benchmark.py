@@ -60,12 +60,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.deploy:
         return deploy_main(args)
-    if args.classification:
-        return cls_main(parser, args, sys.argv[1:] if argv is None else argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is available')
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.classification:
+        return cls_main(parser, args, sys.argv[1:] if argv is None else argv)
     print(f'device {args.device}, {torch.get_num_threads()} threads, amp {args.amp or "off"}, '
           f'warm-up {args.warmup}, repeats {args.repeats}')
     print(HEADER)
@@ -95,10 +95,6 @@ def cls_main(parser, args, argv) -> int:
     batches = args.batch if given('--batch') else [32]
     if len(shapes) != 1 or shapes[0][0] != shapes[0][1] or len(batches) != 1:
         parser.error('--classification takes one square --shapes and one --batch')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no CUDA device is available')
-    if args.threads:
-        torch.set_num_threads(args.threads)
     print(f'device {args.device}, {torch.get_num_threads()} threads, fp32, batch {batches[0]} '
           f'at {shapes[0][0]}x{shapes[0][1]}, warm-up {args.warmup}, repeats {args.repeats}')
     print(cls_benchmark.HEADER)

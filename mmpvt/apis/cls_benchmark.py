@@ -11,10 +11,8 @@ same machine state. Peak memory of a step is measured as in :mod:`.benchmark`: o
 of the resident memory of an isolated worker process per model, on CUDA
 ``torch.cuda.max_memory_allocated`` above what the model and batch already hold.
 """
-import multiprocessing as mp
 import os
 import platform
-import time
 from typing import Callable, Dict, List, Sequence
 
 import torch
@@ -24,7 +22,7 @@ from torch import nn
 
 from ..models.archs import PVT_ARCHS, PVTV2_ARCHS
 from ..models.builder import build_from_config
-from .benchmark import _peak_rss_bytes, _rss_bytes, _summary, _sync
+from .benchmark import _peak_rss_bytes, _rss_bytes, _summary, _sync, in_worker, interleave
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = ('mmpvt', 'transformers')
@@ -101,16 +99,7 @@ def time_interleaved(models: Dict[str, nn.Module], batch: int, size: int, warmup
     """Seconds per training step of each model, measured alternately."""
     x, y = _batch(batch, size, device)
     steps = {name: _train_step(name, model.to(device), x, y) for name, model in models.items()}
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: Dict[str, List[float]] = {name: [] for name in models}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return times
+    return interleave(steps, warmup, repeats)
 
 
 def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int, queue) -> None:
@@ -135,16 +124,7 @@ def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu'
         _train_step(name, model, x, y)()
         peak = torch.cuda.max_memory_allocated()
         return dict(peak_bytes=peak, rise_bytes=peak - base)
-    ctx = mp.get_context('spawn')  # a fresh process: nothing else in its peak
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_worker,
-                       args=(name, arch, batch, size, torch.get_num_threads(), queue))
-    proc.start()
-    result = queue.get(timeout=1800)
-    proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f'memory worker for {name} failed with exit code {proc.exitcode}')
-    return result
+    return in_worker(_memory_worker, (name, arch, batch, size, torch.get_num_threads()), name)
 
 
 def num_params(model: nn.Module) -> int:
