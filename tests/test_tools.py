@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in 
 
 RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
 FPN_DEMO = 'configs/demo/sem_fpn_pvt_t.py'
+CLS_DEMO = 'configs/demo/cls_pvt_v2_b0.py'
 
 
 def free_port():
@@ -259,6 +260,18 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
     assert 'decode_head' in last
 
 
+def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tmp_path):
+    weights = random_weights(RETINA_DEMO, tmp_path / 'retina.pth')
+    crop = next((tiny_shapes / 'crops' / 'validation').glob('*.png'))
+    out = run_tool(['tools/image_demo.py', str(crop), CLS_DEMO, '--weights', str(weights),
+                    '--out-dir', str(tmp_path / 'out')], env=data_env(tiny_shapes), check=False)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    # a PVT-T RetinaNet's backbone for the classifier's PVTv2-B0: refused before any drawing
+    assert last.startswith('image_demo: ') and 'cannot be loaded into PVTv2' in last
+    assert not (tmp_path / 'out' / 'vis').exists()
+
+
 @pytest.mark.parametrize('args,message', [
     (['missing.png', RETINA_DEMO], 'image or directory not found: missing.png'),
     (['README.md', RETINA_DEMO, '--weights', 'nope.pth'], 'checkpoint not found: nope.pth'),
@@ -270,6 +283,7 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
                                                        "got 'cuda:x'"),
     (['README.md', RETINA_DEMO, '--out-dir', 'README.md'], 'cannot write into the output '
                                                            'directory README.md'),
+    (['README.md', 'configs/demo/cls_pvt_v2_b0.py', '--topk', '0'], 'topk must be at least 1'),
 ])
 def test_image_demo_cli_bad_input_is_one_clear_line(args, message):
     out = run_tool(['tools/image_demo.py', *args], check=False)
