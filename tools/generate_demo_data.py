@@ -10,7 +10,7 @@ data/shapes (docs/demo.md).
 """
 import argparse
 
-from mmpvt.apis.demo_data import DEFAULTS, generate
+from mmpvt.apis.demo_data import DEFAULTS, generate, write_crops
 
 
 def main(argv=None):
