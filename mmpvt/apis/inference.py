@@ -101,8 +101,9 @@ def classify(images: List[str], cfg, weights: Optional[str], out_dir: str, devic
     results = inferencer(images, batch_size=batch_size, show_dir=vis_dir,
                          resize=224 if small else None)
     classes = inferencer.classes or [str(i) for i in range(len(results[0]['pred_scores']))]
-    top = [[(classes[i], float(r['pred_scores'][i]))  # all of them if there are fewer
-            for i in r['pred_scores'].argsort(kind='stable')[::-1][:topk]] for r in results]
+    top = [[(classes[i], float(r['pred_scores'][i]))  # all of them if there are fewer; ties
+            for i in (-r['pred_scores']).argsort(kind='stable')[:topk]]  # in class order
+           for r in results]
     return [osp.join(vis_dir, osp.splitext(osp.basename(p))[0] + '.png') for p in images], top
 
 
