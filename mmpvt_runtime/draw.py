@@ -15,6 +15,10 @@ Segmentation (:func:`draw_segmentation`): mmseg's drawing, which is cv2 already,
 pixel for pixel: the class colours blended at opacity 0.8, each class's name on a box of its
 colour.
 
+Classification (:func:`draw_classification`): the best class and its probability written at
+the top-left, as mmpretrain's visualizer writes its prediction line ('{label} {class}, {score}'),
+light grey on a black box.
+
 Images are BGR uint8 (H, W, 3) in and out; palettes are RGB, as the datasets write them.
 """
 import math
@@ -187,9 +191,26 @@ def draw_segmentation(image: np.ndarray, seg_map: np.ndarray, classes: Sequence[
     return (image * (1 - SEG_OPACITY) + layer * SEG_OPACITY).astype(np.uint8)
 
 
+def draw_classification(image: np.ndarray, result: Dict[str, np.ndarray],
+                        classes: Sequence[str] = ()) -> np.ndarray:
+    """The best class of a classification result written on a copy of `image`; small images are
+    drawn at 224 px on the short side first (as image_demo draws them), so that the text fits."""
+    out = image.copy()
+    if min(out.shape[:2]) < 224:
+        factor = 224 / min(out.shape[:2])
+        out = cv2.resize(out, (round(out.shape[1] * factor), round(out.shape[0] * factor)))
+    label, score = int(result['labels'][0]), float(result['scores'][0])
+    name = classes[label] if label < len(classes) else str(label)
+    _draw_label(out, f'{label} {name}, {score:.2f}', 4, 4, 13)
+    return out
+
+
 def draw(image: np.ndarray, result: Dict[str, np.ndarray], classes: Sequence[str] = (),
          palette: Sequence = (), score_thr: float = 0.3) -> np.ndarray:
-    """:func:`draw_segmentation` for a result with ``seg_map``, else :func:`draw_detections`."""
+    """:func:`draw_segmentation` for a result with ``seg_map``, :func:`draw_classification` for
+    one with ``probs``, else :func:`draw_detections`."""
+    if 'probs' in result:
+        return draw_classification(image, result, classes)
     if 'seg_map' in result:
         return draw_segmentation(image, result['seg_map'], classes, palette)
     return draw_detections(image, result, classes, palette, score_thr)

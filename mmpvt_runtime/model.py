@@ -8,7 +8,9 @@ the companion graphs written next to the file. Results:
 * ``det``, ``two_stage``, ``detr``: dict(bboxes (N, 4) float32 in original pixels, scores (N,)
   float32, labels (N,) int64[, masks (N, H0, W0) bool]), best first;
 * ``seg``: dict(seg_map (H0, W0) int64 class indices); the graph itself resizes and takes the
-  argmax, reading the original size from the shape of its ``size_ref`` input.
+  argmax, reading the original size from the shape of its ``size_ref`` input;
+* ``cls``: dict(probs (K,) float32, labels and scores of the ``topk`` best classes, best first)
+  from the graph's ``logits`` (:mod:`.classify`).
 """
 import json
 import os
@@ -16,6 +18,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from .classify import classification
 from .dense import dense_detections
 from .detr import detr_detections, padding_mask
 from .preprocess import preprocess
@@ -73,6 +76,7 @@ TASKS = {
     'detr': Task(lambda x, info: dict(pad_mask=padding_mask(x.shape[-2:], info['img_shape'])),
                  lambda model, out, info: detr_detections(out['cls_score'][0],
                                                           out['bbox_pred'][0], model.meta, info)),
+    'cls': Task(None, lambda model, out, info: classification(out['logits'][0], model.topk)),
 }
 
 
@@ -80,11 +84,14 @@ class OnnxModel:
     """An exported mmpvt model in onnxruntime: ``OnnxModel('model.onnx')(bgr_image)``.
 
     ``meta``: the file's metadata; ``companions``: the sessions of the graphs written next to it
-    (two-stage RoI heads), by the names the metadata gives them."""
+    (two-stage RoI heads), by the names the metadata gives them; ``topk``: how many classes a
+    classifier's result lists."""
 
-    def __init__(self, path: str, providers: Sequence[str] = ('CPUExecutionProvider', )) -> None:
+    def __init__(self, path: str, providers: Sequence[str] = ('CPUExecutionProvider', ),
+                 topk: int = 5) -> None:
         path = str(path)
         self.path = path
+        self.topk = topk
         self.session = open_session(path, providers)
         custom = self.session.get_modelmeta().custom_metadata_map
         if 'mmpvt' not in custom:

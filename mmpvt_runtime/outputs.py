@@ -6,7 +6,10 @@
   ``scores`` and ``bboxes`` (original pixels) of every detection, the score threshold being a
   drawing setting only;
 * segmentation: ``OUT/pred/<image stem>_pred.png``, the class map as 8-bit PNG, as
-  MMSegInferencer writes it (which numbers its files 00000000_pred.png, ... instead).
+  MMSegInferencer writes it (which numbers its files 00000000_pred.png, ... instead);
+* classification: ``OUT/preds/<image stem>.json``, ImageClassificationInferencer's result
+  (``pred_label``, ``pred_score``, ``pred_class``, ``pred_scores`` of every class) and ``topk``,
+  the best classes as [label, class, score], best first.
 """
 import json
 import os
@@ -57,6 +60,18 @@ def prediction_json(result: Dict[str, np.ndarray]) -> dict:
                 bboxes=result['bboxes'].tolist())
 
 
+def classification_json(result: Dict[str, np.ndarray], classes) -> dict:
+    """A classification result as ImageClassificationInferencer's dict, plus ``topk``."""
+    def name(label):
+        return classes[label] if label < len(classes) else str(label)
+
+    best = int(result['labels'][0])
+    return dict(pred_label=best, pred_score=float(result['scores'][0]), pred_class=name(best),
+                pred_scores=result['probs'].tolist(),
+                topk=[[int(k), name(int(k)), float(p)]
+                      for k, p in zip(result['labels'], result['scores'])])
+
+
 def save_outputs(out_dir: str, image_path: str, image: np.ndarray, result: Dict[str, np.ndarray],
                  meta: dict, score_thr: float = 0.3) -> Dict[str, str]:
     """Write the drawing and the prediction of one image (BGR `image` read from `image_path`,
@@ -68,6 +83,9 @@ def save_outputs(out_dir: str, image_path: str, image: np.ndarray, result: Dict[
                                    meta.get('palette', []), score_thr))
     if 'seg_map' in result:
         cv2.imwrite(paths['pred'], result['seg_map'].astype(np.uint8))
+    elif 'probs' in result:
+        with open(paths['pred'], 'w') as f:
+            json.dump(classification_json(result, meta.get('classes', [])), f)
     else:
         with open(paths['pred'], 'w') as f:
             json.dump(prediction_json(result), f)

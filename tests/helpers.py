@@ -227,12 +227,13 @@ def parameter_count(model) -> int:
 def assert_holds_official_weights(model, official) -> None:
     """A few tensors of `model` (mmpvt names) equal their official-layout source, names renamed by
     hand: patch embedding, a K/V projection and each family's stage-4 extra (v1: position table
-    without its class-token row; v2: stage norm)."""
+    without its class-token row, or with it in a class-token backbone; v2: stage norm)."""
     sd = model.state_dict()
     assert torch.equal(sd['stages.0.patch_embed.proj.weight'], official['patch_embed1.proj.weight'])
     assert torch.equal(sd['stages.2.blocks.1.attn.kv.bias'], official['block3.1.attn.kv.bias'])
     if 'pos_embed4' in official:
-        assert torch.equal(sd['stages.3.pos_embed'], official['pos_embed4'][:, 1:])
+        rows = slice(None) if getattr(model, 'with_cls_token', False) else slice(1, None)
+        assert torch.equal(sd['stages.3.pos_embed'], official['pos_embed4'][:, rows])
     else:
         assert torch.equal(sd['stages.3.norm.weight'], official['norm4.weight'])
 

@@ -19,9 +19,11 @@ from .helpers import REPO, build_model
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
+# Detection, segmentation and demo configs. The ImageNet classifiers' recipes
+# (configs/imagenet) have their own specification: tests/test_imagenet_configs.py.
 CONFIGS = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'configs', '*',
                                                                            '*.py'))
-                 if '/_base_/' not in p)  # fragments, not models
+                 if '/_base_/' not in p and '/imagenet/' not in p)  # _base_: fragments
 URL = 'https://github.com/whai362/PVT/releases/download/v2/pvt_{}.pth'
 V2_URL = 'https://github.com/whai362/PVT/releases/download/v2/pvt_v2_{}.pth'
 V2 = ('b0', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5')

@@ -34,7 +34,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
         files += [os.path.relpath(os.path.join(root, n), tmp_path / 'a') for n in names]
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / 'a', tmp_path / 'b', files,
                                                shallow=False)
-    assert len(files) == 2 * 6 + 3 and mismatch == [] and errors == [] and not cmp.left_only
+    images = [f for f in files if not f.startswith('crops')]  # + one crop per shape
+    assert len(images) == 2 * 6 + 3 and mismatch == [] and errors == [] and not cmp.left_only
 
 
 def test_other_seed_gives_other_images(tmp_path):
@@ -87,6 +88,43 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
 def test_meta_json_records_parameters(tiny_shapes):
     meta = json.loads((tiny_shapes / 'meta.json').read_text())
     assert meta['classes'] == list(demo_data.CLASSES) and meta['img_size'] == [96, 128]
+
+
+@pytest.mark.parametrize('split', demo_data.SPLITS)
+def test_crops_are_one_square_per_shape_labelled_with_its_class(tiny_shapes, split):
+    coco = COCO(str(tiny_shapes / 'annotations' / f'instances_{split}.json'))
+    lines = (tiny_shapes / 'crops' / f'{split}.txt').read_text().splitlines()
+    anns = coco.loadAnns(sorted(coco.getAnnIds()))
+    # every shape whose crop is at least 16 px, in annotation order; label = category id - 1
+    assert len(lines) >= 0.9 * len(anns) and len(lines) <= len(anns)
+    labels = [int(line.split()[1]) for line in lines]
+    assert set(labels) <= {0, 1, 2, 3}
+    by_image = {}
+    for line, label in zip(lines, labels):
+        name = line.split()[0]
+        assert name.startswith(f'{split}/')
+        crop = cv2.imread(str(tiny_shapes / 'crops' / name))
+        stem = name.split('/')[1].rsplit('_', 1)[0]
+        image = next(i for i in coco.loadImgs(coco.getImgIds())
+                     if i['file_name'] == f'{stem}.png')
+        k = by_image[stem] = by_image.get(stem, -1) + 1
+        ann = [a for a in anns if a['image_id'] == image['id']][k]
+        assert label == ann['category_id'] - 1
+        # the shape's box and some background around it; square unless the border cut it
+        h, w = crop.shape[:2]
+        assert min(h, w) >= 16 and max(h, w) >= max(ann['bbox'][2:]) - 1
+        at_border = h != w
+        assert not at_border or min(h, w) < 1.25 * max(ann['bbox'][2:]) + 1
+
+
+def test_crops_are_added_to_a_dataset_made_without_them(tmp_path):
+    import shutil
+    root = tmp_path / 'shapes'
+    demo_data.generate(str(root), **SMALL)
+    before = (root / 'crops' / 'training.txt').read_text()
+    shutil.rmtree(root / 'crops')  # as a dataset generated before the split existed
+    demo_data.ensure_dataset(str(root))
+    assert (root / 'crops' / 'training.txt').read_text() == before
 
 
 # ---- the demo through the tools ------------------------------------------------------------
@@ -454,3 +492,63 @@ def test_quick_demo_is_the_full_demo_on_smaller_images_for_fewer_epochs():
     assert quick.train_dataloader.dataset.ann_file == full.train_dataloader.dataset.ann_file
     assert quick.img_scale[0] < full.img_scale[0]
     assert quick.train_cfg.max_epochs < full.train_cfg.max_epochs
+
+
+# ---- the classification demo and a detector that starts from its backbone ------------------
+def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path, monkeypatch):
+    """configs/demo/cls_pvt_v2_b0.py through tools/demo.py (1 epoch on the tiny data's crops),
+    its checkpoint through image_demo (top-k printed) and test.py (--out), then
+    retinanet_pvt_v2_b0_from_cls.py starting from that checkpoint's backbone."""
+    cls_dir = tmp_path / 'cls'
+    result = run_tool(demo_command(tiny_shapes, cls_dir, '--config',
+                                   'configs/demo/cls_pvt_v2_b0.py',
+                                   options=['train_cfg.max_epochs=1']))
+    assert_quiet(result)
+    assert '[demo] training cls_pvt_v2_b0.py (1 epoch, batch 4)' in result.stdout
+    summary = result.stdout[result.stdout.index('Final metrics'):]
+    assert 'accuracy/top1' in summary and (cls_dir / 'predictions.png').is_file()
+    checkpoint = find_checkpoint(cls_dir)
+
+    crop = sorted((tiny_shapes / 'crops' / 'validation').glob('*.png'))[0]
+    shown = run_tool(['tools/image_demo.py', str(crop), 'configs/demo/cls_pvt_v2_b0.py',
+                      '--weights', checkpoint, '--out-dir', str(tmp_path / 'image_demo')],
+                     env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}).stdout
+    ranks = [line.split()[:2] for line in shown.splitlines() if line.startswith('  ')]
+    assert [r[0] for r in ranks] == ['1.', '2.', '3.', '4.']  # 4 classes: fewer than 5
+    assert sorted(r[1] for r in ranks) == sorted(demo_data.CLASSES)
+    assert (tmp_path / 'image_demo' / 'vis' / crop.name).is_file()
+
+    tested = run_tool(['tools/test.py', 'configs/demo/cls_pvt_v2_b0.py', checkpoint,
+                       '--work-dir', str(tmp_path / 'test'), '--out', str(tmp_path / 'r.pkl'),
+                       '--cfg-options', 'test_dataloader.num_workers=0',
+                       'test_dataloader.persistent_workers=False'],
+                      env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}).stdout
+    assert "'accuracy/top1'" in tested and (tmp_path / 'r.pkl').is_file()
+
+    det = run_tool(demo_command(tiny_shapes, tmp_path / 'det', '--config',
+                                'configs/demo/retinanet_pvt_v2_b0_from_cls.py',
+                                options=['train_cfg.max_epochs=1',
+                                         'model.test_cfg.score_thr=0.0']),
+                   env={'MMPVT_DEMO_BACKBONE': checkpoint})
+    assert_quiet(det)
+    assert 'coco/bbox_mAP_50' in det.stdout[det.stdout.index('Final metrics'):]
+
+    # before training, the detector's backbone is the classifier's, tensor for tensor
+    from mmengine.config import Config
+    from .helpers import build_model
+    monkeypatch.setenv('MMPVT_DEMO_BACKBONE', checkpoint)
+    cfg = Config.fromfile(f'{REPO}/configs/demo/retinanet_pvt_v2_b0_from_cls.py')
+    detector = build_model(cfg)
+    detector.init_weights()
+    import torch
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
+    backbone = detector.backbone.state_dict()
+    assert set(backbone) == {k[len('backbone.'):] for k in state if k.startswith('backbone.')}
+    assert all(torch.equal(v, state[f'backbone.{k}']) for k, v in backbone.items())
+
+
+def find_checkpoint(work_dir):
+    from mmpvt.apis import find_resume_checkpoint
+    path = find_resume_checkpoint(str(work_dir))
+    assert path is not None, f'no checkpoint in {work_dir}'
+    return path

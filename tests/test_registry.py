@@ -1,16 +1,19 @@
-"""`type='mmpvt.PVT'` / `'mmpvt.PVTv2'` build from mmdet's, mmseg's and mmengine's MODELS,
-`'mmpvt.AlignResize'` from their TRANSFORMS; no name collisions."""
+"""`type='mmpvt.PVT'` / `'mmpvt.PVTv2'` build from mmdet's, mmseg's, mmpretrain's and mmengine's
+MODELS, `'mmpvt.AlignResize'` from their TRANSFORMS; no name collisions."""
 import importlib
 
 import pytest
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmpvt.datasets import AlignResize
 from mmpvt.models import PVT, PVTv2
+from mmpvt.models.builder import build_from_config, registry_of
 
 
 @pytest.mark.parametrize('registry_module,scope', [
-    ('mmdet.registry', 'mmdet'), ('mmseg.registry', 'mmseg'), ('mmengine.registry', 'mmengine')])
+    ('mmdet.registry', 'mmdet'), ('mmseg.registry', 'mmseg'),
+    ('mmpretrain.registry', 'mmpretrain'), ('mmengine.registry', 'mmengine')])
 def test_mmpvt_pvt_builds_under_each_default_scope(registry_module, scope):
     MODELS = importlib.import_module(registry_module).MODELS
     with DefaultScope.overwrite_default_scope(scope):
@@ -19,6 +22,28 @@ def test_mmpvt_pvt_builds_under_each_default_scope(registry_module, scope):
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(dict(type='mmpvt.PVTv2', arch='b0', out_indices=(1,)))
     assert type(model) is PVTv2 and model.out_indices == (1,)
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
+def test_a_configs_default_scope_picks_that_librarys_models(scope):
+    """What tools/train.py and tools/test.py build from: the config's default_scope."""
+    assert registry_of(Config(dict(default_scope=scope))) is importlib.import_module(
+        f'{scope}.registry').MODELS
+
+
+def test_a_config_of_another_scope_is_refused_naming_the_scopes():
+    with pytest.raises(ValueError, match=r"^default_scope must be one of \('mmdet', 'mmseg', "
+                                         r"'mmpretrain'\) .*, got 'mmocr'$"):
+        registry_of(Config(dict(default_scope='mmocr')))
+
+
+def test_an_image_classifier_config_builds_with_our_backbone():
+    """A classification config (default_scope 'mmpretrain') names the backbone 'mmpvt.PVT'."""
+    cfg = Config(dict(default_scope='mmpretrain', model=dict(
+        type='ImageClassifier', backbone=dict(type='mmpvt.PVT', arch='tiny', out_type='cls_token'),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=512))))
+    model = build_from_config(cfg)
+    assert type(model.backbone) is PVT and model.backbone.with_cls_token
 
 
 @pytest.mark.parametrize('registry_module,scope', [

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in 
 
 RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
 FPN_DEMO = 'configs/demo/sem_fpn_pvt_t.py'
+CLS_DEMO = 'configs/demo/cls_pvt_v2_b0.py'
 
 
 def free_port():
@@ -142,6 +143,17 @@ def test_backbone_gflops_at_224_match_paper_table2(arch, paper):
     assert round(backbone_complexity(arch)['gflops'], 1) == paper
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('variant,paper', [('t', 1.9), ('s', 3.8), ('m', 6.7), ('l', 9.8)])
+def test_imagenet_classifier_gflops_at_224_match_paper_table2(variant, paper):
+    # Table 2 counts the ImageNet classifiers, to one decimal: the class token (one more token
+    # in the last stage) and the head add 0.01 GFLOPs to the backbone's count. PVT-L's 9.851 is
+    # the paper's 9.8 cut, not rounded, so within 0.06 rather than equal after rounding
+    from mmpvt.apis.complexity import config_complexity
+    r = config_complexity(f'{REPO}/configs/imagenet/pvt_{variant}_300e.py')
+    assert r['shape'] == (224, 224) and abs(r['gflops'] - paper) < 0.06
+
+
 def test_pvt_v2_b2_gflops_at_224_match_the_authors_get_flops():
     # whai362/PVT classification README: get_flops.py pvt_v2_b2 -> 4.04 GFLOPs (attention included)
     assert round(backbone_complexity('b2')['gflops'], 1) == 4.0
@@ -248,6 +260,18 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
     assert 'decode_head' in last
 
 
+def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tmp_path):
+    weights = random_weights(RETINA_DEMO, tmp_path / 'retina.pth')
+    crop = next((tiny_shapes / 'crops' / 'validation').glob('*.png'))
+    out = run_tool(['tools/image_demo.py', str(crop), CLS_DEMO, '--weights', str(weights),
+                    '--out-dir', str(tmp_path / 'out')], env=data_env(tiny_shapes), check=False)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    # a PVT-T RetinaNet's backbone for the classifier's PVTv2-B0: refused before any drawing
+    assert last.startswith('image_demo: ') and 'cannot be loaded into PVTv2' in last
+    assert not (tmp_path / 'out' / 'vis').exists()
+
+
 @pytest.mark.parametrize('args,message', [
     (['missing.png', RETINA_DEMO], 'image or directory not found: missing.png'),
     (['README.md', RETINA_DEMO, '--weights', 'nope.pth'], 'checkpoint not found: nope.pth'),
@@ -259,6 +283,7 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
                                                        "got 'cuda:x'"),
     (['README.md', RETINA_DEMO, '--out-dir', 'README.md'], 'cannot write into the output '
                                                            'directory README.md'),
+    (['README.md', 'configs/demo/cls_pvt_v2_b0.py', '--topk', '0'], 'topk must be at least 1'),
 ])
 def test_image_demo_cli_bad_input_is_one_clear_line(args, message):
     out = run_tool(['tools/image_demo.py', *args], check=False)

@@ -9,6 +9,12 @@ weights, same run, interleaved.
 for each --arch backbone and (with --retinanet) RetinaNet + PVT of that size up to its head:
 
     python tools/benchmark.py --deploy --arch small --shapes 512x512 800x1333 --retinanet
+
+--classification: one ImageNet training step (forward, cross-entropy, backward; fp32; unless
+--shapes / --batch say otherwise 224x224 and batch 32) of mmpvt's classifiers vs transformers'
+PvtForImageClassification / PvtV2ForImageClassification of the same size:
+
+    python tools/benchmark.py --classification --arch small b2 [--batch 32] [--device cuda]
 """
 import argparse
 import os
@@ -49,6 +55,8 @@ def main(argv=None):
                         help='eager vs torch.compile vs onnxruntime instead of mmpvt vs mmdet')
     parser.add_argument('--retinanet', action='store_true',
                         help='with --deploy: also RetinaNet + the --arch backbone (v1 archs)')
+    parser.add_argument('--classification', action='store_true',
+                        help="a classifier's training step, mmpvt vs transformers")
     args = parser.parse_args(argv)
     if args.deploy:
         return deploy_main(args)
@@ -56,6 +64,8 @@ def main(argv=None):
         parser.error('--device cuda: no CUDA device is available')
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.classification:
+        return cls_main(parser, args, sys.argv[1:] if argv is None else argv)
     print(f'device {args.device}, {torch.get_num_threads()} threads, amp {args.amp or "off"}, '
           f'warm-up {args.warmup}, repeats {args.repeats}')
     print(HEADER)
@@ -72,6 +82,26 @@ def main(argv=None):
               f"{e['max_abs_feature_diff']:.1e}")
     if args.plot:
         print(f'plot written to {plot(report, args.plot)}')
+    return 0
+
+
+def cls_main(parser, args, argv) -> int:
+    from mmpvt.apis import cls_benchmark
+
+    def given(option):
+        return any(a == option or a.startswith(option + '=') for a in argv)
+    # the classification defaults: 224x224, batch 32
+    shapes = args.shapes if given('--shapes') else [(224, 224)]
+    batches = args.batch if given('--batch') else [32]
+    if len(shapes) != 1 or shapes[0][0] != shapes[0][1] or len(batches) != 1:
+        parser.error('--classification takes one square --shapes and one --batch')
+    print(f'device {args.device}, {torch.get_num_threads()} threads, fp32, batch {batches[0]} '
+          f'at {shapes[0][0]}x{shapes[0][1]}, warm-up {args.warmup}, repeats {args.repeats}')
+    print(cls_benchmark.HEADER)
+    report = cls_benchmark.run(args.arch, batches[0], shapes[0][0], args.warmup, args.repeats,
+                               args.device, memory=not args.no_memory)
+    save_report(report, args.json)
+    print(f'report written to {args.json}')
     return 0
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Generate the synthetic shapes dataset (COCO detection/instance json + ADE20K-style masks).
+"""Generate the synthetic shapes dataset (COCO detection/instance json + ADE20K-style masks + a
+classification split of one crop per shape).
 
     python tools/generate_demo_data.py [--out data/shapes] [--num-train 300] [--num-val 60]
         [--size 256 256] [--max-objects 4] [--seed 0]
@@ -9,7 +10,7 @@ data/shapes (docs/demo.md).
 """
 import argparse
 
-from mmpvt.apis.demo_data import DEFAULTS, generate
+from mmpvt.apis.demo_data import DEFAULTS, generate, write_crops
 
 
 def main(argv=None):
@@ -25,8 +26,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = generate(args.out, num_train=args.num_train, num_val=args.num_val,
                       img_size=tuple(args.size), max_objects=args.max_objects, seed=args.seed)
+    crops = write_crops(args.out)
     print(f'dataset ready in {args.out}: {params["num_train"]} training / {params["num_val"]} '
-          f'validation images of {params["img_size"][0]}x{params["img_size"][1]}')
+          f'validation images of {params["img_size"][0]}x{params["img_size"][1]}, '
+          f'{crops["training"]} / {crops["validation"]} crops for classification')
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ model.
     python tools/get_flops.py small                      # PVT-S backbone at 224x224
     python tools/get_flops.py b2_li                      # PVTv2-B2-Li backbone at 224x224
     python tools/get_flops.py configs/retinanet/pvt_s_1x.py --shape 800 1333
+    python tools/get_flops.py configs/imagenet/pvt_s_300e.py   # the classifier at 224x224
 """
 import argparse
 import os.path as osp
@@ -20,8 +21,9 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('target', help=f'a config file or a PVT arch {ARCHS}')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input size (default: 224 224 for an arch, 800 1333 for a '
-                             'detection config, 512 512 for a segmentation config)')
+                        help='input size (default: 224 224 for an arch or a classification '
+                             'config, 800 1333 for a detection config, 512 512 for a '
+                             'segmentation config)')
     args = parser.parse_args(argv)
     if args.target in ARCHS:
         r = backbone_complexity(args.target, args.shape or (224, 224))
@@ -30,8 +32,8 @@ def main(argv=None):
     elif osp.isfile(args.target):
         r = config_complexity(args.target, args.shape)
         print(f'{r["model"]} at {r["shape"][0]}x{r["shape"][1]}: {r["params"] / 1e6:.2f}M params '
-              f'({r["backbone_params"] / 1e6:.2f}M backbone), {r["gflops"]:.1f} GFLOPs '
-              f'({r["backbone_gflops"]:.1f} backbone)')
+              f'({r["backbone_params"] / 1e6:.2f}M backbone), {r["gflops"]:.2f} GFLOPs '
+              f'({r["backbone_gflops"]:.2f} backbone)')
     else:
         parser.error(f'{args.target!r} is neither a config file nor one of {ARCHS}')
 

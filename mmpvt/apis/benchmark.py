@@ -47,7 +47,9 @@ def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
             embed_dims=ours.embed_dims[0], num_layers=depths,
             mlp_ratios=list(ours.arch['mlp_ratios']), drop_path_rate=0.0)
     else:
-        theirs = PyramidVisionTransformer(num_layers=depths, drop_path_rate=0.0)
+        # mmdet's stage widths are 64 x num_heads (small_wide: 64, 192, 448, 704)
+        theirs = PyramidVisionTransformer(num_layers=depths, drop_path_rate=0.0,
+                                          num_heads=list(ours.arch['num_heads']))
     theirs.load_state_dict(pvt_convert(official), strict=True)
     # sanity: mmdet's weights read back into mmpvt's layout are ours, bit for bit
     back = convert_to_mmpvt(theirs.state_dict())[0]
@@ -103,10 +105,17 @@ def time_interleaved(models: Dict[str, nn.Module], shape: Tuple[int, int], batch
     for name, model in models.items():
         model.to(device).train(mode == 'forward+backward')
         steps[name] = _step_fn(model, x, mode, amp)
+    return interleave(steps, warmup, repeats)
+
+
+def interleave(steps: Dict[str, Callable[[], None]], warmup: int,
+               repeats: int) -> Dict[str, List[float]]:
+    """Seconds of each call of each step, `warmup` untimed rounds first, then `repeats` rounds
+    in turn (A B A B ...): every step sees the same machine state."""
     for _ in range(warmup):
         for step in steps.values():
             step()
-    times: Dict[str, List[float]] = {name: [] for name in models}
+    times: Dict[str, List[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
             start = time.perf_counter()
@@ -156,10 +165,16 @@ def peak_memory(arch: str, name: str, shape: Tuple[int, int], batch: int, device
         _step_fn(model, x, 'forward+backward', amp)()
         peak = torch.cuda.max_memory_allocated()
         return dict(peak_bytes=peak, rise_bytes=peak - base)
-    ctx = mp.get_context('spawn')  # a fresh process: nothing else in its peak
+    return in_worker(_memory_worker, (arch, name, shape, batch, amp, torch.get_num_threads()),
+                     name)
+
+
+def in_worker(target: Callable, args: tuple, name: str) -> dict:
+    """What ``target(*args, queue)`` puts on its queue, run in a fresh (spawned) process, so
+    that nothing of this one is in the worker's memory peak."""
+    ctx = mp.get_context('spawn')
     queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_worker,
-                       args=(arch, name, shape, batch, amp, torch.get_num_threads(), queue))
+    proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
     result = queue.get(timeout=1800)
     proc.join()

@@ -56,7 +56,8 @@ def backbone_complexity(arch: str = 'small', shape: Sequence[int] = (224, 224)) 
 
 
 class _TensorForward(nn.Module):
-    """model._forward(inputs, data_samples) as a plain module the tracer can call."""
+    """model(inputs, data_samples, mode='tensor') (the raw head outputs, mmdet's, mmseg's and
+    mmpretrain's models alike) as a plain module the tracer can call."""
 
     def __init__(self, model: nn.Module, data_samples: Optional[list]) -> None:
         super().__init__()
@@ -64,18 +65,19 @@ class _TensorForward(nn.Module):
         self.data_samples = data_samples
 
     def forward(self, x: torch.Tensor):
-        return self.model._forward(x, self.data_samples)
+        return self.model(x, self.data_samples, mode='tensor')
 
 
 def config_complexity(config: str, shape: Optional[Sequence[int]] = None) -> dict:
     """Parameters and GFLOPs (whole model and backbone) of the model a config builds.
 
-    shape: (H, W) of the input; default 800x1333 for detection, 512x512 for segmentation.
+    shape: (H, W) of the input; default 800x1333 for detection, 512x512 for segmentation,
+    224x224 for classification (the paper's Table 2 counts the ImageNet classifiers there).
     """
     cfg = Config.fromfile(config)
     model = build_from_config(cfg, pretrained=False).eval()  # no download for counting
-    if cfg.default_scope == 'mmseg':
-        shape = tuple(shape or (512, 512))
+    if cfg.default_scope in ('mmseg', 'mmpretrain'):
+        shape = tuple(shape or ((512, 512) if cfg.default_scope == 'mmseg' else (224, 224)))
         data_samples = None
     else:
         from mmdet.structures import DetDataSample  # mmdet only for a detection config

@@ -160,7 +160,8 @@ def prediction_grid(image_paths: List[str], out_file: str, columns: int = 4,
 
 
 def prepare_data(data_root: str, say: Callable[[str], None] = print) -> dict:
-    """The dataset in `data_root` (any parameters), generated with the defaults if missing."""
+    """The dataset in `data_root` (any parameters), generated with the defaults if missing; the
+    classification crops are added to a dataset generated without them."""
     meta = demo_data.read_meta(data_root)
     if meta is None:
         d = demo_data.DEFAULTS
@@ -170,6 +171,7 @@ def prepare_data(data_root: str, say: Callable[[str], None] = print) -> dict:
     else:
         say(f'data: {data_root} ({meta["num_train"]} training + {meta["num_val"]} validation '
             f'images of {meta["img_size"][0]}x{meta["img_size"][1]}, generated earlier)')
+        demo_data.write_crops(data_root)
     return meta
 
 
@@ -177,10 +179,14 @@ def _draw_test_predictions(cfg: Config, show_dir: str) -> None:
     """Make the test run draw ground truth | prediction for every test image into `show_dir`
     (the --show-dir of tools/test.py, see runner.configure_test)."""
     hook = cfg.default_hooks.visualization
-    hook.draw = True
-    if cfg.default_scope == 'mmdet':
+    if cfg.default_scope == 'mmpretrain':
+        # the crops are small: drawn at 224 px on the short side so that the text fits
+        hook.update(enable=True, out_dir=show_dir, interval=1, resize=224)
+    elif cfg.default_scope == 'mmdet':
+        hook.draw = True
         hook.test_out_dir = show_dir
     else:
+        hook.draw = True
         cfg.visualizer.save_dir = show_dir
         hook.interval = 1  # mmseg's hook would otherwise draw only every 50th batch
 
@@ -241,8 +247,9 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
     drawn = _drawings(show_dir)
     picture = osp.join(work_dir, 'predictions.png')
     shown = drawn[:num_pictures]
-    say(f'drawing {len(shown)} validation images (ground truth | prediction) -> {picture}')
-    prediction_grid(shown, picture, captions=_captions(cfg))
+    captions = _captions(cfg)
+    say(f'drawing {len(shown)} validation images ({" | ".join(captions)}) -> {picture}')
+    prediction_grid(shown, picture, captions=captions)
     return dict(metrics=metrics, checkpoint=checkpoint, picture=picture, work_dir=work_dir,
                 log_file=log_file, num_test_images=num_test)
 
@@ -257,4 +264,6 @@ def _captions(cfg: Config) -> Sequence[str]:
     if cfg.default_scope == 'mmdet':
         threshold = 0.3 if threshold is None else threshold  # DetVisualizationHook's default
         return ('ground truth', f'prediction (score >= {threshold:g})')
+    if cfg.default_scope == 'mmpretrain':  # one picture, both written on it
+        return ('ground truth and prediction', )
     return ('ground truth', 'prediction')

@@ -6,12 +6,19 @@ One set of images, two annotation formats side by side, ADE20K's folder layout::
     <root>/annotations/{training,validation}/000000.png   semantic masks: 0 background, 1..4 class
     <root>/annotations/instances_{training,validation}.json   COCO boxes + polygon masks
     <root>/meta.json                                      the generator's parameters
+    <root>/crops/{training,validation}/000000_0.png       one crop per shape (classification)
+    <root>/crops/{training,validation}.txt                mmpretrain annotation lists
 
 Each image has a noisy gradient background and 1..`max_objects` shapes (circle, square,
 triangle, star), of varied size, colour and texture (solid, stripes, checker, speckle), which may
 overlap: annotations describe the *visible* part of each shape. The same parameters give
 byte-identical files. The tree is built in a temporary sibling and renamed into place, so it is
 either complete or absent.
+
+The classification split (:func:`write_crops`) is cut from these images: a square around each
+annotated shape, labelled with its class (0..3 in :data:`CLASSES` order), listed as mmpretrain's
+CustomDataset reads an annotation file (``<split>/<name> <label>`` per line). It is written
+with the rest by :func:`generate`, and added to a dataset generated before it existed.
 """
 import json
 import math
@@ -193,7 +200,65 @@ def generate(root: str = 'data/shapes', num_train: int = DEFAULTS['num_train'],
         _write_split(tmp, 'validation', num_val, num_train, params)
         with open(osp.join(tmp, 'meta.json'), 'w') as f:
             json.dump(params, f, sort_keys=True, indent=1)
+        with atomic_dir(osp.join(tmp, 'crops')) as crops:
+            for split in SPLITS:
+                _write_crops(tmp, crops, split)
     return params
+
+
+# A crop is the shape's box grown by this factor (some background around it), made square.
+CROP_CONTEXT = 1.25
+MIN_CROP = 16  # px: smaller crops (heavily occluded shapes) are left out
+
+
+def crop_box(bbox: List[float], img_h: int, img_w: int) -> Tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the square crop around a COCO box (x, y, w, h), clipped to the image."""
+    x, y, w, h = bbox
+    side = max(w, h) * CROP_CONTEXT
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = int(round(max(cx - side / 2, 0))), int(round(max(cy - side / 2, 0)))
+    x1, y1 = int(round(min(cx + side / 2, img_w))), int(round(min(cy + side / 2, img_h)))
+    return x0, y0, x1, y1
+
+
+def _write_crops(root: str, out: str, split: str) -> int:
+    """Crops of `split`'s annotated shapes into ``out/<split>/`` and ``out/<split>.txt``."""
+    with open(osp.join(root, 'annotations', f'instances_{split}.json')) as f:
+        coco = json.load(f)
+    images = {image['id']: image for image in coco['images']}
+    os.makedirs(osp.join(out, split))
+    lines, count = [], {}
+    for ann in sorted(coco['annotations'], key=lambda a: a['id']):
+        image = images[ann['image_id']]
+        x0, y0, x1, y1 = crop_box(ann['bbox'], image['height'], image['width'])
+        if min(x1 - x0, y1 - y0) < MIN_CROP:
+            continue
+        img = cv2.imread(osp.join(root, 'images', split, image['file_name']))
+        stem = osp.splitext(image['file_name'])[0]
+        k = count[stem] = count.get(stem, -1) + 1
+        name = f'{stem}_{k}.png'
+        cv2.imwrite(osp.join(out, split, name), img[y0:y1, x0:x1])
+        lines.append(f'{split}/{name} {ann["category_id"] - 1}\n')
+    with open(osp.join(out, f'{split}.txt'), 'w') as f:
+        f.writelines(lines)
+    return len(lines)
+
+
+def write_crops(root: str) -> Dict[str, int]:
+    """The classification split of the dataset in `root` (``root/crops``), unless it is there.
+
+    Returns {split: number of crops}. Written into a temporary sibling and renamed into place.
+    """
+    out = osp.join(root, 'crops')
+    if not osp.isdir(out):
+        with atomic_dir(out) as tmp:
+            for split in SPLITS:
+                _write_crops(root, tmp, split)
+    counts = {}
+    for split in SPLITS:
+        with open(osp.join(out, f'{split}.txt')) as f:
+            counts[split] = sum(1 for line in f if line.strip())
+    return counts
 
 
 def read_meta(root: str) -> Optional[dict]:
@@ -209,4 +274,7 @@ def ensure_dataset(root: str = 'data/shapes') -> dict:
     """Use the dataset in `root` if one was generated there (any parameters), else make the default.
     """
     meta = read_meta(root)
-    return generate(root) if meta is None else meta
+    if meta is None:
+        return generate(root)
+    write_crops(root)  # a dataset generated before the classification split existed
+    return meta

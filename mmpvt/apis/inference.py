@@ -1,14 +1,22 @@
-"""Predictions drawn on images: mmdet's ``DetInferencer`` or mmseg's ``MMSegInferencer`` (whichever
-the config's ``default_scope`` names), so every config family we ship works the same way."""
+"""Predictions drawn on images: mmdet's ``DetInferencer``, mmseg's ``MMSegInferencer`` or
+mmpretrain's ``ImageClassificationInferencer`` (whichever the config's ``default_scope`` names),
+so every config family we ship works the same way. mmpretrain is imported only for a classifier
+config: detection and segmentation users need not install it."""
 import glob
 import os.path as osp
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple, Union
+
+import cv2
 
 from mmdet.apis import DetInferencer
 from mmseg.apis import MMSegInferencer
 
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
 from mmpvt_runtime import read_image, unwritable_reason
 
+from ..deploy.meta import classifier_classes
+from ..models.builder import build_from_config
 from ..models.checkpoints import fit_state_dict, load_checkpoint_file
 from .cli import check_device
 from .runner import load_config
@@ -58,15 +66,60 @@ class Drawn(NamedTuple):
     skipped: List[Tuple[str, str]]
 
 
+class Classified(NamedTuple):
+    """What :func:`draw_predictions` did for a classifier: :class:`Drawn`'s fields, and per
+    drawn image its `topk` best classes as (class name, probability), best first."""
+    paths: List[str]
+    skipped: List[Tuple[str, str]]
+    top: List[List[Tuple[str, float]]]
+
+
+def _classifier(cfg, weights: Optional[str], device: str):
+    """mmpretrain's ImageClassificationInferencer on the config's model with `weights` fitted
+    strictly (a checkpoint of another model is an error, as for detectors and segmentors)."""
+    from mmpretrain.apis import ImageClassificationInferencer
+    model = build_from_config(cfg, pretrained=False)
+    checkpoint = None
+    if weights is not None:
+        checkpoint = load_checkpoint_file(weights)
+        fit_state_dict(model, checkpoint, str(weights), strict=True)
+        _load_checkpoint_to_model(model, checkpoint, strict=False)  # it fits: nothing skipped
+    model._config = cfg  # what the inferencer reads its test pipeline from
+    classes = classifier_classes(cfg, ((checkpoint or {}).get('meta') or {}).get('dataset_meta'))
+    return ImageClassificationInferencer(model, pretrained=False, device=device,
+                                         classes=classes or None)
+
+
+def classify(images: List[str], cfg, weights: Optional[str], out_dir: str, device: str,
+             topk: int, batch_size: int) -> Tuple[List[str], List[List[Tuple[str, float]]]]:
+    """Drawings (``out_dir/vis/<image stem>.png``, the best class and its probability written on
+    the image) and the `topk` (class, probability) of each image (all classes if fewer)."""
+    inferencer = _classifier(cfg, weights, device)
+    vis_dir = osp.join(out_dir, 'vis')
+    # small images (the demo's crops) are drawn at 224 px on the short side, so the text fits
+    small = max(min(cv2.imread(p).shape[:2]) for p in images) < 224
+    results = inferencer(images, batch_size=batch_size, show_dir=vis_dir,
+                         resize=224 if small else None)
+    classes = inferencer.classes or [str(i) for i in range(len(results[0]['pred_scores']))]
+    top = [[(classes[i], float(r['pred_scores'][i]))  # all of them if there are fewer; ties
+            for i in (-r['pred_scores']).argsort(kind='stable')[:topk]]  # in class order
+           for r in results]
+    return [osp.join(vis_dir, osp.splitext(osp.basename(p))[0] + '.png') for p in images], top
+
+
 def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
                      out_dir: str = 'outputs', device: str = 'cpu', score_thr: float = 0.3,
-                     batch_size: int = 1, cfg_options: Optional[dict] = None) -> Drawn:
+                     batch_size: int = 1, cfg_options: Optional[dict] = None,
+                     topk: int = 5) -> Union[Drawn, Classified]:
     """Run `config` (+ `weights`) on an image or a directory of images and draw the predictions.
 
     Detection configs draw boxes (and masks) with scores >= `score_thr`; segmentation configs draw
-    the class map. Writes ``out_dir/vis/<image name>`` (the drawings) and ``out_dir/preds/`` (the
-    raw predictions as JSON, detection only). `weights` may be any checkpoint of this model (an
-    mmpvt-trained one or the authors' mmdet 2.x / mmseg 0.x files), loaded strictly; without it
+    the class map; classifier configs (mmpretrain) write the best class on the image and return
+    the `topk` classes of each image (:class:`Classified`). Writes ``out_dir/vis/<image name>``
+    (the drawings; classifiers: ``<image stem>.png``) and ``out_dir/preds/`` (the raw
+    predictions as JSON, detection only). `weights` may be any checkpoint of this model (an
+    mmpvt-trained one or the authors' mmdet 2.x / mmseg 0.x / ImageNet files), loaded strictly;
+    without it
     the model keeps its random initialisation (a warning says so). `cfg_options` overrides
     config entries as ``--cfg-options`` does (e.g. the model's own ``test_cfg.score_thr``,
     applied before `score_thr`). A file of the directory that is no readable image is skipped
@@ -82,6 +135,8 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     check_device(device)
     if not 0.0 <= score_thr <= 1.0:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
+    if topk < 1:
+        raise ValueError(f'topk must be at least 1, got {topk}')
     vis_dir = osp.abspath(osp.join(out_dir, 'vis'))
     overwritten = [p for p in images if osp.dirname(osp.abspath(p)) == vis_dir]
     if overwritten:
@@ -96,6 +151,10 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
         return Drawn([], skipped)
     cfg = load_config(config, cfg_options)
     cfg.model.backbone.init_cfg = None  # weights come from `weights`, not the ImageNet URL
+    if cfg.default_scope == 'mmpretrain':
+        drawn, top = classify(images, cfg, weights, out_dir, device, topk, batch_size)
+        _check_drawn(drawn, out_dir)
+        return Classified(drawn, skipped, top)
     if cfg.default_scope == 'mmseg':
         inferencer = StrictSegInferencer(model=cfg, weights=weights, device=device)
         inferencer(images, batch_size=batch_size, out_dir=out_dir, img_out_dir='vis')
@@ -105,7 +164,11 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
         inferencer(images, batch_size=batch_size, out_dir=out_dir, pred_score_thr=score_thr,
                    no_save_pred=False)
     drawn = [osp.join(out_dir, 'vis', osp.basename(p)) for p in images]
+    _check_drawn(drawn, out_dir)
+    return Drawn(drawn, skipped)
+
+
+def _check_drawn(drawn: List[str], out_dir: str) -> None:
     missing = [p for p in drawn if not osp.isfile(p)]
     if missing:
         raise RuntimeError(f'the inferencer did not write {missing[:3]} (output dir {out_dir})')
-    return Drawn(drawn, skipped)

@@ -1,8 +1,9 @@
-"""What tools/train.py and tools/test.py do, as functions (one code path for mmdet and mmseg).
+"""What tools/train.py and tools/test.py do, as functions (one code path for mmdet, mmseg and
+mmpretrain).
 
-The command-line behaviour follows mmdet's and mmseg's own tools (same flags, same work_dir
-default, same --resume/--amp/--auto-scale-lr/--tta/--out/--show-dir semantics); the task
-(detection or segmentation) is read off the config's ``default_scope``.
+The command-line behaviour follows mmdet's, mmseg's and mmpretrain's own tools (same flags, same
+work_dir default, same --resume/--amp/--auto-scale-lr/--tta/--out/--show-dir semantics); the
+task (detection, segmentation or classification) is read off the config's ``default_scope``.
 """
 import glob
 import logging
@@ -48,9 +49,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
         _check_option_types(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(f'{path}: default_scope must be one of {SCOPES} (inherit an mmdet:: or '
-                         f'mmseg:: base config), got {scope!r}')  # before any Runner is built
+    if scope not in SCOPES:  # said before any Runner is built
+        raise ValueError(f'{path}: default_scope must be one of {SCOPES} (inherit an mmdet::, '
+                         f'mmseg:: or mmpretrain:: base config), got {scope!r}')
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -176,10 +177,13 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
     detection = cfg.default_scope == 'mmdet'
     if show_dir:
         hook = cfg.default_hooks.visualization
-        hook.draw = True
-        if detection:
+        if cfg.default_scope == 'mmpretrain':  # mmpretrain's hook: enable, out_dir, interval
+            hook.update(enable=True, out_dir=show_dir, interval=1)
+        elif detection:
+            hook.draw = True
             hook.test_out_dir = show_dir
         else:
+            hook.draw = True
             cfg.visualizer.save_dir = show_dir
             # the visualizer is a per-name singleton: under the base's fixed name, a second
             # Runner in the same process (train, then test) would reuse the first one's save_dir
@@ -192,7 +196,7 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
             raise ValueError('--tta needs `tta_model` and `tta_pipeline` in the config')
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-    if out is not None and not detection:
+    if out is not None and cfg.default_scope == 'mmseg':
         cfg.test_evaluator['output_dir'] = out  # mmseg: a directory of predicted masks
         cfg.test_evaluator['keep_results'] = True
     return cfg
@@ -244,12 +248,16 @@ def run_train(cfg: Config) -> None:
 def run_test(cfg: Config, out: Optional[str] = None) -> dict:
     """Evaluate ``cfg.load_from`` on the test split; returns the metrics dict."""
     runner = build_runner(cfg)
-    if out is not None and cfg.default_scope == 'mmdet':
+    if out is not None and cfg.default_scope in ('mmdet', 'mmpretrain'):
+        task = 'detection' if cfg.default_scope == 'mmdet' else 'classification'
         if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl/.pickle file for detection, got {out}')
-        from mmdet.evaluation import DumpDetResults
+            raise ValueError(f'--out must be a .pkl/.pickle file for {task}, got {out}')
+        if task == 'detection':
+            from mmdet.evaluation import DumpDetResults as Dump
+        else:  # each image's scores, label and ground truth, as mmpretrain's test.py writes
+            from mmengine.evaluator import DumpResults as Dump
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+        runner.test_evaluator.metrics.append(Dump(out_file_path=out))
     try:
         return runner.test()
     finally:

@@ -16,7 +16,7 @@ import json
 import os
 import os.path as osp
 import warnings
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -95,11 +95,13 @@ def export_backbone(model: nn.Module, path: str, shape: Sequence[int] = (2, 3, 2
 
 
 # ---- whole models: one spec per task (mmpvt.deploy.specs) -------------------------------------
-def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = (800, 1344),
+def export_model(config: str, checkpoint: str, out: str, shape: Optional[Sequence[int]] = None,
                  dynamic: bool = True, opset: int = 17, dynamo: bool = False) -> dict:
-    """A detector (RetinaNet, ATSS, GFL, Faster/Mask/Cascade R-CNN, DETR) or segmentor
-    (EncoderDecoder) of `config` with `checkpoint` to ONNX at `out` (two-stage detectors: plus
-    companion graphs next to it); returns the metadata written into the file.
+    """A detector (RetinaNet, ATSS, GFL, Faster/Mask/Cascade R-CNN, DETR), segmentor
+    (EncoderDecoder) or classifier (ImageClassifier) of `config` with `checkpoint` to ONNX at
+    `out` (two-stage detectors: plus companion graphs next to it); returns the metadata written
+    into the file. `shape`: the example input's (H, W), default 224x224 for a classifier, else
+    800x1344 (with `dynamic` any size runs).
 
     What cannot be exported is refused before the checkpoint is read; the checkpoint is read
     once, for the weights and the dataset's classes and palette."""
@@ -111,6 +113,7 @@ def export_model(config: str, checkpoint: str, out: str, shape: Sequence[int] = 
     build_spec = plan_export(model, cfg.default_scope, config, dynamo)
     _load_weights(model, cfg, checkpoint)
     model.eval()
+    shape = shape or ((224, 224) if cfg.default_scope == 'mmpretrain' else (800, 1344))
     spec = build_spec(cfg, model, torch.randn(1, 3, *shape))
     _write(spec, out, dynamic, opset, dynamo)
     return spec.meta

@@ -1,5 +1,6 @@
 """The torch modules that single-graph exports record: a segmentor up to its class map, a
-single-stage detector up to its raw head outputs, DETR up to its last decoder layer.
+single-stage detector up to its raw head outputs, DETR up to its last decoder layer, a
+classifier up to its logits.
 
 Where a graph ends, and why: everything up to raw per-level head outputs (detection) or the
 class map (segmentation) is in the graph. Anchor boxes, box decoding, score filtering and NMS
@@ -123,3 +124,17 @@ class DETRGraph(nn.Module):
         hidden = detr.forward_decoder(**decoder_inputs)['hidden_states']
         cls_scores, bbox_preds = detr.bbox_head(hidden[-1:])
         return cls_scores[-1], bbox_preds[-1]
+
+
+class ClassifierGraph(nn.Module):
+    """An mmpretrain ``ImageClassifier`` up to its logits: ``input`` (B, 3, H, W) normalised
+    image -> ``logits`` (B, K), what ``model(x, mode='tensor')`` returns. The softmax and the
+    best classes are computed in numpy (:mod:`mmpvt_runtime.classify`), as the inferencer
+    computes them from these logits."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier.head(self.classifier.extract_feat(x))

@@ -8,8 +8,11 @@ Every task: ``task``, the test ``resize``, ``mean``, ``std``, ``bgr_to_rgb``,
 (RPN anchors and test_cfg; per R-CNN stage the coder, RoI levels and graph names;
 :func:`two_stage_meta`; the companion graphs' file names are added by the export), ``detr``
 (max_per_img; :func:`detr_meta`) and ``seg`` (nothing more: the graph returns the class map).
+Classifiers (``cls``, :func:`cls_meta`) have a test pipeline of their own (an edge resize and a
+centre crop instead of a keep-ratio resize and padding).
 """
 import functools
+from typing import List, Optional
 
 from torch import nn
 
@@ -152,3 +155,51 @@ def detr_meta(model: nn.Module) -> dict:
     head = model.bbox_head
     return dict(num_classes=head.num_classes,
                 max_per_img=int((head.test_cfg or {}).get('max_per_img', model.num_queries)))
+
+
+def _cls_pipeline(pipeline: list) -> dict:
+    """mmpretrain's test pipeline as the runtime replays it: ``ResizeEdge`` (or a fixed-size
+    ``Resize``), then an optional ``CenterCrop``; anything else is refused."""
+    steps = [t for t in pipeline if t['type'] not in ('LoadImageFromFile', 'PackInputs')]
+    kinds = [t['type'] for t in steps]
+    if kinds not in (['ResizeEdge', 'CenterCrop'], ['ResizeEdge'], ['Resize', 'CenterCrop'],
+                     ['Resize']) or (kinds[0] == 'Resize' and steps[0].get('keep_ratio')):
+        raise ValueError(f'classifier export needs a test pipeline of ResizeEdge or a fixed-size '
+                         f'Resize, then at most a CenterCrop; got {kinds}')
+    resize = steps[0]
+    meta = dict(resize=dict(interpolation=resize.get('interpolation', 'bilinear'),
+                            backend=resize.get('backend', 'cv2')), crop=None)
+    if resize['type'] == 'ResizeEdge':
+        meta['resize'].update(type='resize_edge', scale=int(resize['scale']),
+                              edge=resize.get('edge', 'short'))
+    else:
+        scale = resize['scale']
+        w, h = (scale, scale) if isinstance(scale, int) else scale  # mmcv's scale is (w, h)
+        meta['resize'].update(type='resize', scale=[h, w])
+    if len(steps) == 2:
+        crop = steps[1]['crop_size']
+        meta['crop'] = [crop, crop] if isinstance(crop, int) else [crop[1], crop[0]]  # (h, w)
+    return meta
+
+
+def classifier_classes(cfg, dataset_meta: Optional[dict]) -> List[str]:
+    """A classifier's class names as mmpretrain's get_model finds them: `dataset_meta` (the
+    checkpoint's), else the test dataset's metainfo in the config, else its dataset class's
+    METAINFO (ImageNet's 1000 names for our ImageNet configs); [] if none names them."""
+    if (dataset_meta or {}).get('classes'):
+        return list(dataset_meta['classes'])
+    dataset = cfg.test_dataloader.dataset
+    if (dataset.get('metainfo') or {}).get('classes'):
+        return list(dataset.metainfo['classes'])
+    from mmpretrain.registry import DATASETS  # classifiers only
+    return list(getattr(DATASETS.get(dataset.type), 'METAINFO', {}).get('classes', []))
+
+
+def cls_meta(cfg, model: nn.Module) -> dict:
+    """A classifier's test pipeline (resize and crop), normalisation and classes."""
+    pre = cfg.model.data_preprocessor
+    return dict(task='cls', **_cls_pipeline(cfg.test_dataloader.dataset.pipeline),
+                mean=list(pre['mean']), std=list(pre['std']),
+                bgr_to_rgb=bool(pre.get('to_rgb', False)), pad_size_divisor=1,
+                classes=classifier_classes(cfg, getattr(model, 'dataset_meta', None)),
+                palette=[], num_classes=int(model.head.num_classes))

@@ -10,7 +10,8 @@ spec; the builder runs once the weights are loaded. Tasks and their graphs:
   (:class:`.graphs.DenseDetectorGraph`);
 * ``detr``: (``input``, ``pad_mask``) -> ``cls_score``, ``bbox_pred`` (:class:`.graphs.DETRGraph`);
 * ``two_stage``: ``input`` -> ``feat_*``, ``rpn_cls_*``, ``rpn_reg_*``, plus companion RoI graphs
-  (:mod:`.two_stage`).
+  (:mod:`.two_stage`);
+* ``cls``: ``input`` -> ``logits`` (:class:`.graphs.ClassifierGraph`).
 """
 import functools
 from dataclasses import dataclass, field
@@ -19,8 +20,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .graphs import DenseDetectorGraph, DETRGraph, SegmentorGraph
-from .meta import common_meta, dense_meta, detr_meta, two_stage_meta
+from .graphs import ClassifierGraph, DenseDetectorGraph, DETRGraph, SegmentorGraph
+from .meta import cls_meta, common_meta, dense_meta, detr_meta, two_stage_meta
 from .support import Support, support_of, supported_names
 from .two_stage import FeaturesAndProposalsGraph, RoIHeadGraph, check_supported, roi_stages
 
@@ -139,7 +140,14 @@ def two_stage_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> Export
     return ExportSpec('two_stage', graph, meta, companions)
 
 
-BUILDERS = dict(seg=seg_spec, det=dense_spec, detr=detr_spec, two_stage=two_stage_spec)
+def cls_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> ExportSpec:
+    graph = Graph(ClassifierGraph(model), (x, ), ['input'], ['logits'],
+                  symbolic_axes(input=IMAGE, logits='batch _'))
+    return ExportSpec('cls', graph, cls_meta(cfg, model))
+
+
+BUILDERS = dict(seg=seg_spec, det=dense_spec, detr=detr_spec, two_stage=two_stage_spec,
+                cls=cls_spec)
 SpecBuilder = Callable[..., ExportSpec]  # (cfg, model, example image) -> ExportSpec
 
 
@@ -158,6 +166,15 @@ def plan_export(model: nn.Module, scope: str, where: str, dynamo: bool) -> SpecB
     the builder of its spec, ``builder(cfg, model, x)``."""
     if scope == 'mmseg':
         return seg_spec
+    if scope == 'mmpretrain':
+        from mmpretrain.models import ImageClassifier
+        head = getattr(model, 'head', None)
+        support = support_of(head, 'cls')
+        if type(model) is not ImageClassifier or support is None:
+            raise ValueError(f'{where}: classifier export supports ImageClassifier with '
+                             f'{"/".join(supported_names("cls"))}; got {type(model).__name__} '
+                             f'with {type(head).__name__}')
+        return functools.partial(cls_spec, support=support)
     from mmdet.models.detectors import TwoStageDetector
     if type(model) in _detr_detectors():
         head = model.bbox_head

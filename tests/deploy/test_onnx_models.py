@@ -270,3 +270,80 @@ def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny
     assert out.returncode == 1
     assert 'export_onnx: Could not read the checkpoint README.md' in out.stderr
     assert not (tmp_path / 'x.onnx').exists()
+
+
+# ---- classifiers: the ImageNet configs (v1: class token, v2: average pooling) ----------------
+CLASSIFIERS = ['configs/imagenet/pvt_t_300e.py', 'configs/imagenet/pvt_v2_b0_300e.py']
+
+
+@pytest.fixture(scope='module', params=CLASSIFIERS, ids=['pvt_t', 'pvt_v2_b0'])
+def classifier(request, tmp_path_factory):
+    """(config, built model with the checkpoint's weights, export folder), exported by the tool
+    with symbolic batch and size; random weights, the head's made larger so that the classes'
+    probabilities differ."""
+    root = tmp_path_factory.mktemp('cls')
+    cfg = Config.fromfile(f'{REPO}/{request.param}')
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    torch.nn.init.normal_(model.head.fc.weight, std=0.5)
+    torch.save({'state_dict': model.state_dict()}, root / 'model.pth')
+    out = run_tool(['tools/deploy/export_onnx.py', request.param, str(root / 'model.pth'),
+                    str(root / 'model.onnx'), '--dynamic'])
+    assert f'(cls, opset 17, dynamic input) -> {root / "model.onnx"}' in out.stdout
+    return cfg, model.eval(), root
+
+
+@pytest.mark.parametrize('shape', [(2, 3, 224, 224), (1, 3, 256, 320), (3, 3, 160, 192)])
+def test_onnx_classifier_logits_equal_torch_at_any_batch_and_size(classifier, shape):
+    import onnxruntime as ort
+    _, model, root = classifier
+    session = ort.InferenceSession(str(root / 'model.onnx'), providers=['CPUExecutionProvider'])
+    assert [o.name for o in session.get_outputs()] == ['logits']
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        expected = model(x, mode='tensor')
+    got = session.run(None, {'input': x.numpy()})[0]
+    assert got.shape == (shape[0], 1000)
+    assert np.abs(got - expected.numpy()).max() <= 1e-4 * max(1.0, expected.abs().max().item())
+
+
+def test_runtime_prepares_images_as_mmpretrains_test_pipeline(classifier):
+    # ResizeEdge(256, 'short', pillow bicubic) + CenterCrop(224), mmpretrain's own transforms
+    from mmengine.dataset import Compose
+    from mmpretrain.registry import TRANSFORMS
+    from mmpvt_runtime import resize_and_crop
+    cfg, _, root = classifier
+    steps = [TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline
+             if t.type not in ('LoadImageFromFile', 'PackInputs')]
+    image = np.random.RandomState(0).randint(0, 256, (300, 451, 3)).astype(np.uint8)
+    expected = Compose(steps)(dict(img=image.copy()))['img']
+    got = resize_and_crop(image, OnnxModel(root / 'model.onnx').meta)
+    assert got.shape == expected.shape == (224, 224, 3)
+    assert np.array_equal(got, expected)
+
+
+def test_onnx_top5_equals_the_classification_inferencer(classifier, tiny_shapes):
+    from mmpretrain.apis import ImageClassificationInferencer
+    cfg, _, root = classifier
+    inferencer = ImageClassificationInferencer(cfg, pretrained=str(root / 'model.pth'),
+                                               device='cpu')
+    model = OnnxModel(root / 'model.onnx')
+    assert model.classes[:2] == ['tench, Tinca tinca', 'goldfish, Carassius auratus']
+    for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]:
+        expected = inferencer(str(path))[0]['pred_scores']
+        got = model(cv2.imread(str(path)))
+        assert np.abs(got['probs'] - expected).max() < 1e-5
+        assert got['labels'].tolist() == np.argsort(-expected, kind='stable')[:5].tolist()
+
+
+def test_onnx_infer_prints_the_top5_without_pytorch(classifier, tiny_shapes, tmp_path):
+    _, _, root = classifier
+    image = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[0]
+    out = _run_onnx_infer_without_torch([image, root / 'model.onnx', '--out-dir', tmp_path])
+    ranks = [line.split()[0] for line in out.stdout.splitlines() if line.startswith('  ')]
+    assert ranks == ['1.', '2.', '3.', '4.', '5.']
+    pred = json.loads((tmp_path / 'preds' / f'{image.stem}.json').read_text())
+    assert len(pred['pred_scores']) == 1000 and len(pred['topk']) == 5
+    assert pred['topk'][0][0] == pred['pred_label']
+    assert (tmp_path / 'vis' / image.name).is_file()

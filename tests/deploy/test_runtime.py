@@ -1,5 +1,6 @@
 """mmpvt_runtime on its own (no model needed): it imports without PyTorch or OpenMMLab, labels and
-colours detections as mmdet's visualizer does, writes DetInferencer's prediction keys, and
+colours detections as mmdet's visualizer does, writes DetInferencer's prediction keys, prepares
+images and turns logits into the best classes as mmpretrain does, and
 tools/deploy/onnx_infer.py keeps its outputs away from the input images, names a model file it
 cannot open and skips (with a line each) the images it cannot read or its graph cannot take."""
 import sys
@@ -7,7 +8,11 @@ import sys
 import cv2
 import numpy as np
 
-from mmpvt_runtime import draw_detections, label_text, prediction_json, random_palette
+import pytest
+
+from mmpvt_runtime import (classification, classification_json, draw_detections, label_text,
+                           prediction_json, random_palette, resize_and_crop)
+from mmpvt_runtime.classify import center_crop, edge_size
 
 from ..helpers import run_tool
 
@@ -20,7 +25,7 @@ def test_runtime_imports_with_torch_blocked():
 
 def test_runtime_loads_neither_torch_nor_openmmlab_nor_mmpvt():
     code = ('import sys, mmpvt_runtime; print(sorted({m.split(".")[0] for m in sys.modules} & '
-            '{"torch", "mmengine", "mmcv", "mmdet", "mmseg", "mmpvt"}))')
+            '{"torch", "mmengine", "mmcv", "mmdet", "mmseg", "mmpretrain", "mmpvt"}))')
     assert run_tool([sys.executable, '-c', code]).stdout.strip() == '[]'
 
 
@@ -137,3 +142,51 @@ def test_onnx_infer_checks_the_out_dir_before_any_inference(tmp_path):
     out = _onnx_infer(tmp_path / 'a.png', tmp_path / 'good.onnx', '--out-dir', tmp_path / 'out')
     assert out.returncode == 1 and 'Traceback' not in out.stderr, out.stderr
     assert f'cannot write into the output directory {tmp_path / "out"}' in out.stderr
+
+
+# ---- classifiers --------------------------------------------------------------------------
+def test_classification_is_the_softmax_and_its_best_classes_best_first():
+    logits = np.array([1.0, 3.0, 2.0, 3.0 - np.log(2.0)], np.float32)
+    result = classification(logits, k=3)
+    # by hand: exp = e, e^3, e^2, e^3 / 2; sum = e + 1.5 e^3 + e^2
+    total = np.e + 1.5 * np.e ** 3 + np.e ** 2
+    assert np.allclose(result['probs'], [np.e / total, np.e ** 3 / total, np.e ** 2 / total,
+                                         0.5 * np.e ** 3 / total], rtol=1e-6)
+    assert result['labels'].tolist() == [1, 3, 2]
+    assert np.allclose(result['scores'], result['probs'][[1, 3, 2]])
+    assert classification(logits, k=10)['labels'].tolist() == [1, 3, 2, 0]  # at most K
+
+
+def test_softmax_of_huge_logits_is_finite():
+    probs = classification(np.array([1000.0, 999.0], np.float32), k=2)['probs']
+    assert np.allclose(probs, [1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(1.0))], rtol=1e-6)
+
+
+@pytest.mark.parametrize('hw,size', [((375, 500), (256, 341)), ((500, 375), (341, 256)),
+                                     ((256, 256), (256, 256)), ((100, 30), (853, 256))])
+def test_short_edge_resize_truncates_the_long_side_as_resize_edge(hw, size):
+    # mmpretrain ResizeEdge(256, 'short'): long side int(256 * long / short)
+    assert edge_size(*hw, 256, 'short') == size
+
+
+def test_centre_crop_offsets_round_half_to_even_as_mmcv():
+    image = np.arange(7 * 9).reshape(7, 9)
+    # (7 - 4) / 2 = 1.5 -> 2 (Python's round), (9 - 4) / 2 = 2.5 -> 2
+    assert np.array_equal(center_crop(image, (4, 4)), image[2:6, 2:6])
+    assert center_crop(image, (10, 10)).shape == (7, 9)  # smaller images keep their size
+
+
+def test_resize_and_crop_gives_the_test_pipelines_crop_size():
+    meta = dict(resize=dict(type='resize_edge', scale=256, edge='short',
+                            interpolation='bicubic', backend='cv2'), crop=[224, 224])
+    image = np.random.RandomState(0).randint(0, 256, (300, 400, 3)).astype(np.uint8)
+    assert resize_and_crop(image, meta).shape == (224, 224, 3)
+
+
+def test_classification_json_has_the_inferencers_keys_and_the_top_k():
+    result = classification(np.array([0.0, 2.0, 1.0], np.float32), k=2)
+    got = classification_json(result, ['circle', 'square', 'triangle'])
+    assert list(got) == ['pred_label', 'pred_score', 'pred_class', 'pred_scores', 'topk']
+    assert (got['pred_label'], got['pred_class']) == (1, 'square')
+    assert [t[:2] for t in got['topk']] == [[1, 'square'], [2, 'triangle']]
+    assert got['pred_score'] == pytest.approx(max(got['pred_scores']))

@@ -1,6 +1,8 @@
 """Other libraries' checkpoint layouts of an official state dict, written from the facts file
 (../shared/reference/pvt_v2.md Sec. 3), not with mmpvt's converters; mmdet's layout (both
-families) is made by mmdet's own ``pvt_convert``.
+families) is made by mmdet's own ``pvt_convert``. transformers' PVT v1 names (beyond the class
+token, final norm and classifier of classification.md Sec. 1) are those its
+``PvtForImageClassification`` saves; test_convert.py loads this layout into that model strictly.
 
 ``in_layout(layout, official)`` gives each; ``LAYOUT_CASES`` lists, per family, the layouts a
 checkpoint may come in besides mmpvt's own (pytest parameters with ids such as 'PVTv2-timm').
@@ -51,18 +53,21 @@ def transformers_layout(official, prefix='pvt_v2.'):
             out[layer + 'layer_norm.' + rest] = v
         else:
             j, rest = rest.split('.', 1)
-            block = f'{layer}blocks.{j}.'
-            if rest.startswith('attn.kv.'):
-                half = v.shape[0] // 2
-                out[block + 'attention.key.' + rest[8:]] = v[:half]
-                out[block + 'attention.value.' + rest[8:]] = v[half:]
-                continue
-            for old, new in HF_RENAMES:
-                if rest.startswith(old):
-                    rest = new + rest[len(old):]
-                    break
-            out[block + rest] = v
+            out.update(hf_layer_entries(f'{layer}blocks.{j}.', rest, v, 'attention.', HF_RENAMES))
     return out
+
+
+def hf_layer_entries(block, rest, v, attention, renames):
+    """transformers' entries for the official layer entry `rest` (e.g. 'attn.kv.weight') of
+    layer `block`: kv split into key and value (rows K first), other names renamed."""
+    if rest.startswith('attn.kv.'):
+        half = v.shape[0] // 2
+        return {f'{block}{attention}key.{rest[8:]}': v[:half],
+                f'{block}{attention}value.{rest[8:]}': v[half:]}
+    for old, new in renames:
+        if rest.startswith(old):
+            return {block + new + rest[len(old):]: v}
+    return {block + rest: v}
 
 
 def transformers_model_layout(official):
@@ -71,12 +76,59 @@ def transformers_model_layout(official):
                                prefix='')
 
 
+HF_V1_RENAMES = [('attn.q.', 'attention.self.query.'),
+                 ('attn.sr.', 'attention.self.sequence_reduction.'),
+                 ('attn.norm.', 'attention.self.layer_norm.'),
+                 ('attn.proj.', 'attention.output.dense.'),
+                 ('norm1.', 'layer_norm_1.'), ('norm2.', 'layer_norm_2.'),
+                 ('mlp.fc1.', 'mlp.dense1.'), ('mlp.fc2.', 'mlp.dense2.')]
+
+
+def transformers_v1_layout(official, prefix='pvt.'):
+    """Official PVT v1 -> PvtForImageClassification (prefix 'pvt.', head as ``classifier``), or
+    PvtModel (prefix '', no ``classifier``): the class token under the last patch embedding,
+    the final norm as ``encoder.layer_norm``, separate key and value projections."""
+    out = {}
+    encoder = f'{prefix}encoder.'
+    for k, v in official.items():
+        if k.startswith('head.'):
+            out['classifier.' + k[5:]] = v
+        elif k == 'cls_token':
+            out[encoder + 'patch_embeddings.3.cls_token'] = v
+        elif k.startswith('norm.'):
+            out[encoder + 'layer_norm.' + k[5:]] = v
+        elif re.match(r'^(pos_embed|patch_embed)\d', k):
+            m = re.match(r'^(pos_embed|patch_embed)(\d)\.?(.*)$', k)
+            embed = f'{encoder}patch_embeddings.{int(m.group(2)) - 1}.'
+            if m.group(1) == 'pos_embed':
+                out[embed + 'position_embeddings'] = v
+            else:
+                rest = m.group(3).replace('proj.', 'projection.').replace('norm.', 'layer_norm.')
+                out[embed + rest] = v
+        else:
+            m = re.match(r'^block(\d)\.(\d+)\.(.*)$', k)
+            block = f'{encoder}block.{int(m.group(1)) - 1}.{m.group(2)}.'
+            out.update(hf_layer_entries(block, m.group(3), v, 'attention.self.', HF_V1_RENAMES))
+    return out
+
+
+def _transformers(official):
+    return (transformers_v1_layout if 'pos_embed1' in official else transformers_layout)(official)
+
+
+def _transformers_model(official):
+    if 'pos_embed1' not in official:
+        return transformers_model_layout(official)
+    return transformers_v1_layout({k: v for k, v in official.items() if not k.startswith('head.')},
+                                  prefix='')
+
+
 _BUILD = dict(official=dict, mmdet=mmdet_layout, timm=timm_layout,
-              transformers=transformers_layout, transformers_model=transformers_model_layout)
+              transformers=_transformers, transformers_model=_transformers_model)
 
 
 def in_layout(layout, official):
-    """The official state dict `official` in another library's layout."""
+    """The official state dict `official` (either family) in another library's layout."""
     return _BUILD[layout](official)
 
 
@@ -85,11 +137,11 @@ def identified_as(layout):
     return 'transformers' if layout.startswith('transformers') else layout
 
 
-# (smallest variant, layout): PVT v1 exists in the official and mmdet layouts, PVTv2 also in
-# timm's and transformers' (classifier and bare model).
+# (smallest variant, layout): PVT v1 exists in the official, mmdet and transformers layouts
+# (classifier and bare model), PVTv2 also in timm's.
 LAYOUT_CASES = [pytest.param(arch, layout, id=f'{family}-{layout}')
                 for family, arch, layouts in (
-                    ('PVT', 'tiny', ('official', 'mmdet')),
+                    ('PVT', 'tiny', ('official', 'mmdet', 'transformers', 'transformers_model')),
                     ('PVTv2', 'b0', ('official', 'mmdet', 'timm', 'transformers',
                                      'transformers_model')))
                 for layout in layouts]

@@ -1,10 +1,12 @@
-"""An independent, explicit transcription of PVTv2 as the official code computes it.
+"""An independent, explicit transcription of PVTv2 as the official code computes it, as a
+feature extractor and as the authors' ImageNet classifier.
 
-Written from ../shared/reference/pvt_v2.md (Sec. 1), over an *official-layout* state dict: plain
-functions, no nn.Module, no mmpvt code, attention as the literal softmax(q k^T / sqrt(d)) v, every
-LayerNorm with the official eps (1e-5 in patch embedding and attn.norm, 1e-6 elsewhere). The K/V
-reduction is the official unpadded R x R conv, so grids that R does not divide are floored, as in
-the authors' code: compare with mmpvt on sizes that 32 divides (b0-b5), or on any size (b2-li).
+Written from ../shared/reference/pvt_v2.md (Sec. 1; the classifier from classification.md
+Sec. 1), over an *official-layout* state dict: plain functions, no nn.Module, no mmpvt code,
+attention as the literal softmax(q k^T / sqrt(d)) v, every LayerNorm with the official eps (1e-5
+in patch embedding and attn.norm, 1e-6 elsewhere). The K/V reduction is the official unpadded
+R x R conv, so grids that R does not divide are floored, as in the authors' code: compare with
+mmpvt on sizes that 32 divides (b0-b5), or on any size (b2-li).
 """
 import torch.nn.functional as F
 
@@ -59,3 +61,11 @@ def reference_forward_v2(sd, num_heads, linear_sra, x):
         x = t.transpose(1, 2).reshape(B, C, H, W)
         outs.append(x)
     return outs
+
+
+def reference_classify_v2(sd, num_heads, linear_sra, x):
+    """The official ImageNet classifier: logits (B, classes) for images x (B, 3, H, W): the
+    stage-4 tokens after norm4, their mean over tokens, the linear ``head``."""
+    last = reference_forward_v2(sd, num_heads, linear_sra, x)[-1]
+    tokens = last.flatten(2).transpose(1, 2)  # (B, h*w, C), as the stage computed them
+    return linear(tokens.mean(dim=1), sd, 'head')

@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='detections drawn above this score (default: 0.3); the JSON '
                         'holds all of them')
+    parser.add_argument('--topk', type=int, default=5,
+                        help='classifiers: how many classes to print per image (default: 5)')
     args = parser.parse_args(argv)
     if osp.isdir(args.inputs):
         images = sorted(p for p in glob.glob(osp.join(args.inputs, '*'))
@@ -54,6 +56,9 @@ def main(argv=None) -> int:
         images = [args.inputs]
     else:
         print(f'onnx_infer: image or directory not found: {args.inputs}', file=sys.stderr)
+        return 1
+    if args.topk < 1:
+        print(f'onnx_infer: --topk must be at least 1, got {args.topk}', file=sys.stderr)
         return 1
     problem = (out_dir_problem(args.inputs, images, args.out_dir)
                or unwritable_reason(args.out_dir))
@@ -64,7 +69,7 @@ def main(argv=None) -> int:
         print(f'onnx_infer: model not found: {args.model}', file=sys.stderr)
         return 1
     try:
-        model = OnnxModel(args.model)
+        model = OnnxModel(args.model, topk=args.topk)
     except ValueError as e:
         print(f'onnx_infer: {e}', file=sys.stderr)
         return 1
@@ -81,6 +86,12 @@ def main(argv=None) -> int:
             skipped += 1
             continue
         written = save_outputs(args.out_dir, path, image, result, model.meta, args.score_thr)
+        if 'probs' in result:
+            print(f'{path} -> {written["vis"]}, {written["pred"]}')
+            for rank, (label, score) in enumerate(zip(result['labels'], result['scores']), 1):
+                name = model.classes[label] if label < len(model.classes) else str(label)
+                print(f'  {rank}. {name}  {score:.4f}')
+            continue
         what = (f'{int((result["scores"] > args.score_thr).sum())} detections'
                 if 'scores' in result else f'classes {sorted(set(result["seg_map"].ravel()))}')
         print(f'{path}: {what} -> {written["vis"]}, {written["pred"]}')

@@ -14,7 +14,8 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize, trunc_normal_
 from torch import Tensor, nn
 
-from ..checkpoints import adopt_state_dict, load_backbone_checkpoint
+from ..checkpoints import (adopt_classifier_state_dict, adopt_state_dict,
+                           load_backbone_checkpoint)
 from ..layers import tokens_to_map, tracing_shapes
 
 ArchSpec = Union[str, dict]
@@ -100,6 +101,9 @@ class PyramidVisionBackbone(BaseModule):
     """
 
     family = 'PVT'
+    # Whether the backbone holds a classifier's class token (PVT v1, out_type='cls_token'): then
+    # checkpoints keep their class token, final norm and class-token position when loaded.
+    with_cls_token = False
 
     def __init__(self, num_stages: int, in_channels: int, out_indices: Union[int, Sequence[int]],
                  drop_path_rate: float, frozen_stages: int, with_cp: bool,
@@ -134,6 +138,12 @@ class PyramidVisionBackbone(BaseModule):
         # Any loader (whole detectors through mmengine, load_from, inferencers) gets the
         # authors'/mmdet/timm/transformers layouts converted and a mismatch raised, not logged.
         self.register_load_state_dict_pre_hook(_adopt_loaded_state_dict)
+
+    def _checkpoint_filter(self, state_dict: dict, prefix: str, *args) -> None:
+        """mmpretrain's ImageClassifier registers this as *its* load-state-dict pre-hook (prefix:
+        the classifier's): the authors', timm's and transformers' whole ImageNet classifiers
+        are renamed to the classifier's ``backbone.*`` / ``head.fc.*`` before anything loads."""
+        adopt_classifier_state_dict(self, state_dict, prefix)
 
     # ---------------------------------------------------------------------------------------
     def _random_init(self) -> None:

@@ -9,6 +9,7 @@ import re
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Tuple
 
+import torch
 from torch import Tensor
 
 StateDict = Dict[str, Tensor]
@@ -115,6 +116,39 @@ def key_listing(keys: List[str], show=str, most: int = 8) -> str:
     """The first `most` of `keys` as `show` writes each, comma-separated; '...' if there are
     more."""
     return ', '.join(show(k) for k in keys[:most]) + (' ...' if len(keys) > most else '')
+
+
+# transformers' names inside a layer that both families share (the attention's differ).
+HF_BLOCK_RENAMES = (
+    ('layer_norm_1.', 'norm1.'),
+    ('layer_norm_2.', 'norm2.'),
+    ('mlp.dense1.', 'mlp.fc1.'),
+    ('mlp.dense2.', 'mlp.fc2.'),
+)
+
+
+def stack_key_value(parts: Dict[str, Dict[str, Tensor]], out: StateDict,
+                    separate: str) -> None:
+    """transformers' separate key and value projections -> ``attn.kv`` (rows K then V), into
+    `out`. `parts`: {mmpvt ``...attn.kv.{weight,bias}`` key: {'key': t, 'value': t}};
+    `separate`: the file's prefix of the halves (e.g. ``'attention.'``), so that half a pair is
+    kept under its own name and reported as unexpected, not dropped."""
+    for key, halves in parts.items():
+        if set(halves) != {'key', 'value'}:
+            name = next(iter(halves))
+            out[key.replace('attn.kv.', f'{separate}{name}.')] = halves[name]
+            continue
+        out[key] = torch.cat([halves['key'], halves['value']], dim=0)
+
+
+def without_class_row(key: str, value: Tensor, dropped: List[str]) -> Tensor:
+    """A v1 position table with 1 + h*w rows (the classifier's last stage) without its first,
+    the class token's position (named in `dropped`); any other table unchanged."""
+    n = value.shape[1]
+    if not is_square(n) and is_square(n - 1):
+        dropped.append(f'{key}[:, 0] (class-token position)')
+        return value[:, 1:]
+    return value
 
 
 def shape_text(t) -> str:

@@ -5,6 +5,11 @@ a v2 one depth-wise convs in the feed-forward and per-stage norms) and its *layo
 mmdet, timm, transformers, mmpvt; see :mod:`.pvt_v1` and :mod:`.pvt_v2`). Any of them may be
 wrapped in a training checkpoint (``state_dict``/``model``/``module``) and carry a ``backbone.``
 prefix (a whole detector or segmentor).
+
+An ImageNet classifier of another layout (the authors', timm's, transformers') converts either to
+a backbone (:func:`convert_to_mmpvt`, classification entries dropped) or whole, to the names of an
+mmpretrain ``ImageClassifier`` holding our backbone (:func:`convert_classifier`: ``backbone.*``
+and the linear head as ``head.fc.*``).
 """
 import re
 from collections import OrderedDict
@@ -26,18 +31,20 @@ LAYOUT_PATTERNS = OrderedDict(
     mmdet=re.compile(r'^layers\.\d+\.\d+\.'),
     timm=re.compile(r'^(patch_embed\.(proj|norm)\.|stages\.\d+\.downsample\.'
                     r'|stages\.\d+\.blocks\.\d+\.mlp\.dwconv\.(weight|bias)$)'),
-    transformers=re.compile(r'^(pvt_v2\.)?encoder\.layers\.\d+\.'),
+    transformers=re.compile(r'^((pvt_v2\.)?encoder\.layers\.\d+\.'
+                            r'|(pvt\.)?encoder\.(patch_embeddings|block)\.\d+\.)'),
     mmpvt=re.compile(r'^stages\.\d+\.(patch_embed\.|pos_embed$|blocks\.|norm\.)'),
 )
 EXAMPLES = ('"patch_embed1.proj.weight" (official), "layers.0.0.projection.weight" (mmdet), '
             '"stages.0.downsample.proj.weight" (timm), '
-            '"encoder.layers.0.patch_embedding.proj.weight" (transformers) or '
+            '"encoder.layers.0.patch_embedding.proj.weight" or '
+            '"pvt.encoder.patch_embeddings.0.projection.weight" (transformers) or '
             '"stages.0.patch_embed.proj.weight" (mmpvt)')
 
 
-
 class Conversion(NamedTuple):
-    """A backbone state dict in mmpvt's layout and where it came from."""
+    """A state dict in mmpvt's layout (a backbone's, or a whole classifier's) and where it came
+    from."""
     state_dict: StateDict
     family: str  # 'PVT' | 'PVTv2'
     layout: str  # 'official' | 'mmdet' | 'timm' | 'transformers' | 'mmpvt'
@@ -106,16 +113,38 @@ def backbone_part(sd: StateDict, prefix: Optional[str]) -> StateDict:
     return OrderedDict(sd)
 
 
-def convert_to_mmpvt(state_dict: StateDict) -> Conversion:
+def convert_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Conversion:
     """Any known layout of either family -> mmpvt's (ValueError naming example keys if it is
-    neither family, or the first entry that is not a tensor)."""
+    neither family, or the first entry that is not a tensor).
+
+    classifier: False (a backbone for dense prediction): the classification-only entries are
+    dropped (named in ``dropped``). True: they are kept in mmpvt's names: a v1 classifier's
+    ``cls_token``, final ``norm`` and the class token's row of the last position table, and the
+    linear head of either family as ``head.weight``/``head.bias``.
+    """
     for key, value in state_dict.items():
         if not isinstance(value, Tensor):
             raise ValueError(f'the state dict entry {key!r} holds a {type(value).__name__} '
                              f'({str(value)[:40]!r}), expected a tensor')
     family, layout = identify(state_dict)
-    converted, dropped = _BY_NAME[family].TO_MMPVT[layout](state_dict)
+    converted, dropped = _BY_NAME[family].TO_MMPVT[layout](state_dict, classifier=classifier)
     return Conversion(converted, family, layout, dropped)
+
+
+# The linear head of an mmpretrain ImageClassifier (LinearClsHead's layer ``fc``).
+CLASSIFIER_HEAD = 'head.fc.'
+HEAD_KEY = re.compile(r'^head\.(weight|bias)$')
+
+
+def convert_classifier(state_dict: StateDict) -> Conversion:
+    """A whole ImageNet classifier of any known layout -> the state dict of an mmpretrain
+    ``ImageClassifier`` with our backbone: ``backbone.<mmpvt key>`` and ``head.fc.{weight,bias}``
+    (dropped: nothing)."""
+    converted = convert_to_mmpvt(state_dict, classifier=True)
+    out: StateDict = OrderedDict(
+        (CLASSIFIER_HEAD + k[len('head.'):] if HEAD_KEY.match(k) else 'backbone.' + k, v)
+        for k, v in converted.state_dict.items())
+    return converted._replace(state_dict=out)
 
 
 def infer_arch(state_dict: StateDict, family: str) -> dict:

@@ -20,7 +20,8 @@ from ...safe_load import refusal_reason
 from ..layers import resize_pos_embed
 from .base import (CheckpointMismatchError, CheckpointReadError, StateDict, is_square, key_listing,
                    shape_text)
-from .convert import Conversion, convert_to_mmpvt, extract_state_dict, infer_arch
+from .convert import (HEAD_KEY, Conversion, convert_classifier, convert_to_mmpvt,
+                      extract_state_dict, infer_arch, is_backbone_key)
 
 
 def arch_name(model: nn.Module) -> str:
@@ -41,12 +42,15 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
     out = OrderedDict(state_dict)
     for key, target in expected.items():
         value = out.get(key)
-        if (key.endswith('pos_embed') and isinstance(value, Tensor) and value.dim() == 3
-                and value.shape[-1] == target.shape[-1] and value.shape[1] != target.shape[1]
-                and is_square(value.shape[1])):
-            stage = model.stages[int(key.split('.')[1])]
-            side = math.isqrt(value.shape[1])
-            out[key] = resize_pos_embed(value, (side, side), stage.pos_grid)
+        if not (key.endswith('pos_embed') and isinstance(value, Tensor) and value.dim() == 3
+                and value.shape[-1] == target.shape[-1] and value.shape[1] != target.shape[1]):
+            continue
+        stage = model.stages[int(key.split('.')[1])]
+        extra = stage.num_extra_tokens  # the class token's row, first: kept as it is
+        if value.shape[1] > extra and is_square(value.shape[1] - extra):
+            side = math.isqrt(value.shape[1] - extra)
+            grid = resize_pos_embed(value[:, extra:], (side, side), stage.pos_grid)
+            out[key] = torch.cat([value[:, :extra], grid], dim=1)
             print_log(f'PVT: resized {key} from a {side}x{side} grid to {stage.pos_grid}',
                       logger='current')
     missing = [k for k in expected if k not in out]
@@ -94,6 +98,18 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
     return out
 
 
+def convert_for(model: nn.Module, state_dict: StateDict) -> Conversion:
+    """:func:`convert_to_mmpvt` for the backbone `model`: one with a class token (PVT v1 as a
+    classifier) keeps the checkpoint's class token, final norm and class-token position; the
+    linear head is never a backbone's and is dropped (named in ``dropped``)."""
+    if not model.with_cls_token:
+        return convert_to_mmpvt(state_dict)
+    converted = convert_to_mmpvt(state_dict, classifier=True)
+    head = [k for k in converted.state_dict if HEAD_KEY.match(k)]
+    kept = OrderedDict((k, v) for k, v in converted.state_dict.items() if k not in head)
+    return converted._replace(state_dict=kept, dropped=converted.dropped + head)
+
+
 def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> None:
     """Convert, in place, the entries of `state_dict` under `prefix` to `model`'s mmpvt layout.
 
@@ -116,7 +132,7 @@ def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> No
     layout, dropped = 'mmpvt', []
     if set(sub) != set(model.state_dict()):
         try:
-            sub, found_family, layout, dropped = convert_to_mmpvt(sub)
+            sub, found_family, layout, dropped = convert_for(model, sub)
         except ValueError as e:
             raise CheckpointMismatchError(f'The weights {where}: {e}') from e
         check_family(model, found_family, layout, f'The state dict {where}')
@@ -124,7 +140,7 @@ def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> No
         sub = check_state_dict(sub, model)
     except CheckpointMismatchError as e:
         raise CheckpointMismatchError(f'The weights {where}: {e}') from e
-    if layout == 'mmpvt':  # keys already ours; shapes checked (and v1 tables resized)
+    if layout == 'mmpvt' and not dropped:  # keys ours; shapes checked (v1 tables resized)
         state_dict.update((prefix + k, v) for k, v in sub.items())
         return
     for k in keys:
@@ -133,6 +149,36 @@ def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> No
     print_log(f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout'
               + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
                  else ''), logger='current')
+
+
+def adopt_classifier_state_dict(backbone: nn.Module, state_dict: StateDict, prefix: str) -> None:
+    """Convert, in place, a whole ImageNet classifier of another layout under `prefix` (the
+    authors', timm's, transformers') to the names of the mmpretrain ``ImageClassifier`` around
+    `backbone`: ``backbone.*`` in mmpvt's layout, the linear head as ``head.fc.*``.
+
+    The body of the backbones' ``_checkpoint_filter``, which ImageClassifier registers as its own
+    load-state-dict pre-hook, so that every loader of the classifier reads these files. A state
+    dict that already has ``backbone.`` keys (mmpvt's or any ImageClassifier's) is left to the
+    backbone's own hook (:func:`adopt_state_dict`), and so is one without any key of ours; a
+    classifier of the other family is an error saying what it is. What the backbone does not
+    fit (another variant) is reported by the backbone's hook, which runs next.
+    """
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    sub: StateDict = OrderedDict((k[len(prefix):], state_dict[k]) for k in keys)
+    if any(k.startswith('backbone.') for k in sub) or not any(is_backbone_key(k) for k in sub):
+        return
+    where = f'under {prefix!r}' if prefix else 'at the top level'
+    try:
+        converted = convert_classifier(sub)
+    except ValueError as e:
+        raise CheckpointMismatchError(f'The weights {where}: {e}') from e
+    check_family(backbone, converted.family, converted.layout, f'The state dict {where}')
+    for k in keys:
+        del state_dict[k]
+    state_dict.update((prefix + k, v) for k, v in converted.state_dict.items())
+    print_log(f'{backbone.family}: converted the {len(sub)} tensors {where} from a classifier in '
+              f'the {converted.layout} layout to an ImageClassifier\'s (backbone.*, head.fc.*)',
+              logger='current')
 
 
 def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
@@ -161,12 +207,13 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
     return checkpoint
 
 
-def read_checkpoint(filename: str, prefix: Optional[str] = None,
-                    map_location: str = 'cpu') -> Conversion:
-    """Read the backbone of a checkpoint of any known layout and convert it to mmpvt's."""
+def read_checkpoint(filename: str, prefix: Optional[str] = None, map_location: str = 'cpu',
+                    model: Optional[nn.Module] = None) -> Conversion:
+    """Read the backbone of a checkpoint of any known layout and convert it to mmpvt's (for the
+    backbone `model`, see :func:`convert_for`; None: a backbone for dense prediction)."""
     sd = extract_state_dict(load_checkpoint_file(filename, map_location), prefix)
     try:
-        return convert_to_mmpvt(sd)
+        return convert_for(model, sd) if model is not None else convert_to_mmpvt(sd)
     except ValueError as e:  # neither family: name the file
         raise CheckpointMismatchError(f'{filename}: {e}') from e
 
@@ -184,7 +231,7 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
 
     Returns (detected layout, dropped classification-only entries).
     """
-    converted, family, layout, dropped = read_checkpoint(filename, prefix, map_location)
+    converted, family, layout, dropped = read_checkpoint(filename, prefix, map_location, model)
     check_family(model, family, layout, str(filename))
     converted = check_state_dict(converted, model)
     model.load_state_dict(converted, strict=True)

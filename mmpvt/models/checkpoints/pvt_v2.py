@@ -20,18 +20,19 @@ TransformerV2)       ``layers.{s}.2``                      1,4}`` (fc1/fc2 as 1x
                      ``classifier`` (dropped)              ``mlp.{dense1,dwconv.dwconv,dense2}``
 ``mmpvt``            ``stages.{s}.patch_embed``,          as official
                      ``stages.{s}.blocks.{j}``,
-                     ``stages.{s}.norm``
+                     ``stages.{s}.norm``; ``head``
 ===================  ==================================  ======================================
+
+Every converter takes ``classifier``: False (a backbone) drops the head, True keeps it as
+``head.*`` (the authors' and timm's name).
 """
 import re
 from collections import OrderedDict
 from typing import List, Tuple
 
-import torch
-
 from ..archs import PVTV2_ARCH_KEYS, PVTV2_ARCHS
-from .base import (StateDict, drop_keys, mmdet_layers_to_mmpvt, rename_prefix, split_stage_keys,
-                   stage_shapes)
+from .base import (HF_BLOCK_RENAMES, StateDict, drop_keys, mmdet_layers_to_mmpvt, rename_prefix,
+                   split_stage_keys, stack_key_value, stage_shapes)
 
 FAMILY = 'PVTv2'
 # Keys only a v2 checkpoint has: a depth-wise conv in the FFN or a per-stage norm, in any layout.
@@ -40,13 +41,20 @@ MARKER = re.compile(r'(^|\.)dwconv\.|^norm\d+\.|^layers\.\d+\.2\.|^layers\.\d+\.
 CLASSIFIER_KEYS = re.compile(r'^(head|classifier)\.(weight|bias)$')
 
 
-def _drop_classifier(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
-    return drop_keys(state_dict, CLASSIFIER_KEYS)
+def _drop_classifier(state_dict: StateDict, classifier: bool = False
+                     ) -> Tuple[StateDict, List[str]]:
+    """Without `classifier`: (the state dict without its head, the head's keys); with it: the
+    head kept, as ``head.*`` (transformers calls it ``classifier``)."""
+    if not classifier:
+        return drop_keys(state_dict, CLASSIFIER_KEYS)
+    return OrderedDict((re.sub(r'^classifier\.', 'head.', k) if CLASSIFIER_KEYS.match(k) else k, v)
+                       for k, v in state_dict.items()), []
 
 
-def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+def official_to_mmpvt(state_dict: StateDict, classifier: bool = False
+                      ) -> Tuple[StateDict, List[str]]:
     """whai362/PVT v2 keys -> mmpvt keys; returns (converted, dropped classifier entries)."""
-    state_dict, dropped = _drop_classifier(state_dict)
+    state_dict, dropped = _drop_classifier(state_dict, classifier)
     out: StateDict = OrderedDict()
     for key, value in state_dict.items():
         m = re.match(r'^(patch_embed|block|norm)(\d+)\.(.*)$', key)
@@ -57,9 +65,11 @@ def official_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
     return out, dropped
 
 
-def mmdet_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False
+                   ) -> Tuple[StateDict, List[str]]:
     """mmdet 3.x ``PyramidVisionTransformerV2`` keys -> mmpvt keys: the FFN is
-    ``ffn.layers.{0,1,4}`` (fc1, depth-wise conv, fc2), the stage norm ``layers.{s}.2``."""
+    ``ffn.layers.{0,1,4}`` (fc1, depth-wise conv, fc2), the stage norm ``layers.{s}.2``
+    (mmdet's backbone has no head, whatever `classifier` says)."""
     return mmdet_layers_to_mmpvt(
         state_dict,
         layer_renames=(('attn.attn.out_proj.', 'attn.proj.'), ('ffn.layers.0.', 'mlp.fc1.'),
@@ -67,9 +77,10 @@ def mmdet_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
         first_block=0, stage_keys=((r'^2\.', 'norm.'), )), []
 
 
-def timm_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+def timm_to_mmpvt(state_dict: StateDict, classifier: bool = False
+                  ) -> Tuple[StateDict, List[str]]:
     """timm ``pvt_v2_*`` keys -> mmpvt keys."""
-    state_dict, dropped = _drop_classifier(state_dict)
+    state_dict, dropped = _drop_classifier(state_dict, classifier)
     out: StateDict = OrderedDict()
     for key, value in state_dict.items():
         key = re.sub(r'^patch_embed\.', 'stages.0.patch_embed.', key)
@@ -84,17 +95,14 @@ _HF_LAYER_RENAMES = (
     ('attention.proj.', 'attn.proj.'),
     ('attention.spatial_reduction.', 'attn.sr.'),
     ('attention.layer_norm.', 'attn.norm.'),
-    ('layer_norm_1.', 'norm1.'),
-    ('layer_norm_2.', 'norm2.'),
-    ('mlp.dense1.', 'mlp.fc1.'),
-    ('mlp.dense2.', 'mlp.fc2.'),
-)
+) + HF_BLOCK_RENAMES
 
 
-def transformers_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
+def transformers_to_mmpvt(state_dict: StateDict, classifier: bool = False
+                          ) -> Tuple[StateDict, List[str]]:
     """transformers ``PvtV2Model``/``PvtV2ForImageClassification``/``PvtV2Backbone`` keys ->
     mmpvt keys (separate key and value projections are stacked into ``kv``, K first)."""
-    state_dict, dropped = _drop_classifier(state_dict)
+    state_dict, dropped = _drop_classifier(state_dict, classifier)
     out: StateDict = OrderedDict()
     kv_parts = {}
     pattern = r'^(?:pvt_v2\.)?encoder\.layers\.(\d+)\.(.*)$'
@@ -114,12 +122,7 @@ def transformers_to_mmpvt(state_dict: StateDict) -> Tuple[StateDict, List[str]]:
                 kv_parts.setdefault(prefix + 'attn.kv.' + kv.group(2), {})[kv.group(1)] = value
             else:
                 out[prefix + rename_prefix(rest, _HF_LAYER_RENAMES)] = value
-    for key, parts in kv_parts.items():
-        if set(parts) != {'key', 'value'}:
-            out[key.replace('attn.kv.', f'attention.{next(iter(parts))}.')] = \
-                next(iter(parts.values()))  # half a pair: reported as unexpected
-            continue
-        out[key] = torch.cat([parts['key'], parts['value']], dim=0)
+    stack_key_value(kv_parts, out, 'attention.')
     return out, dropped
 
 

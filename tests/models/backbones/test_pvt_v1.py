@@ -1,5 +1,6 @@
 """Specification of what is PVT v1's own (mmpvt.models.backbones.pvt_v1): its sizes, its features
-against the explicit reference (reference_pvt.py), its position tables, and mmdet's port.
+against the explicit reference (reference_pvt.py), its position tables, its class token (as the
+body of the ImageNet classifier; logits: tests/models/test_image_classifier.py), and mmdet's port.
 
 mmdet 3.3's PyramidVisionTransformer holding the same official weights, measured (random
 official-layout weights, tiny/small, 224² and 256x320, fp32): mmpvt is within 1.1e-5 of the
@@ -100,6 +101,66 @@ def test_pretraining_size_below_the_total_stride_is_rejected():
     with pytest.raises(ValueError, match=r'^PVT: pretrain_img_size must be an int or \(H, W\) of '
                                          r'at least the total stride 32, got \(0, 0\)$'):
         PVT('tiny', pretrain_img_size=0)
+
+
+# ---- as the authors' ImageNet classifier (out_type='cls_token') -------------------------------
+@pytest.mark.parametrize('arch', ['tiny', 'small', 'medium', 'large'])
+def test_class_token_backbone_is_the_official_classifier_without_its_head(official_keys, arch):
+    """Every tensor of the release but the head: class token, final norm and the whole
+    1 + 7 x 7 stage-4 position table."""
+    with torch.device('meta'):
+        model = PVT(arch, out_type='cls_token')
+    body = {k: s for k, s in official_keys[arch] if not k.startswith('head.')}
+    assert parameter_count(model) == sum(math.prod(s) for s in body.values())
+    assert tuple(model.cls_token.shape) == body['cls_token']
+    assert tuple(model.stages[3].pos_embed.shape) == body['pos_embed4']
+
+
+@pytest.mark.parametrize('hw', [(224, 224), (256, 320)], ids=size_id)
+def test_class_token_backbone_returns_one_feature_per_image(hw):
+    model = PVT('tiny', out_type='cls_token').eval()
+    assert model.out_indices == (3, )
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, *hw))
+    assert len(out) == 1 and out[0].shape == (2, 512)
+
+
+@pytest.mark.parametrize('out_indices', [(2, 3), (0, 1, 2, 3), 2])
+def test_class_token_output_takes_the_last_stage_only(out_indices):
+    with pytest.raises(ValueError, match=r"^PVT: out_type='cls_token' outputs the class token of "
+                                         r'the last stage only: out_indices must be \(3,\), got '):
+        PVT('tiny', out_type='cls_token', out_indices=out_indices)
+
+
+def test_unknown_out_type_is_rejected():
+    with pytest.raises(ValueError, match=r"^PVT: out_type must be one of \('featmap', "
+                                         r"'cls_token'\), got 'token'$"):
+        PVT('tiny', out_type='token')
+
+
+def test_class_token_cannot_join_a_spatial_reduction():
+    arch = dict(embed_dims=[64, 128], depths=[1, 1], num_heads=[1, 2], mlp_ratios=[4, 4],
+                sr_ratios=[4, 2], patch_sizes=[4, 2])
+    with pytest.raises(ValueError, match=r"needs sr_ratio 1 in the last stage .* got sr_ratios "
+                                         r"\[4, 2\]$"):
+        PVT(arch, out_type='cls_token')
+
+
+def test_gradients_reach_the_class_token_its_position_and_the_final_norm():
+    model = PVT('tiny', out_type='cls_token', drop_path_rate=0.0)
+    model.init_weights()
+    model(torch.randn(1, 3, 64, 96))[0].square().sum().backward()
+    assert model.cls_token.grad.abs().sum() > 0 and model.norm.weight.grad.abs().sum() > 0
+    table = model.stages[3].pos_embed.grad
+    assert table[:, 0].abs().sum() > 0 and table[:, 1:].abs().sum() > 0
+
+
+@pytest.mark.parametrize('frozen,frozen_extra', [(3, False), (4, True)])
+def test_the_class_token_and_final_norm_freeze_with_every_stage(frozen, frozen_extra):
+    model = PVT('tiny', out_type='cls_token', frozen_stages=frozen).train()
+    assert model.cls_token.requires_grad is not frozen_extra
+    assert model.norm.weight.requires_grad is not frozen_extra
+    assert model.stages[3].pos_embed.requires_grad is (frozen < 4)
 
 
 # ---- mmdet's port ------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ variant is read off the shapes."""
 import pytest
 import torch
 
-from mmpvt.models import build_backbone, convert_to_mmpvt, identify
-from mmpvt.models.checkpoints import extract_state_dict, infer_arch
+from mmpvt.models import PVT, build_backbone, convert_to_mmpvt, identify
+from mmpvt.models.checkpoints import convert_classifier, extract_state_dict, infer_arch
 
 from ...helpers import (V1_ARCHS, V2_ARCHS, assert_holds_official_weights, by_family, family,
                         meta_backbone, official_weights)
@@ -49,8 +49,20 @@ def transformers_b0(model_class):
     return build
 
 
+def transformers_tiny(model_class):
+    def build():
+        import transformers
+        return getattr(transformers, model_class)(transformers.PvtConfig(depths=[2, 2, 2, 2],
+                                                                         num_labels=1000))
+    return build
+
+
 @pytest.mark.parametrize('arch,build,layout', [
     pytest.param('tiny', mmdet_v1, 'mmdet', id='PVT-mmdet'),
+    pytest.param('tiny', transformers_tiny('PvtForImageClassification'), 'transformers',
+                 id='PVT-transformers-classifier'),
+    pytest.param('tiny', transformers_tiny('PvtModel'), 'transformers_model',
+                 id='PVT-transformers-model'),
     pytest.param('b0', mmdet_v2, 'mmdet', id='PVTv2-mmdet'),
     pytest.param('b0', transformers_b0('PvtV2ForImageClassification'), 'transformers',
                  id='PVTv2-transformers-classifier'),
@@ -90,3 +102,51 @@ def test_extract_state_dict_with_a_prefix_that_nothing_has_is_an_error():
 @pytest.mark.parametrize('arch', by_family(*V1_ARCHS, *V2_ARCHS))
 def test_infer_arch_names_the_variant_of_a_state_dict(arch):
     assert infer_arch(meta_backbone(arch).state_dict(), family(arch))['name'] == arch
+
+
+# ---- whole ImageNet classifiers ----------------------------------------------------------------
+# The layouts an ImageNet classifier (head included) comes in, per family.
+CLASSIFIER_CASES = [pytest.param(arch, layout, id=f'{family(arch)}-{layout}')
+                    for arch, layouts in (('tiny', ('official', 'transformers')),
+                                          ('b0', ('official', 'timm', 'transformers')))
+                    for layout in layouts]
+
+
+def classifier_body(arch):
+    """The backbone an ImageNet classifier of `arch` holds (v1: with the class token), on the
+    meta device."""
+    with torch.device('meta'):
+        return PVT(arch, out_type='cls_token') if family(arch) == 'PVT' else build_backbone(arch)
+
+
+@pytest.mark.parametrize('arch,layout', CLASSIFIER_CASES)
+def test_a_classifier_converts_whole_to_image_classifier_names(arch, layout):
+    """Backbone under ``backbone.`` (v1 with its class token, final norm and the full 1 + 7 x 7
+    stage-4 table), the official ``head`` as mmpretrain's LinearClsHead ``head.fc``."""
+    official = official_weights(arch)
+    converted = convert_classifier(in_layout(layout, official))
+    assert converted.dropped == []
+    expected = {f'backbone.{k}': tuple(v.shape) for k, v in
+                classifier_body(arch).state_dict().items()}
+    expected.update({'head.fc.weight': tuple(official['head.weight'].shape),
+                     'head.fc.bias': tuple(official['head.bias'].shape)})
+    sd = converted.state_dict
+    assert {k: tuple(v.shape) for k, v in sd.items()} == expected
+    assert torch.equal(sd['head.fc.weight'], official['head.weight'])
+    assert torch.equal(sd['backbone.stages.0.patch_embed.proj.weight'],
+                       official['patch_embed1.proj.weight'])
+    if family(arch) == 'PVT':
+        assert torch.equal(sd['backbone.cls_token'], official['cls_token'])
+        assert torch.equal(sd['backbone.norm.bias'], official['norm.bias'])
+        assert torch.equal(sd['backbone.stages.3.pos_embed'], official['pos_embed4'])
+
+
+def test_a_v1_classifier_as_a_backbone_drops_what_only_classification_uses():
+    """transformers' names for them: the class token under the last patch embedding, the final
+    norm as encoder.layer_norm, the head as classifier (and row 0 of the last table)."""
+    converted = convert_to_mmpvt(in_layout('transformers', official_weights('tiny')))
+    assert converted.dropped == [
+        'pvt.encoder.patch_embeddings.3.position_embeddings[:, 0] (class-token position)',
+        'pvt.encoder.patch_embeddings.3.cls_token', 'pvt.encoder.layer_norm.weight',
+        'pvt.encoder.layer_norm.bias', 'classifier.weight', 'classifier.bias']
+    assert converted.state_dict['stages.3.pos_embed'].shape == (1, 49, 512)

@@ -97,6 +97,40 @@ def test_position_tables_of_another_pretraining_size_are_resized(official_files,
     assert 'PVT: resized stages.0.pos_embed from a 56x56 grid to (64, 64)' in log_lines
 
 
+# ---- a classifier's backbone (PVT v1 with its class token) -------------------------------------
+def test_a_class_token_backbone_keeps_what_the_official_classifier_feeds_it(official_files,
+                                                                              log_lines):
+    """Class token, final norm and the whole 1 + 7 x 7 stage-4 table are the backbone's; only the
+    head is dropped (it belongs to the classifier's head)."""
+    model = PVT('tiny', out_type='cls_token',
+                init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
+    model.init_weights()
+    official = official_weights('tiny')
+    assert torch.equal(model.cls_token, official['cls_token'])
+    assert torch.equal(model.norm.weight, official['norm.weight'])
+    assert torch.equal(model.stages[3].pos_embed, official['pos_embed4'])
+    dropped = [line for line in log_lines if 'dropped classification-only' in line]
+    assert len(dropped) == 1 and dropped[0].endswith('entries: head.weight, head.bias')
+
+
+def test_class_token_row_stays_as_it_is_when_the_table_is_resized(official_files):
+    model = PVT('tiny', out_type='cls_token', pretrain_img_size=256,
+                init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
+    model.init_weights()
+    table, official = model.stages[3].pos_embed, official_weights('tiny')['pos_embed4']
+    assert table.shape == (1, 1 + 8 * 8, 512)
+    assert torch.equal(table[:, 0], official[:, 0])
+
+
+def test_a_backbone_checkpoint_lacks_what_a_class_token_backbone_needs(tmp_path):
+    torch.save(PVT('tiny').state_dict(), tmp_path / 'dense.pth')
+    with pytest.raises(CheckpointMismatchError, match=r'(?s)stages\.3\.pos_embed 1x49x512 vs '
+                                                      r'1x50x512.*missing from the checkpoint: '
+                                                      r'cls_token, norm\.weight, norm\.bias'):
+        PVT('tiny', out_type='cls_token', init_cfg=dict(
+            type='Pretrained', checkpoint=str(tmp_path / 'dense.pth'))).init_weights()
+
+
 # ---- what does not fit -------------------------------------------------------------------------
 @pytest.mark.parametrize('ckpt_arch,model_arch,detail', [
     pytest.param('small', 'tiny', 'unexpected keys in the checkpoint: stages.0.blocks.2.',
@@ -196,6 +230,52 @@ class Detector(torch.nn.Module):
         """A whole-model state dict with `backbone_sd` under ``backbone.``."""
         return {**{f'backbone.{k}': v for k, v in backbone_sd.items()},
                 **{f'neck.{k}': v for k, v in self.neck.state_dict().items()}}
+
+
+class Classifier(torch.nn.Module):
+    """What mmpretrain's ImageClassifier looks like to a loader: the backbone under
+    ``backbone.``, a linear head ``head.fc``, and the backbone's ``_checkpoint_filter`` as the
+    classifier's own load-state-dict pre-hook (as ImageClassifier registers it)."""
+
+    def __init__(self, arch):
+        super().__init__()
+        v1 = family(arch) == 'PVT'
+        self.backbone = (PVT(arch, out_type='cls_token') if v1
+                         else build_backbone(arch, out_indices=(3, )))
+        self.head = torch.nn.Module()
+        self.head.fc = torch.nn.Linear(512 if v1 else 256, 1000)
+        self._register_load_state_dict_pre_hook(self.backbone._checkpoint_filter)
+
+
+@pytest.mark.parametrize('load', [
+    lambda model, sd: model.load_state_dict(sd, strict=True),
+    lambda model, sd: load_state_dict(model, sd, strict=False),
+], ids=['torch-strict', 'mmengine'])
+def test_a_whole_official_classifier_loads_into_the_classifier(arch, load):
+    model = Classifier(arch)
+    official = official_weights(arch)
+    load(model, dict(official))
+    assert_holds_official_weights(model.backbone, official)
+    assert torch.equal(model.head.fc.weight, official['head.weight'])
+    if family(arch) == 'PVT':
+        assert torch.equal(model.backbone.cls_token, official['cls_token'])
+
+
+@pytest.mark.parametrize('ckpt_arch,model_arch,message', [
+    pytest.param('tiny', 'b0', r"^The state dict at the top level is a PVT checkpoint \(official "
+                               r"layout\); it cannot be loaded into PVTv2\. Use type='mmpvt\.PVT'",
+                 id='PVT-into-PVTv2'),
+    pytest.param('b0', 'tiny', r"^The state dict at the top level is a PVTv2 checkpoint "
+                               r"\(official layout\); it cannot be loaded into PVT\.",
+                 id='PVTv2-into-PVT'),
+    pytest.param('small', 'tiny', r"(?s)^The weights under 'backbone\.': The checkpoint does not "
+                                  r"fit this PVT \(arch tiny\).*looks like PVT arch small\.$",
+                 id='PVT-small-into-tiny'),
+])
+def test_a_classifier_of_another_family_or_variant_is_an_error_saying_what_it_is(
+        ckpt_arch, model_arch, message):
+    with pytest.raises(CheckpointMismatchError, match=message):
+        Classifier(model_arch).load_state_dict(official_weights(ckpt_arch))
 
 
 def test_official_layout_under_backbone_prefix_loads_with_torch_strict(arch):

@@ -1,0 +1,61 @@
+"""The classification benchmark (mmpvt.apis.cls_benchmark, tools/benchmark.py --classification)
+on tiny inputs: both sides are the same variant, a step is a full training step, every field is
+reported."""
+import json
+
+import pytest
+import torch
+
+from mmpvt.apis import cls_benchmark
+
+from ..helpers import run_tool
+
+pytestmark = pytest.mark.slow  # whole models and subprocesses: not in test-fast
+
+
+@pytest.mark.parametrize('arch,size', [('tiny', 224), ('b0', 96), ('b2_li', 96)])
+def test_both_sides_are_the_same_variant(arch, size):
+    # transformers' classifier of our arch table: as many parameters, logits of the same shape
+    models = {name: cls_benchmark.build(name, arch, size) for name in cls_benchmark.MODELS}
+    sizes = {name: cls_benchmark.num_params(m) for name, m in models.items()}
+    assert sizes['mmpvt'] == sizes['transformers']
+    x = torch.randn(2, 3, size, size)
+    for name, model in models.items():
+        assert cls_benchmark.logits_of(name, model, x).shape == (2, 1000)
+
+
+def test_a_step_leaves_every_parameter_with_a_gradient_then_clears_it():
+    model = cls_benchmark.build('mmpvt', 'b0', 64)
+    x, y = torch.randn(2, 3, 64, 64), torch.tensor([3, 7])
+    seen = []
+    for p in model.parameters():
+        p.register_hook(lambda g, seen=seen: seen.append(g))
+    cls_benchmark._train_step('mmpvt', model, x, y)()
+    assert len(seen) == len(list(model.parameters()))
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_report_has_every_field():
+    report = cls_benchmark.run(['b0'], batch=2, size=64, warmup=0, repeats=1, log=lambda _: None)
+    entry, = report['results']
+    assert entry['arch'] == 'b0' and entry['params'] == 3_666_760  # the release's size
+    for name in cls_benchmark.MODELS:
+        assert set(entry[f'{name}/time']) == {'median_s', 'min_s', 'max_s', 'repeats',
+                                              'images_per_s'}
+        assert entry[f'{name}/memory']['rise_bytes'] > 0
+    assert entry['speedup'] > 0 and entry['memory_ratio'] > 0
+
+
+def test_cli_writes_the_report(tmp_path):
+    out = run_tool(['tools/benchmark.py', '--classification', '--arch', 'b0', '--shapes',
+                    '64x64', '--batch', '2', '--warmup', '0', '--repeats', '1', '--no-memory',
+                    '--json', str(tmp_path / 'r.json')]).stdout
+    assert 'batch 2 at 64x64' in out and 'b0 ' in out
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['batch'] == 2 and report['size'] == 64 and len(report['results']) == 1
+
+
+def test_cli_refuses_two_sizes():
+    out = run_tool(['tools/benchmark.py', '--classification', '--shapes', '64x64', '96x96'],
+                   check=False)
+    assert out.returncode == 2 and 'one square --shapes and one --batch' in out.stderr
