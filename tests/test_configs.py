@@ -15,7 +15,7 @@ from mmpvt.models import PVT, PVTv2
 
 from mmpvt.models.builder import registry_of
 
-from .helpers import REPO, build_model
+from .helpers import REPO, build_model, parameter_count
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -120,6 +120,62 @@ def test_detr_size_is_official_pvt_s_plus_stock_detr(official_keys):
     rest = sum(p.numel() for n, p in detr.named_parameters() if not n.startswith('backbone.'))
     assert sum(p.numel() for p in build('configs/detr/pvt_s_50e.py').parameters()) == \
         backbone + rest
+
+
+# ---- Table 8: ViT-Small + RetinaNet (needs mmpretrain) -------------------------------------------
+def needs_mmpretrain():
+    try:
+        import mmpretrain  # noqa: F401
+    except ImportError:
+        pytest.fail('the ViT-Small configs build mmpretrain.VisionTransformer: run the tests with '
+                    'mmpretrain 1.2.0 installed (the torch 2.14 environment)')
+
+
+@pytest.mark.parametrize('path,patch,paper_millions,facts_millions', [
+    ('configs/retinanet/vit_s32_1x.py', 32, 60.8, 60.83),
+    ('configs/retinanet/vit_s4_1x.py', 4, 60.9, 60.87)])
+def test_vit_small_retinanet_has_the_size_of_table8(path, patch, paper_millions,
+                                                    facts_millions):
+    # ViT-Small: 768 wide, 8 layers, 8 heads, MLP 2304, no qkv bias; 224 px position table
+    # (7^2 + 1 rows at patch 32, 56^2 + 1 at patch 4), then the stock FPN (start level 1) and head.
+    needs_mmpretrain()
+    model = build(path)
+    vit = model.backbone.vit
+    assert type(vit).__name__ == 'VisionTransformer' and len(vit.layers) == 8
+    assert vit.embed_dims == 768 and vit.patch_embed.projection.kernel_size == (patch, patch)
+    attn = vit.layers[0].attn
+    assert attn.num_heads == 8 and attn.qkv.bias is None
+    assert vit.layers[0].ffn.layers[0][0].out_features == 2304
+    assert vit.pos_embed.shape == (1, (224 // patch) ** 2 + 1, 768)
+    assert parameter_count(model.backbone) == parameter_count(vit)  # the resizing is free
+    params = parameter_count(model) / 1e6
+    assert round(params, 1) == paper_millions and abs(params - facts_millions) < 0.01
+
+
+def test_vit_small_pyramid_takes_layers_2_4_6_8_at_strides_4_to_32():
+    # footnote 3: the features of layers 2, 4, 6 and 8, interpolated to the FPN's scales
+    needs_mmpretrain()
+    import torch.nn.functional as F
+    model = build('configs/retinanet/vit_s32_1x.py').eval()
+    vit = model.backbone.vit
+    tokens = {}
+    for name, module in (('2', vit.layers[1]), ('4', vit.layers[3]), ('6', vit.layers[5]),
+                         ('8', vit.ln1)):  # layer 8 is read after the final norm
+        module.register_forward_hook(lambda m, i, out, name=name: tokens.update({name: out}))
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        maps = model.backbone(x)
+    assert [tuple(m.shape) for m in maps] == [(1, 768, 64 // s, 96 // s) for s in (4, 8, 16, 32)]
+    for layer, stride, got in zip('2468', (4, 8, 16, 32), maps):
+        grid = tokens[layer][:, 1:].transpose(1, 2).reshape(1, 768, 2, 3)  # class token dropped
+        expected = F.interpolate(grid, size=(64 // stride, 96 // stride), mode='bilinear',
+                                 align_corners=False) if stride != 32 else grid
+        assert torch.allclose(got, expected, atol=1e-6), layer
+
+
+def test_vit_small_retinanet_trains_one_step_and_predicts():
+    needs_mmpretrain()
+    check_train_step_and_predict(copy.deepcopy(load('configs/retinanet/vit_s32_1x.py')), 'det')
 
 
 # ---- the authors' settings, config by config (PVT v1) --------------------------------------------
