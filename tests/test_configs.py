@@ -15,7 +15,7 @@ from mmpvt.models import PVT, PVTv2
 
 from mmpvt.models.builder import registry_of
 
-from .helpers import REPO, build_model
+from .helpers import REPO, build_model, parameter_count
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -68,7 +68,12 @@ def test_all_pvt_v2_recipes_are_shipped():
     assert expected <= {p[len('configs/'):] for p in CONFIGS}
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+# The configs of PVT models (the rest are the paper's baselines: ResNet+GC, ViT); *_scratch.py
+# train from the authors' random init (Fig. 5), every other paper config from ImageNet weights.
+PVT_CONFIGS = [p for p in CONFIGS if '/pvt_' in p or p.startswith('configs/demo/')]
+
+
+@pytest.mark.parametrize('path', PVT_CONFIGS)
 def test_config_builds_a_model_with_mmpvt_backbone(path):
     cfg = load(path)
     assert cfg.custom_imports == dict(imports=['mmpvt'], allow_failed_imports=False)
@@ -76,10 +81,26 @@ def test_config_builds_a_model_with_mmpvt_backbone(path):
     assert cfg.model.backbone.type == ('mmpvt.PVTv2' if v2 else 'mmpvt.PVT')
     model = build(path)
     assert isinstance(model.backbone, PVTv2 if v2 else PVT)
-    if not path.startswith('configs/demo/'):
+    if path.endswith('_scratch.py'):
+        assert cfg.model.backbone.init_cfg is None
+    elif not path.startswith('configs/demo/'):
         arch = cfg.model.backbone.arch
         url = (V2_URL if v2 else URL).format(arch)
         assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=url)
+
+
+def test_gc_r4_baseline_has_the_size_of_table10():
+    # Table 10: ResNet50+GC r4 Mask R-CNN, 54.2M. Facts: 44.17M of Mask R-CNN R50 + 10.00M of GC
+    # blocks (ratio 1/4, stages c3-c5). The authors' counter counts trainable parameters: the
+    # frozen stem and first stage of the ResNet (frozen_stages=1) are not in those 54.2M.
+    cfg = load('configs/mask_rcnn/r50_gc_r4_1x.py')
+    assert cfg.custom_imports == dict(imports=['mmpvt'], allow_failed_imports=False)
+    model = build('configs/mask_rcnn/r50_gc_r4_1x.py')
+    gc = sum(p.numel() for m in model.modules() if type(m).__name__ == 'ContextBlock'
+             for p in m.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert abs(gc / 1e6 - 10.00) < 0.005
+    assert abs(trainable / 1e6 - 54.18) < 0.01 and round(trainable / 1e6, 1) == 54.2
 
 
 @pytest.mark.parametrize('path,paper_millions', PAPER_TABLE)
@@ -101,6 +122,62 @@ def test_detr_size_is_official_pvt_s_plus_stock_detr(official_keys):
     rest = sum(p.numel() for n, p in detr.named_parameters() if not n.startswith('backbone.'))
     assert sum(p.numel() for p in build('configs/detr/pvt_s_50e.py').parameters()) == \
         backbone + rest
+
+
+# ---- Table 8: ViT-Small + RetinaNet (needs mmpretrain) -------------------------------------------
+def needs_mmpretrain():
+    try:
+        import mmpretrain  # noqa: F401
+    except ImportError:
+        pytest.fail('the ViT-Small configs build mmpretrain.VisionTransformer: run the tests with '
+                    'mmpretrain 1.2.0 installed (the torch 2.14 environment)')
+
+
+@pytest.mark.parametrize('path,patch,paper_millions,facts_millions', [
+    ('configs/retinanet/vit_s32_1x.py', 32, 60.8, 60.83),
+    ('configs/retinanet/vit_s4_1x.py', 4, 60.9, 60.87)])
+def test_vit_small_retinanet_has_the_size_of_table8(path, patch, paper_millions,
+                                                    facts_millions):
+    # ViT-Small: 768 wide, 8 layers, 8 heads, MLP 2304, no qkv bias; 224 px position table
+    # (7^2 + 1 rows at patch 32, 56^2 + 1 at patch 4), then the stock FPN (start level 1) and head.
+    needs_mmpretrain()
+    model = build(path)
+    vit = model.backbone.vit
+    assert type(vit).__name__ == 'VisionTransformer' and len(vit.layers) == 8
+    assert vit.embed_dims == 768 and vit.patch_embed.projection.kernel_size == (patch, patch)
+    attn = vit.layers[0].attn
+    assert attn.num_heads == 8 and attn.qkv.bias is None
+    assert vit.layers[0].ffn.layers[0][0].out_features == 2304
+    assert vit.pos_embed.shape == (1, (224 // patch) ** 2 + 1, 768)
+    assert parameter_count(model.backbone) == parameter_count(vit)  # the resizing is free
+    params = parameter_count(model) / 1e6
+    assert round(params, 1) == paper_millions and abs(params - facts_millions) < 0.01
+
+
+def test_vit_small_pyramid_takes_layers_2_4_6_8_at_strides_4_to_32():
+    # footnote 3: the features of layers 2, 4, 6 and 8, interpolated to the FPN's scales
+    needs_mmpretrain()
+    import torch.nn.functional as F
+    model = build('configs/retinanet/vit_s32_1x.py').eval()
+    vit = model.backbone.vit
+    tokens = {}
+    for name, module in (('2', vit.layers[1]), ('4', vit.layers[3]), ('6', vit.layers[5]),
+                         ('8', vit.ln1)):  # layer 8 is read after the final norm
+        module.register_forward_hook(lambda m, i, out, name=name: tokens.update({name: out}))
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        maps = model.backbone(x)
+    assert [tuple(m.shape) for m in maps] == [(1, 768, 64 // s, 96 // s) for s in (4, 8, 16, 32)]
+    for layer, stride, got in zip('2468', (4, 8, 16, 32), maps):
+        grid = tokens[layer][:, 1:].transpose(1, 2).reshape(1, 768, 2, 3)  # class token dropped
+        expected = F.interpolate(grid, size=(64 // stride, 96 // stride), mode='bilinear',
+                                 align_corners=False) if stride != 32 else grid
+        assert torch.allclose(got, expected, atol=1e-6), layer
+
+
+def test_vit_small_retinanet_trains_one_step_and_predicts():
+    needs_mmpretrain()
+    check_train_step_and_predict(copy.deepcopy(load('configs/retinanet/vit_s32_1x.py')), 'det')
 
 
 # ---- the authors' settings, config by config (PVT v1) --------------------------------------------
@@ -148,6 +225,9 @@ for _i, _v in enumerate('tsml'):
 V1_SETTINGS['retinanet/pvt_s_1x_640.py'] = det_row(
     1e-4, train=('Resize', (1066, 640)), test=('Resize', (1066, 640)))
 V1_SETTINGS['sem_fpn/pvt_l_320k_msflip.py'] = seg_row(1e-4, 16, 320000)
+# Fig. 5, random init: the paper does not say that the schedule changed
+V1_SETTINGS['retinanet/pvt_s_1x_scratch.py'] = V1_SETTINGS['retinanet/pvt_s_1x.py']
+V1_SETTINGS['retinanet/pvt_s_3x_ms_scratch.py'] = V1_SETTINGS['retinanet/pvt_s_3x_ms.py']
 # detr_pvt_s_8x2_50ep_coco.py: short side from 640..800 step 32, flip, no crop, pad 32
 V1_SETTINGS['detr/pvt_s_50e.py'] = dict(
     det_row(1e-4, epochs=50, steps=(33, ), test=DET_TEST), clip_grad=0.1, backbone_lr_mult=0.1,

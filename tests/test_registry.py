@@ -62,7 +62,7 @@ def test_mmdet_pyramid_vision_transformer_is_left_alone():
     from mmpvt.registry import MODELS as MMPVT_MODELS
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
     assert MODELS.get('PyramidVisionTransformerV2') is PyramidVisionTransformerV2
-    assert list(MMPVT_MODELS.module_dict) == ['PVT', 'PVTv2', 'DETR']
+    assert list(MMPVT_MODELS.module_dict) == ['PVT', 'PVTv2', 'ViTPyramid', 'DETR']
 
 
 @pytest.mark.slow  # a fresh interpreter

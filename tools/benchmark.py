@@ -15,6 +15,11 @@ for each --arch backbone and (with --retinanet) RetinaNet + PVT of that size up 
 PvtForImageClassification / PvtV2ForImageClassification of the same size:
 
     python tools/benchmark.py --classification --arch small b2 [--batch 32] [--device cuda]
+
+--config: whole-model inference time per image as the paper's Table 11 measured it (batch 1, the
+config's test pipeline, 5 warm-up images, then --images timed; forward and post-processing):
+
+    python tools/benchmark.py --config configs/retinanet/pvt_s_1x_640.py --images 200 [--checkpoint CKPT]
 """
 import argparse
 import os
@@ -23,6 +28,7 @@ import sys
 import torch
 
 from mmpvt.apis.benchmark import ARCHS, HEADER, plot, run_benchmark, save_report
+from mmpvt.apis.cli import run_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,9 +63,15 @@ def main(argv=None):
                         help='with --deploy: also RetinaNet + the --arch backbone (v1 archs)')
     parser.add_argument('--classification', action='store_true',
                         help="a classifier's training step, mmpvt vs transformers")
+    parser.add_argument('--config', help='time this detection/segmentation config per image')
+    parser.add_argument('--checkpoint', help='with --config: its weights (default: random)')
+    parser.add_argument('--images', type=int, default=2000,
+                        help='with --config: timed images after 5 warm-up ones')
     args = parser.parse_args(argv)
     if args.deploy:
         return deploy_main(args)
+    if args.config:
+        return latency_main(args)
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: no CUDA device is available')
     if args.threads:
@@ -128,6 +140,21 @@ def deploy_main(args) -> int:
         json.dump(dict(results=rows), f, indent=1)
     print(f'report written to {args.json}')
     return 0
+
+
+def latency_main(args) -> int:
+    """--config: mmpvt.apis.latency; a bad config, checkpoint or device is one line, exit 1."""
+    from mmpvt.apis import latency
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    def measure():
+        report = latency.measure_latency(args.config, args.checkpoint, args.device, args.images,
+                                         amp=args.amp)
+        save_report(report, args.json)
+        print(latency.format_report(report))
+        print(f'report written to {args.json}')
+    return run_tool('benchmark', measure)
 
 
 if __name__ == '__main__':

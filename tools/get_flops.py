@@ -1,16 +1,18 @@
 #!/usr/bin/env python
 """Parameters and GFLOPs (multiply-adds, attention included) of a PVT/PVTv2 backbone or a config's
-model.
+model, counted as the paper's authors did (--protocol paper, the default) or as fvcore does.
 
     python tools/get_flops.py small                      # PVT-S backbone at 224x224
     python tools/get_flops.py b2_li                      # PVTv2-B2-Li backbone at 224x224
     python tools/get_flops.py configs/retinanet/pvt_s_1x.py --shape 800 1333
+    python tools/get_flops.py configs/retinanet/pvt_s_1x.py --shape 1280 800  # paper: 285.8
+    python tools/get_flops.py configs/retinanet/pvt_s_1x.py --shape 960 640   # paper: 157.2
     python tools/get_flops.py configs/imagenet/pvt_s_300e.py   # the classifier at 224x224
 """
 import argparse
 import os.path as osp
 
-from mmpvt.apis.complexity import backbone_complexity, config_complexity
+from mmpvt.apis.complexity import PROTOCOLS, backbone_complexity, config_complexity
 from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
 
 ARCHS = [*PVT_ARCHS, *PVTV2_ARCHS]
@@ -24,16 +26,21 @@ def main(argv=None):
                         help='input size (default: 224 224 for an arch or a classification '
                              'config, 800 1333 for a detection config, 512 512 for a '
                              'segmentation config)')
+    parser.add_argument('--protocol', choices=PROTOCOLS, default='paper',
+                        help="what counts: 'paper' = the authors' mmcv rules (conv bias, no "
+                             "GELU/softmax/interpolation, 1000 proposals), 'fvcore' = fvcore's")
     args = parser.parse_args(argv)
     if args.target in ARCHS:
-        r = backbone_complexity(args.target, args.shape or (224, 224))
+        r = backbone_complexity(args.target, args.shape or (224, 224), args.protocol)
         print(f'{r["model"]} at {r["shape"][0]}x{r["shape"][1]}: '
               f'{r["params"] / 1e6:.2f}M params, {r["gflops"]:.2f} GFLOPs')
     elif osp.isfile(args.target):
-        r = config_complexity(args.target, args.shape)
+        r = config_complexity(args.target, args.shape, args.protocol)
+        frozen = r['params'] != r['trainable_params']
+        trainable = f'{r["trainable_params"] / 1e6:.2f}M trainable, ' if frozen else ''
         print(f'{r["model"]} at {r["shape"][0]}x{r["shape"][1]}: {r["params"] / 1e6:.2f}M params '
-              f'({r["backbone_params"] / 1e6:.2f}M backbone), {r["gflops"]:.2f} GFLOPs '
-              f'({r["backbone_gflops"]:.2f} backbone)')
+              f'({trainable}{r["backbone_params"] / 1e6:.2f}M backbone), {r["gflops"]:.1f} '
+              f'GFLOPs ({r["backbone_gflops"]:.1f} backbone)')
     else:
         parser.error(f'{args.target!r} is neither a config file nor one of {ARCHS}')
 

@@ -148,7 +148,8 @@ class PyramidVisionBackbone(BaseModule):
     # ---------------------------------------------------------------------------------------
     def _random_init(self) -> None:
         """The authors' initialisation: trunc-normal(0.02) linears, unit LayerNorms and
-        He-normal convolutions with fan-out = k*k*C_out/groups."""
+        He-normal convolutions with fan-out = k*k*C_out/groups (PVTv2's; PVT v1 overrides the
+        convolutions)."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=0.02)

@@ -180,7 +180,14 @@ class PVT(PyramidVisionBackbone):
         self._freeze_stages()
 
     def _random_init(self) -> None:
+        """The authors' v1 initialisation: trunc-normal(0.02) linears and position tables, unit
+        LayerNorms, and convolutions (patch embedding, K/V reduction) left at PyTorch's default
+        (the authors' v1 initialises only linears and norms; the He-normal convolutions of the
+        shared init are v2's)."""
         super()._random_init()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                m.reset_parameters()
         for stage in self.stages:
             trunc_normal_(stage.pos_embed, std=0.02)
         if self.with_cls_token:

@@ -33,6 +33,28 @@ def test_with_the_classifier_the_sizes_are_those_of_table1(official_keys, arch, 
     assert round(n / 1e6, 1) == paper_millions
 
 
+# ---- random initialisation ---------------------------------------------------------------------
+def test_random_init_leaves_the_convolutions_at_pytorch_defaults():
+    # The authors' v1 initialises only linears, norms and position tables; a convolution keeps
+    # torch.nn.Conv2d's own init: weight and bias uniform in +-1/sqrt(fan_in), fan_in = Cin k^2.
+    model = PVT('small', drop_path_rate=0.0)
+    model.init_weights()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4 + (3 + 4 + 6)  # patch embeddings, one K/V reduction per block (R > 1)
+    for conv in convs:
+        bound = 1 / math.sqrt(conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1])
+        for t in (conv.weight, conv.bias):
+            assert t.abs().max() <= bound
+            assert t.abs().max() > 0.9 * bound  # uniform: it fills the range
+
+
+def test_random_init_of_linears_and_position_tables_is_trunc_normal_002():
+    model = PVT('small', drop_path_rate=0.0)
+    model.init_weights()
+    for t in (model.stages[0].blocks[0].mlp.fc1.weight, model.stages[0].pos_embed):
+        assert abs(t.std().item() - 0.02) < 0.002
+
+
 # ---- numerics against the explicit reference ---------------------------------------------------
 @pytest.mark.parametrize('arch,hw', [('tiny', (224, 224)), ('tiny', (256, 320)),
                                      ('small', (192, 128))], ids=size_id)
