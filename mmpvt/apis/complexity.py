@@ -67,12 +67,16 @@ class _TensorForward(nn.Module):
         return self.model._forward(x, self.data_samples)
 
 
-def config_complexity(config: str, shape: Optional[Sequence[int]] = None) -> dict:
+def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
+                      cfg_options: Optional[dict] = None) -> dict:
     """Parameters and GFLOPs (whole model and backbone) of the model a config builds.
 
     shape: (H, W) of the input; default 800x1333 for detection, 512x512 for segmentation.
+    cfg_options: config entries to override first (``--cfg-options``), e.g. a head variant.
     """
     cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     model = build_from_config(cfg, pretrained=False).eval()  # no download for counting
     if cfg.default_scope == 'mmseg':
         shape = tuple(shape or (512, 512))
