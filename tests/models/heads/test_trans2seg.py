@@ -1,16 +1,23 @@
 """Specification of the Trans2Seg decode head (mmpvt.models.heads.trans2seg): output shapes at any
-input size, the attention that makes the masks against its formula, and pruning that keeps the
-output."""
+input size, the attention that makes the masks against its formula, pruning that keeps the
+output, training and prediction inside mmseg's EncoderDecoder with PVT-S and ResNet-50-d16, and
+the sizes of configs/trans2seg/*.py against counts by hand from the layer sizes."""
+import copy
 import math
+import os
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from mmpvt.models.heads import ClassQueryAttention, Trans2SegHead
 from mmpvt.models.heads.trans2seg import resample_grid
 
-from ...helpers import parameter_count, release_backbone_shapes
+from ...helpers import REPO, build_model, parameter_count, release_backbone_shapes, \
+    segmentation_inputs
 
+PVT_S = os.path.join(REPO, 'configs', 'trans2seg', 'pvt_s_40k.py')
+R50 = os.path.join(REPO, 'configs', 'trans2seg', 'r50_d16_40k.py')
 # (skip channels, skip stride, token channels, token stride, token grid at 512 px)
 BACKBONES = {'PVT-S': (64, 4, 512, 32, (16, 16)), 'R50-d16': (256, 4, 2048, 16, (32, 32))}
 
@@ -158,3 +165,63 @@ def test_bad_arguments_are_refused_naming_them():
         Trans2SegHead(token_grid=16, num_classes=3)
     with pytest.raises(ValueError, match=r'embed_dims \(100\) must be divisible by num_heads'):
         Trans2SegHead(embed_dims=100, num_classes=3)
+
+
+# ---- in mmseg's EncoderDecoder -----------------------------------------------------------------
+def segmentor(path, **head):
+    cfg = Config.fromfile(path)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.decode_head.update(head)
+    model = build_model(cfg)
+    model.init_weights()
+    return model
+
+
+@pytest.mark.slow  # whole segmentors (7-9 s each on 2 busy cores)
+@pytest.mark.parametrize('path', [PVT_S, R50], ids=['PVT-S', 'R50-d16'])
+def test_segmentor_trains_every_parameter_and_predicts(path):
+    model = segmentor(path, num_classes=5)
+    packed = segmentation_inputs(hw=(64, 96), num_classes=5)
+    model.train()
+    losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(packed, False), mode='predict')
+    assert [r.pred_sem_seg.data.shape for r in results] == [(1, 64, 96)] * 2
+    assert all(int(r.pred_sem_seg.data.max()) < 5 for r in results)
+
+
+# ---- the configs' sizes, as docs/trans2seg.md gives them ---------------------------------------
+@pytest.mark.slow  # whole segmentors
+@pytest.mark.parametrize('path,backbone_params,head,millions,original_millions', [
+    (PVT_S, pvt_s_backbone_params, (64, 512, (16, 16)), 30.56, 32.66),
+    (R50, resnet50_v1c_params, (256, 2048, (32, 32)), 36.62, 56.43),
+], ids=['PVT-S', 'R50-d16'])
+def test_config_sizes_are_backbone_plus_head_by_hand(path, backbone_params, head, millions,
+                                                     original_millions):
+    cfg = Config.fromfile(path)
+    cfg.model.backbone.init_cfg = None
+    model = build_model(cfg)
+    assert parameter_count(model.backbone) == backbone_params()
+    assert parameter_count(model.decode_head) == trans2seg_params(150, *head)
+    assert round(parameter_count(model) / 1e6, 2) == millions
+    full = copy.deepcopy(cfg)
+    full.model.decode_head.prune_unused = False
+    head_params = parameter_count(build_model(full).decode_head)
+    assert head_params == trans2seg_params(150, *head, pruned=False)
+    assert round((backbone_params() + head_params) / 1e6, 2) == original_millions
+
+
+def test_r50_config_is_the_pvt_config_with_another_backbone():
+    pvt, r50 = Config.fromfile(PVT_S).to_dict(), Config.fromfile(R50).to_dict()
+    assert r50['model']['backbone']['type'] == 'ResNetV1c'
+    assert r50['model']['backbone']['strides'] == (1, 2, 2, 1)  # output stride 16
+    assert r50['model']['backbone']['dilations'] == (1, 1, 1, 2)
+    for cfg in (pvt, r50):
+        del cfg['model']['backbone']
+        del cfg['model']['decode_head']['in_channels'], cfg['model']['decode_head']['token_grid']
+    assert pvt == r50
