@@ -49,7 +49,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from ..layers import BLOCK_NORM_EPS, FeedForward, PVTBlock, resize_pos_embed, tracing_shapes
+from ..layers import (BLOCK_NORM_EPS, FeedForward, PVTBlock, check_head_split, resize_pos_embed,
+                      tracing_shapes)
 
 Grid = Tuple[int, int]
 
@@ -81,9 +82,7 @@ class ClassQueryAttention(nn.Module):
 
     def __init__(self, embed_dims: int, num_heads: int, values: bool = True) -> None:
         super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by num_heads '
-                             f'({num_heads})')
+        check_head_split(embed_dims, num_heads)
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.scale = (embed_dims // num_heads) ** -0.5
@@ -240,9 +239,7 @@ class Trans2SegHead(BaseDecodeHead):
         if min(token_grid) < 1 or depth < 1:
             raise ValueError(f'Trans2SegHead: token_grid and depth must be positive, got '
                              f'token_grid={token_grid!r}, depth={depth!r}')
-        if embed_dims % num_heads:
-            raise ValueError(f'Trans2SegHead: embed_dims ({embed_dims}) must be divisible by '
-                             f'num_heads ({num_heads})')
+        check_head_split(embed_dims, num_heads, 'Trans2SegHead: ')
         super().__init__(list(in_channels), channels, in_index=list(in_index),
                          input_transform='multiple_select', norm_cfg=norm_cfg,
                          dropout_ratio=dropout_ratio, init_cfg=init_cfg, **kwargs)
