@@ -1,15 +1,17 @@
 """mmpvt's registries: children of mmengine's root registries under the scope ``mmpvt``.
 
 mmdet's, mmseg's and mmpretrain's registries are children of the same roots, so
-``type='mmpvt.PVT'``, ``type='mmpvt.PVTv2'``, ``type='mmpvt.DETR'``, ``type='mmpvt.AlignResize'``
+``type='mmpvt.PVT'``, ``type='mmpvt.PVTv2'``, ``type='mmpvt.DETR'``, ``type='mmpvt.Trans2SegHead'``,
+``type='mmpvt.AlignResize'``
 and ``type='mmpvt.CheckpointFitHook'`` resolve from any of them (mmengine's Registry.get
 searches the root's children by scope, and imports the ``locations`` on the first look-up in the
 scope). Classes register themselves with ``@MODELS.register_module()`` where they are defined;
 this module imports nothing of mmpvt.
 
-``mmpvt.models.detectors`` (our DETR, a subclass of mmdet's) is a location of its own rather
-than an import of ``mmpvt.models``: it imports mmdet's models (1.7 s), which ``import mmpvt``
-should not cost a user who never builds from the mmpvt scope.
+``mmpvt.models.detectors`` (our DETR, a subclass of mmdet's) and ``mmpvt.models.heads`` (the
+Trans2Seg decode head, a subclass of mmseg's BaseDecodeHead) are locations of their own rather
+than imports of ``mmpvt.models``: they import mmdet's and mmseg's models (1.7 s), which
+``import mmpvt`` should not cost a user who never builds from the mmpvt scope.
 
 We never register the names 'PyramidVisionTransformer' / 'PyramidVisionTransformerV2': they are
 mmdet's.
@@ -30,6 +32,7 @@ def _child(parent: Registry, name: str, locations: List[str]) -> Registry:
         name, parent=parent, scope='mmpvt', locations=locations)
 
 
-MODELS = _child(MMENGINE_MODELS, 'model', ['mmpvt.models', 'mmpvt.models.detectors'])
+MODELS = _child(MMENGINE_MODELS, 'model', ['mmpvt.models', 'mmpvt.models.detectors',
+                                          'mmpvt.models.heads'])
 TRANSFORMS = _child(MMENGINE_TRANSFORMS, 'transform', ['mmpvt.datasets'])
 HOOKS = _child(MMENGINE_HOOKS, 'hook', ['mmpvt.engine'])

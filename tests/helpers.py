@@ -53,6 +53,20 @@ def build_model(cfg):
     return registry_of(cfg).build(copy.deepcopy(cfg.model))
 
 
+def segmentation_inputs(hw=(128, 160), num_classes=150, batch=2) -> dict:
+    """A packed mmseg batch (what a dataloader gives ``data_preprocessor``): random uint8 images
+    of size `hw` with random labels in [0, num_classes)."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample(metainfo=dict(img_shape=hw, ori_shape=hw, pad_shape=hw))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, *hw)))
+        samples.append(sample)
+    return dict(inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in range(batch)],
+                data_samples=samples)
+
+
 def max_abs_diff(a: Sequence, b: Sequence) -> float:
     """Largest absolute difference over two equally long sequences of tensors."""
     assert len(a) == len(b), (len(a), len(b))

@@ -15,7 +15,7 @@ from mmpvt.models import PVT, PVTv2
 
 from mmpvt.models.builder import registry_of
 
-from .helpers import REPO, build_model, parameter_count
+from .helpers import REPO, build_model, parameter_count, segmentation_inputs
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -228,6 +228,8 @@ V1_SETTINGS['sem_fpn/pvt_l_320k_msflip.py'] = seg_row(1e-4, 16, 320000)
 # Fig. 5, random init: the paper does not say that the schedule changed
 V1_SETTINGS['retinanet/pvt_s_1x_scratch.py'] = V1_SETTINGS['retinanet/pvt_s_1x.py']
 V1_SETTINGS['retinanet/pvt_s_3x_ms_scratch.py'] = V1_SETTINGS['retinanet/pvt_s_3x_ms.py']
+# Trans2Seg (Table 7): the Sec. 5.3 settings (4 GPUs x 4, lr 1e-4), 40k iterations
+V1_SETTINGS['trans2seg/pvt_s_40k.py'] = seg_row(1e-4, 16, 40000)
 # detr_pvt_s_8x2_50ep_coco.py: short side from 640..800 step 32, flip, no crop, pad 32
 V1_SETTINGS['detr/pvt_s_50e.py'] = dict(
     det_row(1e-4, epochs=50, steps=(33, ), test=DET_TEST), clip_grad=0.1, backbone_lr_mult=0.1,
@@ -317,18 +319,6 @@ def detection_inputs(with_mask, hw=(128, 160), num_classes=80):
     from mmdet.testing import demo_mm_inputs
     return demo_mm_inputs(batch_size=2, image_shapes=[(3, *hw)] * 2, num_items=[3, 2],
                           num_classes=num_classes, with_mask=with_mask)
-
-
-def segmentation_inputs(hw=(128, 160), num_classes=150):
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    samples = []
-    for _ in range(2):
-        sample = SegDataSample(metainfo=dict(img_shape=hw, ori_shape=hw, pad_shape=hw))
-        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, *hw)))
-        samples.append(sample)
-    return dict(inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in range(2)],
-                data_samples=samples)
 
 
 def check_train_step_and_predict(cfg, kind):

@@ -21,3 +21,26 @@ def test_a_circle_through_a_function_level_import_is_found(tmp_path):
     out = run_tool([sys.executable, f'{REPO}/tools/dev/check_imports.py', str(pkg)], check=False)
     assert out.returncode == 1
     assert out.stdout.splitlines() == ['import circle: pkg.a -> pkg.sub.b -> pkg.a']
+
+
+def _graph():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'check_imports', f'{REPO}/tools/dev/check_imports.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.import_graph([f'{REPO}/mmpvt'])
+
+
+def test_heads_and_detectors_are_imported_only_by_deploy_and_apis():
+    # They import mmseg's / mmdet's models: the registry imports them by location, on demand, so
+    # what `import mmpvt` loads may not import them (deploy and apis come after the models);
+    # the heads build on the layers only.
+    graph = _graph()
+    on_top = ('mmpvt.models.heads', 'mmpvt.models.detectors')
+    importers = sorted(m for m, targets in graph.items() if not m.startswith(on_top)
+                       and any(t.startswith(on_top) for t in targets))
+    assert [m for m in importers if not m.startswith(('mmpvt.deploy.', 'mmpvt.apis.'))] == []
+    heads = set().union(*(t for m, t in graph.items() if m.startswith('mmpvt.models.heads')))
+    assert {t for t in heads if not t.startswith('mmpvt.models.heads')} <= {
+        'mmpvt.registry', 'mmpvt.models.layers'}

@@ -62,17 +62,27 @@ def test_mmdet_pyramid_vision_transformer_is_left_alone():
     from mmpvt.registry import MODELS as MMPVT_MODELS
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
     assert MODELS.get('PyramidVisionTransformerV2') is PyramidVisionTransformerV2
-    assert list(MMPVT_MODELS.module_dict) == ['PVT', 'PVTv2', 'ViTPyramid', 'DETR']
+    assert sorted(MMPVT_MODELS.module_dict) == ['DETR', 'PVT', 'PVTv2', 'Trans2SegHead',
+                                                'ViTPyramid']
 
 
 @pytest.mark.slow  # a fresh interpreter
-def test_import_mmpvt_does_not_import_mmdet_detectors():
+def test_import_mmpvt_does_not_import_mmdet_or_mmseg_models():
     import subprocess
     import sys
     out = subprocess.run([sys.executable, '-c', 'import sys, mmpvt; print(sorted(m for m in '
-                          'sys.modules if m.startswith(("mmdet.models", "mmpvt.models.detectors"))))'],
+                          'sys.modules if m.startswith(("mmdet.models", "mmseg.models", '
+                          '"mmpvt.models.detectors", "mmpvt.models.heads"))))'],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == '[]'
+
+
+def test_mmpvt_trans2seg_head_builds_from_mmsegs_registry():
+    from mmseg.registry import MODELS
+    from mmpvt.models.heads import Trans2SegHead
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        head = MODELS.build(dict(type='mmpvt.Trans2SegHead', num_classes=3))
+    assert type(head) is Trans2SegHead and head.out_channels == 3
 
 
 def test_mmpvt_detr_names_our_detr_and_detr_stays_mmdets():

@@ -164,6 +164,14 @@ def test_get_flops_cli_takes_pvt_v2_arch_names():
     assert 'PVTv2-b0 at 224x224: 3.41M params' in out  # facts file: 3.41M without the head
 
 
+def test_get_flops_cli_applies_cfg_options_to_a_config_and_refuses_them_for_an_arch():
+    out = run_tool(['tools/get_flops.py', 'configs/trans2seg/pvt_s_40k.py', '--shape', '64', '64',
+                    '--cfg-options', 'model.decode_head.prune_unused=False']).stdout
+    assert 'at 64x64: 32.66M params' in out  # with the original's unused parts (hand count)
+    refused = run_tool(['tools/get_flops.py', 'tiny', '--cfg-options', 'a=1'], check=False)
+    assert refused.returncode == 2 and '--cfg-options needs a config file' in refused.stderr
+
+
 def test_get_flops_cli_counts_attention():
     out = run_tool(['tools/get_flops.py', 'tiny', '--protocol', 'fvcore']).stdout
     assert 'PVT-tiny at 224x224: 12.71M params, 1.94 GFLOPs' in out

@@ -8,10 +8,13 @@ model, counted as the paper's authors did (--protocol paper, the default) or as 
     python tools/get_flops.py configs/retinanet/pvt_s_1x.py --shape 1280 800  # paper: 285.8
     python tools/get_flops.py configs/retinanet/pvt_s_1x.py --shape 960 640   # paper: 157.2
     python tools/get_flops.py configs/imagenet/pvt_s_300e.py   # the classifier at 224x224
+    python tools/get_flops.py configs/trans2seg/pvt_s_40k.py \
+        --cfg-options model.decode_head.prune_unused=False
 """
 import argparse
 import os.path as osp
 
+from mmpvt.apis.cli import ConfigOptions
 from mmpvt.apis.complexity import PROTOCOLS, backbone_complexity, config_complexity
 from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
 
@@ -29,13 +32,18 @@ def main(argv=None):
     parser.add_argument('--protocol', choices=PROTOCOLS, default='paper',
                         help="what counts: 'paper' = the authors' mmcv rules (conv bias, no "
                              "GELU/softmax/interpolation, 1000 proposals), 'fvcore' = fvcore's")
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, metavar='KEY=VALUE',
+                        help='override config entries first (a config target only)')
     args = parser.parse_args(argv)
     if args.target in ARCHS:
+        if args.cfg_options:
+            parser.error('--cfg-options needs a config file, not an arch')
         r = backbone_complexity(args.target, args.shape or (224, 224), args.protocol)
         print(f'{r["model"]} at {r["shape"][0]}x{r["shape"][1]}: '
               f'{r["params"] / 1e6:.2f}M params, {r["gflops"]:.2f} GFLOPs')
     elif osp.isfile(args.target):
-        r = config_complexity(args.target, args.shape, args.protocol)
+        r = config_complexity(args.target, args.shape, args.protocol,
+                              cfg_options=args.cfg_options)
         frozen = r['params'] != r['trainable_params']
         trainable = f'{r["trainable_params"] / 1e6:.2f}M trainable, ' if frozen else ''
         print(f'{r["model"]} at {r["shape"][0]}x{r["shape"][1]}: {r["params"] / 1e6:.2f}M params '

@@ -155,15 +155,19 @@ def _uses_fixed_proposals(model: nn.Module) -> bool:
 
 
 def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
-                      protocol: str = 'paper') -> Dict[str, Any]:
+                      protocol: str = 'paper',
+                      cfg_options: Optional[dict] = None) -> Dict[str, Any]:
     """Parameters (all, trainable) and GFLOPs (whole model and backbone) of a config's model;
     ``module_flops``: the multiply-adds of every submodule, by name (``model.backbone``, ...).
 
     shape: (H, W) of the input; default 800x1333 for detection, 512x512 for segmentation,
     224x224 for classification (the paper's Table 2 counts the ImageNet classifiers there).
+    cfg_options: config entries to override first (``--cfg-options``), e.g. a head variant.
     """
     check_protocol(protocol)
     cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     model = build_from_config(cfg, pretrained=False).eval()  # no download for counting
     if cfg.default_scope in ('mmseg', 'mmpretrain'):
         shape = tuple(shape or ((512, 512) if cfg.default_scope == 'mmseg' else (224, 224)))

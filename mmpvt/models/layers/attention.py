@@ -41,6 +41,13 @@ def adaptive_avg_pool(x: Tensor, out: int) -> Tensor:
     return rows @ x @ cols.transpose(0, 1)
 
 
+def check_head_split(embed_dims: int, num_heads: int, owner: str = '') -> None:
+    """ValueError (prefixed with `owner`) unless `embed_dims` splits evenly into `num_heads`."""
+    if embed_dims % num_heads:
+        raise ValueError(f'{owner}embed_dims ({embed_dims}) must be divisible by num_heads '
+                         f'({num_heads})')
+
+
 class SpatialReductionAttention(nn.Module):
     """Multi-head attention whose keys and values come from a spatially reduced input.
 
@@ -69,9 +76,7 @@ class SpatialReductionAttention(nn.Module):
     def __init__(self, embed_dims: int, num_heads: int, sr_ratio: int = 1,
                  qkv_bias: bool = True, linear: bool = False) -> None:
         super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible by num_heads '
-                             f'({num_heads})')
+        check_head_split(embed_dims, num_heads)
         self.num_heads = num_heads
         self.sr_ratio = sr_ratio
         self.linear = linear

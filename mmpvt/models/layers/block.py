@@ -29,16 +29,20 @@ class PVTBlock(nn.Module):
         mlp_ratio: hidden width of the FFN is int(C * mlp_ratio).
         drop_path: stochastic-depth probability of this layer.
         conv_ffn: use the v2 feed-forward. linear: use linear SRA (and the FFN's ReLU).
+        qkv_bias: bias in the attention's q and kv projections (True in every PVT; the Trans2Seg
+            head's encoder layers have none).
 
     Shapes: (B, h*w, C) with grid (h, w) -> (B, h*w, C). LayerNorm eps 1e-6 (official).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float, sr_ratio: int,
-                 drop_path: float = 0.0, conv_ffn: bool = False, linear: bool = False) -> None:
+                 drop_path: float = 0.0, conv_ffn: bool = False, linear: bool = False,
+                 qkv_bias: bool = True) -> None:
         super().__init__()
         hidden = int(embed_dims * mlp_ratio)
         self.norm1 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
-        self.attn = SpatialReductionAttention(embed_dims, num_heads, sr_ratio, linear=linear)
+        self.attn = SpatialReductionAttention(embed_dims, num_heads, sr_ratio, qkv_bias=qkv_bias,
+                                              linear=linear)
         self.norm2 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
         self.mlp = (ConvFeedForward(embed_dims, hidden, relu=linear) if conv_ffn
                     else FeedForward(embed_dims, hidden))

@@ -37,3 +37,12 @@ def test_position_table_resize_is_bilinear_without_align_corners():
     pos = torch.tensor([[[a], [b]]])
     out = resize_pos_embed(pos, (1, 2), (1, 4))
     assert out.flatten().tolist() == pytest.approx([a, 0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b, b])
+
+
+def test_position_table_resize_with_align_corners_keeps_the_end_values_on_the_corners():
+    # Hand case: [a, b] resized to 1 x 4 with align_corners samples source x = i * 1 / 3, i.e.
+    # a, 2a/3 + b/3, a/3 + 2b/3, b.
+    a, b = 2.0, 6.0
+    pos = torch.tensor([[[a], [b]]])
+    out = resize_pos_embed(pos, (1, 2), (1, 4), align_corners=True)
+    assert out.flatten().tolist() == pytest.approx([a, (2 * a + b) / 3, (a + 2 * b) / 3, b])
