@@ -3,14 +3,14 @@
 Both of torch's exporters work with symbolic input sizes (batch, H, W; sizes that the strides do
 not divide included): the TorchScript one (``dynamo=False``, ``dynamic_axes``) and the dynamo one
 (``dynamo=True``, ``dynamic_shapes`` with ``Dim.DYNAMIC``; named ``Dim`` objects trip a torch
-2.13 bug while it reports the derived size relations). What makes this possible is
+bug, in 2.13 and 2.14, while it reports the derived size relations). What makes this possible is
 :func:`mmpvt.models.layers.tracing_shapes`: while an exporter records the model, padding amounts,
 position-table sizes and the b2-li pooling bins are computed from the input's size inside the
 graph instead of being Python numbers of the example.
 
 mmdeploy 1.3.1 (the last release) is not used: installing it downgrades onnx to 1.17 and
-protobuf to 3.20, and its ``torch2onnx`` fails on torch 2.13 (it relies on the TorchScript
-exporter, which torch 2.13 no longer selects by default); see the README's deployment section.
+protobuf to 3.20, and its ``torch2onnx`` fails on torch 2.13 and later (it relies on the
+TorchScript exporter, which torch no longer selects by default); see docs/deployment.md.
 """
 import json
 import os
@@ -69,7 +69,7 @@ def export_onnx(model: nn.Module, example: Tuple[Tensor, ...], path: str,
         else:
             model.eval()
             with warnings.catch_warnings():
-                # torch 2.13 warns that this exporter is legacy; it is the one whose symbolic
+                # torch (2.13+) warns that this exporter is legacy; it is the one whose symbolic
                 # functions give two-stage detectors their RoiAlign node (docs/deployment.md)
                 warnings.filterwarnings('ignore', 'You are using the legacy TorchScript-based',
                                         DeprecationWarning)
