@@ -472,8 +472,8 @@ def test_demo_configs_take_their_data_from_the_dataset_bases(name, monkeypatch, 
     assert 'MMPVT_DEMO_DATA' not in text and 'instances_' not in text and 'images/' not in text
     monkeypatch.setenv('MMPVT_DEMO_DATA', str(tmp_path))
     cfg = Config.fromfile(str(DEMO_DIR / name))
-    base = Config.fromfile(f'{DATASETS}/demo_shapes_'
-                           f'{"seg" if name.startswith("sem_fpn") else "det"}.py')
+    kind = 'seg' if name.startswith('sem_fpn') else 'cls' if name.startswith('cls_') else 'det'
+    base = Config.fromfile(f'{DATASETS}/demo_shapes_{kind}.py')
     for split in ('train', 'test'):
         dataset, expected = cfg[f'{split}_dataloader'].dataset, base[f'{split}_dataloader'].dataset
         for key in ('data_root', 'data_prefix', 'metainfo', 'ann_file'):
