@@ -16,7 +16,7 @@
 #   MAX_JOBS           parallel compile jobs for mmcv       (default: number of cores)
 #
 # Re-running it where everything is installed only verifies the versions (a few seconds).
-# mmcv's ~17-minute build happens once per (python, torch) pair: its wheel is cached outside the
+# mmcv's ~25-minute build happens once per (python, torch) pair: its wheel is cached outside the
 # repository, so fresh clones (CI) reuse it.
 set -euo pipefail
 
@@ -93,7 +93,7 @@ MMCV_CACHE="$WHEEL_CACHE/mmcv-$MMCV_VERSION-$PYTAG-torch$TORCH_VERSION"
 mkdir -p "$MMCV_CACHE"
 mmcv_wheel=$(ls "$MMCV_CACHE"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
 if [ -z "$mmcv_wheel" ]; then
-  say "building mmcv==$MMCV_VERSION with compiled ops from source (about 17 min on 2 cores) ..."
+  say "building mmcv==$MMCV_VERSION with compiled ops from source (about 25 min on 2 cores) ..."
   build_dir=$(mktemp -d "$MMCV_CACHE/.build.XXXXXX")
   trap 'rm -rf "$build_dir"' EXIT
   # The sdist, unpacked and patched: torch 2.14's headers need C++20, and mmcv 2.1.0's setup.py

@@ -288,6 +288,8 @@ def test_bad_input_gets_an_error_saying_what_is_expected(eval_models, arch, x, e
         eval_models[arch](x)
 
 
+# torch 2.14 warns (FutureWarning) on every torch.jit.script call; this one is on purpose
+@pytest.mark.filterwarnings('ignore:`torch.jit.script` is deprecated:FutureWarning')
 def test_torchscript_scripting_is_refused_in_one_sentence(arch):
     with pytest.raises(RuntimeError, match=r'^PVT(v2)? cannot be compiled with torch\.jit\.script'
                                            r' .*Use torch\.export\.export, torch\.compile or the '
