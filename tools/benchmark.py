@@ -12,9 +12,12 @@ for each --arch backbone and (with --retinanet) RetinaNet + PVT of that size up 
 
 --classification: one ImageNet training step (forward, cross-entropy, backward; fp32; unless
 --shapes / --batch say otherwise 224x224 and batch 32) of mmpvt's classifiers vs transformers'
-PvtForImageClassification / PvtV2ForImageClassification of the same size:
+PvtForImageClassification / PvtV2ForImageClassification of the same size and, with
+--authors-repo, the authors' own models (classification/pvt.py, pvt_v2.py of a whai362/PVT
+checkout):
 
     python tools/benchmark.py --classification --arch small b2 [--batch 32] [--device cuda]
+        [--authors-repo PATH/TO/PVT]
 
 --config: whole-model inference time per image as the paper's Table 11 measured it (batch 1, the
 config's test pipeline, 5 warm-up images, then --images timed; forward and post-processing):
@@ -62,7 +65,11 @@ def main(argv=None):
     parser.add_argument('--retinanet', action='store_true',
                         help='with --deploy: also RetinaNet + the --arch backbone (v1 archs)')
     parser.add_argument('--classification', action='store_true',
-                        help="a classifier's training step, mmpvt vs transformers")
+                        help="a classifier's training step, mmpvt vs transformers (and the "
+                             "authors' code with --authors-repo)")
+    parser.add_argument('--authors-repo', metavar='PATH',
+                        help="with --classification: a checkout of whai362/PVT, whose "
+                             "classification/ models are timed too")
     parser.add_argument('--config', help='time this detection/segmentation config per image')
     parser.add_argument('--checkpoint', help='with --config: its weights (default: random)')
     parser.add_argument('--images', type=int, default=2000,
@@ -109,9 +116,17 @@ def cls_main(parser, args, argv) -> int:
         parser.error('--classification takes one square --shapes and one --batch')
     print(f'device {args.device}, {torch.get_num_threads()} threads, fp32, batch {batches[0]} '
           f'at {shapes[0][0]}x{shapes[0][1]}, warm-up {args.warmup}, repeats {args.repeats}')
-    print(cls_benchmark.HEADER)
+    names = cls_benchmark.MODELS + (('authors', ) if args.authors_repo else ())
+    if args.authors_repo:
+        for arch in args.arch:  # a wrong path is an error before any model is timed
+            try:
+                cls_benchmark.authors_model_file(arch, args.authors_repo)
+            except FileNotFoundError as e:
+                parser.error(str(e))
+    print(cls_benchmark.header(names))
     report = cls_benchmark.run(args.arch, batches[0], shapes[0][0], args.warmup, args.repeats,
-                               args.device, memory=not args.no_memory)
+                               args.device, memory=not args.no_memory,
+                               authors_repo=args.authors_repo)
     save_report(report, args.json)
     print(f'report written to {args.json}')
     return 0

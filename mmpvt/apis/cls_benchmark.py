@@ -1,19 +1,24 @@
-"""Side-by-side benchmark of one ImageNet training step: mmpvt's classifiers vs transformers'.
+"""Side-by-side benchmark of one ImageNet training step: mmpvt's classifiers vs transformers' and,
+given a checkout of the authors' repository, the authors' own classification models.
 
 A training step is what the ImageNet recipe repeats: forward of a batch, cross-entropy against
 labels, backward, gradients cleared. mmpvt's model is the classifier of our ImageNet config
 (``configs/imagenet/pvt_{s,v2_b2}_300e.py``: the backbone, for PVTv2 the average-pooling neck,
 the linear head), transformers' is ``PvtForImageClassification`` / ``PvtV2ForImageClassification``
-configured to the same variant. Both are randomly initialised (the step's cost does not depend on
+configured to the same variant; the authors' is ``pvt_{tiny,...}`` / ``pvt_v2_{b0,...}`` of
+``classification/pvt.py`` / ``pvt_v2.py`` in a checkout of whai362/PVT (``authors_repo``; it
+imports timm). All are randomly initialised (the step's cost does not depend on
 the values), without drop path or dropout, in fp32, and have the same number of parameters
 (checked). They run in one process, interleaved step by step (A B A B ...), so both see the
 same machine state. Peak memory of a step is measured as in :mod:`.benchmark`: on CPU the rise
 of the resident memory of an isolated worker process per model, on CUDA
 ``torch.cuda.max_memory_allocated`` above what the model and batch already hold.
 """
+import importlib.util
 import os
 import platform
-from typing import Callable, Dict, List, Sequence
+import sys
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -66,15 +71,62 @@ def build_transformers(arch: str, num_classes: int = 1000, size: int = 224) -> n
     return PvtV2ForImageClassification(config)
 
 
-def build(name: str, arch: str, size: int = 224, seed: int = 0) -> nn.Module:
+def authors_model_file(arch: str, repo: str) -> str:
+    """The authors' model file of `arch` in a checkout `repo` of whai362/PVT (FileNotFoundError
+    naming the path otherwise)."""
+    name = 'pvt.py' if arch in PVT_ARCHS else 'pvt_v2.py'
+    path = os.path.join(repo, 'classification', name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f'--authors-repo {repo}: expected the authors\' model file {path} (a checkout of '
+            'https://github.com/whai362/PVT, whose classification/ holds pvt.py and pvt_v2.py)')
+    return path
+
+
+def build_authors(arch: str, repo: str, num_classes: int = 1000) -> nn.Module:
+    """The authors' classifier of `arch` (their factory ``pvt_<arch>`` / ``pvt_v2_<arch>``),
+    drop path off, loaded from the checkout `repo` (see :func:`authors_model_file`)."""
+    path = authors_model_file(arch, repo)
+    module_name = f'_authors_{os.path.splitext(os.path.basename(path))[0]}'
+    module = sys.modules.get(module_name)
+    if module is None or getattr(module, '__file__', None) != path:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # timm's register_model looks the module up there
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    factory_name = f'pvt_{arch}' if arch in PVT_ARCHS else f'pvt_v2_{arch}'
+    factory = getattr(module, factory_name, None)
+    if factory is None:
+        raise AttributeError(f'{path} defines no {factory_name}() for arch {arch!r}')
+    return factory(num_classes=num_classes, drop_path_rate=0.0)
+
+
+def build(name: str, arch: str, size: int = 224, seed: int = 0,
+          authors_repo: Optional[str] = None) -> nn.Module:
     torch.manual_seed(seed)
-    model = build_mmpvt(arch) if name == 'mmpvt' else build_transformers(arch, size=size)
+    if name == 'mmpvt':
+        model = build_mmpvt(arch)
+    elif name == 'transformers':
+        model = build_transformers(arch, size=size)
+    elif name == 'authors':
+        model = build_authors(arch, authors_repo)
+    else:
+        raise ValueError(f'unknown model {name!r}; choose from {MODELS + ("authors", )}')
     return model.train()
 
 
 def logits_of(name: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """(B, K) logits: mmpretrain's 'tensor' mode (backbone, neck, head), transformers' .logits."""
-    return model(x, mode='tensor') if name == 'mmpvt' else model(pixel_values=x).logits
+    """(B, K) logits: mmpretrain's 'tensor' mode (backbone, neck, head), transformers' .logits,
+    the authors' plain forward."""
+    if name == 'mmpvt':
+        return model(x, mode='tensor')
+    if name == 'transformers':
+        return model(pixel_values=x).logits
+    return model(x)
 
 
 def _train_step(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable:
@@ -102,9 +154,10 @@ def time_interleaved(models: Dict[str, nn.Module], batch: int, size: int, warmup
     return interleave(steps, warmup, repeats)
 
 
-def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int, queue) -> None:
+def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int,
+                   authors_repo: Optional[str], queue) -> None:
     torch.set_num_threads(threads)
-    model = build(name, arch, size)
+    model = build(name, arch, size, authors_repo=authors_repo)
     x, y = _batch(batch, size, 'cpu')
     before = _rss_bytes()
     _train_step(name, model, x, y)()
@@ -113,7 +166,7 @@ def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int, qu
 
 
 def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu',
-                model: nn.Module = None) -> dict:
+                model: nn.Module = None, authors_repo: Optional[str] = None) -> dict:
     """Peak memory of one training step of model `name` (see the module docstring)."""
     if device == 'cuda':
         x, y = _batch(batch, size, device)
@@ -124,7 +177,8 @@ def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu'
         _train_step(name, model, x, y)()
         peak = torch.cuda.max_memory_allocated()
         return dict(peak_bytes=peak, rise_bytes=peak - base)
-    return in_worker(_memory_worker, (name, arch, batch, size, torch.get_num_threads()), name)
+    return in_worker(_memory_worker,
+                     (name, arch, batch, size, torch.get_num_threads(), authors_repo), name)
 
 
 def num_params(model: nn.Module) -> int:
@@ -133,47 +187,60 @@ def num_params(model: nn.Module) -> int:
 
 def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224,
         warmup: int = 2, repeats: int = 5, device: str = 'cpu', memory: bool = True,
-        log: Callable[[str], None] = print) -> dict:
-    """Measure each arch; returns the JSON-ready report (one entry per arch)."""
+        authors_repo: Optional[str] = None, log: Callable[[str], None] = print) -> dict:
+    """Measure each arch; returns the JSON-ready report (one entry per arch).
+
+    ``speedup`` is the faster peer's median step time over mmpvt's, ``memory_ratio`` mmpvt's
+    peak-memory rise over the leaner peer's; ``speedup_vs`` / ``memory_ratio_vs`` per peer."""
+    names = MODELS + (('authors', ) if authors_repo else ())
     report = dict(mode='classification training step', device=device, batch=batch, size=size,
                   threads=torch.get_num_threads(), torch=torch.__version__,
                   cpu=platform.processor() or platform.machine(), warmup=warmup,
-                  repeats=repeats, results=[])
+                  repeats=repeats, models=list(names), results=[])
     for arch in archs:
-        models = {name: build(name, arch, size) for name in MODELS}
+        models = {name: build(name, arch, size, authors_repo=authors_repo) for name in names}
         params = {name: num_params(m) for name, m in models.items()}
         # (transformers' PVT v1 at another size than 224 has other position-table sizes)
-        if params['mmpvt'] != params['transformers'] and (arch in PVTV2_ARCHS or size == 224):
-            raise RuntimeError(f'{arch}: the two models differ in size ({params}): not the same '
+        compared = {n: p for n, p in params.items()
+                    if n != 'transformers' or arch in PVTV2_ARCHS or size == 224}
+        if len(set(compared.values())) != 1:
+            raise RuntimeError(f'{arch}: the models differ in size ({params}): not the same '
                                'variant')
         entry = dict(arch=arch, params=params['mmpvt'])
         times = time_interleaved(models, batch, size, warmup, repeats, device)
-        for name in MODELS:
+        for name in names:
             entry[f'{name}/time'] = dict(_summary(times[name]),
                                          images_per_s=batch / _summary(times[name])['median_s'])
-        entry['speedup'] = (entry['transformers/time']['median_s']
-                            / entry['mmpvt/time']['median_s'])
+        ours = entry['mmpvt/time']['median_s']
+        entry['speedup_vs'] = {n: entry[f'{n}/time']['median_s'] / ours for n in names[1:]}
+        entry['speedup'] = min(entry['speedup_vs'].values())
         if memory:
-            for name in MODELS:
+            for name in names:
                 entry[f'{name}/memory'] = peak_memory(name, arch, batch, size, device,
-                                                      models[name])
-            entry['memory_ratio'] = (entry['mmpvt/memory']['rise_bytes']
-                                     / entry['transformers/memory']['rise_bytes'])
+                                                      models[name], authors_repo)
+            rise = entry['mmpvt/memory']['rise_bytes']
+            entry['memory_ratio_vs'] = {n: rise / entry[f'{n}/memory']['rise_bytes']
+                                        for n in names[1:]}
+            entry['memory_ratio'] = max(entry['memory_ratio_vs'].values())
         report['results'].append(entry)
         log(format_row(entry))
     return report
 
 
-HEADER = ('arch    params      train step mmpvt / transformers (median) = speedup   '
-          'peak-memory rise mmpvt / transformers = ratio')
+def header(names: Sequence[str] = MODELS) -> str:
+    peers = ' / '.join(names)
+    return (f'arch    params      train step {peers} (median ms) = speedup over the faster peer   '
+            f'peak-memory rise {peers} (MiB) = ratio to the leaner peer')
+
+
+HEADER = header()
 
 
 def format_row(e: dict) -> str:
-    row = (f"{e['arch']:<7} {e['params'] / 1e6:6.2f}M   "
-           f"{e['mmpvt/time']['median_s'] * 1e3:8.1f} / "
-           f"{e['transformers/time']['median_s'] * 1e3:8.1f} ms = {e['speedup']:4.2f}x")
+    names = ['mmpvt', *e['speedup_vs']]
+    times = ' / '.join(f"{e[f'{n}/time']['median_s'] * 1e3:.1f}" for n in names)
+    row = f"{e['arch']:<7} {e['params'] / 1e6:6.2f}M   {times} = {e['speedup']:4.2f}x"
     if 'memory_ratio' in e:
-        row += (f"   {e['mmpvt/memory']['rise_bytes'] / 2**20:7.0f} / "
-                f"{e['transformers/memory']['rise_bytes'] / 2**20:7.0f} MiB = "
-                f"{e['memory_ratio']:4.2f}x")
+        rises = ' / '.join(f"{e[f'{n}/memory']['rise_bytes'] / 2**20:.0f}" for n in names)
+        row += f"   {rises} = {e['memory_ratio']:4.2f}x"
     return row

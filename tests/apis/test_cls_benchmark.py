@@ -59,3 +59,35 @@ def test_cli_refuses_two_sizes():
     out = run_tool(['tools/benchmark.py', '--classification', '--shapes', '64x64', '96x96'],
                    check=False)
     assert out.returncode == 2 and 'one square --shapes and one --batch' in out.stderr
+
+
+def write_authors_checkout(root, body):
+    """A stand-in for a whai362/PVT checkout: classification/pvt_v2.py holding `body`."""
+    (root / 'classification').mkdir(parents=True)
+    (root / 'classification' / 'pvt_v2.py').write_text(body)
+    return str(root)
+
+
+def test_the_authors_factory_of_the_arch_builds_the_model_without_drop_path(tmp_path):
+    repo = write_authors_checkout(tmp_path, (
+        'import torch\n'
+        'def pvt_v2_b2_li(pretrained=False, **kwargs):\n'
+        '    m = torch.nn.Linear(3, kwargs["num_classes"])\n'
+        '    m.kwargs = kwargs\n'
+        '    return m\n'))
+    model = cls_benchmark.build('authors', 'b2_li', authors_repo=repo)
+    assert model.kwargs == dict(num_classes=1000, drop_path_rate=0.0) and model.training
+
+
+def test_a_checkout_without_the_authors_model_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r'classification/pvt\.py \(a checkout of'):
+        cls_benchmark.build('authors', 'small', authors_repo=str(tmp_path))
+    repo = write_authors_checkout(tmp_path / 'other', 'x = 1\n')
+    with pytest.raises(AttributeError, match=r'pvt_v2\.py defines no pvt_v2_b0\(\)'):
+        cls_benchmark.build('authors', 'b0', authors_repo=repo)
+
+
+def test_cli_refuses_an_authors_repo_without_the_model_files(tmp_path):
+    out = run_tool(['tools/benchmark.py', '--classification', '--arch', 'b0', '--authors-repo',
+                    str(tmp_path)], check=False)
+    assert out.returncode == 2 and 'classification/pvt_v2.py' in out.stderr

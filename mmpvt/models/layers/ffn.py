@@ -12,11 +12,18 @@ The function is exactly the authors'; what differs is how it is evaluated (both 
   (N, hidden) tensors per block, the largest activations of the network. :class:`_ConvGELULinear`
   keeps only the first and recomputes the cheap depth-wise conv and GELU in backward (the costly
   fc2 product is not recomputed), so each block keeps one hidden-size tensor.
+* its backward allocates as few new hidden-size tensors as it can (two with the conv, one
+  without): on CPU a fresh tensor of that size is a fresh mapping whose first touch page-faults
+  (measured, a (32 x 3136 x 512) GELU at 2 threads: 127 ms into a new tensor, 48 ms into an
+  existing one), so GELU's derivative and GELU itself run in place on tensors backward owns.
+  Without the conv (v1), GELU(fc1) is a temporary that only fc2 reads: on CPU it goes into a
+  reused per-thread workspace (:func:`_workspace`) instead of a new tensor each block.
 
 fc1/fc2 are ``nn.Linear`` on (B, N, C) tokens (the official checkpoints' shapes); the depth-wise conv
 works on the same memory as a channels-last map (:mod:`.dwconv`), so no layout is ever changed.
 """
-from typing import Optional
+import threading
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +31,28 @@ from torch import Tensor, nn
 
 from .dwconv import depthwise_conv, depthwise_conv_backward
 from .embed import Grid, tracing_shapes
+
+
+_WORKSPACES: Dict[Tuple[int, torch.device, torch.dtype], Tensor] = {}
+
+
+def _workspace(like: Tensor) -> Tensor:
+    """An uninitialised tensor shaped like `like` for a temporary that is dead before the next
+    call: CPU memory reused across calls (one buffer per thread, device and dtype, grown to the
+    largest size asked for), elsewhere a new tensor (CUDA's caching allocator reuses memory
+    itself). See the module docstring for why."""
+    if like.device.type != 'cpu':
+        return torch.empty_like(like)
+    key = (threading.get_ident(), like.device, like.dtype)
+    buffer = _WORKSPACES.get(key)
+    if buffer is None or buffer.numel() < like.numel():
+        buffer = _WORKSPACES[key] = torch.empty(like.numel(), dtype=like.dtype)
+    return buffer[:like.numel()].view(like.shape)
+
+
+def release_workspaces() -> None:
+    """Free the CPU workspaces of :func:`_workspace` (they are otherwise kept for reuse)."""
+    _WORKSPACES.clear()
 
 
 class _ConvGELULinear(torch.autograd.Function):
@@ -40,7 +69,7 @@ class _ConvGELULinear(torch.autograd.Function):
         ctx.save_for_backward(h, conv_w, conv_b, weight)
         dt = h.dtype
         if conv_w is None:
-            a = F.gelu(h)
+            a = torch.ops.aten.gelu.out(h, out=_workspace(h))
         else:
             a = torch.ops.aten.gelu_(depthwise_conv(h, hw, conv_w.to(dt), conv_b.to(dt)))
         return F.linear(a, weight.to(dt), bias.to(dt))
@@ -50,17 +79,26 @@ class _ConvGELULinear(torch.autograd.Function):
         h, conv_w, conv_b, weight = ctx.saved_tensors
         dt = h.dtype
         need_h, _, need_cw, need_cb, need_w, need_b = ctx.needs_input_grad
-        a = h if conv_w is None else depthwise_conv(h, ctx.hw, conv_w.to(dt), conv_b.to(dt))
         grad_out = grad_out.to(dt)
         rows = grad_out.reshape(-1, grad_out.shape[-1])
-        grad_w = grad_b = None
-        if need_w:
-            grad_w = (rows.t() @ F.gelu(a).reshape(-1, a.shape[-1])).to(weight.dtype)
-        if need_b:
-            grad_b = rows.sum(0).to(weight.dtype)
-        grad_a = torch.ops.aten.gelu_backward(grad_out @ weight.to(dt), a)
+        grad_b = rows.sum(0).to(weight.dtype) if need_b else None
         if conv_w is None:
+            # pre-GELU is `h` itself (saved, not ours to overwrite): GELU(h) is a temporary
+            grad_w = None
+            if need_w:
+                act = torch.ops.aten.gelu.out(h, out=_workspace(h))
+                grad_w = (rows.t() @ act.reshape(-1, act.shape[-1])).to(weight.dtype)
+            grad_a = grad_out @ weight.to(dt)
+            torch.ops.aten.gelu_backward.grad_input(grad_a, h, grad_input=grad_a)
             return grad_a, None, None, None, grad_w, grad_b
+        pre = depthwise_conv(h, ctx.hw, conv_w.to(dt), conv_b.to(dt))  # recomputed, ours
+        grad_a = grad_out @ weight.to(dt)
+        torch.ops.aten.gelu_backward.grad_input(grad_a, pre, grad_input=grad_a)
+        grad_w = None
+        if need_w:
+            act = torch.ops.aten.gelu_(pre)  # pre is no longer needed: GELU in place
+            grad_w = (rows.t() @ act.reshape(-1, act.shape[-1])).to(weight.dtype)
+        del pre
         grad_h, grad_cw, grad_cb = depthwise_conv_backward(
             grad_a, h, ctx.hw, conv_w.to(dt), need_h, need_cw, need_cb)
         return (grad_h, None, None if grad_cw is None else grad_cw.to(conv_w.dtype),

@@ -23,3 +23,23 @@ def test_depthwise_conv_of_tokens_and_its_explicit_backward_equal_autograd(B, hw
         got = depthwise_conv_backward(g, h, hw, w, True, True, True)
     for a, e in zip(got, expected):
         assert a.shape == e.shape and (a - e).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize('need', [(True, False, False), (False, True, False), (False, False, True),
+                                  (False, True, True), (True, True, True)])
+def test_explicit_backward_gives_exactly_the_gradients_asked_for(need):
+    """Frozen conv weights, or an input that needs no gradient: the others are None, the asked
+    ones equal autograd's (float64, 1e-12)."""
+    hw, C = (4, 6), 8
+    h = torch.randn(2, 24, C, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(C, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(C, dtype=torch.float64, requires_grad=True)
+    ref = depthwise_conv(h, hw, w, b)
+    g = torch.randn_like(ref)
+    expected = torch.autograd.grad(ref, (h, w, b), g)
+    with torch.no_grad():
+        got = depthwise_conv_backward(g, h, hw, w, *need)
+    for asked, a, e in zip(need, got, expected):
+        assert (a is None) != asked
+        if asked:
+            assert (a - e).abs().max() < 1e-12

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpvt.models.layers import ConvFeedForward, FeedForward
+from mmpvt.models.layers import ConvFeedForward, FeedForward, ffn
 
 KINDS = {'v1': lambda c, h: FeedForward(c, h),
          'v2': lambda c, h: ConvFeedForward(c, h),
@@ -103,3 +103,31 @@ def test_frozen_feed_forward_gives_input_gradients_only(kind):
     x = torch.randn(1, 16, 8, requires_grad=True)
     ff(x, (4, 4)).sum().backward()
     assert x.grad is not None and all(p.grad is None for p in ff.parameters())
+
+
+def test_stacked_feed_forwards_sharing_the_workspace_have_the_plain_gradients(kind):
+    # two layers run forward before either runs backward: GELU(fc1) of the first must not be
+    # read back from a workspace the second has overwritten (float64: tolerance 1e-12)
+    first, second = build(kind, 8, 48).double(), build(kind, 8, 48).double()
+    x = torch.randn(2, 5 * 7, 8, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for call in (lambda m, t: m(t, (5, 7)), lambda m, t: plain_form(kind, m, t, (5, 7))):
+        out = call(second, call(first, x) * 1.5)
+        params = [x, *first.parameters(), *second.parameters()]
+        grads.append(torch.autograd.grad((out * out).sum(), params))
+    for got, expected in zip(*grads):
+        assert (got - expected).abs().max() < 1e-12
+
+
+def test_cpu_workspace_is_reused_and_grows_per_dtype():
+    ffn.release_workspaces()
+    small, large = torch.empty(2, 3, 4), torch.empty(2, 5, 4)
+    first = ffn._workspace(small)
+    assert first.shape == small.shape and first.dtype == small.dtype
+    assert ffn._workspace(small).data_ptr() == first.data_ptr()  # no new allocation
+    grown = ffn._workspace(large)
+    assert grown.shape == large.shape
+    assert ffn._workspace(small).data_ptr() == grown.data_ptr()  # the grown buffer serves both
+    assert ffn._workspace(small.double()).dtype == torch.float64
+    ffn.release_workspaces()
+    assert ffn._WORKSPACES == {}
