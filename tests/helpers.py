@@ -9,6 +9,7 @@ a set of matched pairs, never by rank: see :func:`match_detections`.
 """
 import copy
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from scipy.optimize import linear_sum_assignment
 
 from mmpvt.models.builder import registry_of
@@ -47,10 +49,43 @@ def run_tool(args: Sequence[str], env: dict = None, timeout: int = 600,
     return result
 
 
+def load_tool(name: str):
+    """tools/<name>.py as a module (its functions, without running it)."""
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', f'{REPO}/tools/{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build_model(cfg):
     """The model of an mmengine Config; deep-copied because some heads (DETRHead) write into
     the config dict they are given."""
     return registry_of(cfg).build(copy.deepcopy(cfg.model))
+
+
+# ImageNet mean / std, RGB on 0..255 pixels: the classifiers' data preprocessor.
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+
+
+def classifier_config(arch: str, num_classes: int = 1000, **backbone):
+    """An mmpretrain config (default_scope 'mmpretrain') of the `arch` ImageNet classifier: v1 =
+    the class token into LinearClsHead(512), v2 = GlobalAveragePooling + LinearClsHead(C4)."""
+    width = 256 if arch == 'b0' else 512  # C4: pvt_v2.md Sec. 1.1, the paper's Table 1
+    if family(arch) == 'PVT':
+        body = dict(type='mmpvt.PVT', arch=arch, out_type='cls_token', **backbone)
+        neck = None
+    else:
+        body = dict(type='mmpvt.PVTv2', arch=arch, out_indices=(3, ), **backbone)
+        neck = dict(type='GlobalAveragePooling')
+    model = dict(type='ImageClassifier', backbone=body, neck=neck,
+                 head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width),
+                 data_preprocessor=dict(num_classes=num_classes, mean=MEAN, std=STD,
+                                        to_rgb=True))
+    return Config(dict(default_scope='mmpretrain', model=model))
+
+
+def build_classifier(arch: str, num_classes: int = 1000, **backbone):
+    return build_model(classifier_config(arch, num_classes, **backbone))
 
 
 def segmentation_inputs(hw=(128, 160), num_classes=150, batch=2) -> dict:

@@ -2,9 +2,9 @@
 import ast
 import filecmp
 import json
-import importlib.util
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +18,7 @@ from pycocotools.coco import COCO
 from mmpvt.apis import demo_data
 from mmpvt.apis.demo import CAPTION_BACKGROUND, CAPTION_HEIGHT, prediction_grid
 
-from .helpers import REPO, run_tool
+from .helpers import REPO, load_tool, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -292,13 +292,6 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(tiny_shapes, tmp_path):
     assert_quiet(resumed)
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', f'{REPO}/tools/{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_resume_hint_names_the_command_that_was_run(monkeypatch):
     tool = load_tool('demo')
     monkeypatch.delenv('MMPVT_DEMO_VIA', raising=False)
@@ -506,7 +499,9 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     assert_quiet(result)
     assert '[demo] training cls_pvt_v2_b0.py (1 epoch, batch 4)' in result.stdout
     summary = result.stdout[result.stdout.index('Final metrics'):]
-    assert 'accuracy/top1' in summary and (cls_dir / 'predictions.png').is_file()
+    assert re.search(r'\n  accuracy/top1  \d+\.\d\d %\n', summary)
+    assert (f'predictions: {cls_dir / "predictions.png"}  (each tile: ground truth and '
+            'prediction)') in summary and (cls_dir / 'predictions.png').is_file()
     checkpoint = find_checkpoint(cls_dir)
 
     crop = sorted((tiny_shapes / 'crops' / 'validation').glob('*.png'))[0]

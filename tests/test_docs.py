@@ -264,3 +264,29 @@ def test_repository_paths_exist(doc):
             continue
         missing.update(p for p in expand_braces(word) if not (ROOT / p).exists())
     assert not missing, f'{doc.relative_to(ROOT)} names paths that do not exist: {sorted(missing)}'
+
+
+# ---- the README's own-project configs -------------------------------------------------------
+def readme_python_block(marker):
+    """The README's ```python block that contains `marker`."""
+    readme = (ROOT / 'README.md').read_text()
+    return next(b.split('```')[0] for b in readme.split('```python\n')[1:] if marker in b)
+
+
+def test_readme_classifier_config_builds_the_authors_pvt_v2_b2(tmp_path):
+    """The mmpretrain config of "Using mmpvt from your own project", as written there: an
+    ImageClassifier of PVTv2-B2 with the 25,362,856 parameters of the authors' pvt_v2_b2.pth
+    (docs/classification.md's table)."""
+    import torch
+    from mmengine.config import Config
+
+    from .helpers import build_model, parameter_count
+    path = tmp_path / 'pvt_v2_b2_in1k.py'
+    path.write_text(readme_python_block('my_project/configs/pvt_v2_b2_in1k.py'))
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == 'mmpretrain'
+    with torch.device('meta'):
+        model = build_model(cfg)
+    assert type(model).__name__ == 'ImageClassifier'
+    assert (type(model.backbone).__name__, model.backbone.arch_name) == ('PVTv2', 'b2')
+    assert parameter_count(model) == 25_362_856

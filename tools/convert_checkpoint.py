@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Convert a PVT or PVTv2 checkpoint (official whai362/PVT, mmdet 3.x, timm, transformers) to
-mmpvt's layout. A whole detector/segmentor (the authors' mmdet 2.13 / mmseg 0.13 releases) is
-written whole: backbone converted, mmdet 2.x DETR keys renamed, neck, heads and meta kept.
-The output is validated and written atomically.
+mmpvt's layout. An ImageNet classifier (the authors' pvt_small.pth / pvt_v2_b2.pth, timm's,
+transformers') is written as mmpretrain's ImageClassifier (backbone.*, head.fc.*), as
+configs/imagenet/ builds it. A whole detector/segmentor (the authors' mmdet 2.13 / mmseg 0.13
+releases) is written whole: backbone converted, mmdet 2.x DETR keys renamed, neck, heads and meta
+kept. --backbone-only writes only the backbone of either. The output is validated and written
+atomically.
 
     python tools/convert_checkpoint.py pvt_small.pth pvt_small_mmpvt.pth [--arch small]
     python tools/convert_checkpoint.py pvt_v2_b2.pth pvt_v2_b2_mmpvt.pth [--arch b2]
@@ -11,7 +14,7 @@ The output is validated and written atomically.
 import argparse
 import sys
 
-from mmpvt.apis.convert import convert_checkpoint_file
+from mmpvt.apis.convert import convert_checkpoint_file, describe_conversion
 from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
 
 
@@ -23,7 +26,8 @@ def main(argv=None) -> int:
     parser.add_argument('--arch', choices=[*PVT_ARCHS, *PVTV2_ARCHS],
                         help='check against this variant (default: read off the weights)')
     parser.add_argument('--backbone-only', action='store_true',
-                        help='of a whole detector/segmentor, write only the backbone')
+                        help='of an ImageNet classifier or a whole detector/segmentor, write '
+                             'only the backbone')
     parser.add_argument('--cast-dtypes', action='store_true',
                         help='cast integer tensors where the model holds floats (default: refuse '
                              'them)')
@@ -35,13 +39,7 @@ def main(argv=None) -> int:
     except (ValueError, KeyError, OSError) as e:  # every error of ours is a ValueError subclass
         print(f'convert_checkpoint: {e}', file=sys.stderr)
         return 1
-    what = (f'whole model: backbone {info["family"]} {info["arch"]} ({info["layout"]} layout, '
-            f'{info["num_tensors"]} tensors) converted, {info["other_tensors"]} other tensors kept'
-            + (f', {info["renamed_detr"]} mmdet 2.x DETR tensors renamed'
-               if info['renamed_detr'] else '')) if info['whole_model'] else (
-        f'{info["family"]}, {info["layout"]} layout, arch {info["arch"]}, '
-        f'{info["num_tensors"]} tensors')
-    print(f'converted {args.src} ({what}) -> {args.dst}')
+    print(f'converted {args.src} ({describe_conversion(info)}) -> {args.dst}')
     if info['dropped']:
         print('dropped classification-only entries: ' + ', '.join(info['dropped']))
     return 0

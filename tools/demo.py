@@ -65,16 +65,24 @@ def resume_command(argv) -> str:
 
 
 def print_summary(result: dict, seconds: float) -> None:
+    """The closing lines: the metrics as the evaluator names them (a classifier's accuracies,
+    mmpretrain's ``accuracy/top1`` / ``accuracy/top5``, in percent), and the picture with the
+    captions its tiles got (a classifier's tile is one image with both written on it)."""
+    classifier = result['default_scope'] == 'mmpretrain'
     print('\n' + '=' * 60 + f'\nFinal metrics (validation split, {result["num_test_images"]} '
           f'images):')
     if not result['metrics']:
         print('  none: the model made no prediction above its score threshold (train longer)')
     width = max((len(k) for k in result['metrics']), default=0)
     for key, value in result['metrics'].items():
-        print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float) else
-              f'  {key:<{width}}  {value}')
+        if not isinstance(value, float):
+            print(f'  {key:<{width}}  {value}')
+        elif classifier and key.startswith('accuracy/'):
+            print(f'  {key:<{width}}  {value:.2f} %')
+        else:
+            print(f'  {key:<{width}}  {value:.4f}')
     print(f'checkpoint:  {result["checkpoint"]}\n'
-          f'predictions: {result["picture"]}  (each tile: ground truth | prediction)\n'
+          f'predictions: {result["picture"]}  (each tile: {" | ".join(result["captions"])})\n'
           f'log:         {result["log_file"]}\n'
           f'time:        {seconds // 60:.0f} min {seconds % 60:.0f} s', flush=True)
 

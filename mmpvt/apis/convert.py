@@ -2,31 +2,94 @@
 ``tools/convert_checkpoint.py`` does)."""
 import os
 from collections import OrderedDict
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
+
+from mmengine.config import Config
+from torch import Tensor, nn
 
 from ..fileio import atomic_torch_save
 from ..models.archs import ARCHS_BY_FAMILY
 from ..models.backbones import PVT, PVTv2
-from ..models.checkpoints import (CheckpointMismatchError, StateDict, backbone_part,
-                                  check_state_dict, convert_to_mmpvt, infer_arch, is_backbone_key,
-                                  load_checkpoint_file, unwrap)
+from ..models.builder import build_from_config
+from ..models.checkpoints import (CheckpointMismatchError, Conversion, StateDict, backbone_part,
+                                  check_state_dict, convert_classifier, convert_to_mmpvt,
+                                  infer_arch, is_backbone_key, load_checkpoint_file, unwrap)
+from ..models.checkpoints.convert import CLASSIFIER_HEAD
 from ..models.checkpoints.detr import is_mmdet2_detr, mmdet2_detr_to_mmdet3
 from ..version import __version__
 
+HEAD_KEYS = (CLASSIFIER_HEAD + 'weight', CLASSIFIER_HEAD + 'bias')
 
-def _build_checked(converted: StateDict, family: str, layout: str, src: str,
-                   arch: Optional[str], cast_dtypes: bool) -> Tuple[StateDict, str]:
-    """Validate a converted backbone against a model of `arch` (or the arch its shapes imply)."""
-    cls = PVT if family == 'PVT' else PVTv2
+
+def _arch_of(converted: StateDict, family: str, layout: str, src: str,
+             arch: Optional[str]) -> Tuple[Union[str, dict], Union[str, dict]]:
+    """(what to build, its name) for a converted backbone: `arch`, or the arch its shapes imply;
+    an `arch` of the other family is an error."""
     if arch is not None and arch not in ARCHS_BY_FAMILY[family]:
         raise CheckpointMismatchError(
             f'{src} is a {family} checkpoint ({layout} layout) but --arch {arch} is not a '
             f'{family} arch ({", ".join(ARCHS_BY_FAMILY[family])})')
     found = infer_arch(converted, family)
-    model = cls(arch=arch if arch is not None else found['arch'])
+    return (arch if arch is not None else found['arch']), arch or found['name'] or found['arch']
+
+
+def _build_checked(converted: StateDict, family: str, layout: str, src: str,
+                   arch: Optional[str], cast_dtypes: bool) -> Tuple[StateDict, str]:
+    """Validate a converted backbone against a model of `arch` (or the arch its shapes imply)."""
+    build, name = _arch_of(converted, family, layout, src, arch)
+    model = (PVT if family == 'PVT' else PVTv2)(arch=build)
     converted = check_state_dict(converted, model, cast_dtypes=cast_dtypes)
     model.load_state_dict(converted, strict=True)
-    return converted, arch or found['name'] or found['arch']
+    return converted, name
+
+
+def build_classifier(family: str, arch: Union[str, dict], num_classes: int) -> nn.Module:
+    """The mmpretrain ``ImageClassifier`` of configs/imagenet/ for `arch` (PVT v1: the class
+    token into the linear head; PVTv2: the last stage averaged by ``GlobalAveragePooling``) with
+    `num_classes` classes, randomly initialised."""
+    width = (ARCHS_BY_FAMILY[family][arch] if isinstance(arch, str) else arch)['embed_dims'][-1]
+    if family == 'PVT':
+        backbone, neck = dict(type='mmpvt.PVT', arch=arch, out_type='cls_token'), None
+    else:
+        backbone = dict(type='mmpvt.PVTv2', arch=arch, out_indices=(3, ))
+        neck = dict(type='GlobalAveragePooling')
+    model = dict(type='ImageClassifier', backbone=backbone, neck=neck,
+                 head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width))
+    return build_from_config(Config(dict(default_scope='mmpretrain', model=model)))
+
+
+def _classifier_checked(conversion: Conversion, src: str, arch: Optional[str],
+                        cast_dtypes: bool) -> Tuple[StateDict, str, int]:
+    """Validate a converted whole classifier (:func:`convert_classifier`) by loading it strictly
+    into the :func:`build_classifier` of its family and arch (`arch`, or the one its backbone's
+    shapes imply) with as many classes as its head has rows. Returns (the state dict in the
+    classifier's key order, the arch's name, the number of classes)."""
+    sd, family, layout = conversion.state_dict, conversion.family, conversion.layout
+    backbone = OrderedDict((k[len('backbone.'):], v) for k, v in sd.items()
+                           if k.startswith('backbone.'))
+    head = OrderedDict((k, v) for k, v in sd.items() if not k.startswith('backbone.'))
+    build, name = _arch_of(backbone, family, layout, src, arch)
+    weight = head.get(HEAD_KEYS[0])
+    if set(head) != set(HEAD_KEYS) or not isinstance(weight, Tensor) or weight.dim() != 2:
+        raise CheckpointMismatchError(
+            f'{src}: the classifier\'s head must be one linear layer (a 2-D weight and a bias); '
+            'got ' + ', '.join(f'{k} {tuple(getattr(v, "shape", ()))}' for k, v in head.items()))
+    model = build_classifier(family, build, num_classes=weight.shape[0])
+    if weight.shape[1] != model.head.fc.in_features:
+        raise CheckpointMismatchError(
+            f'{src}: the classifier\'s head takes {weight.shape[1]} features, but the {family} '
+            f'{name} backbone it holds gives {model.head.fc.in_features}')
+    backbone = check_state_dict(backbone, model.backbone, cast_dtypes=cast_dtypes)
+    try:
+        fc = check_state_dict(OrderedDict((k[len('head.'):], v) for k, v in head.items()),
+                              model.head, cast_dtypes=cast_dtypes)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'{src}: the classifier\'s head: {e}') from e
+    full = OrderedDict(('backbone.' + k, v) for k, v in backbone.items())
+    full.update(('head.' + k, v) for k, v in fc.items())
+    out = OrderedDict((k, full[k]) for k in model.state_dict() if k in full)
+    model.load_state_dict(out, strict=True)
+    return out, name, int(weight.shape[0])
 
 
 def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
@@ -34,14 +97,19 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
     """Convert a checkpoint file to mmpvt's layout and write it atomically to `dst`.
 
     A backbone checkpoint (official, mmdet, timm, transformers) is written as an mmpvt backbone
-    state dict. A whole detector/segmentor (backbone under ``backbone.``, e.g. the authors'
-    mmdet 2.13 / mmseg 0.13 releases) is written whole: the backbone converted, mmdet 2.x DETR
-    keys renamed to 3.x (:mod:`.detr`), every other tensor and the ``meta`` kept, so that
-    ``tools/test.py CONFIG OUT`` reads it like any mmpvt-trained checkpoint; `backbone_only` keeps
-    only the backbone. The backbone is validated by loading it into a model of its family and of
-    `arch` (or of the arch its shapes imply); `cast_dtypes` casts integer tensors where the model
-    holds floats instead of refusing them. `dst` may not be `src` (the source is never
-    overwritten). Returns a summary dict.
+    state dict. An ImageNet classifier (a linear head beside the backbone: the authors'
+    ``pvt_small.pth`` / ``pvt_v2_b2.pth``, timm's and transformers' classifiers) is written as
+    the state dict of mmpretrain's ``ImageClassifier`` of configs/imagenet/ (``backbone.*``,
+    ``head.fc.*``; :func:`convert_classifier`), validated by loading it strictly into that
+    classifier of its arch with as many classes as its head has rows. A whole
+    detector/segmentor (backbone under ``backbone.``, e.g. the authors' mmdet 2.13 / mmseg 0.13
+    releases) is written whole: the backbone converted, mmdet 2.x DETR keys renamed to 3.x
+    (:mod:`.detr`), every other tensor and the ``meta`` kept, so that ``tools/test.py CONFIG
+    OUT`` reads it like any mmpvt-trained checkpoint. `backbone_only` keeps only the backbone of
+    a classifier or a whole model. The backbone is validated by loading it into a model of its
+    family and of `arch` (or of the arch its shapes imply); `cast_dtypes` casts integer tensors
+    where the model holds floats instead of refusing them. `dst` may not be `src` (the source is
+    never overwritten). Returns a summary dict.
     """
     if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
         raise ValueError(f'the output {dst} is the checkpoint being converted ({src}); write the '
@@ -51,15 +119,28 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
              and any(not k.startswith('backbone.') for k in sd))
     backbone = backbone_part(sd, 'backbone.' if whole else None)
     try:
-        converted, family, layout, dropped = convert_to_mmpvt(backbone)
+        classifier = None if whole or backbone_only else convert_classifier(backbone)
+        if classifier is not None and HEAD_KEYS[0] not in classifier.state_dict:
+            classifier = None  # no head: a backbone (a v1 class token alone is dropped)
+        converted, family, layout, dropped = (classifier if classifier is not None else
+                                              convert_to_mmpvt(backbone))
     except ValueError as e:  # neither family: name the file
         raise CheckpointMismatchError(f'{src}: {e}') from e
-    converted, name = _build_checked(converted, family, layout, str(src), arch, cast_dtypes)
-    info = dict(family=family, layout=layout, arch=name, num_tensors=len(converted),
-                dropped=dropped, whole_model=whole and not backbone_only, other_tensors=0,
+    info = dict(family=family, layout=layout, whole_model=whole and not backbone_only,
+                classifier=classifier is not None, num_classes=None, other_tensors=0,
                 renamed_detr=0)
     mmpvt_meta = dict(mmpvt_version=__version__, source=str(src), family=family,
-                      source_layout=layout, arch=name)
+                      source_layout=layout)
+    if classifier is not None:
+        converted, name, info['num_classes'] = _classifier_checked(classifier, str(src), arch,
+                                                                   cast_dtypes)
+        info.update(arch=name, num_tensors=len(converted), dropped=dropped)
+        meta.update(mmpvt=dict(mmpvt_meta, arch=name, num_classes=info['num_classes']))
+        atomic_torch_save({'state_dict': converted, 'meta': meta}, dst)
+        return info
+    converted, name = _build_checked(converted, family, layout, str(src), arch, cast_dtypes)
+    info.update(arch=name, num_tensors=len(converted), dropped=dropped)
+    mmpvt_meta.update(arch=name)
     if not info['whole_model']:
         atomic_torch_save({'state_dict': converted, 'meta': mmpvt_meta}, dst)
         return info
@@ -76,3 +157,17 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
             meta['dataset_meta']['palette'] = [tuple(c) for c in meta['PALETTE']]
     atomic_torch_save({'state_dict': out, 'meta': meta}, dst)
     return info
+
+
+def describe_conversion(info: dict) -> str:
+    """What :func:`convert_checkpoint_file` wrote, in words (its summary dict `info`)."""
+    if info['classifier']:
+        return (f'classifier: {info["family"]} {info["arch"]}, {info["layout"]} layout, '
+                f'{info["num_classes"]} classes, {info["num_tensors"]} tensors')
+    if info['whole_model']:
+        return (f'whole model: backbone {info["family"]} {info["arch"]} ({info["layout"]} layout, '
+                f'{info["num_tensors"]} tensors) converted, {info["other_tensors"]} other tensors '
+                'kept' + (f', {info["renamed_detr"]} mmdet 2.x DETR tensors renamed'
+                          if info['renamed_detr'] else ''))
+    return (f'{info["family"]}, {info["layout"]} layout, arch {info["arch"]}, '
+            f'{info["num_tensors"]} tensors')

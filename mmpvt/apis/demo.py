@@ -207,8 +207,10 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
 
     One Runner trains and then tests (validation during training is switched off: the test
     that follows evaluates the same split). `say` prints the phase lines.
-    Returns dict(metrics=..., checkpoint=..., picture=..., work_dir=..., log_file=...,
-    num_test_images=...).
+    Returns dict(metrics=..., checkpoint=..., picture=..., captions=..., work_dir=...,
+    log_file=..., num_test_images=..., default_scope=...): `metrics` as the evaluator names
+    them (mmpretrain's Accuracy: ``accuracy/top1`` [and ``accuracy/top5``], in percent),
+    `captions` the caption strip of each tile of the picture.
     """
     if quiet:
         # config loading logs through mmengine's default logger (e.g. "Using env variable")
@@ -250,8 +252,9 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
     captions = _captions(cfg)
     say(f'drawing {len(shown)} validation images ({" | ".join(captions)}) -> {picture}')
     prediction_grid(shown, picture, captions=captions)
-    return dict(metrics=metrics, checkpoint=checkpoint, picture=picture, work_dir=work_dir,
-                log_file=log_file, num_test_images=num_test)
+    return dict(metrics=metrics, checkpoint=checkpoint, picture=picture, captions=tuple(captions),
+                work_dir=work_dir, log_file=log_file, num_test_images=num_test,
+                default_scope=cfg.default_scope)
 
 
 def _drawings(show_dir: str) -> List[str]:

@@ -1,22 +1,46 @@
 """Specification of checkpoint-file conversion (mmpvt.apis.convert.convert_checkpoint_file) and
 of the tool that runs it (tools/convert_checkpoint.py). Whole detector/segmentor files are
-converted in test_authors_checkpoints.py."""
+converted in test_authors_checkpoints.py.
+
+An ImageNet classifier (a linear head beside the backbone) is written as mmpretrain's
+ImageClassifier of configs/imagenet/ (``backbone.*``, ``head.fc.*``); a backbone (no head), or any
+file with ``backbone_only``, as mmpvt's backbone. The classifiers here are the random official
+weights of the smallest variant of each family in the official, timm and transformers layouts,
+their head cut to NUM_CLASSES rows to keep them small."""
 import os
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.runner.checkpoint import load_checkpoint
 
-from mmpvt.apis.convert import convert_checkpoint_file
-from mmpvt.models import PVT, CheckpointMismatchError, identify
+from mmpvt.apis.convert import convert_checkpoint_file, describe_conversion
+from mmpvt.models import PVT, CheckpointMismatchError, PVTv2, identify
+from mmpvt.models.builder import build_from_config
+from mmpvt.models.checkpoints import fit_state_dict
 
-from ..helpers import (assert_holds_official_weights, by_family, load_pretrained,
-                       official_weights, run_tool, saved_checkpoint)
-from ..models.reference_layouts import in_layout
+from ..helpers import (REPO, assert_holds_official_weights, build_classifier, by_family, family,
+                       load_pretrained, official_key_table, official_weights, run_tool,
+                       saved_checkpoint)
+from ..models.reference_layouts import LAYOUT_CASES, in_layout
 
+NUM_CLASSES = 5
 # The file each family is converted from: (layout, tensors the backbone keeps, dropped entries).
 SOURCES = {'tiny': ('official', 156, ['pos_embed4[:, 0] (class-token position)', 'cls_token',
                                       'norm.weight', 'norm.bias', 'head.weight', 'head.bias']),
            'b0': ('transformers', 176, ['classifier.weight', 'classifier.bias'])}
+# The classifier's head in each layout (classification.md Sec. 1): transformers calls it
+# ``classifier``, the authors and timm ``head``.
+HEAD = {'official': 'head.', 'timm': 'head.', 'transformers': 'classifier.'}
+CLASSIFIER_CASES = [pytest.param(p.values, id=p.id) for p in LAYOUT_CASES
+                    if p.values[1] in HEAD]
+BACKBONE_CASES = [p for p in LAYOUT_CASES if p.values[1] not in HEAD]  # no head in the file
+
+
+def small_head(official):
+    """`official` with its head cut to the first NUM_CLASSES classes."""
+    return dict(official, **{k: official[k][:NUM_CLASSES].clone()
+                             for k in ('head.weight', 'head.bias')})
 
 
 @pytest.fixture(params=by_family('tiny', 'b0'))
@@ -29,21 +53,123 @@ def source(request, tmp_path):
     return arch, path, official
 
 
-def test_conversion_writes_the_backbone_in_mmpvt_layout(source, tmp_path):
+@pytest.fixture(params=CLASSIFIER_CASES)
+def classifier_file(request, tmp_path):
+    """(arch, layout, path of a NUM_CLASSES-class classifier in that layout, its official
+    weights)."""
+    arch, layout = request.param
+    official = small_head(official_weights(arch))
+    path = tmp_path / f'{arch}_{layout}.pth'
+    torch.save(in_layout(layout, official), path)
+    return arch, layout, path, official
+
+
+# ---- classifiers ---------------------------------------------------------------------------
+def test_a_classifier_is_written_as_mmpretrains_image_classifier(classifier_file, tmp_path):
+    arch, layout, src, official = classifier_file
+    out = tmp_path / 'converted' / 'out.pth'
+    os.makedirs(out.parent)
+    info = convert_checkpoint_file(str(src), str(out))
+    assert info == dict(family=family(arch), layout=layout, arch=arch,
+                        num_tensors=len(official_key_table(arch)), dropped=[],
+                        whole_model=False, classifier=True, num_classes=NUM_CLASSES,
+                        other_tensors=0, renamed_detr=0)
+    saved = torch.load(out, weights_only=True)
+    assert set(saved['state_dict']) == set(build_classifier(arch, NUM_CLASSES).state_dict())
+    assert {k: saved['meta']['mmpvt'][k] for k in ('family', 'source_layout', 'arch',
+                                                   'num_classes')} == dict(
+        family=family(arch), source_layout=layout, arch=arch, num_classes=NUM_CLASSES)
+    assert os.listdir(out.parent) == ['out.pth']  # no temporary left behind
+
+
+def test_a_written_classifier_holds_the_source_tensors(classifier_file, tmp_path):
+    """The head bit-equal; backbone tensors renamed by hand (a v1 classifier keeps its class
+    token, final norm and the whole stage-4 position table, class-token row included)."""
+    arch, _, src, official = classifier_file
+    convert_checkpoint_file(str(src), str(tmp_path / 'out.pth'))
+    sd = torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']
+    assert torch.equal(sd['head.fc.weight'], official['head.weight'])
+    assert torch.equal(sd['head.fc.bias'], official['head.bias'])
+    assert torch.equal(sd['backbone.stages.0.patch_embed.proj.weight'],
+                       official['patch_embed1.proj.weight'])
+    assert torch.equal(sd['backbone.stages.2.blocks.1.attn.kv.weight'],
+                       official['block3.1.attn.kv.weight'])
+    if family(arch) == 'PVT':
+        assert torch.equal(sd['backbone.cls_token'], official['cls_token'])
+        assert torch.equal(sd['backbone.norm.weight'], official['norm.weight'])
+        assert torch.equal(sd['backbone.stages.3.pos_embed'], official['pos_embed4'])
+    else:
+        assert torch.equal(sd['backbone.stages.3.norm.weight'], official['norm4.weight'])
+
+
+@pytest.mark.parametrize('arch,config', [pytest.param('tiny', 'pvt_t_300e', id='PVT-tiny'),
+                                         pytest.param('b0', 'pvt_v2_b0_300e', id='PVTv2-b0')])
+def test_a_written_classifier_loads_strictly_into_the_imagenet_configs_model(arch, config,
+                                                                             tmp_path):
+    """As tools/test.py CONFIG OUT loads it: the strict fit of mmpvt.CheckpointFitHook finds
+    exactly the model's keys, then mmengine's load_checkpoint, strict."""
+    official = small_head(official_weights(arch))
+    torch.save(in_layout('official', official), tmp_path / 'src.pth')
+    convert_checkpoint_file(str(tmp_path / 'src.pth'), str(tmp_path / 'out.pth'))
+    cfg = Config.fromfile(f'{REPO}/configs/imagenet/{config}.py')
+    cfg.model.head.num_classes = NUM_CLASSES
+    model = build_from_config(cfg, pretrained=False)
+    checkpoint = torch.load(tmp_path / 'out.pth', weights_only=True)
+    fit_state_dict(model, checkpoint, 'out.pth', strict=True)
+    assert set(checkpoint['state_dict']) == set(model.state_dict())
+    load_checkpoint(model, str(tmp_path / 'out.pth'), strict=True)
+    assert torch.equal(model.head.fc.weight, official['head.weight'])
+
+
+def test_the_summary_says_what_was_written(tmp_path):
+    torch.save(in_layout('timm', small_head(official_weights('b0'))), tmp_path / 'b0.pth')
+    info = convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'out.pth'))
+    assert describe_conversion(info) == 'classifier: PVTv2 b0, timm layout, 5 classes, 178 tensors'
+    info = convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'bb.pth'),
+                                   backbone_only=True)
+    assert describe_conversion(info) == 'PVTv2, timm layout, arch b0, 176 tensors'
+
+
+def test_a_head_that_does_not_take_the_backbones_features_is_refused(tmp_path):
+    official = official_weights('b0')  # C4 = 256
+    official.update({'head.weight': torch.zeros(NUM_CLASSES, 512),
+                     'head.bias': torch.zeros(NUM_CLASSES)})
+    torch.save(official, tmp_path / 'b0.pth')
+    with pytest.raises(CheckpointMismatchError, match=r"b0\.pth: the classifier's head takes 512 "
+                                                      r'features, but the PVTv2 b0 backbone it '
+                                                      r'holds gives 256'):
+        convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'out.pth'))
+    assert not (tmp_path / 'out.pth').exists()
+
+
+# ---- backbones -----------------------------------------------------------------------------
+def test_backbone_only_writes_the_backbone_of_a_classifier_in_mmpvt_layout(source, tmp_path):
     arch, src, official = source
     out = tmp_path / 'converted' / 'out.pth'
     os.makedirs(out.parent)
     layout, num_tensors, dropped = SOURCES[arch]
-    family = 'PVT' if arch == 'tiny' else 'PVTv2'
-    assert convert_checkpoint_file(str(src), str(out)) == dict(
-        family=family, layout=layout, arch=arch, num_tensors=num_tensors, dropped=dropped,
-        whole_model=False, other_tensors=0, renamed_detr=0)
+    assert convert_checkpoint_file(str(src), str(out), backbone_only=True) == dict(
+        family=family(arch), layout=layout, arch=arch, num_tensors=num_tensors,
+        dropped=dropped, whole_model=False, classifier=False, num_classes=None,
+        other_tensors=0, renamed_detr=0)
     saved = torch.load(out, weights_only=True)
-    assert identify(saved['state_dict']) == (family, 'mmpvt')
+    assert identify(saved['state_dict']) == (family(arch), 'mmpvt')
     assert {k: saved['meta'][k] for k in ('family', 'source_layout', 'arch')} == dict(
-        family=family, source_layout=layout, arch=arch)
+        family=family(arch), source_layout=layout, arch=arch)
     assert_holds_official_weights(load_pretrained(out, arch), official)
     assert os.listdir(out.parent) == ['out.pth']  # no temporary left behind
+
+
+@pytest.mark.parametrize('arch,layout', BACKBONE_CASES)
+def test_a_backbone_without_head_is_written_as_a_backbone(arch, layout, tmp_path):
+    official = official_weights(arch)
+    torch.save(in_layout(layout, official), tmp_path / 'src.pth')
+    info = convert_checkpoint_file(str(tmp_path / 'src.pth'), str(tmp_path / 'out.pth'))
+    assert (info['classifier'], info['num_classes'], info['whole_model']) == (False, None, False)
+    saved = torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']
+    backbone = PVT(arch) if family(arch) == 'PVT' else PVTv2(arch)
+    assert set(saved) == set(backbone.state_dict())
+    assert_holds_official_weights(load_pretrained(tmp_path / 'out.pth', arch), official)
 
 
 def test_failed_conversion_leaves_destination_untouched(tmp_path):
@@ -69,11 +195,15 @@ def test_an_arch_of_the_other_family_is_refused(tmp_path):
 def test_convert_tool_says_what_it_converted(source, tmp_path):
     arch, src, _ = source
     layout, num_tensors, dropped = SOURCES[arch]
-    family = 'PVT' if arch == 'tiny' else 'PVTv2'
     out = tmp_path / 'out.pth'
     result = run_tool(['tools/convert_checkpoint.py', str(src), str(out)])
-    assert result.stdout.splitlines()[-2:] == [  # (after mmengine's own "Loads checkpoint" line)
-        f'converted {src} ({family}, {layout} layout, arch {arch}, {num_tensors} tensors) -> {out}',
+    assert result.stdout.splitlines()[-1] == (  # (after mmengine's own "Loads checkpoint" line)
+        f'converted {src} (classifier: {family(arch)} {arch}, {layout} layout, 1000 classes, '
+        f'{len(official_key_table(arch))} tensors) -> {out}')
+    result = run_tool(['tools/convert_checkpoint.py', str(src), str(out), '--backbone-only'])
+    assert result.stdout.splitlines()[-2:] == [
+        f'converted {src} ({family(arch)}, {layout} layout, arch {arch}, {num_tensors} tensors) '
+        f'-> {out}',
         'dropped classification-only entries: ' + ', '.join(dropped)]
 
 

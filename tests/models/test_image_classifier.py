@@ -16,7 +16,6 @@ import re
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner.checkpoint import load_checkpoint
 from mmpretrain.apis import get_model
 from mmpretrain.structures import DataSample
@@ -24,33 +23,13 @@ from mmpretrain.structures import DataSample
 from mmpvt.models import CheckpointMismatchError, build_backbone
 from mmpvt.models.checkpoints import fit_state_dict
 
-from ..helpers import (build_model, by_family, family, load_pretrained, max_abs_diff,
-                       official_weights, parameter_count, size_id)
+from ..helpers import (build_classifier, build_model, by_family, classifier_config, family,
+                       load_pretrained, max_abs_diff, official_weights, parameter_count,
+                       size_id)
 from .reference_pvt import reference_classify
 from .reference_pvt_v2 import reference_classify_v2, reference_forward_v2
 
 HEADS = (1, 2, 5, 8)
-MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]  # ImageNet, RGB 0-255
-
-
-def classifier_config(arch, num_classes=1000, **backbone):
-    """An mmpretrain config (default_scope 'mmpretrain') of the `arch` classifier."""
-    width = 256 if arch == 'b0' else 512  # C4: pvt_v2.md Sec. 1.1, the paper's Table 1
-    if family(arch) == 'PVT':
-        body = dict(type='mmpvt.PVT', arch=arch, out_type='cls_token', **backbone)
-        neck = None
-    else:
-        body = dict(type='mmpvt.PVTv2', arch=arch, out_indices=(3, ), **backbone)
-        neck = dict(type='GlobalAveragePooling')
-    model = dict(type='ImageClassifier', backbone=body, neck=neck,
-                 head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width),
-                 data_preprocessor=dict(num_classes=num_classes, mean=MEAN, std=STD,
-                                        to_rgb=True))
-    return Config(dict(default_scope='mmpretrain', model=model))
-
-
-def build_classifier(arch, num_classes=1000, **backbone):
-    return build_model(classifier_config(arch, num_classes, **backbone))
 
 
 @functools.lru_cache(maxsize=None)
