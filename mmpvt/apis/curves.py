@@ -10,11 +10,12 @@ value wins.
 """
 import glob
 import json
-import os
 import os.path as osp
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..fileio import atomic_path
 
 Record = Dict[str, float]
 
@@ -118,8 +119,9 @@ def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP'
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    if osp.dirname(out):
-        os.makedirs(osp.dirname(out), exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(out) as tmp:  # the picture is complete or absent, never half-written
+            fig.savefig(tmp, dpi=120, format=osp.splitext(out)[1][1:].lower() or 'png')
+    finally:
+        plt.close(fig)
     return curves
