@@ -91,6 +91,7 @@ def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP'
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     if not work_dirs or not keys:
         raise ValueError('give at least one work dir and one key')
     names = list(legend) if legend else [osp.basename(osp.normpath(w)) for w in work_dirs]
@@ -110,6 +111,7 @@ def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP'
                 ax.plot(steps, values, marker='o', markersize=3, label=name)
         label = x_label([r for records in runs for r in records], key)
         ax.set_xlabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
         ax.set_ylabel(key)
         ax.grid(True, alpha=0.3)
         ax.legend()
