@@ -5,6 +5,7 @@ import json
 import importlib.util
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -561,8 +562,6 @@ def test_figure5_trains_the_classifier_then_both_detectors_and_draws_what_they_l
     schedule on the tiny data's crops), the detectors for 2 epochs: each phase on the terminal,
     the pretrained detector loads the classifier's checkpoint, curves.png is drawn, and the
     printed table holds the AP each run logged per epoch."""
-    import json
-    import re
     work_dir = tmp_path / 'fig5'
     result = run_tool([f'{REPO}/tools/demo.py', '--figure5', '--data', str(tiny_shapes),
                        '--work-dir', str(work_dir), '--cfg-options', *FAST,

@@ -143,7 +143,7 @@ def run_figure5(data_root: str = 'data/shapes', work_dir: str = 'work_dirs/figur
     for step, (name, config, legend) in enumerate(DETECTORS, 2):
         say(f'figure 5, {step}/3: RetinaNet + PVTv2-B0, backbone {legend}')
         options = dict(cfg_options or {})
-        if step == 2:
+        if name == DETECTORS[0][0]:  # the pretrained one
             options[BACKBONE_OPTION] = checkpoint
         runs[name] = demo.run_demo(osp.join(configs_dir, config), data_root,
                                    osp.join(work_dir, name), options, resume=resume,

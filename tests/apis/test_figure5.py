@@ -5,9 +5,11 @@ replaced by a fake that writes scalars.json as mmengine does; tests/test_demo.py
 end to end."""
 import os
 import os.path as osp
+import pathlib
 
 import cv2
 import pytest
+import torch
 from mmengine.config import Config
 
 from mmpvt.apis import demo, figure5
@@ -53,7 +55,8 @@ def test_an_epoch_one_run_did_not_log_is_a_dash_and_the_gap_is_taken_where_both_
     # an evaluation without any prediction above the score threshold logs no AP at all
     pretrained = write_run(tmp_path / 'a', {STAMP: [(1, 0.2), (2, 0.3), (3, 0.35)]})
     scratch = write_run(tmp_path / 'b', {STAMP: [(2, 0.1)]})
-    _, table = draw_figure5(pretrained, scratch, str(tmp_path / 'curves.png'), keys=['coco/bbox_mAP'])
+    _, table = draw_figure5(pretrained, scratch, str(tmp_path / 'curves.png'),
+                            keys=['coco/bbox_mAP'])
     assert table.splitlines()[1:] == [
         'epoch  AP cls  AP scratch     gap',
         '    1   0.200           -       -',
@@ -126,7 +129,6 @@ def fake_runs(monkeypatch):
 
     def run_demo(config, data_root, work_dir, cfg_options=None, resume=False, quiet=True,
                  say=print, validate=False):
-        import pathlib
         name, work_dir = osp.basename(config), osp.abspath(work_dir)
         calls.append(dict(config=name, work_dir=work_dir, options=dict(cfg_options or {}),
                           resume=resume, validate=validate))
@@ -175,12 +177,12 @@ def test_a_classifier_checkpoint_that_is_there_is_reused(fake_runs, tmp_path):
     (tmp_path / 'cls' / 'epoch_10.pth').write_bytes(b'')
     _, said = run(tmp_path)
     assert [c['config'] for c in fake_runs] == list(CURVES)
-    assert said[0] == f'figure 5, 1/3: reusing the demo classifier {tmp_path / "cls" / "epoch_10.pth"}'
+    checkpoint = tmp_path / 'cls' / 'epoch_10.pth'
+    assert said[0] == f'figure 5, 1/3: reusing the demo classifier {checkpoint}'
 
 
 def test_an_interrupted_classifier_run_is_continued(fake_runs, tmp_path):
     (tmp_path / 'cls').mkdir()
-    import torch
     torch.save({'state_dict': {}}, tmp_path / 'cls' / 'epoch_3.pth')  # a complete checkpoint
     run(tmp_path)
     assert fake_runs[0]['config'] == 'cls_pvt_v2_b0.py' and fake_runs[0]['resume'] is True
