@@ -35,13 +35,14 @@ SCORE_TOL = 1e-4
 
 
 def run_tool(args: Sequence[str], env: dict = None, timeout: int = 600,
-             check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command from the repository root with this interpreter; `args[0]` ending in .py is
-    run by it. With `check`, a non-zero exit is an AssertionError showing the output's end."""
+             check: bool = True, cwd: str = REPO) -> subprocess.CompletedProcess:
+    """Run a command from the repository root (or `cwd`) with this interpreter; `args[0]` ending
+    in .py is run by it. With `check`, a non-zero exit is an AssertionError showing the output's
+    end."""
     full_env = dict(os.environ, PYTHON=sys.executable, PYTHONUNBUFFERED='1', **(env or {}))
     full_env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + full_env.get('PATH', '')
     cmd = [sys.executable, *args] if args[0].endswith('.py') else list(args)
-    result = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
+    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
                             timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f'{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
@@ -55,6 +56,22 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def write_run(work_dir, starts) -> str:
+    """A work dir as mmengine leaves it: one <timestamp>/vis_data/scalars.json per start (`starts`:
+    {timestamp: [(epoch, mAP), ...]}), each validation result (coco/bbox_mAP = mAP,
+    coco/bbox_mAP_50 = 2 mAP, at step = epoch) after a training record of that epoch."""
+    for stamp, results in starts.items():
+        folder = work_dir / stamp / 'vis_data'
+        folder.mkdir(parents=True)
+        lines = []
+        for epoch, value in results:
+            lines.append(dict(lr=1e-4, loss=1.0 / epoch, epoch=epoch, iter=10 * epoch,
+                              step=10 * epoch))
+            lines.append({'coco/bbox_mAP': value, 'coco/bbox_mAP_50': 2 * value, 'step': epoch})
+        (folder / 'scalars.json').write_text(''.join(json.dumps(r) + '\n' for r in lines))
+    return str(work_dir)
 
 
 def build_model(cfg):

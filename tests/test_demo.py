@@ -547,3 +547,55 @@ def find_checkpoint(work_dir):
     path = find_resume_checkpoint(str(work_dir))
     assert path is not None, f'no checkpoint in {work_dir}'
     return path
+
+
+# ---- the paper's Figure 5 in miniature ------------------------------------------------------
+def test_figure5_trains_the_classifier_then_both_detectors_and_draws_what_they_logged(
+        tiny_shapes, tmp_path):
+    """`tools/demo.py --figure5` from a folder without a classifier (the classifier demo's
+    schedule on the tiny data's crops), the detectors for 2 epochs: each phase on the terminal,
+    the pretrained detector loads the classifier's checkpoint, curves.png is drawn, and the
+    printed table holds the AP each run logged per epoch."""
+    work_dir = tmp_path / 'fig5'
+    result = run_tool([f'{REPO}/tools/demo.py', '--figure5', '--data', str(tiny_shapes),
+                       '--work-dir', str(work_dir), '--cfg-options', *FAST,
+                       'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+                       'train_cfg.max_epochs=2', 'model.test_cfg.score_thr=0.0'],
+                      cwd=str(tmp_path))  # the classifier goes to ./work_dirs/cls_pvt_v2_b0
+    assert_quiet(result)
+    checkpoint = tmp_path / 'work_dirs' / 'cls_pvt_v2_b0' / 'epoch_10.pth'
+    phases = [line for line in result.stdout.splitlines()
+              if line.startswith('[demo] figure 5') or line.startswith('[demo] drawing val')]
+    assert phases == [
+        f'[demo] figure 5, 1/3: training the demo classifier (cls_pvt_v2_b0.py): no {checkpoint} '
+        'yet',
+        '[demo] figure 5, 2/3: RetinaNet + PVTv2-B0, backbone from the demo classifier',
+        '[demo] figure 5, 3/3: RetinaNet + PVTv2-B0, backbone from scratch',
+        f'[demo] drawing validation AP per epoch of both -> {work_dir / "curves.png"}']
+    assert result.stdout.count('validating after every epoch) on CPU') == 2
+    assert cv2.imread(str(work_dir / 'curves.png')) is not None
+
+    logged = {}
+    for name in ('from_classifier', 'from_scratch'):
+        (log,) = work_dir.glob(f'{name}/*/*.log')
+        loads = re.search(rf'PVTv2: loaded \d+ tensors .* from {re.escape(str(checkpoint))}\n',
+                          log.read_text())
+        assert bool(loads) == (name == 'from_classifier'), name
+        (scalars,) = work_dir.glob(f'{name}/*/vis_data/scalars.json')
+        records = [json.loads(line) for line in scalars.read_text().splitlines()]
+        validated = [r for r in records if 'coco/bbox_mAP' in r]
+        assert [r['step'] for r in validated] == [1, 2], name  # its own two epochs, once each
+        logged[name] = {r['step']: (r['coco/bbox_mAP'], r['coco/bbox_mAP_50']) for r in validated}
+    # the table: the logged values (COCO rounds them to 3 decimals), gap = pretrained - scratch
+    table = result.stdout[result.stdout.index('epoch  AP cls'):].splitlines()
+    for epoch, row in zip((1, 2), table[1:3]):
+        (a, a50), (b, b50) = logged['from_classifier'][epoch], logged['from_scratch'][epoch]
+        assert row.split() == [str(epoch), f'{a:.3f}', f'{b:.3f}', f'{a - b:+.3f}',
+                               f'{a50:.3f}', f'{b50:.3f}', f'{a50 - b50:+.3f}'], row
+    assert table[3].startswith('final gap: AP ') and f'curves:      {work_dir / "curves.png"}' \
+        in result.stdout
+
+
+def test_figure5_runs_its_own_configs():
+    bad = run_tool(['tools/demo.py', '--figure5', '--config', 'x.py'], check=False)
+    assert bad.returncode == 2 and '--figure5 runs its own configs' in bad.stderr

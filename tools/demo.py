@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Train and evaluate PVT-T RetinaNet on the bundled synthetic shapes, on CPU (the README's job).
 
-    python tools/demo.py [--full] [--config CONFIG] [--data data/shapes] [--work-dir DIR]
-        [--resume] [--verbose] [--cfg-options key=value ...]
+    python tools/demo.py [--full | --config CONFIG | --figure5] [--data data/shapes]
+        [--work-dir DIR] [--resume] [--verbose] [--cfg-options key=value ...]
 
 Makes the data in --data if it is missing (300 training + 60 validation images of 256x256, a few
 seconds), trains, evaluates on the validation images and writes predictions.png (ground truth |
@@ -12,6 +12,11 @@ configs/demo/retinanet_pvt_t.py, the longer schedule on bigger images (about 13 
 a slower machine). The terminal shows one line per phase and mmengine's progress lines; the
 config, the environment and everything else mmengine logs are in the log file in the work dir
 (--verbose: on the terminal too).
+--figure5 is the PVT paper's Figure 5 in miniature: RetinaNet + PVTv2-B0 with its backbone from
+the shape classifier of configs/demo/cls_pvt_v2_b0.py (trained first, about 1.5 min, unless
+work_dirs/cls_pvt_v2_b0 has its last checkpoint) against the same detector from scratch, both
+validated after every epoch (configs/demo/retinanet_pvt_v2_b0_quick*.py); draws their AP per
+epoch into WORK_DIR/curves.png (default work_dirs/figure5) and prints the values.
 Ctrl-C stops it; run the same command with --resume to continue from the last checkpoint.
 """
 import warnings
@@ -50,6 +55,8 @@ import time  # noqa: E402
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 QUICK_CONFIG = 'configs/demo/retinanet_pvt_t_quick.py'
 FULL_CONFIG = 'configs/demo/retinanet_pvt_t.py'
+FIGURE5_DIR = 'work_dirs/figure5'
+CLASSIFIER_DIR = 'work_dirs/cls_pvt_v2_b0'
 
 
 def _say(line: str) -> None:
@@ -87,10 +94,21 @@ def print_summary(result: dict, seconds: float) -> None:
           f'time:        {seconds // 60:.0f} min {seconds % 60:.0f} s', flush=True)
 
 
+def print_figure5_summary(result: dict, seconds: float) -> None:
+    runs = result['runs'].values()
+    print('\n' + '=' * 60 + f'\nValidation AP per epoch (validation split, '
+          f'{result["num_test_images"]} images):\n{result["table"]}\n'
+          f'curves:      {result["picture"]}\n'
+          f'backbone:    {result["classifier"]}\n'
+          f'runs:        {", ".join(r["work_dir"] for r in runs)}  (predictions.png, logs)\n'
+          f'time:        {seconds // 60:.0f} min {seconds % 60:.0f} s', flush=True)
+
+
 def _main(argv) -> int:
     from mmengine.config import DictAction
 
     from mmpvt.apis.demo import run_demo
+    from mmpvt.apis.figure5 import run_figure5
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,8 +118,14 @@ def _main(argv) -> int:
                              f'{QUICK_CONFIG}')
     parser.add_argument('--config', help=f'any config (default: {QUICK_CONFIG}, or '
                                          f'{FULL_CONFIG} with --full)')
+    parser.add_argument('--figure5', action='store_true',
+                        help="the paper's Figure 5 in miniature: RetinaNet + PVTv2-B0 from the "
+                             'demo classifier (trained first if missing) vs from scratch, AP '
+                             f'per epoch -> WORK_DIR/curves.png (about 10 min); --cfg-options '
+                             'go to both detectors')
     parser.add_argument('--data', default='data/shapes', help='dataset dir (made if missing)')
-    parser.add_argument('--work-dir', help='default: work_dirs/<config name>')
+    parser.add_argument('--work-dir', help=f'default: work_dirs/<config name> ({FIGURE5_DIR} '
+                                           'with --figure5)')
     parser.add_argument('--resume', action='store_true',
                         help='continue an interrupted run from its last complete checkpoint')
     parser.add_argument('--verbose', action='store_true',
@@ -112,8 +136,16 @@ def _main(argv) -> int:
     args = parser.parse_args(argv)
     if args.full and args.config:
         parser.error('--full chooses the config: give --full or --config, not both')
-    config = args.config or osp.join(REPO, FULL_CONFIG if args.full else QUICK_CONFIG)
+    if args.figure5 and (args.full or args.config):
+        parser.error('--figure5 runs its own configs: give --figure5 without --full/--config')
     start = time.time()
+    if args.figure5:
+        result = run_figure5(args.data, args.work_dir or FIGURE5_DIR, CLASSIFIER_DIR,
+                             osp.join(REPO, 'configs', 'demo'), args.cfg_options,
+                             resume=args.resume, quiet=not args.verbose, say=_say)
+        print_figure5_summary(result, time.time() - start)
+        return 0
+    config = args.config or osp.join(REPO, FULL_CONFIG if args.full else QUICK_CONFIG)
     result = run_demo(config, args.data, args.work_dir, args.cfg_options, resume=args.resume,
                       quiet=not args.verbose, say=_say)
     print_summary(result, time.time() - start)

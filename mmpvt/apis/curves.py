@@ -10,11 +10,12 @@ value wins.
 """
 import glob
 import json
-import os
 import os.path as osp
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..fileio import atomic_path
 
 Record = Dict[str, float]
 
@@ -90,6 +91,7 @@ def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP'
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     if not work_dirs or not keys:
         raise ValueError('give at least one work dir and one key')
     names = list(legend) if legend else [osp.basename(osp.normpath(w)) for w in work_dirs]
@@ -109,6 +111,7 @@ def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP'
                 ax.plot(steps, values, marker='o', markersize=3, label=name)
         label = x_label([r for records in runs for r in records], key)
         ax.set_xlabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
         ax.set_ylabel(key)
         ax.grid(True, alpha=0.3)
         ax.legend()
@@ -118,8 +121,9 @@ def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP'
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    if osp.dirname(out):
-        os.makedirs(osp.dirname(out), exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(out) as tmp:  # the picture is complete or absent, never half-written
+            fig.savefig(tmp, dpi=120, format=osp.splitext(out)[1][1:].lower() or 'png')
+    finally:
+        plt.close(fig)
     return curves

@@ -8,6 +8,7 @@ environment and hook tables, pycocotools' prints) goes to the run's log file onl
 import contextlib
 import glob
 import io
+import itertools
 import logging
 import os
 import os.path as osp
@@ -191,26 +192,48 @@ def _draw_test_predictions(cfg: Config, show_dir: str) -> None:
         hook.interval = 1  # mmseg's hook would otherwise draw only every 50th batch
 
 
-def _describe_schedule(cfg: Config) -> str:
+# mmengine keeps one Visualizer per class and name in a process (ManagerMixin.get_instance): a
+# second Runner whose config names the same visualizer (mmdet's runtime says 'visualizer') would
+# reuse the first run's, and log its scalars into the first run's vis_data. Each run of the
+# process (run_figure5 runs three) gets its own name.
+_RUN_NUMBERS = itertools.count(1)
+
+
+def _own_visualizer(cfg: Config) -> None:
+    if cfg.get('visualizer') is not None:
+        name = cfg.visualizer.get('name', 'visualizer')
+        cfg.visualizer.name = f'{name}_run{next(_RUN_NUMBERS)}'
+
+
+def _describe_schedule(cfg: Config, validate: bool = False) -> str:
     train_cfg = cfg.train_cfg
     count, unit = ((train_cfg.max_epochs, 'epoch') if 'max_epochs' in train_cfg else
                    (train_cfg.max_iters, 'iteration'))
     length = f'{count} {unit}{"" if count == 1 else "s"}'
-    return f'{length}, batch {cfg.train_dataloader.batch_size}'
+    text = f'{length}, batch {cfg.train_dataloader.batch_size}'
+    if validate:
+        interval = train_cfg.get('val_interval', 1)
+        text += (f', validating after every {unit}' if interval == 1 else
+                 f', validating every {interval} {unit}s')
+    return text
 
 
 def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
              data_root: str = 'data/shapes', work_dir: Optional[str] = None,
              cfg_options: Optional[dict] = None, num_pictures: int = 8, resume: bool = False,
-             quiet: bool = True, say: Callable[[str], None] = print) -> dict:
+             quiet: bool = True, say: Callable[[str], None] = print,
+             validate: bool = False) -> dict:
     """Generate the data if missing, train `config`, evaluate it and draw predictions.
 
-    One Runner trains and then tests (validation during training is switched off: the test
-    that follows evaluates the same split). `say` prints the phase lines.
-    Returns dict(metrics=..., checkpoint=..., picture=..., captions=..., work_dir=...,
-    log_file=..., num_test_images=..., default_scope=...): `metrics` as the evaluator names
-    them (mmpretrain's Accuracy: ``accuracy/top1`` [and ``accuracy/top5``], in percent),
-    `captions` the caption strip of each tile of the picture.
+    One Runner trains and then tests. Validation during training is switched off (the test
+    that follows evaluates the same split) unless `validate`: then it runs as the config says
+    (``train_cfg.val_interval``) and its metrics are logged per epoch to
+    ``LOG_DIR/vis_data/scalars.json``, where :mod:`.curves` reads them. `say` prints the phase
+    lines. Returns dict(metrics=..., checkpoint=..., picture=..., captions=..., work_dir=...,
+    log_dir=..., log_file=..., num_test_images=..., default_scope=...): `metrics` as the
+    evaluator names them (mmpretrain's Accuracy: ``accuracy/top1`` [and ``accuracy/top5``], in
+    percent), `captions` the caption strip of each tile of the picture, ``log_dir`` this start's
+    ``WORK_DIR/<timestamp>``.
     """
     if quiet:
         # config loading logs through mmengine's default logger (e.g. "Using env variable")
@@ -222,16 +245,18 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
     cfg.work_dir = work_dir
     previous = find_resume_checkpoint(work_dir) if resume else None
     configure_train(cfg, resume='auto' if resume else None)
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    if not validate:
+        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     show_dir = osp.join(work_dir, 'predictions')
     _draw_test_predictions(cfg, show_dir)
+    _own_visualizer(cfg)
 
     runner = (_QuietRunner if quiet else Runner).from_cfg(cfg)
     log_file = runner.logger.log_file
     if resume:
         say(f'training: resuming from {previous}' if previous else
             f'training: no checkpoint in {work_dir} yet, starting from scratch')
-    say(f'training {osp.basename(config)} ({_describe_schedule(cfg)}) on CPU; full log: '
+    say(f'training {osp.basename(config)} ({_describe_schedule(cfg, validate)}) on CPU; full log: '
         f'{log_file}')
     with _prints_to_log(runner.logger, quiet):
         runner.train()
@@ -253,8 +278,8 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
     say(f'drawing {len(shown)} validation images ({" | ".join(captions)}) -> {picture}')
     prediction_grid(shown, picture, captions=captions)
     return dict(metrics=metrics, checkpoint=checkpoint, picture=picture, captions=tuple(captions),
-                work_dir=work_dir, log_file=log_file, num_test_images=num_test,
-                default_scope=cfg.default_scope)
+                work_dir=work_dir, log_dir=runner.log_dir, log_file=log_file,
+                num_test_images=num_test, default_scope=cfg.default_scope)
 
 
 def _drawings(show_dir: str) -> List[str]:

@@ -9,22 +9,7 @@ import pytest
 
 from mmpvt.apis.curves import plot_curves, x_label
 
-from ..helpers import run_tool
-
-
-def write_run(work_dir, starts):
-    """A work dir as mmengine leaves it: one <timestamp>/vis_data/scalars.json per start, each a
-    list of (epoch, mAP) validation results after a training record of that epoch."""
-    for stamp, results in starts.items():
-        folder = work_dir / stamp / 'vis_data'
-        folder.mkdir(parents=True)
-        lines = []
-        for epoch, value in results:
-            lines.append(dict(lr=1e-4, loss=1.0 / epoch, epoch=epoch, iter=10 * epoch,
-                              step=10 * epoch))
-            lines.append({'coco/bbox_mAP': value, 'coco/bbox_mAP_50': 2 * value, 'step': epoch})
-        (folder / 'scalars.json').write_text(''.join(json.dumps(r) + '\n' for r in lines))
-    return str(work_dir)
+from ..helpers import run_tool, write_run
 
 
 @pytest.fixture
