@@ -1,6 +1,7 @@
 """The installed stack: pinned versions and mmcv's compiled ops."""
 from importlib.metadata import version
 
+import pytest
 import torch
 
 
@@ -62,6 +63,7 @@ def run_check(fake_versions=None):
     return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
 
 
+@pytest.mark.slow  # tools/check_env.py in a subprocess: imports the whole stack
 def test_setup_fast_path_accepts_this_environment():
     result = run_check()
     assert result.returncode == 0, result.stdout + result.stderr

@@ -77,6 +77,7 @@ def _killed_writer(target):
     proc.wait()
 
 
+@pytest.mark.slow  # a writer process killed mid-write
 def test_a_killed_writer_leaves_no_partial_file_and_the_next_write_removes_its_temporary(
         tmp_path):
     target = tmp_path / 'iter_4.pth'
