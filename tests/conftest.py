@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.logging import MMLogger
 
-from .helpers import read_key_table, run_main
+from .helpers import read_key_table
 
 
 @pytest.fixture(scope='session')
@@ -84,9 +84,3 @@ def log_lines():
     yield lines
     logger.removeHandler(handler)
 
-
-@pytest.fixture
-def run_in_process(capsys):
-    """``run_in_process('test.py', [...], env=..., check=...)``: a tool's main(argv) in this
-    process, answered as helpers.run_tool answers for its script (helpers.run_main)."""
-    return functools.partial(run_main, capsys)

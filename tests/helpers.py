@@ -11,6 +11,7 @@ import contextlib
 import copy
 import functools
 import importlib.util
+import io
 import json
 import logging
 import multiprocessing
@@ -122,16 +123,17 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
             cls._instance_dict.update(before)
 
 
-def run_main(capsys, relpath: str, args: Sequence[str], env: dict = None,
+def run_main(relpath: str, args: Sequence[str], env: dict = None,
              check: bool = True) -> subprocess.CompletedProcess:
     """``tools/<relpath> ARGS`` run as its ``main(args)`` in this process (see
-    :func:`tool_process_state`), answered as :func:`run_tool` answers: the exit status (main's
-    return value, a SystemExit's code, 1 with the traceback on stderr for an uncaught exception,
-    as the interpreter does) and the output, read with `capsys`."""
+    :func:`tool_process_state`; any fixture scope), answered as :func:`run_tool` answers: the
+    exit status (main's return value, a SystemExit's code, 1 with the traceback on stderr for an
+    uncaught exception, as the interpreter does) and what it wrote to sys.stdout / sys.stderr."""
     main = tool_module(relpath).main
     args = [str(a) for a in args]
-    capsys.readouterr()  # what the test printed before is not the tool's
-    with tool_process_state(os.path.join('tools', relpath), args, env):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with tool_process_state(os.path.join('tools', relpath), args, env), \
+            contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
             code = main(args)
         except SystemExit as e:
@@ -142,9 +144,8 @@ def run_main(capsys, relpath: str, args: Sequence[str], env: dict = None,
         except Exception:  # noqa: BLE001 -- the interpreter's answer to an uncaught exception
             traceback.print_exc()
             code = 1
-    out = capsys.readouterr()
-    result = subprocess.CompletedProcess(['tools/' + relpath, *args], code or 0, out.out,
-                                         out.err)
+    result = subprocess.CompletedProcess(['tools/' + relpath, *args], code or 0,
+                                         stdout.getvalue(), stderr.getvalue())
     if check and result.returncode != 0:
         raise AssertionError(f'tools/{relpath} {args} failed ({result.returncode}):\n'
                              f'{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
