@@ -7,14 +7,20 @@ detections whose scores differ by less than that noise is decided by the noise, 
 with the CPU (AVX-512 on one machine, AVX2 on another). A detection list is therefore compared as
 a set of matched pairs, never by rank: see :func:`match_detections`.
 """
+import contextlib
 import copy
 import functools
 import importlib.util
+import io
 import json
+import logging
+import multiprocessing
 import os
 import re
 import subprocess
 import sys
+import traceback
+import warnings
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -50,12 +56,20 @@ def run_tool(args: Sequence[str], env: dict = None, timeout: int = 600,
     return result
 
 
-def load_tool(name: str):
-    """tools/<name>.py as a module (its functions, without running it)."""
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', f'{REPO}/tools/{name}.py')
+@functools.lru_cache(maxsize=None)
+def tool_module(relpath: str):
+    """tools/<relpath> (``'test.py'``, ``'deploy/export_onnx.py'``) loaded as a module, once per
+    session: its ``main(argv)`` is the tool without the interpreter around it."""
+    spec = importlib.util.spec_from_file_location(
+        '_mmpvt_tool_' + re.sub(r'\W', '_', relpath), os.path.join(REPO, 'tools', relpath))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_tool(name: str):
+    """tools/<name>.py as a module (its functions, without running it)."""
+    return tool_module(f'{name}.py')
 
 
 def write_run(work_dir, starts) -> str:
@@ -72,6 +86,93 @@ def write_run(work_dir, starts) -> str:
             lines.append({'coco/bbox_mAP': value, 'coco/bbox_mAP_50': 2 * value, 'step': epoch})
         (folder / 'scalars.json').write_text(''.join(json.dumps(r) + '\n' for r in lines))
     return str(work_dir)
+
+
+def _manager_classes():
+    """mmengine's global "current instance" registries (DefaultScope, MMLogger, MessageHub,
+    Visualizer and its subclasses: one per class) that a Runner or an inferencer adds to."""
+    from mmengine.utils import ManagerMixin
+    classes, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if '_instance_dict' in vars(cls):
+            classes.append(cls)
+    return classes
+
+
+@contextlib.contextmanager
+def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
+    """What a tool's own process would start from and throw away, around an in-process run: the
+    repository as the working directory, `env` added to the environment, ``sys.argv``; after it,
+    the environment, working directory, ``sys.argv``/``sys.path``, torch's and OpenCV's thread
+    counts, torch's determinism switch, the multiprocessing start method, warnings filters, the
+    root logger and mmengine's current scope/logger/message hub/visualizer are as before (the
+    loggers the run made are closed)."""
+    import cv2
+    managers = {cls: dict(cls._instance_dict) for cls in _manager_classes()}
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_argv, saved_path = list(sys.argv), list(sys.path)
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    start_method = multiprocessing.get_start_method(allow_none=True)
+    root = logging.getLogger()
+    root_handlers, root_level = list(root.handlers), root.level
+    try:
+        with warnings.catch_warnings():
+            os.environ.update(env or {})
+            os.chdir(REPO)
+            sys.argv = [argv0, *args]
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        sys.argv[:], sys.path[:] = saved_argv, saved_path
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
+        torch.use_deterministic_algorithms(deterministic)
+        if multiprocessing.get_start_method(allow_none=True) != start_method:
+            multiprocessing.set_start_method(start_method, force=True)
+        root.handlers[:] = root_handlers
+        root.setLevel(root_level)
+        for cls in _manager_classes():  # classes first imported by the run had none before
+            before = managers.get(cls, {})
+            for name, instance in cls._instance_dict.items():
+                if name not in before and isinstance(instance, logging.Logger):
+                    for handler in instance.handlers:
+                        handler.close()
+            cls._instance_dict.clear()
+            cls._instance_dict.update(before)
+
+
+def run_main(relpath: str, args: Sequence[str], env: dict = None,
+             check: bool = True) -> subprocess.CompletedProcess:
+    """``tools/<relpath> ARGS`` run as its ``main(args)`` in this process (see
+    :func:`tool_process_state`; any fixture scope), answered as :func:`run_tool` answers: the
+    exit status (main's return value, a SystemExit's code, 1 with the traceback on stderr for an
+    uncaught exception, as the interpreter does) and what it wrote to sys.stdout / sys.stderr."""
+    main = tool_module(relpath).main
+    args = [str(a) for a in args]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with tool_process_state(os.path.join('tools', relpath), args, env), \
+            contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(args)
+        except SystemExit as e:
+            code = e.code
+            if isinstance(code, str):
+                print(code, file=sys.stderr)
+                code = 1
+        except Exception:  # noqa: BLE001 -- the interpreter's answer to an uncaught exception
+            traceback.print_exc()
+            code = 1
+    result = subprocess.CompletedProcess(['tools/' + relpath, *args], code or 0,
+                                         stdout.getvalue(), stderr.getvalue())
+    if check and result.returncode != 0:
+        raise AssertionError(f'tools/{relpath} {args} failed ({result.returncode}):\n'
+                             f'{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
+    return result
 
 
 def build_model(cfg):

@@ -1,4 +1,8 @@
-"""tools/: distributed training, testing, resume, FLOPs, use from another project."""
+"""tools/: distributed training, testing, resume, FLOPs, use from another project.
+
+The tools run as their ``main(argv)`` in this process (helpers.run_main) unless the
+process is the behaviour: a distributed launch, a run killed mid-write, a fresh interpreter
+importing mmpvt through a config, and each tool once as a script (exit status of ``sys.exit``)."""
 import os
 import signal
 import socket
@@ -12,7 +16,7 @@ import torch
 from mmpvt.apis import find_resume_checkpoint
 from mmpvt.apis.complexity import backbone_complexity
 
-from .helpers import REPO, poison_hub_cache, run_tool
+from .helpers import REPO, poison_hub_cache, run_main, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -55,14 +59,17 @@ def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
 
 def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
     common = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
-    run_tool(['tools/train.py', FPN_DEMO, '--work-dir', str(tmp_path), '--cfg-options',
-              'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'train_dataloader.batch_size=2',
-              *common], env=data_env(tiny_shapes))
-    checkpoint = tmp_path / 'iter_2.pth'
-    out = run_tool(['tools/test.py', FPN_DEMO, str(checkpoint), '--tta', '--out',
-                    str(tmp_path / 'masks'), '--cfg-options', 'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+    run_main('train.py', [FPN_DEMO, '--work-dir', str(tmp_path), '--cfg-options',
+                          'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+                          'train_dataloader.batch_size=2', *common],
+             env=data_env(tiny_shapes))
+    checkpoint = tmp_path / 'iter_1.pth'
+    out = run_main('test.py', [FPN_DEMO, str(checkpoint), '--tta', '--out',
+                               str(tmp_path / 'masks'), '--cfg-options',
+                               'test_dataloader.num_workers=0',
+                               'test_dataloader.persistent_workers=False'],
                    env=data_env(tiny_shapes))
-    assert "'mIoU'" in out.stdout
+    assert "'mIoU': " in out.stdout  # the metrics printed (the logged config names 'mIoU' too)
     assert len(list((tmp_path / 'masks').rglob('*.png'))) == 4
 
 
@@ -87,31 +94,32 @@ runpy.run_path('tools/train.py', run_name='__main__')
 
 
 def test_run_killed_while_writing_a_checkpoint_resumes_to_the_same_length(tiny_shapes, tmp_path):
-    options = ['--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_iters=6',
-               'train_cfg.val_interval=6', 'default_hooks.checkpoint.interval=2',
+    # a checkpoint each iteration; the run is killed writing the second, resumed from the first
+    options = ['--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_iters=3',
+               'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=1',
                'default_hooks.checkpoint.max_keep_ckpts=10', 'train_dataloader.batch_size=2',
                'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
                'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
-    env = dict(os.environ, PYTHONUNBUFFERED='1', STALL_ON='iter_4.pth', **data_env(tiny_shapes))
+    env = dict(os.environ, PYTHONUNBUFFERED='1', STALL_ON='iter_2.pth', **data_env(tiny_shapes))
     proc = subprocess.Popen([sys.executable, '-c', STALLING_TRAIN, FPN_DEMO, *options], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     for line in proc.stdout:
         if line.startswith('STALLED WRITING'):
             break
-        assert time.time() < deadline, 'the run never wrote iter_4.pth through the atomic backend'
+        assert time.time() < deadline, 'the run never wrote iter_2.pth through the atomic backend'
     else:
         raise AssertionError(f'training ended (code {proc.wait()}) without the atomic backend '
-                             'writing iter_4.pth')
+                             'writing iter_2.pth')
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert (tmp_path / 'iter_2.pth').exists() and not (tmp_path / 'iter_4.pth').exists()
-    assert len(list(tmp_path.glob('.iter_4.pth.*.tmp'))) == 1  # the half-written bytes are hidden
+    assert (tmp_path / 'iter_1.pth').exists() and not (tmp_path / 'iter_2.pth').exists()
+    assert len(list(tmp_path.glob('.iter_2.pth.*.tmp'))) == 1  # the half-written bytes are hidden
 
-    out = run_tool(['tools/train.py', FPN_DEMO, '--resume', *options], env=data_env(tiny_shapes))
+    out = run_main('train.py', [FPN_DEMO, '--resume', *options], env=data_env(tiny_shapes))
     assert 'resumed' in (out.stdout + out.stderr).lower()
-    assert torch.load(tmp_path / 'iter_6.pth')['meta']['iter'] == 6
-    assert not list(tmp_path.glob('.*.tmp'))  # the killed writer's temporary went with iter_4
+    assert torch.load(tmp_path / 'iter_3.pth')['meta']['iter'] == 3
+    assert not list(tmp_path.glob('.*.tmp'))  # the killed writer's temporary went with iter_2
 
 
 def test_resume_falls_back_to_newest_complete_checkpoint(tmp_path, log_lines):
@@ -160,20 +168,22 @@ def test_pvt_v2_b2_gflops_at_224_match_the_authors_get_flops():
 
 
 def test_get_flops_cli_takes_pvt_v2_arch_names():
+    # the script as a file (its own process); the other get_flops tests call its main
     out = run_tool(['tools/get_flops.py', 'b0']).stdout
     assert 'PVTv2-b0 at 224x224: 3.41M params' in out  # facts file: 3.41M without the head
 
 
 def test_get_flops_cli_applies_cfg_options_to_a_config_and_refuses_them_for_an_arch():
-    out = run_tool(['tools/get_flops.py', 'configs/trans2seg/pvt_s_40k.py', '--shape', '64', '64',
-                    '--cfg-options', 'model.decode_head.prune_unused=False']).stdout
+    out = run_main('get_flops.py', ['configs/trans2seg/pvt_s_40k.py', '--shape', '64', '64',
+                                    '--cfg-options',
+                                    'model.decode_head.prune_unused=False']).stdout
     assert 'at 64x64: 32.66M params' in out  # with the original's unused parts (hand count)
-    refused = run_tool(['tools/get_flops.py', 'tiny', '--cfg-options', 'a=1'], check=False)
+    refused = run_main('get_flops.py', ['tiny', '--cfg-options', 'a=1'], check=False)
     assert refused.returncode == 2 and '--cfg-options needs a config file' in refused.stderr
 
 
 def test_get_flops_cli_counts_attention():
-    out = run_tool(['tools/get_flops.py', 'tiny', '--protocol', 'fvcore']).stdout
+    out = run_main('get_flops.py', ['tiny', '--protocol', 'fvcore']).stdout
     assert 'PVT-tiny at 224x224: 12.71M params, 1.94 GFLOPs' in out
     # without the attention handler the count would be lower
     from mmengine.analysis import FlopAnalyzer
@@ -243,9 +253,9 @@ def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes
     (images / 'notes.png').write_text('not an image')
     (images / 'cut.png').write_bytes((images / names[0]).read_bytes()[:40])  # a truncated PNG
     weights = random_weights(RETINA_DEMO, tmp_path / 'random.pth')
-    out = run_tool(['tools/image_demo.py', str(images), RETINA_DEMO, '--weights', str(weights),
-                    '--out-dir', str(tmp_path / 'out'), '--score-thr', '0.0'],
-                   env=data_env(tiny_shapes), check=False)
+    out = run_main('image_demo.py', [str(images), RETINA_DEMO, '--weights', str(weights),
+                                     '--out-dir', str(tmp_path / 'out'), '--score-thr',
+                                     '0.0'], env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     assert out.stdout.splitlines()[-4:] == [f'drawn: {tmp_path / "out" / "vis" / n}'
                                            for n in names]
@@ -260,8 +270,9 @@ def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes
 def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
     weights = random_weights(FPN_DEMO, tmp_path / 'fpn.pth')
     image = next((tiny_shapes / 'images' / 'validation').glob('*.png'))
-    out = run_tool(['tools/image_demo.py', str(image), RETINA_DEMO, '--weights', str(weights),
-                    '--out-dir', str(tmp_path / 'out')], env=data_env(tiny_shapes), check=False)
+    out = run_main('image_demo.py', [str(image), RETINA_DEMO, '--weights', str(weights),
+                                     '--out-dir', str(tmp_path / 'out')],
+                   env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(f'image_demo: The checkpoint {weights} does not fit this RetinaNet: ')
@@ -271,8 +282,9 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
 def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tmp_path):
     weights = random_weights(RETINA_DEMO, tmp_path / 'retina.pth')
     crop = next((tiny_shapes / 'crops' / 'validation').glob('*.png'))
-    out = run_tool(['tools/image_demo.py', str(crop), CLS_DEMO, '--weights', str(weights),
-                    '--out-dir', str(tmp_path / 'out')], env=data_env(tiny_shapes), check=False)
+    out = run_main('image_demo.py', [str(crop), CLS_DEMO, '--weights', str(weights),
+                                     '--out-dir', str(tmp_path / 'out')],
+                   env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     # a PVT-T RetinaNet's backbone for the classifier's PVTv2-B0: refused before any drawing
@@ -294,14 +306,22 @@ def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tm
     (['README.md', 'configs/demo/cls_pvt_v2_b0.py', '--topk', '0'], 'topk must be at least 1'),
 ])
 def test_image_demo_cli_bad_input_is_one_clear_line(args, message):
-    out = run_tool(['tools/image_demo.py', *args], check=False)
+    out = run_main('image_demo.py', args, check=False)
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith('image_demo: ')
     assert message in out.stderr
 
 
+def test_image_demo_script_exits_with_the_status_of_its_main():
+    # the script as a file (its own process); the other image_demo tests call its main
+    out = run_tool(['tools/image_demo.py', 'missing.png', RETINA_DEMO], check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == \
+        'image_demo: image or directory not found: missing.png'
+
+
 def test_tools_test_refuses_weights_of_another_model(tiny_shapes, tmp_path):
     weights = random_weights(FPN_DEMO, tmp_path / 'fpn.pth')
-    out = run_tool(['tools/test.py', RETINA_DEMO, str(weights), '--work-dir', str(tmp_path)],
+    out = run_main('test.py', [RETINA_DEMO, str(weights), '--work-dir', str(tmp_path)],
                    env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
@@ -311,8 +331,8 @@ def test_tools_test_refuses_weights_of_another_model(tiny_shapes, tmp_path):
 
 def test_tools_test_refuses_a_url_checkpoint_that_would_run_code(tiny_shapes, tmp_path):
     marker = poison_hub_cache(tmp_path)
-    out = run_tool(['tools/test.py', RETINA_DEMO, 'https://example.invalid/evil.pth',
-                    '--work-dir', str(tmp_path / 'work')],
+    out = run_main('test.py', [RETINA_DEMO, 'https://example.invalid/evil.pth',
+                               '--work-dir', str(tmp_path / 'work')],
                    env=dict(data_env(tiny_shapes), TORCH_HOME=str(tmp_path)), check=False)
     assert out.returncode != 0 and not marker.exists()
     assert 'Refused to load the checkpoint https://example.invalid/evil.pth' in out.stderr

@@ -1,6 +1,9 @@
 """Whole models through ONNX: tools/deploy/export_onnx.py writes a dynamic-size graph, and the
 onnxruntime + numpy path (mmpvt_runtime, no PyTorch) gives what ``predict`` gives;
-tools/deploy/onnx_infer.py writes what tools/image_demo.py writes."""
+tools/deploy/onnx_infer.py writes what tools/image_demo.py writes.
+
+export_onnx.py runs as its main(argv) in this process (helpers.run_main), as a script once (the
+refusal test); onnx_infer.py in its own process with PyTorch blocked, the point of it."""
 import json
 import sys
 
@@ -13,7 +16,7 @@ from mmengine.config import Config
 import mmpvt  # noqa: F401
 from mmpvt_runtime import OnnxModel
 
-from ..helpers import REPO, assert_same_detections, build_model, run_tool
+from ..helpers import REPO, assert_same_detections, build_model, run_main, run_tool
 
 pytestmark = pytest.mark.slow  # builds, exports and runs whole models
 
@@ -41,8 +44,8 @@ def _checkpoint(config, path):
 def retinanet(tmp_path_factory, tiny_shapes):
     root = tmp_path_factory.mktemp('retina')
     cfg = _checkpoint(RETINA, root / 'model.pth')
-    out = run_tool(['tools/deploy/export_onnx.py', RETINA, str(root / 'model.pth'),
-                    str(root / 'model.onnx'), '--dynamic', '--shape', '256', '256'],
+    out = run_main('deploy/export_onnx.py', [RETINA, root / 'model.pth', root / 'model.onnx',
+                                             '--dynamic', '--shape', '256', '256'],
                    env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert f'(det, opset 17, dynamic input) -> {root / "model.onnx"}' in out.stdout
     return cfg, root
@@ -265,6 +268,7 @@ def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny
     with pytest.raises(ValueError, match='two-stage detectors export with the TorchScript '
                                          'exporter only'):
         export_model(f'{REPO}/{MASK_RCNN}', 'README.md', str(tmp_path / 'x.onnx'), dynamo=True)
+    # the script as a file (its own process, exit status of sys.exit); the fixtures call main
     out = run_tool(['tools/deploy/export_onnx.py', RETINA, 'README.md', str(tmp_path / 'x.onnx')],
                    check=False, env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert out.returncode == 1
@@ -288,8 +292,8 @@ def classifier(request, tmp_path_factory):
     model.init_weights()
     torch.nn.init.normal_(model.head.fc.weight, std=0.5)
     torch.save({'state_dict': model.state_dict()}, root / 'model.pth')
-    out = run_tool(['tools/deploy/export_onnx.py', request.param, str(root / 'model.pth'),
-                    str(root / 'model.onnx'), '--dynamic'])
+    out = run_main('deploy/export_onnx.py', [request.param, root / 'model.pth',
+                                             root / 'model.onnx', '--dynamic'])
     assert f'(cls, opset 17, dynamic input) -> {root / "model.onnx"}' in out.stdout
     return cfg, model.eval(), root
 
