@@ -18,7 +18,7 @@ from pycocotools.coco import COCO
 from mmpvt.apis import demo_data
 from mmpvt.apis.demo import CAPTION_BACKGROUND, CAPTION_HEIGHT, prediction_grid
 
-from .helpers import REPO, load_tool, run_tool
+from .helpers import REPO, load_tool, run_main, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -179,7 +179,8 @@ def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options,
     # the default run and --full choose their configs; the others are named
     choice = {'retinanet_pvt_t_quick': [], 'retinanet_pvt_t': ['--full']}.get(
         config, ['--config', f'configs/demo/{config}.py'])
-    result = run_tool(demo_command(tiny_shapes, tmp_path, *choice, options=options))
+    # in-process (the terminal's quietness in a real process: the test after this one)
+    result = run_main('demo.py', demo_command(tiny_shapes, tmp_path, *choice, options=options)[1:])
     out = result.stdout
     assert_quiet(result)
     assert f'[demo] training {config}.py (' in out
@@ -493,9 +494,9 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     its checkpoint through image_demo (top-k printed) and test.py (--out), then
     retinanet_pvt_v2_b0_from_cls.py starting from that checkpoint's backbone."""
     cls_dir = tmp_path / 'cls'
-    result = run_tool(demo_command(tiny_shapes, cls_dir, '--config',
-                                   'configs/demo/cls_pvt_v2_b0.py',
-                                   options=['train_cfg.max_epochs=1']))
+    result = run_main('demo.py', demo_command(tiny_shapes, cls_dir, '--config',
+                                              'configs/demo/cls_pvt_v2_b0.py',
+                                              options=['train_cfg.max_epochs=1'])[1:])
     assert_quiet(result)
     assert '[demo] training cls_pvt_v2_b0.py (1 epoch, batch 4)' in result.stdout
     summary = result.stdout[result.stdout.index('Final metrics'):]
@@ -505,25 +506,26 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     checkpoint = find_checkpoint(cls_dir)
 
     crop = sorted((tiny_shapes / 'crops' / 'validation').glob('*.png'))[0]
-    shown = run_tool(['tools/image_demo.py', str(crop), 'configs/demo/cls_pvt_v2_b0.py',
-                      '--weights', checkpoint, '--out-dir', str(tmp_path / 'image_demo')],
+    shown = run_main('image_demo.py', [str(crop), 'configs/demo/cls_pvt_v2_b0.py',
+                                       '--weights', checkpoint, '--out-dir',
+                                       str(tmp_path / 'image_demo')],
                      env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}).stdout
     ranks = [line.split()[:2] for line in shown.splitlines() if line.startswith('  ')]
     assert [r[0] for r in ranks] == ['1.', '2.', '3.', '4.']  # 4 classes: fewer than 5
     assert sorted(r[1] for r in ranks) == sorted(demo_data.CLASSES)
     assert (tmp_path / 'image_demo' / 'vis' / crop.name).is_file()
 
-    tested = run_tool(['tools/test.py', 'configs/demo/cls_pvt_v2_b0.py', checkpoint,
+    tested = run_main('test.py', ['configs/demo/cls_pvt_v2_b0.py', checkpoint,
                        '--work-dir', str(tmp_path / 'test'), '--out', str(tmp_path / 'r.pkl'),
                        '--cfg-options', 'test_dataloader.num_workers=0',
                        'test_dataloader.persistent_workers=False'],
                       env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}).stdout
     assert "'accuracy/top1'" in tested and (tmp_path / 'r.pkl').is_file()
 
-    det = run_tool(demo_command(tiny_shapes, tmp_path / 'det', '--config',
-                                'configs/demo/retinanet_pvt_v2_b0_from_cls.py',
-                                options=['train_cfg.max_epochs=1',
-                                         'model.test_cfg.score_thr=0.0']),
+    det = run_main('demo.py', demo_command(tiny_shapes, tmp_path / 'det', '--config',
+                                           'configs/demo/retinanet_pvt_v2_b0_from_cls.py',
+                                           options=['train_cfg.max_epochs=1',
+                                                    'model.test_cfg.score_thr=0.0'])[1:],
                    env={'MMPVT_DEMO_BACKBONE': checkpoint})
     assert_quiet(det)
     assert 'coco/bbox_mAP_50' in det.stdout[det.stdout.index('Final metrics'):]
