@@ -135,6 +135,24 @@ def test_detr_size_is_official_pvt_s_plus_stock_detr(official_keys):
         backbone + rest
 
 
+# ---- Table 9: the wider PVT-Small ------------------------------------------------------------------
+def test_wider_pvt_small_retinanet_is_the_wide_classifiers_backbone_with_its_fpn():
+    """The backbone of configs/imagenet/pvt_s_wide_300e.py (46,383,464 parameters with its head,
+    docs/classification.md) less the head (704 x 1000 + 1000), the class token, the final norm
+    (2 x 704) and the class token's row of pos_embed4 (704); then FPN and head, hand-counted:
+    laterals (192 + 448 + 704) x 256 + 3 x 256, 3 output convs 3 x (9 x 256^2 + 256), the extra
+    levels 9 x 704 x 256 + 256 and 9 x 256^2 + 256 (4,327,424); RetinaHead 8 x (9 x 256^2 + 256)
+    + 9 x 256 x 720 + 720 + 9 x 256 x 36 + 36 (6,463,220)."""
+    model = build('configs/retinanet/pvt_s_wide_1x.py')
+    assert model.backbone.arch_name == 'small_wide'
+    backbone = 46_383_464 - (704 * 1000 + 1000) - 704 - 2 * 704 - 704
+    assert parameter_count(model.backbone) == backbone
+    assert parameter_count(model) == backbone + 4_327_424 + 6_463_220
+    init = model.backbone.init_cfg
+    assert init['type'] == 'Pretrained' and init['prefix'] == 'backbone.'
+    assert init['checkpoint'].startswith('work_dirs/pvt_s_wide_300e/')
+
+
 # ---- Table 8: ViT-Small + RetinaNet (needs mmpretrain) -------------------------------------------
 def needs_mmpretrain():
     try:
