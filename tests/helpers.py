@@ -104,7 +104,8 @@ def _manager_classes():
 @contextlib.contextmanager
 def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
     """What a tool's own process would start from and throw away, around an in-process run: the
-    repository as the working directory, `env` added to the environment, ``sys.argv``; after it,
+    repository as the working directory, `env` added to the environment, ``sys.argv``, none of
+    mmengine's current instances (scope, logger, message hub, visualizer); after it,
     the environment, working directory, ``sys.argv``/``sys.path``, torch's and OpenCV's thread
     counts, torch's determinism switch, the multiprocessing start method, warnings filters, the
     root logger and mmengine's current scope/logger/message hub/visualizer are as before (the
@@ -120,6 +121,8 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
     root_handlers, root_level = list(root.handlers), root.level
     try:
         with warnings.catch_warnings():
+            for cls in managers:  # as in a new process: no current scope, logger, visualizer
+                cls._instance_dict.clear()
             os.environ.update(env or {})
             os.chdir(REPO)
             sys.argv = [argv0, *args]

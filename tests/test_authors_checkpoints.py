@@ -20,9 +20,12 @@ from mmengine.runner import load_checkpoint
 import mmpvt  # noqa: F401
 from mmpvt.models.checkpoints import CheckpointMismatchError
 
-from .helpers import REPO, build_model, random_official_state_dict, run_tool
+from .helpers import REPO, build_model, random_official_state_dict, run_main
 
-pytestmark = pytest.mark.slow  # whole detectors, inferencers, tools in subprocesses
+pytestmark = pytest.mark.slow  # whole detectors, inferencers, tools
+
+# tools/test.py and tools/convert_checkpoint.py run as their main(argv) in this process
+# (helpers.run_main); tests/test_tools.py and tests/apis/test_convert.py run them as scripts.
 
 CLASSES = ('circle', 'square', 'triangle', 'star')
 FAMILIES = {
@@ -199,7 +202,7 @@ def test_inferencer_predicts_as_the_model_it_was_made_from(authors_files, tiny_s
         torch.testing.assert_close(got.seg_logits.data, expected.seg_logits.data, rtol=0, atol=0)
 
 
-# RetinaNet only: a tools/test.py run costs ~8 s; the segmentor's loading is covered above by
+# RetinaNet only: a tools/test.py run costs ~2 s; the segmentor's loading is covered above by
 # mmengine's loader and MMSegInferencer, and tools/test.py is one code path for both tasks.
 @pytest.mark.parametrize('name', ['retinanet'])
 def test_tools_test_scores_the_authors_file_as_the_model_it_was_made_from(
@@ -208,10 +211,11 @@ def test_tools_test_scores_the_authors_file_as_the_model_it_was_made_from(
     outputs = []
     for weights in (authors, ours):
         out = tmp_path / weights.stem
-        run_tool(['tools/test.py', FAMILIES[name][0], str(weights), '--work-dir', str(out),
-                  '--out', str(out / ('results.pkl' if name == 'retinanet' else 'masks')),
-                  '--cfg-options', 'test_dataloader.num_workers=0',
-                  'test_dataloader.persistent_workers=False']
+        results = out / ('results.pkl' if name == 'retinanet' else 'masks')
+        run_main('test.py', [FAMILIES[name][0], str(weights), '--work-dir', str(out),
+                             '--out', str(results), '--cfg-options',
+                             'test_dataloader.num_workers=0',
+                             'test_dataloader.persistent_workers=False']
                  + (['model.test_cfg.score_thr=0.0'] if name == 'retinanet' else []),
                  env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
         outputs.append(out)
@@ -247,8 +251,9 @@ def test_backbone_that_cannot_be_matched_is_an_error_naming_the_key(authors_file
 def test_tools_test_refuses_a_file_whose_backbone_does_not_fit(authors_files, tiny_shapes,
                                                                tmp_path):
     _, _, authors, _ = authors_files['retinanet_v2']  # a PVTv2 file given to a PVT config
-    out = run_tool(['tools/test.py', FAMILIES['retinanet'][0], str(authors), '--work-dir',
-                    str(tmp_path)], env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}, check=False)
+    out = run_main('test.py', [FAMILIES['retinanet'][0], str(authors), '--work-dir',
+                               str(tmp_path)], env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
+                   check=False)
     assert out.returncode != 0
     assert "is a PVTv2 checkpoint (official layout); it cannot be loaded into PVT" in \
         out.stdout + out.stderr
@@ -276,7 +281,7 @@ def test_detr_file_with_an_unknown_transformer_key_is_refused(authors_files, tmp
 # ---- tools/convert_checkpoint.py writes the whole model ---------------------------------------
 def test_convert_tool_writes_the_whole_model_in_mmpvt_layout(authors_files, tmp_path, log_lines):
     cfg, model, authors, _ = authors_files['retinanet']
-    out = run_tool(['tools/convert_checkpoint.py', str(authors), str(tmp_path / 'whole.pth')])
+    out = run_main('convert_checkpoint.py', [str(authors), str(tmp_path / 'whole.pth')])
     # 161 entries in the key table minus cls_token, norm.weight/bias, head.weight/bias
     assert 'whole model: backbone PVT tiny (official layout, 156 tensors) converted' in out.stdout
     ckpt = torch.load(tmp_path / 'whole.pth')
@@ -297,8 +302,7 @@ def test_converted_whole_model_equals_the_model_it_was_made_from(authors_files, 
 
 def test_convert_tool_backbone_only_writes_the_backbone(authors_files, tmp_path):
     _, model, authors, _ = authors_files['mask_rcnn']
-    run_tool(['tools/convert_checkpoint.py', str(authors), str(tmp_path / 'bb.pth'),
-              '--backbone-only'])
+    run_main('convert_checkpoint.py', [str(authors), str(tmp_path / 'bb.pth'), '--backbone-only'])
     expected = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
                 if k.startswith('backbone.')}
     assert tensors_equal(torch.load(tmp_path / 'bb.pth')['state_dict'], expected)

@@ -16,6 +16,20 @@ from .reference_pvt import explicit_attention, layer_norm, linear
 PATCH = {1: (7, 4), 2: (3, 2), 3: (3, 2), 4: (3, 2)}  # stage -> (kernel, stride), padding k // 2
 
 
+def depthwise_conv3x3(x, weight, bias):
+    """The official depth-wise 3x3 convolution (stride 1, zero padding 1; weight (C, 1, 3, 3)),
+    written as the sum of the nine shifted copies of x, each weighted per channel (a
+    cross-correlation, as PyTorch's conv2d). On the CPU the literal sum is also ~6x faster than a
+    grouped float64 convolution of the token grid, which runs channel by channel."""
+    H, W = x.shape[-2:]
+    padded = F.pad(x.contiguous(), (1, 1, 1, 1))  # NCHW, whatever the strides of the grid
+    out = bias.view(1, -1, 1, 1).expand_as(x).clone()
+    for i in range(3):
+        for j in range(3):
+            out.addcmul_(padded[:, :, i:i + H, j:j + W], weight[:, 0, i, j].view(1, -1, 1, 1))
+    return out
+
+
 def reference_forward_v2(sd, num_heads, linear_sra, x):
     """Official PVTv2 features (list of 4 (B, C, H, W)) for images x (B, 3, H, W)."""
     outs = []
@@ -51,9 +65,9 @@ def reference_forward_v2(sd, num_heads, linear_sra, x):
             if linear_sra:
                 h = F.relu(h)
             hidden = h.shape[-1]
-            h = F.conv2d(h.transpose(1, 2).reshape(B, hidden, H, W),
-                         sd[p + '.mlp.dwconv.dwconv.weight'], sd[p + '.mlp.dwconv.dwconv.bias'],
-                         padding=1, groups=hidden)
+            h = depthwise_conv3x3(h.transpose(1, 2).reshape(B, hidden, H, W),
+                                  sd[p + '.mlp.dwconv.dwconv.weight'],
+                                  sd[p + '.mlp.dwconv.dwconv.bias'])
             h = F.gelu(h.flatten(2).transpose(1, 2))
             t = t + linear(h, sd, p + '.mlp.fc2')
             j += 1
