@@ -41,8 +41,8 @@ def _workspace(like: Tensor) -> Tensor:
     call: CPU memory reused across calls (one buffer per thread, device and dtype, grown to the
     largest size asked for), elsewhere a new tensor (CUDA's caching allocator reuses memory
     itself). See the module docstring for why."""
-    if like.device.type != 'cpu':
-        return torch.empty_like(like)
+    if like.device.type != 'cpu' or torch.compiler.is_compiling():
+        return torch.empty_like(like)  # (a compiled graph plans its own buffers)
     key = (threading.get_ident(), like.device, like.dtype)
     buffer = _WORKSPACES.get(key)
     if buffer is None or buffer.numel() < like.numel():
