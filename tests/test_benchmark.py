@@ -7,7 +7,7 @@ import torch
 from mmpvt.apis.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
 from mmpvt.models.checkpoints import convert_to_mmpvt
 
-from .helpers import run_tool
+from .helpers import run_main
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -58,9 +58,10 @@ def test_report_has_every_field():
 
 
 def test_cli_writes_json_and_plot(tmp_path):
-    out = run_tool(['tools/benchmark.py', '--arch', 'tiny', '--shapes', '32x32', '64x48',
-                    '--warmup', '0', '--repeats', '1', '--no-memory', '--json',
-                    str(tmp_path / 'b.json'), '--plot', str(tmp_path / 'b.png')]).stdout
+    # main(argv) in this process (helpers.run_main); tests/apis/test_latency.py runs the script
+    out = run_main('benchmark.py', ['--arch', 'tiny', '--shapes', '32x32', '64x48', '--warmup',
+                                    '0', '--repeats', '1', '--no-memory', '--json',
+                                    tmp_path / 'b.json', '--plot', tmp_path / 'b.png']).stdout
     assert 'speedup' in out and 'tiny' in out
     report = json.loads((tmp_path / 'b.json').read_text())
     assert len(report['results']) == 2

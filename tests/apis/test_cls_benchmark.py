@@ -8,9 +8,12 @@ import torch
 
 from mmpvt.apis import cls_benchmark
 
-from ..helpers import run_tool
+from ..helpers import run_main
 
 pytestmark = pytest.mark.slow  # whole models and subprocesses: not in test-fast
+
+# tools/benchmark.py runs as its main(argv) in this process (helpers.run_main); as a script in
+# tests/apis/test_latency.py.
 
 
 @pytest.mark.parametrize('arch,size', [('tiny', 224), ('b0', 96), ('b2_li', 96)])
@@ -47,16 +50,16 @@ def test_report_has_every_field():
 
 
 def test_cli_writes_the_report(tmp_path):
-    out = run_tool(['tools/benchmark.py', '--classification', '--arch', 'b0', '--shapes',
-                    '64x64', '--batch', '2', '--warmup', '0', '--repeats', '1', '--no-memory',
-                    '--json', str(tmp_path / 'r.json')]).stdout
+    out = run_main('benchmark.py', ['--classification', '--arch', 'b0', '--shapes', '64x64',
+                                    '--batch', '2', '--warmup', '0', '--repeats', '1',
+                                    '--no-memory', '--json', tmp_path / 'r.json']).stdout
     assert 'batch 2 at 64x64' in out and 'b0 ' in out
     report = json.loads((tmp_path / 'r.json').read_text())
     assert report['batch'] == 2 and report['size'] == 64 and len(report['results']) == 1
 
 
 def test_cli_refuses_two_sizes():
-    out = run_tool(['tools/benchmark.py', '--classification', '--shapes', '64x64', '96x96'],
+    out = run_main('benchmark.py', ['--classification', '--shapes', '64x64', '96x96'],
                    check=False)
     assert out.returncode == 2 and 'one square --shapes and one --batch' in out.stderr
 
