@@ -91,6 +91,6 @@ def test_a_checkout_without_the_authors_model_file_is_named(tmp_path):
 
 
 def test_cli_refuses_an_authors_repo_without_the_model_files(tmp_path):
-    out = run_tool(['tools/benchmark.py', '--classification', '--arch', 'b0', '--authors-repo',
-                    str(tmp_path)], check=False)
+    out = run_main('benchmark.py', ['--classification', '--arch', 'b0', '--authors-repo',
+                                    str(tmp_path)], check=False)
     assert out.returncode == 2 and 'classification/pvt_v2.py' in out.stderr
