@@ -116,7 +116,7 @@ def cls_main(parser, args, argv) -> int:
         parser.error('--classification takes one square --shapes and one --batch')
     print(f'device {args.device}, {torch.get_num_threads()} threads, fp32, batch {batches[0]} '
           f'at {shapes[0][0]}x{shapes[0][1]}, warm-up {args.warmup}, repeats {args.repeats}')
-    names = cls_benchmark.MODELS + (('authors', ) if args.authors_repo else ())
+    names = cls_benchmark.model_names(args.authors_repo)
     if args.authors_repo:
         for arch in args.arch:  # a wrong path is an error before any model is timed
             try:

@@ -18,7 +18,7 @@ import importlib.util
 import os
 import platform
 import sys
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -185,6 +185,11 @@ def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def model_names(authors_repo: Optional[str] = None) -> Tuple[str, ...]:
+    """The models a run times: mmpvt and transformers, and the authors' given their checkout."""
+    return MODELS + (('authors', ) if authors_repo else ())
+
+
 def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224,
         warmup: int = 2, repeats: int = 5, device: str = 'cpu', memory: bool = True,
         authors_repo: Optional[str] = None, log: Callable[[str], None] = print) -> dict:
@@ -192,7 +197,7 @@ def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224
 
     ``speedup`` is the faster peer's median step time over mmpvt's, ``memory_ratio`` mmpvt's
     peak-memory rise over the leaner peer's; ``speedup_vs`` / ``memory_ratio_vs`` per peer."""
-    names = MODELS + (('authors', ) if authors_repo else ())
+    names = model_names(authors_repo)
     report = dict(mode='classification training step', device=device, batch=batch, size=size,
                   threads=torch.get_num_threads(), torch=torch.__version__,
                   cpu=platform.processor() or platform.machine(), warmup=warmup,
@@ -231,9 +236,6 @@ def header(names: Sequence[str] = MODELS) -> str:
     peers = ' / '.join(names)
     return (f'arch    params      train step {peers} (median ms) = speedup over the faster peer   '
             f'peak-memory rise {peers} (MiB) = ratio to the leaner peer')
-
-
-HEADER = header()
 
 
 def format_row(e: dict) -> str:

@@ -82,23 +82,19 @@ class _ConvGELULinear(torch.autograd.Function):
         grad_out = grad_out.to(dt)
         rows = grad_out.reshape(-1, grad_out.shape[-1])
         grad_b = rows.sum(0).to(weight.dtype) if need_b else None
-        if conv_w is None:
-            # pre-GELU is `h` itself (saved, not ours to overwrite): GELU(h) is a temporary
-            grad_w = None
-            if need_w:
-                act = torch.ops.aten.gelu.out(h, out=_workspace(h))
-                grad_w = (rows.t() @ act.reshape(-1, act.shape[-1])).to(weight.dtype)
-            grad_a = grad_out @ weight.to(dt)
-            torch.ops.aten.gelu_backward.grad_input(grad_a, h, grad_input=grad_a)
-            return grad_a, None, None, None, grad_w, grad_b
-        pre = depthwise_conv(h, ctx.hw, conv_w.to(dt), conv_b.to(dt))  # recomputed, ours
+        # GELU's input: v1's is `h` itself (saved, not ours to overwrite), v2's the conv output,
+        # recomputed here and ours
+        pre = h if conv_w is None else depthwise_conv(h, ctx.hw, conv_w.to(dt), conv_b.to(dt))
         grad_a = grad_out @ weight.to(dt)
         torch.ops.aten.gelu_backward.grad_input(grad_a, pre, grad_input=grad_a)
         grad_w = None
-        if need_w:
-            act = torch.ops.aten.gelu_(pre)  # pre is no longer needed: GELU in place
+        if need_w:  # GELU again, for fc2's weight: in place on our own copy, else a temporary
+            act = (torch.ops.aten.gelu.out(h, out=_workspace(h)) if conv_w is None
+                   else torch.ops.aten.gelu_(pre))
             grad_w = (rows.t() @ act.reshape(-1, act.shape[-1])).to(weight.dtype)
         del pre
+        if conv_w is None:
+            return grad_a, None, None, None, grad_w, grad_b
         grad_h, grad_cw, grad_cb = depthwise_conv_backward(
             grad_a, h, ctx.hw, conv_w.to(dt), need_h, need_cw, need_cb)
         return (grad_h, None, None if grad_cw is None else grad_cw.to(conv_w.dtype),
