@@ -408,6 +408,26 @@ def assert_holds_official_weights(model, official) -> None:
         assert torch.equal(sd['stages.3.norm.weight'], official['norm4.weight'])
 
 
+def assert_holds_official_classifier(sd, official) -> None:
+    """A few tensors of a classifier state dict `sd` (mmpretrain's names: ``backbone.*``,
+    ``head.fc.*``) equal their official-layout source, renamed by hand: the head, patch embedding,
+    a K/V projection and each family's stage-4 extras (v1: class token, final norm and the whole
+    position table, class-token row included; v2: stage norm)."""
+    assert torch.equal(sd['head.fc.weight'], official['head.weight'])
+    assert torch.equal(sd['head.fc.bias'], official['head.bias'])
+    assert torch.equal(sd['backbone.stages.0.patch_embed.proj.weight'],
+                       official['patch_embed1.proj.weight'])
+    assert torch.equal(sd['backbone.stages.2.blocks.1.attn.kv.weight'],
+                       official['block3.1.attn.kv.weight'])
+    if 'cls_token' in official:
+        assert torch.equal(sd['backbone.cls_token'], official['cls_token'])
+        assert torch.equal(sd['backbone.norm.weight'], official['norm.weight'])
+        assert torch.equal(sd['backbone.norm.bias'], official['norm.bias'])
+        assert torch.equal(sd['backbone.stages.3.pos_embed'], official['pos_embed4'])
+    else:
+        assert torch.equal(sd['backbone.stages.3.norm.weight'], official['norm4.weight'])
+
+
 def saved_checkpoint(folder, state_dict, name: str = 'model.pth') -> str:
     """Save `state_dict` as a training checkpoint (``{'state_dict': ...}``) in `folder`."""
     torch.save({'state_dict': state_dict}, folder / name)

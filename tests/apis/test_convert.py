@@ -19,9 +19,9 @@ from mmpvt.models import PVT, CheckpointMismatchError, PVTv2, identify
 from mmpvt.models.builder import build_from_config
 from mmpvt.models.checkpoints import fit_state_dict
 
-from ..helpers import (REPO, assert_holds_official_weights, build_classifier, by_family, family,
-                       load_pretrained, official_key_table, official_weights, run_tool,
-                       saved_checkpoint)
+from ..helpers import (REPO, assert_holds_official_classifier, assert_holds_official_weights,
+                       build_classifier, by_family, family, load_pretrained, official_key_table,
+                       official_weights, run_tool, saved_checkpoint)
 from ..models.reference_layouts import LAYOUT_CASES, in_layout
 
 NUM_CLASSES = 5
@@ -88,18 +88,7 @@ def test_a_written_classifier_holds_the_source_tensors(classifier_file, tmp_path
     arch, _, src, official = classifier_file
     convert_checkpoint_file(str(src), str(tmp_path / 'out.pth'))
     sd = torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']
-    assert torch.equal(sd['head.fc.weight'], official['head.weight'])
-    assert torch.equal(sd['head.fc.bias'], official['head.bias'])
-    assert torch.equal(sd['backbone.stages.0.patch_embed.proj.weight'],
-                       official['patch_embed1.proj.weight'])
-    assert torch.equal(sd['backbone.stages.2.blocks.1.attn.kv.weight'],
-                       official['block3.1.attn.kv.weight'])
-    if family(arch) == 'PVT':
-        assert torch.equal(sd['backbone.cls_token'], official['cls_token'])
-        assert torch.equal(sd['backbone.norm.weight'], official['norm.weight'])
-        assert torch.equal(sd['backbone.stages.3.pos_embed'], official['pos_embed4'])
-    else:
-        assert torch.equal(sd['backbone.stages.3.norm.weight'], official['norm4.weight'])
+    assert_holds_official_classifier(sd, official)
 
 
 @pytest.mark.parametrize('arch,config', [pytest.param('tiny', 'pvt_t_300e', id='PVT-tiny'),
