@@ -1,11 +1,18 @@
-# The two commands of the README. VENV can be overridden: make test MMPVT_VENV=/path/to/venv
+# The README's commands. STACK picks the environment: latest (default, .venv) or oldest
+# (.venv-oldest), as in requirements/stacks/; MMPVT_VENV overrides the venv path.
+STACK ?= latest
+MMPVT_STACK := $(STACK)
+ifeq ($(STACK),latest)
 MMPVT_VENV ?= .venv
-export MMPVT_VENV
+else
+MMPVT_VENV ?= .venv-$(STACK)
+endif
+export MMPVT_STACK MMPVT_VENV
 PY := $(MMPVT_VENV)/bin/python
 
 .PHONY: install test test-fast demo
 
-install:  ## create $(MMPVT_VENV) and install the pinned stack + mmpvt
+install:  ## create $(MMPVT_VENV) and install the stack's pinned versions + mmpvt (STACK=oldest: torch 2.1)
 	bash tools/setup_env.sh
 
 test:  ## run the test suite with the venv interpreter, one worker per core, file by file

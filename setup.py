@@ -19,17 +19,21 @@ def read_version():
     return scope['__version__']
 
 
+# the backbones need torch, mmengine and mmcv; each OpenMMLab task package is an extra
+EXTRAS = {name: read_requirements(f'{name}.txt') for name in ('det', 'seg', 'cls', 'deploy',
+                                                               'tests')}
+EXTRAS['all'] = EXTRAS['det'] + EXTRAS['seg'] + EXTRAS['cls']
+
 setup(
     name='mmpvt',
     version=read_version(),
-    description=('Pyramid Vision Transformer (PVT and PVTv2) backbones for mmdetection and '
-                 'mmsegmentation'),
+    description=('Pyramid Vision Transformer (PVT and PVTv2) backbones for mmdetection, '
+                 'mmsegmentation and mmpretrain'),
     long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmpvt', 'mmpvt.*', 'mmpvt_runtime', 'mmpvt_runtime.*']),
     python_requires='>=3.10',
     install_requires=read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt'),
-                    'deploy': read_requirements('deploy.txt')},
+    extras_require=EXTRAS,
     license='Apache-2.0',
 )

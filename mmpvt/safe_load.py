@@ -1,11 +1,17 @@
-"""Let torch's safe loading read the checkpoints mmengine's Runner writes, and nothing more.
+"""Checkpoints are data: every checkpoint mmengine reads in a process that imported mmpvt is
+unpickled without running code, on every torch mmpvt supports (2.1 to 2.14).
 
-torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7 calls
-``torch.load(filename, map_location=...)`` without the argument, so resuming or testing from a
-Runner checkpoint fails with ``Unsupported global: ...HistoryBuffer``. Turning the safety off
-(``weights_only=False``, a patched torch.load, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD) would let any
-checkpoint run code on load. Instead we allow-list exactly what mmengine puts into a checkpoint,
-measured with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on Runner checkpoints:
+mmengine 0.10.7 reads local files with ``torch.load(filename, map_location=...)`` and URLs with
+``torch.hub.load_state_dict_from_url``, neither passing ``weights_only``. torch < 2.6 then
+unpickles anything (a checkpoint can run code on load), torch >= 2.6 refuses mmengine's own
+Runner checkpoints (``Unsupported global: ...HistoryBuffer``). So mmpvt registers, through
+mmengine's extension point (``CheckpointLoader.register_scheme``), loaders for the schemes whose
+mmengine loaders unpickle: local paths, ``http(s)://`` and the names that resolve to URLs or
+local files (``torchvision://``, ``modelzoo://``, ``open-mmlab://``, ``openmmlab://``,
+``mmcls://``), and ``s3://`` / ``petrel://``. They read the same files as mmengine's and unpickle
+them with :func:`safe_torch_load`, which lets through tensors and exactly what mmengine puts into
+a checkpoint, measured with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on Runner
+checkpoints:
 
 * ``mmengine.logging.history_buffer.HistoryBuffer`` (the MessageHub's logged scalars), whose
   numpy arrays and scalars need numpy's array/scalar reconstructors, ``numpy.dtype`` and its
@@ -15,25 +21,34 @@ measured with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on Runner
   so any code), so that name is bound to :func:`history_buffer_method`, which only returns
   HistoryBuffer's own statistics methods.
 
-A checkpoint that pickles any other callable is still refused by torch (UnpicklingError).
-
-Remote checkpoints: torch's safe default does not reach them. mmengine reads ``http(s)://`` (and
-``open-mmlab://``, ``modelzoo://``, ``torchvision://``, ``mmcls://``, which resolve to URLs) with
-``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to False: a downloaded
-file (or one placed in the hub cache) could run code on load. :func:`safe_load_url` is the same
-download-and-cache with ``weights_only=True``, and a refused file is an error naming the URL and
-the cached file. It replaces the ``load_url`` that mmengine's HTTP loader calls, because every
-one of those schemes ends in that call (registering a scheme would cover only ``http(s)://``).
+On torch >= 2.4 this is torch's own safe unpickler (``weights_only=True``) with the list above
+added (``add_safe_globals``). Older torch cannot extend its safe unpickler, so there the file is
+unpickled by :class:`AllowListUnpickler`: pickle's documented way of restricting globals
+(``find_class``), allowing torch's own weights-only globals plus the list above. Anything else
+(``os.system``, ``eval``, any class) is refused with ``pickle.UnpicklingError`` before it is
+called, naming the file.
 """
+import functools
+import io
+import logging
 import os
+import os.path as osp
 import pickle
-from typing import Callable, List, Optional
+import types
+from typing import Callable, Dict, List, Optional
 from urllib.parse import urlparse
 
-import mmengine.runner.checkpoint as mmengine_checkpoint
 import numpy as np
 import torch
+import torch.distributed as dist
+from mmengine.fileio import get_file_backend
+from mmengine.logging import print_log
 from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import (CheckpointLoader, get_deprecated_model_names,
+                                        get_external_models, get_mmcls_models,
+                                        get_torchvision_models)
+
+from .torch_compat import has_safe_globals
 
 _STATISTICS = ('min', 'max', 'current', 'mean')
 
@@ -62,38 +77,177 @@ def _numpy_globals() -> List[object]:
     return entries
 
 
+def mmengine_globals() -> List[object]:
+    """What mmengine's checkpoints pickle besides tensors, as ``add_safe_globals`` takes it:
+    objects, or (object, 'module.name') where the pickled name is not the object's own."""
+    return [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()]
+
+
+def _qualified_name(entry) -> str:
+    return f'{entry.__module__}.{entry.__qualname__}'
+
+
+@functools.lru_cache(maxsize=None)
+def _allowed_globals() -> Dict[str, object]:
+    """{'module.name': object} that :class:`AllowListUnpickler` lets through: torch's own
+    weights-only globals (tensors, storages, dtypes, OrderedDict, ...) and :func:`mmengine_globals`."""
+    from torch import _weights_only_unpickler  # torch's list; public only as add_safe_globals
+    allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    for entry in mmengine_globals():
+        obj, name = entry if isinstance(entry, tuple) else (entry, _qualified_name(entry))
+        allowed[name] = obj
+    return allowed
+
+
+class AllowListUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals of :func:`_allowed_globals` (torch < 2.4)."""
+
+    def find_class(self, module: str, name: str):
+        found = _allowed_globals().get(f'{module}.{name}')
+        if found is None:
+            raise pickle.UnpicklingError(
+                f'Trying to load unsupported GLOBAL {module}.{name}: not a tensor, nor data that '
+                'mmengine checkpoints hold')
+        return found
+
+
+# torch.load's pickle_module: it subclasses `Unpickler` and calls `load` for legacy files
+_ALLOW_LIST_PICKLE = types.SimpleNamespace(
+    __name__='mmpvt_allow_list_pickle', Unpickler=AllowListUnpickler,
+    load=lambda file, **kwargs: AllowListUnpickler(file, **kwargs).load(),
+    UnpicklingError=pickle.UnpicklingError)
+
+
+def safe_torch_load(f, map_location=None):
+    """``torch.load(f, map_location)`` that unpickles tensors and mmengine's checkpoint data
+    only, on any supported torch; anything else raises ``pickle.UnpicklingError``."""
+    if has_safe_globals():
+        return torch.load(f, map_location=map_location, weights_only=True)
+    return torch.load(f, map_location=map_location, weights_only=False,
+                      pickle_module=_ALLOW_LIST_PICKLE)
+
+
 def refusal_reason(error: BaseException) -> str:
     """The line of a torch.load error that says what was refused. torch's weights-only message
     is a paragraph about the ``weights_only`` default followed by that line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return next((line for line in lines if 'GLOBAL' in line or 'nsupported' in line),
+    text = str(error)
+    # torch's own unpickler names what it refused after this tag (on the same or a later line)
+    text = text.split('WeightsUnpickler error:', 1)[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return next((line for line in lines
+                 if 'GLOBAL' in line or 'nsupported' in line or 'Refusing' in line),
                 lines[0] if lines else type(error).__name__)
 
 
-def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
-                  progress: bool = True, check_hash: bool = False,
-                  file_name: Optional[str] = None) -> dict:
-    """``torch.hub.load_state_dict_from_url`` (download once into ``model_dir``, default
-    ``$TORCH_HOME/hub/checkpoints``) that unpickles with torch's safe loading and our allow-list.
-    A file holding anything else raises UnpicklingError naming the URL and the cached file."""
+class CheckpointRefusedError(pickle.UnpicklingError):
+    """A checkpoint that pickles something other than tensors and mmengine's checkpoint data."""
+
+
+def _refused(source: str, error: pickle.UnpicklingError) -> CheckpointRefusedError:
+    return CheckpointRefusedError(
+        f'Refused to load the checkpoint {source}: it pickles objects other than tensors and the '
+        f'data of mmengine checkpoints, and unpickling them could run code '
+        f'({refusal_reason(error)}).')
+
+
+def _load_named(f, source: str, map_location):
     try:
-        return torch.hub.load_state_dict_from_url(
-            url, model_dir=model_dir, map_location=map_location, progress=progress,
-            check_hash=check_hash, file_name=file_name, weights_only=True)
+        return safe_torch_load(f, map_location)
     except pickle.UnpicklingError as e:
-        folder = model_dir or os.path.join(torch.hub.get_dir(), 'checkpoints')
-        cached = os.path.join(folder, file_name or os.path.basename(urlparse(url).path))
-        reason = refusal_reason(e)
-        raise pickle.UnpicklingError(
-            f'Refused to load the checkpoint {url} (cached as {cached}): it pickles objects '
-            'other than tensors and the data of mmengine checkpoints, and unpickling them could '
-            f'run code ({reason}). Delete the cached file if it is not what you meant to '
-            'download.') from e
+        raise _refused(source, e) from e
+
+
+# ---- the loaders mmpvt registers with mmengine's CheckpointLoader ------------------------------
+# Named load_from_<scheme> as mmengine's are: its log line reads the backend from the name.
+def load_from_local(filename: str, map_location=None) -> dict:
+    """A local checkpoint file (mmengine's scheme '')."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return _load_named(filename, filename, map_location)
+
+
+def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
+                  progress: bool = True, file_name: Optional[str] = None) -> dict:
+    """Download `url` once into `model_dir` (default ``$TORCH_HOME/hub/checkpoints``), as
+    ``torch.hub.load_state_dict_from_url`` does, and unpickle it with :func:`safe_torch_load`.
+    A refused file raises UnpicklingError naming the URL and the cached file."""
+    folder = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(folder, file_name or osp.basename(urlparse(url).path))
+    if not osp.exists(cached):
+        os.makedirs(folder, exist_ok=True)
+        print_log(f'Downloading {url} to {cached}', logger='current')
+        torch.hub.download_url_to_file(url, cached, progress=progress)
+    return _load_named(cached, f'{url} (cached as {cached})', map_location)
+
+
+def load_from_http(url: str, map_location=None) -> dict:
+    """``http(s)://``: rank 0 downloads first, the other ranks read its file (as mmengine's)."""
+    distributed = dist.is_available() and dist.is_initialized()
+    rank = dist.get_rank() if distributed else 0
+    if rank == 0:
+        checkpoint = safe_load_url(url, map_location=map_location, progress=os.isatty(0))
+    if distributed:
+        dist.barrier()
+        if rank > 0:
+            checkpoint = safe_load_url(url, map_location=map_location, progress=os.isatty(0))
+    return checkpoint
+
+
+def load_from_torchvision(filename: str, map_location=None) -> dict:
+    """``torchvision://NAME`` (and the deprecated ``modelzoo://NAME``): torchvision's URL."""
+    name = filename.split('://', 1)[1]
+    return load_from_http(get_torchvision_models()[name], map_location)
+
+
+def load_from_openmmlab(filename: str, map_location=None) -> dict:
+    """``open-mmlab://NAME`` / ``openmmlab://NAME``: mmengine's model list, a URL or a file
+    under mmengine's home."""
+    scheme, name = filename.split('://', 1)
+    renamed = get_deprecated_model_names().get(name)
+    if renamed is not None:
+        print_log(f'{scheme}://{name} is deprecated in favor of {scheme}://{renamed}',
+                  logger='current', level=logging.WARNING)
+        name = renamed
+    url = get_external_models()[name]
+    if url.startswith(('http://', 'https://')):
+        return load_from_http(url, map_location)
+    home = osp.expanduser(os.getenv('MMENGINE_HOME', osp.join(
+        os.getenv('XDG_CACHE_HOME', '~/.cache'), 'mmengine')))
+    return load_from_local(osp.join(home, url), map_location)
+
+
+def load_from_mmcls(filename: str, map_location=None) -> dict:
+    """``mmcls://NAME``: an mmcls classifier's backbone, renamed as mmengine's loader does."""
+    checkpoint = load_from_http(get_mmcls_models()[filename[len('mmcls://'):]], map_location)
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    backbone = {k[len('backbone.'):]: v for k, v in state_dict.items()
+                if k.startswith('backbone.')}
+    return {'state_dict': backbone}
+
+
+def load_from_ceph(filename: str, map_location=None) -> dict:
+    """``s3://`` / ``petrel://`` through mmengine's file backend."""
+    backend = get_file_backend(filename, backend_args={'backend': 'petrel'})
+    with io.BytesIO(backend.get(filename)) as buffer:
+        return _load_named(buffer, filename, map_location)
+
+
+SCHEMES = {
+    '': load_from_local,
+    ('http://', 'https://'): load_from_http,
+    ('modelzoo://', 'torchvision://'): load_from_torchvision,
+    ('open-mmlab://', 'openmmlab://'): load_from_openmmlab,
+    'mmcls://': load_from_mmcls,
+    (r'(\S+\:)?s3://', r'(\S+\:)?petrel://'): load_from_ceph,
+}
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Register the allow-list with torch and make mmengine's URL loading safe (idempotent;
-    adds, never removes, restrictions)."""
-    torch.serialization.add_safe_globals(
-        [HistoryBuffer, (history_buffer_method, 'builtins.getattr'), *_numpy_globals()])
-    mmengine_checkpoint.load_url = safe_load_url
+    """Register the loaders of :data:`SCHEMES` with mmengine's CheckpointLoader and, where torch
+    has ``add_safe_globals``, mmengine's checkpoint data with torch's safe unpickler
+    (idempotent; adds, never removes, restrictions)."""
+    if has_safe_globals():
+        torch.serialization.add_safe_globals(mmengine_globals())
+    for prefixes, loader in SCHEMES.items():
+        CheckpointLoader.register_scheme(prefixes, loader, force=True)

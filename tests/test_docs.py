@@ -290,3 +290,8 @@ def test_readme_classifier_config_builds_the_authors_pvt_v2_b2(tmp_path):
     assert type(model).__name__ == 'ImageClassifier'
     assert (type(model.backbone).__name__, model.backbone.arch_name) == ('PVTv2', 'b2')
     assert parameter_count(model) == 25_362_856
+
+
+def test_the_readme_is_a_front_page_of_at_most_250_lines():
+    lines = (ROOT / 'README.md').read_text().splitlines()
+    assert len(lines) <= 250, f'README.md has {len(lines)} lines; move depth to docs/'

@@ -1,19 +1,52 @@
 """The installed stack: pinned versions and mmcv's compiled ops."""
+import os
+import re
 from importlib.metadata import version
 
 import pytest
 import torch
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STACKS = os.path.join(REPO, 'requirements', 'stacks')
 
-def test_pinned_versions():
-    assert version('torch').split('+')[0] == '2.14.1'
-    assert version('torchvision').split('+')[0] == '0.29.1'
-    assert version('mmengine') == '0.10.7'
-    assert version('mmcv') == '2.1.0'
-    assert version('mmdet') == '3.3.0'
-    assert version('mmsegmentation') == '1.2.2'
-    assert version('mmpretrain') == '1.2.0'
-    assert version('numpy') == '1.26.4'
+
+def read_pins(stack):
+    with open(os.path.join(STACKS, f'{stack}.txt')) as f:
+        return dict(re.findall(r'^([\w.-]+)==(\S+)', f.read(), re.M))
+
+
+def installed_stack():
+    """The stack of requirements/stacks/ whose torch pin is the installed torch."""
+    torch_version = version('torch').split('+')[0]
+    stacks = [name[:-4] for name in os.listdir(STACKS) if name.endswith('.txt')]
+    found = [s for s in stacks if read_pins(s)['torch'] == torch_version]
+    assert len(found) == 1, f'torch {torch_version} is the torch of {found}'
+    return found[0]
+
+
+def test_every_pin_of_the_installed_stack_is_installed():
+    pins = read_pins(installed_stack())
+    assert {'torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation', 'mmpretrain',
+            'numpy'} <= set(pins)
+    assert {name: version(name).split('+')[0] for name in pins} == pins
+
+
+@pytest.mark.parametrize('stack', ['latest', 'oldest'])
+def test_the_declared_ranges_admit_every_tested_stack(stack):
+    # mmpvt installs next to either stack without changing it (the pip --dry-run check of
+    # docs/install.md shows it for the installed one)
+    from packaging.requirements import Requirement
+    requirements = []
+    for name in ('runtime', 'det', 'seg', 'cls'):
+        with open(os.path.join(REPO, 'requirements', f'{name}.txt')) as f:
+            requirements += [Requirement(line.split('#')[0].strip()) for line in f
+                             if line.split('#')[0].strip()]
+    pins = read_pins(stack)
+    ranged = [req for req in requirements if req.specifier]
+    assert {req.name for req in ranged} <= set(pins), 'a declared range no stack tests'
+    outside = [f'{req} excludes {pins[req.name]}' for req in ranged
+               if not req.specifier.contains(pins[req.name])]
+    assert outside == []
 
 
 def test_mmcv_compiled_nms_runs():
@@ -58,7 +91,7 @@ def run_check(fake_versions=None):
             f'fake = {dict(fake_versions or {})!r}\n'
             'real = md.version\n'
             'md.version = lambda name: fake.get(name) or real(name)\n'
-            f'sys.argv = ["check_env.py", {repo!r}]\n'
+            f'sys.argv = ["check_env.py", "--stack", {installed_stack()!r}, {repo!r}]\n'
             f'runpy.run_path({os.path.join(repo, "tools", "check_env.py")!r}, run_name="__main__")\n')
     return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
 

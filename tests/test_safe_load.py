@@ -14,8 +14,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import mmpvt  # noqa: F401  (installs the allow-list)
+from mmpvt.safe_load import safe_torch_load
 
-from .helpers import poison_hub_cache
+from .helpers import RunsCode, poison_hub_cache
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -57,8 +58,9 @@ def runner_checkpoint(tmp_path_factory):
     return work_dir
 
 
-def test_without_mmpvt_torch_refuses_runner_checkpoints(runner_checkpoint):
-    code = f'import torch; torch.load({str(runner_checkpoint / "epoch_1.pth")!r})'
+def test_without_mmpvt_torchs_safe_loading_refuses_runner_checkpoints(runner_checkpoint):
+    code = (f'import torch; torch.load({str(runner_checkpoint / "epoch_1.pth")!r}, '
+            'weights_only=True)')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert result.returncode != 0 and 'HistoryBuffer' in result.stderr
 
@@ -67,16 +69,32 @@ def test_second_runner_resumes_from_saved_checkpoint(runner_checkpoint):
     runner = toy_runner(runner_checkpoint, max_epochs=2, resume=True, name='b')
     runner.train()
     assert runner.epoch == 2 and runner.iter == 4  # 2 iterations per epoch, one epoch resumed
-    resumed = torch.load(str(runner_checkpoint / 'epoch_2.pth'))
+    resumed = safe_torch_load(str(runner_checkpoint / 'epoch_2.pth'))
     history = resumed['message_hub']['log_scalars']['train/loss']
     assert isinstance(history, HistoryBuffer) and history.mean() > 0
+
+
+def load_through_mmengine(path):
+    """What tools/test.py, load_from, init_cfg and inferencers do with a local file."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    return CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+
+
+def test_a_local_checkpoint_that_would_run_code_is_refused_naming_it(tmp_path):
+    marker = tmp_path / 'code_ran'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': RunsCode(str(marker))},
+               tmp_path / 'evil.pth')
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r'Refused to load the checkpoint .*evil\.pth: .*GLOBAL posix\.mkdir'):
+        load_through_mmengine(tmp_path / 'evil.pth')
+    assert not marker.exists()
 
 
 def test_checkpoint_with_pickled_callable_is_refused(tmp_path):
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'hook': os.system}, path)
     with pytest.raises(pickle.UnpicklingError, match=r'unsupported GLOBAL posix\.system'):
-        torch.load(path)
+        load_through_mmengine(path)
 
 
 class _GetattrPayload:
@@ -88,14 +106,17 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     path = tmp_path / 'getattr.pth'
     torch.save({'x': _GetattrPayload()}, path)
     with pytest.raises(pickle.UnpicklingError, match="Refusing getattr"):
-        torch.load(path)
+        load_through_mmengine(path)
 
 
 def test_runner_refuses_to_resume_from_a_malicious_checkpoint(tmp_path):
-    torch.save({'state_dict': {}, 'meta': {}, 'hook': os.system}, tmp_path / 'evil.pth')
+    marker = tmp_path / 'code_ran'
+    torch.save({'state_dict': {}, 'meta': {}, 'payload': RunsCode(str(marker))},
+               tmp_path / 'evil.pth')
     runner = toy_runner(tmp_path, max_epochs=1)
-    with pytest.raises(pickle.UnpicklingError, match=r'unsupported GLOBAL posix\.system'):
+    with pytest.raises(pickle.UnpicklingError, match=r'unsupported GLOBAL posix\.mkdir'):
         runner.resume(str(tmp_path / 'evil.pth'))
+    assert not marker.exists()
 
 
 # ---- checkpoints given as URLs ----------------------------------------------------------------

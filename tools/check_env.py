@@ -1,30 +1,45 @@
 #!/usr/bin/env python
-"""Is this interpreter's environment exactly what tools/setup_env.sh installs?
+"""Is this interpreter's environment exactly what tools/setup_env.sh installs, and do mmcv's ops
+run where the models will run?
 
-    python tools/check_env.py [REPO]     # exit 0: ready; exit 1: prints every pin that drifted
+    python tools/check_env.py [--stack latest|oldest] [--mmcv-ops any|cuda] [REPO]
+        exit 0: ready; exit 1: prints one line per problem and what to do
 
-REPO is the checkout mmpvt must be imported from (default: the repository holding this script).
+The pins are those of requirements/stacks/<stack>.txt (default: latest). REPO is the checkout mmpvt
+must be imported from (default: the repository holding this script). When torch sees a GPU, mmcv's
+compiled ops must also run on it (NMS, RoIAlign and the sigmoid focal loss that mmdet's RetinaNet,
+ATSS and R-CNNs call for CUDA tensors): a CPU-only mmcv fails there at the first loss or NMS.
+``--mmcv-ops cuda`` also demands an mmcv compiled with CUDA ops where no GPU is visible.
 
 setup_env.sh runs it for its fast path: a venv that passes is left alone, one that fails goes
-through the full install, which puts the pins back. Standard library only (it must run in a
-broken environment).
+through the full install, which puts the pins back. Standard library only until the imports
+(it must run in a broken environment).
 """
 import argparse
 import os
+import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-PINS = {'torch': '2.14.1', 'torchvision': '0.29.1', 'numpy': '1.26.4', 'mmengine': '0.10.7',
-        'mmcv': '2.1.0', 'mmdet': '3.3.0', 'mmsegmentation': '1.2.2', 'mmpretrain': '1.2.0',
-        'timm': '1.0.31', 'transformers': '4.51.3',
-        # the deploy extra (requirements/deploy.txt)
-        'onnx': '1.23.2', 'onnxruntime': '1.32.0', 'onnxscript': '0.7.2'}
-PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'pytest-xdist', 'mmpvt')
-# mmcv 2.1.0's build and mmengine 0.10.7 import pkg_resources, which setuptools 82 removed
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STACKS = os.path.join(REPO, 'requirements', 'stacks')
+# in every stack, pinned or not: the test extras and mmpvt itself
+PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'mmpvt')
+# mmcv 2.1.0's build and mmengine 0.10.x import pkg_resources, which setuptools 82 removed
 SETUPTOOLS_BELOW = 82
+REBUILD = ('rebuild mmcv with CUDA ops: delete its cached wheel and run make install on this GPU '
+           'node (or install a prebuilt CUDA wheel: MMPVT_MMCV_FIND_LINKS, docs/install.md)')
 
 
-def problems(repo: str) -> list:
+def stack_pins(stack: str) -> dict:
+    """{package: version} of the ``name==version`` lines of requirements/stacks/<stack>.txt."""
+    with open(os.path.join(STACKS, f'{stack}.txt')) as f:
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return dict(m.groups() for m in map(re.compile(r'([\w.-]+)==(\S+)').fullmatch, lines)
+                    if m)
+
+
+def version_problems(stack: str) -> list:
     found = []
 
     def installed(name):
@@ -34,7 +49,7 @@ def problems(repo: str) -> list:
             found.append(f'{name} is not installed')
             return None
 
-    for name, pin in PINS.items():
+    for name, pin in stack_pins(stack).items():
         v = installed(name)
         if v is not None and v.split('+')[0] != pin:
             found.append(f'{name} {v} is installed, {pin} is pinned')
@@ -43,6 +58,51 @@ def problems(repo: str) -> list:
         found.append(f'setuptools {v} is installed, < {SETUPTOOLS_BELOW} is needed')
     for name in PRESENT:
         installed(name)
+    return found
+
+
+def cuda_op_problems() -> list:
+    """mmcv's NMS, RoIAlign and sigmoid focal loss on CUDA tensors, each against its known
+    answer; [] when they all run (or when torch sees no GPU)."""
+    import torch
+    if not torch.cuda.is_available():
+        return []
+    from mmcv.ops import RoIAlign, nms, sigmoid_focal_loss
+    found = []
+    cuda = torch.device('cuda')
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]],
+                         device=cuda)
+    checks = {
+        'nms': lambda: nms(boxes, torch.tensor([0.9, 0.8, 0.7], device=cuda), 0.5)[1].tolist()
+        == [0, 2],
+        # each output bin averages one sample at its centre: 5, 7, 13, 15
+        'RoIAlign': lambda: RoIAlign(2, 1.0, 1, aligned=False)(
+            torch.arange(16., device=cuda).reshape(1, 1, 4, 4),
+            torch.tensor([[0., 0., 0., 4., 4.]], device=cuda)).flatten().tolist()
+        == [5., 7., 13., 15.],
+        # logit 0, target class 0 of 1: alpha * 0.5^2 * log(2) with alpha = 0.25
+        'sigmoid_focal_loss': lambda: abs(sigmoid_focal_loss(
+            torch.zeros(1, 1, device=cuda), torch.zeros(1, dtype=torch.long, device=cuda),
+            2.0, 0.25, None, 'sum').item() - 0.25 * 0.25 * 0.6931472) < 1e-5,
+    }
+    for name, check in checks.items():
+        try:
+            if not check():
+                found.append(f'mmcv.ops.{name} gives a wrong answer on CUDA; {REBUILD}')
+        except RuntimeError as e:  # 'implementation for device cuda:0 not found'
+            found.append(f'mmcv.ops.{name} does not run on CUDA ({str(e).splitlines()[0]}); '
+                         f'{REBUILD}')
+    return found
+
+
+def mmcv_cuda_version() -> str:
+    """The CUDA version mmcv's ops were compiled with, or 'not available' (CPU ops only)."""
+    from mmcv.ops import get_compiling_cuda_version
+    return get_compiling_cuda_version()
+
+
+def problems(repo: str, stack: str = 'latest', mmcv_ops: str = 'any') -> list:
+    found = version_problems(stack)
     if found:
         return found
     try:
@@ -63,16 +123,25 @@ def problems(repo: str) -> list:
     here = os.path.realpath(os.path.dirname(mmpvt.__file__))
     if here != os.path.realpath(os.path.join(repo, 'mmpvt')):
         found.append(f'mmpvt is imported from {here}, not from this checkout {repo}')
-    return found
+    if mmcv_ops == 'cuda' and mmcv_cuda_version() == 'not available':
+        found.append(f'mmcv was compiled without CUDA ops; {REBUILD}')
+    return found + cuda_op_problems()
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('repo', nargs='?', metavar='REPO',
-                        default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    stacks = sorted(name[:-4] for name in os.listdir(STACKS) if name.endswith('.txt'))
+    parser.add_argument('--stack', default='latest', choices=stacks,
+                        help='the pins to check: requirements/stacks/<stack>.txt '
+                             '(default: %(default)s)')
+    parser.add_argument('--mmcv-ops', default='any', choices=('any', 'cuda'),
+                        help='cuda: mmcv must have been compiled with CUDA ops, even where no '
+                             'GPU is visible (default: %(default)s; with a GPU they must run)')
+    parser.add_argument('repo', nargs='?', metavar='REPO', default=REPO,
                         help='the checkout mmpvt must be imported from (default: %(default)s)')
-    found = problems(parser.parse_args(argv).repo)
+    args = parser.parse_args(argv)
+    found = problems(args.repo, args.stack, args.mmcv_ops)
     for line in found:
         print(f'check_env: {line}')
     return 1 if found else 0

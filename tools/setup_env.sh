@@ -1,40 +1,66 @@
 #!/usr/bin/env bash
-# One-command set-up of the mmpvt development environment (what `make install` runs).
+# One-command set-up of an mmpvt development environment (what `make install` runs).
 #
-#   bash tools/setup_env.sh
+#   bash tools/setup_env.sh                     # the newest stack, in .venv
+#   MMPVT_STACK=oldest bash tools/setup_env.sh  # the oldest supported stack, in .venv-oldest
 #
-# Creates a virtualenv (default: .venv in the repository root) and installs, pinned:
-# torch 2.14.1 with torchvision 0.29.1 (PyPI's default build, which runs on the CPU too), numpy,
-# mmengine 0.10.7, mmcv 2.1.0 compiled from source with its ops, mmdet 3.3.0, mmsegmentation 1.2.2,
-# mmpretrain 1.2.0, timm (+ ftfy, regex), pycocotools, pytest, then mmpvt (editable).
+# Creates a virtualenv and installs the exact versions of requirements/stacks/$MMPVT_STACK.txt:
+# torch with its torchvision (PyPI's default builds, which run on a CPU too), numpy, mmengine,
+# mmcv 2.1.0 with its compiled ops, mmdet, mmsegmentation, mmpretrain, the test and deploy extras,
+# then mmpvt (editable).
+#
+# mmcv: PyPI has only its source. It is compiled once per (python, torch, CUDA ops) and the wheel
+# kept in $MMPVT_WHEEL_CACHE, so later installs (and fresh clones) reuse it. On a machine where
+# torch sees a GPU, the ops are built for CUDA (for the visible GPUs' architectures) with nvcc
+# (CUDA_HOME, or nvcc on PATH), which must match the CUDA torch was built with; elsewhere for the
+# CPU only. Or take a prebuilt wheel: MMPVT_MMCV_WHEEL=path, or MMPVT_MMCV_FIND_LINKS=the index
+# page OpenMMLab publishes per CUDA and torch (docs/install.md).
 #
 # Environment variables:
-#   MMPVT_VENV         virtualenv path                      (default: <repo>/.venv)
-#   MMPVT_PYTHON       interpreter that creates the venv    (default: python3)
-#   MMPVT_WHEEL_CACHE  where the compiled mmcv wheel is kept (default: ~/.cache/mmpvt/wheels)
-#   MMPVT_TORCH_INDEX  extra index for torch, e.g. https://download.pytorch.org/whl/cpu
-#   MAX_JOBS           parallel compile jobs for mmcv       (default: number of cores)
+#   MMPVT_STACK            latest (default) or oldest: requirements/stacks/<name>.txt
+#   MMPVT_VENV             virtualenv path             (default: <repo>/.venv, .venv-oldest)
+#   MMPVT_PYTHON           interpreter for the venv    (default: python3)
+#   MMPVT_WHEEL_CACHE      compiled mmcv wheels        (default: ~/.cache/mmpvt/wheels)
+#   MMPVT_TORCH_INDEX      extra index for torch, e.g. https://download.pytorch.org/whl/cu118
+#   MMPVT_MMCV_CUDA        auto (default: CUDA ops if torch sees a GPU), 1 (CUDA ops without a
+#                          GPU; needs TORCH_CUDA_ARCH_LIST) or 0 (CPU ops only)
+#   TORCH_CUDA_ARCH_LIST   CUDA architectures to build, e.g. "7.0;9.0" (default: the visible GPUs')
+#   MMPVT_MMCV_WHEEL       a prebuilt mmcv wheel to install instead of compiling
+#   MMPVT_MMCV_FIND_LINKS  a pip --find-links page with prebuilt mmcv wheels
+#   MAX_JOBS               parallel compile jobs for mmcv (default: number of cores)
 #
 # Re-running it where everything is installed only verifies the versions (a few seconds).
-# mmcv's ~25-minute build happens once per (python, torch) pair: its wheel is cached outside the
-# repository, so fresh clones (CI) reuse it.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${MMPVT_VENV:-$REPO/.venv}"
+STACK="${MMPVT_STACK:-latest}"
+STACK_FILE="$REPO/requirements/stacks/$STACK.txt"
+DEFAULT_VENV="$REPO/.venv"
+[ "$STACK" = latest ] || DEFAULT_VENV="$REPO/.venv-$STACK"
+VENV="${MMPVT_VENV:-$DEFAULT_VENV}"
 PYTHON="${MMPVT_PYTHON:-python3}"
 WHEEL_CACHE="${MMPVT_WHEEL_CACHE:-$HOME/.cache/mmpvt/wheels}"
-TORCH_VERSION=2.14.1
-TORCHVISION_VERSION=0.29.1  # the torchvision release built against TORCH_VERSION
-MMCV_VERSION=2.1.0
+MMCV_CUDA="${MMPVT_MMCV_CUDA:-auto}"
 
 say() { printf '[setup_env] %s\n' "$*"; }
 die() { printf '[setup_env] ERROR: %s\n' "$*" >&2; exit 1; }
 start=$(date +%s)
 
+[ -f "$STACK_FILE" ] || die "MMPVT_STACK=$STACK: expected one of $(ls "$REPO/requirements/stacks" | sed 's/\.txt$//' | tr '\n' ' ')(no $STACK_FILE)"
+case "$MMCV_CUDA" in auto|0|1) ;; *) die "MMPVT_MMCV_CUDA must be auto, 0 or 1, got '$MMCV_CUDA'";; esac
+pin() {  # the exact version the stack file gives a package
+  local v
+  v=$(sed -n "s/^$1==\([^ #]*\).*/\1/p" "$STACK_FILE")
+  [ -n "$v" ] || die "$STACK_FILE pins no $1"
+  printf '%s' "$v"
+}
+TORCH_VERSION=$(pin torch)
+TORCHVISION_VERSION=$(pin torchvision)
+MMCV_VERSION=$(pin mmcv)
+
 # ---- prerequisites ---------------------------------------------------------------------------
 command -v "$PYTHON" >/dev/null 2>&1 || die "no '$PYTHON' found. Install Python 3.10-3.12 (e.g. apt-get install python3 python3-venv python3-dev) or set MMPVT_PYTHON."
-"$PYTHON" - <<'EOF' || die "Python 3.10-3.12 is required (torch 2.14 + mmcv 2.1.0); found $("$PYTHON" --version 2>&1). Install one and set MMPVT_PYTHON=/path/to/python3.11."
+"$PYTHON" - <<'EOF' || die "Python 3.10-3.12 is required; found $("$PYTHON" --version 2>&1). Install one and set MMPVT_PYTHON=/path/to/python3.11."
 import sys
 sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 12) else 1)
 EOF
@@ -43,34 +69,26 @@ EOF
 # ---- fast path: everything already there ---------------------------------------------------
 check_installed() {
   [ -x "$VENV/bin/python" ] || return 1
-  "$VENV/bin/python" "$REPO/tools/check_env.py" "$REPO"
+  local ops=any  # MMPVT_MMCV_CUDA=1: a venv whose mmcv has no CUDA ops is rebuilt
+  [ "$MMCV_CUDA" = 1 ] && ops=cuda
+  "$VENV/bin/python" "$REPO/tools/check_env.py" --stack "$STACK" --mmcv-ops "$ops" "$REPO"
 }
 if check_installed; then
-  say "everything is already installed in $VENV ($(( $(date +%s) - start ))s)."
+  say "everything of the $STACK stack is already installed in $VENV ($(( $(date +%s) - start ))s)."
   exit 0
 fi
 
-# Compiling mmcv needs a C++ compiler and the Python headers.
-CXX_BIN="${CXX:-c++}"
-command -v "$CXX_BIN" >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 \
-  || die "no C++ compiler found (needed to build mmcv's ops): apt-get install g++ (or build-essential)."
-"$PYTHON" - <<'EOF' || die "Python headers (Python.h) are missing (needed to build mmcv): apt-get install python3-dev"
-import os, sys, sysconfig
-sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')) else 1)
-EOF
-
 # ---- virtualenv and pinned packages ---------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
-  say "creating virtualenv $VENV"
+  say "creating virtualenv $VENV ($STACK stack)"
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-CONSTRAINTS="$REPO/requirements/constraints.txt"
-# pip with our constraints; drops the "Location ... is ignored" chatter of local mirror configs
+# pip with the stack's pins; drops the "Location ... is ignored" chatter of local mirror configs
 quiet_mirror() { grep -v "is ignored: it is neither a file nor a directory" || true; }
 pip_install() {
   local rc=0  # pipefail: the pipeline fails exactly when pip does
-  "$PY" -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@" 2>&1 | quiet_mirror || rc=$?
+  "$PY" -m pip install --disable-pip-version-check -q -c "$STACK_FILE" "$@" 2>&1 | quiet_mirror || rc=$?
   return "$rc"
 }
 
@@ -81,51 +99,111 @@ pip_install -r "$REPO/requirements/build.txt"
 say "torch==$TORCH_VERSION, torchvision==$TORCHVISION_VERSION"
 torch_args=()
 [ -n "${MMPVT_TORCH_INDEX:-}" ] && torch_args=(--extra-index-url "$MMPVT_TORCH_INDEX")
-pip_install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "numpy==1.26.4" "${torch_args[@]}"
+pip_install "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "numpy" "${torch_args[@]}"
 
 say "mmengine"
-pip_install "mmengine==0.10.7"
+pip_install "mmengine"
 
-# mmcv: PyPI only has the source distribution. Build it once into the wheel cache, keyed by the
-# Python ABI and torch version so a cached wheel never meets the wrong torch.
+# ---- mmcv ----------------------------------------------------------------------------------
+# What torch offers: its CUDA version ('' for a CPU build), whether it sees a GPU, the GPUs'
+# architectures, and the C++ standard its headers require (torch 2.14's ATen.h stops below C++20).
+torch_facts=$("$PY" - <<'EOF'
+import os, torch
+cuda = torch.version.cuda or ''
+gpu = cuda and torch.cuda.is_available()
+archs = sorted({'%d.%d' % torch.cuda.get_device_capability(i)
+                for i in range(torch.cuda.device_count())}) if gpu else []
+with open(os.path.join(os.path.dirname(torch.__file__), 'include', 'ATen', 'ATen.h')) as f:
+    std = 'c++20' if '202002L' in f.read() else 'c++17'
+print(cuda, int(bool(gpu)), ';'.join(archs) or '-', std)
+EOF
+) || die "could not import the installed torch"
+read -r TORCH_CUDA TORCH_SEES_GPU GPU_ARCHS CXX_STD <<<"$torch_facts"
+
+want_cuda_ops=0
+if [ "$MMCV_CUDA" = 1 ] || { [ "$MMCV_CUDA" = auto ] && [ "$TORCH_SEES_GPU" = 1 ]; }; then
+  want_cuda_ops=1
+  [ -n "$TORCH_CUDA" ] || die "CUDA ops asked for, but torch $TORCH_VERSION is a CPU build; set MMPVT_TORCH_INDEX to a CUDA index (docs/install.md)"
+  [ -n "${TORCH_CUDA_ARCH_LIST:-}" ] || [ "$GPU_ARCHS" != - ] \
+    || die "MMPVT_MMCV_CUDA=1 without a visible GPU: set TORCH_CUDA_ARCH_LIST (e.g. '7.0;8.0;9.0')"
+  export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-$GPU_ARCHS}"
+fi
+
 PYTAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
-MMCV_CACHE="$WHEEL_CACHE/mmcv-$MMCV_VERSION-$PYTAG-torch$TORCH_VERSION"
-mkdir -p "$MMCV_CACHE"
-mmcv_wheel=$(ls "$MMCV_CACHE"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
-if [ -z "$mmcv_wheel" ]; then
-  say "building mmcv==$MMCV_VERSION with compiled ops from source (about 25 min on 2 cores) ..."
+if [ "$want_cuda_ops" = 1 ]; then
+  OPS_TAG="cu${TORCH_CUDA//./}-sm$(printf '%s' "$TORCH_CUDA_ARCH_LIST" | tr -d '.' | tr ';, ' '_')"
+else
+  OPS_TAG=cpu
+fi
+# Keyed by everything the compiled ops depend on: a CPU-only wheel never meets a GPU node.
+MMCV_CACHE="$WHEEL_CACHE/mmcv-$MMCV_VERSION-$PYTAG-torch$TORCH_VERSION-$OPS_TAG"
+
+build_mmcv() {
+  local nvcc_bin="" build_dir src rc=0
+  # compiling mmcv needs a C++ compiler and the Python headers
+  command -v "${CXX:-c++}" >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 \
+    || die "no C++ compiler found (needed to build mmcv's ops): apt-get install g++ (or build-essential)."
+  "$PY" -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+    || die "Python headers (Python.h) are missing (needed to build mmcv): apt-get install python3-dev"
+  if [ "$want_cuda_ops" = 1 ]; then
+    nvcc_bin="${CUDA_HOME:+$CUDA_HOME/bin/nvcc}"
+    [ -n "$nvcc_bin" ] || nvcc_bin=$(command -v nvcc || true)
+    [ -x "$nvcc_bin" ] || die "mmcv's CUDA ops need nvcc for CUDA $TORCH_CUDA: install that CUDA toolkit (or pip install nvidia-cuda-nvcc-cu${TORCH_CUDA%%.*} and headers, docs/install.md) and set CUDA_HOME; or give a prebuilt wheel with MMPVT_MMCV_WHEEL / MMPVT_MMCV_FIND_LINKS"
+    local nvcc_cuda
+    nvcc_cuda=$("$nvcc_bin" --version | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p')
+    [ "${nvcc_cuda%%.*}" = "${TORCH_CUDA%%.*}" ] \
+      || die "$nvcc_bin is CUDA $nvcc_cuda, torch $TORCH_VERSION was built with CUDA $TORCH_CUDA: their major versions must match (set CUDA_HOME to a CUDA ${TORCH_CUDA%%.*}.x toolkit)"
+    export CUDA_HOME="${CUDA_HOME:-$(dirname "$(dirname "$nvcc_bin")")}"
+    say "building mmcv==$MMCV_VERSION with CUDA ops (CUDA $nvcc_cuda, archs $TORCH_CUDA_ARCH_LIST, $CXX_STD) from source: 1-2 hours on 2 cores, minutes on a GPU node's cores ..."
+  else
+    say "building mmcv==$MMCV_VERSION with CPU ops ($CXX_STD) from source (about 25 min on 2 cores) ..."
+  fi
   build_dir=$(mktemp -d "$MMCV_CACHE/.build.XXXXXX")
   trap 'rm -rf "$build_dir"' EXIT
-  # The sdist, unpacked and patched: torch 2.14's headers need C++20, and mmcv 2.1.0's setup.py
-  # passes -std=c++17 after torch's own -std flag (the last one wins).
-  rc=0
   "$PY" -m pip download --disable-pip-version-check --no-cache-dir --no-deps --no-build-isolation \
     --no-binary :all: -d "$build_dir" "mmcv==$MMCV_VERSION" 2>&1 | quiet_mirror || rc=$?
   [ "$rc" -eq 0 ] || die "downloading mmcv==$MMCV_VERSION's source failed"
   tar -xzf "$build_dir/mmcv-$MMCV_VERSION.tar.gz" -C "$build_dir"
   src="$build_dir/mmcv-$MMCV_VERSION"
-  sed -i "s/extra_compile_args\['cxx'\] = \['-std=c++17'\]/extra_compile_args['cxx'] = ['-std=c++20']/" \
-    "$src/setup.py"
-  grep -q "extra_compile_args\['cxx'\] = \['-std=c++20'\]" "$src/setup.py" \
-    || die "could not switch mmcv's setup.py to C++20 (its -std line changed?)"
-  # --no-cache-dir: pip's own wheel cache would hand back a wheel built earlier from the same
-  # source against another torch (or without ops) instead of building one.
-  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "$PY" -m pip wheel --disable-pip-version-check --no-cache-dir --no-deps --no-build-isolation \
-      -w "$build_dir" "$src" 2>&1 | quiet_mirror || rc=$?
+  # mmcv 2.1.0's setup.py gives the host compiler and nvcc '-std=c++17' after torch's own flags
+  # (the last one wins), whatever torch's headers need.
+  "$PY" "$REPO/tools/dev/mmcv_cxx_standard.py" "$src/setup.py" "$CXX_STD" \
+    || die "could not set the C++ standard in mmcv's setup.py (its -std lines changed?)"
+  # mmcv builds CUDA ops whenever torch sees a GPU (FORCE_CUDA=0 does not stop it): a CPU build
+  # hides the GPUs from the build instead. --no-cache-dir: pip's own wheel cache would hand back a
+  # wheel built earlier from the same source against another torch.
+  local -a build_env=(MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}")
+  if [ "$want_cuda_ops" = 1 ]; then build_env+=(FORCE_CUDA=1); else build_env+=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES=); fi
+  env "${build_env[@]}" "$PY" -m pip wheel --disable-pip-version-check --no-cache-dir --no-deps \
+      --no-build-isolation -w "$build_dir" "$src" 2>&1 | quiet_mirror || rc=$?
   [ "$rc" -eq 0 ] || die "building mmcv failed (see the compiler output above)"
   built=$(ls "$build_dir"/mmcv-*.whl)
   # rename inside the same filesystem: the cache never holds a half-written wheel
   mv "$built" "$MMCV_CACHE/"
-  mmcv_wheel="$MMCV_CACHE/$(basename "$built")"
   rm -rf "$build_dir"; trap - EXIT
+}
+
+if [ -n "${MMPVT_MMCV_WHEEL:-}" ]; then
+  [ -f "$MMPVT_MMCV_WHEEL" ] || die "MMPVT_MMCV_WHEEL=$MMPVT_MMCV_WHEEL: no such file (expected a mmcv-$MMCV_VERSION-*.whl)"
+  say "mmcv from the prebuilt wheel $MMPVT_MMCV_WHEEL"
+  pip_install "$MMPVT_MMCV_WHEEL"
+elif [ -n "${MMPVT_MMCV_FIND_LINKS:-}" ]; then
+  say "mmcv==$MMCV_VERSION prebuilt, from $MMPVT_MMCV_FIND_LINKS"
+  pip_install --only-binary mmcv -f "$MMPVT_MMCV_FIND_LINKS" "mmcv==$MMCV_VERSION"
 else
-  say "reusing cached mmcv wheel $mmcv_wheel"
+  mkdir -p "$MMCV_CACHE"
+  mmcv_wheel=$(ls "$MMCV_CACHE"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+  if [ -z "$mmcv_wheel" ]; then
+    build_mmcv
+    mmcv_wheel=$(ls "$MMCV_CACHE"/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+  else
+    say "reusing cached mmcv wheel $mmcv_wheel"
+  fi
+  pip_install "$mmcv_wheel"
 fi
-pip_install "$mmcv_wheel"
 
 say "mmdet, mmsegmentation, mmpretrain, timm and friends"
-pip_install "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" -r "$REPO/requirements/runtime.txt" \
+pip_install "mmdet" "mmsegmentation" "mmpretrain" -r "$REPO/requirements/seg.txt" \
   -r "$REPO/requirements/tests.txt" -r "$REPO/requirements/deploy.txt"
 
 say "mmpvt (editable)"
@@ -133,7 +211,7 @@ pip_install --no-build-isolation --no-deps -e "$REPO"
 
 check_installed || {
   "$PY" -c "import torchvision, mmcv.ops, mmdet, mmseg, mmpretrain.models, mmpvt" || true
-  die "installation finished but the environment check failed (see the import error above)."
+  die "installation finished but the environment check failed (see above)."
 }
-say "done in $(( $(date +%s) - start ))s: $VENV"
-say "run the tests with: make test"
+say "done in $(( $(date +%s) - start ))s: $VENV ($STACK stack, mmcv ops: $OPS_TAG)"
+say "run the tests with: make test$([ "$STACK" = latest ] || printf ' STACK=%s' "$STACK")"

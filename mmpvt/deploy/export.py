@@ -26,6 +26,8 @@ from torch import Tensor, nn
 from ..fileio import atomic_path
 from ..models.builder import build_from_config
 from ..models.checkpoints import fit_state_dict, load_checkpoint_file
+from ..torch_compat import (DYNAMIC_EXPORT_TORCH, has_dynamic_export, legacy_onnx_export_kwargs,
+                            require)
 from .graphs import DenseDetectorGraph  # noqa: F401  (a public name of this module)
 from .specs import IMAGE, ExportSpec, Graph, plan_export, symbolic_axes
 
@@ -35,7 +37,8 @@ BACKBONE_OUTPUTS = ('c2', 'c3', 'c4', 'c5')
 def export_program(model: nn.Module, example: Tuple[Tensor, ...],
                    dynamic_axes: Sequence[Sequence[int]]) -> 'torch.export.ExportedProgram':
     """torch.export of `model` in eval mode; dynamic_axes: per input, the axes left symbolic
-    (``Dim.DYNAMIC``)."""
+    (``Dim.DYNAMIC``). Needs torch >= 2.6."""
+    require(has_dynamic_export(), 'torch.export with dynamic sizes', DYNAMIC_EXPORT_TORCH)
     dim = torch.export.Dim.DYNAMIC
     shapes = tuple({axis: dim for axis in axes} for axes in dynamic_axes)
     model.eval()
@@ -56,6 +59,8 @@ def export_onnx(model: nn.Module, example: Tuple[Tensor, ...], path: str,
         raise ValueError(f'opset must be >= 17 (LayerNormalization), got {opset}')
     if dynamo and opset < 18:
         raise ValueError(f'the dynamo exporter writes opset >= 18, got {opset}')
+    if dynamo:
+        require(has_dynamic_export(), 'the dynamo ONNX exporter', DYNAMIC_EXPORT_TORCH)
     with torch.no_grad(), atomic_path(path) as tmp:
         if dynamo:
             program = model if isinstance(model, torch.export.ExportedProgram) else \
@@ -73,9 +78,10 @@ def export_onnx(model: nn.Module, example: Tuple[Tensor, ...], path: str,
                 # functions give two-stage detectors their RoiAlign node (docs/deployment.md)
                 warnings.filterwarnings('ignore', 'You are using the legacy TorchScript-based',
                                         DeprecationWarning)
-                torch.onnx.export(model, example, tmp, dynamo=False, opset_version=opset,
+                torch.onnx.export(model, example, tmp, opset_version=opset,
                                   input_names=list(input_names),
-                                  output_names=list(output_names), dynamic_axes=dynamic_dims)
+                                  output_names=list(output_names), dynamic_axes=dynamic_dims,
+                                  **legacy_onnx_export_kwargs())
     return path
 
 

@@ -16,7 +16,7 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
-from ...safe_load import refusal_reason
+from ...safe_load import CheckpointRefusedError, refusal_reason
 from ..layers import resize_pos_embed
 from .base import (CheckpointMismatchError, CheckpointReadError, StateDict, is_square, key_listing,
                    shape_text)
@@ -190,6 +190,8 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
                                                       logger='current')
     except FileNotFoundError as e:
         raise CheckpointReadError(f'Checkpoint file not found: {name} ({e})') from e
+    except CheckpointRefusedError as e:  # it says which file and what was refused
+        raise CheckpointReadError(str(e)) from e
     except (URLError, ConnectionError, TimeoutError) as e:
         raise CheckpointReadError(
             f'Could not download the checkpoint {name}: {e}. If this machine is offline, download '

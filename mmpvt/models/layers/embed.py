@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...torch_compat import is_exporting
+
 PATCH_NORM_EPS = 1e-5  # patch_embed*.norm and attn.norm: nn.LayerNorm's default in both releases
 BLOCK_NORM_EPS = 1e-6  # block norm1/norm2 (v1, v2) and the per-stage norm (v2)
 
@@ -34,7 +36,7 @@ def tracing_shapes() -> bool:
     takes the general path instead while this is True; eager mode and torch.compile keep their
     shortcuts, bit for bit.
     """
-    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+    return torch.jit.is_tracing() or is_exporting()
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...torch_compat import is_compiling
 from .dwconv import depthwise_conv, depthwise_conv_backward
 from .embed import Grid, tracing_shapes
 
@@ -41,7 +42,7 @@ def _workspace(like: Tensor) -> Tensor:
     call: CPU memory reused across calls (one buffer per thread, device and dtype, grown to the
     largest size asked for), elsewhere a new tensor (CUDA's caching allocator reuses memory
     itself). See the module docstring for why."""
-    if like.device.type != 'cpu' or torch.compiler.is_compiling():
+    if like.device.type != 'cpu' or is_compiling():
         return torch.empty_like(like)  # (a compiled graph plans its own buffers)
     key = (threading.get_ident(), like.device, like.dtype)
     buffer = _WORKSPACES.get(key)
