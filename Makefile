@@ -10,7 +10,7 @@ endif
 export MMPVT_STACK MMPVT_VENV
 PY := $(MMPVT_VENV)/bin/python
 
-.PHONY: install test test-fast demo
+.PHONY: install test test-fast lint demo
 
 install:  ## create $(MMPVT_VENV) and install the stack's pinned versions + mmpvt (STACK=oldest: torch 2.1)
 	bash tools/setup_env.sh
@@ -20,6 +20,10 @@ test:  ## run the test suite with the venv interpreter, one worker per core, fil
 
 test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument checks (< 60 s), on both cores
 	$(PY) -m pytest tests -q -m "not slow" -n 2 --dist loadfile
+
+lint:  ## flake8 and isort --check with the settings of setup.cfg (what CI runs)
+	$(PY) -m flake8 mmpvt mmpvt_runtime tools tests configs setup.py
+	$(PY) -m isort --check-only --quiet mmpvt mmpvt_runtime tools tests configs setup.py
 
 demo: export MMPVT_DEMO_VIA = make
 demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU, ~4.5 min); ARGS=--full: the longer run, ARGS=--help: all options

@@ -117,7 +117,8 @@ class AtomicLocalBackend(LocalBackend):
 
     mmengine's CheckpointHook writes checkpoints through ``backend.put``, which for LocalBackend is
     a plain ``open(path, 'wb')``: a run killed mid-write leaves a truncated ``iter_N.pth`` that a
-    resume then fails on. Selected with ``CheckpointHook(backend_args=dict(backend=ATOMIC_BACKEND))``
+    resume then fails on. Selected with
+    ``CheckpointHook(backend_args=dict(backend=ATOMIC_BACKEND))``
     (our tools/train.py does this by default).
     """
 

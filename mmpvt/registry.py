@@ -33,6 +33,6 @@ def _child(parent: Registry, name: str, locations: List[str]) -> Registry:
 
 
 MODELS = _child(MMENGINE_MODELS, 'model', ['mmpvt.models', 'mmpvt.models.detectors',
-                                          'mmpvt.models.heads'])
+                                           'mmpvt.models.heads'])
 TRANSFORMS = _child(MMENGINE_TRANSFORMS, 'transform', ['mmpvt.datasets'])
 HOOKS = _child(MMENGINE_HOOKS, 'hook', ['mmpvt.engine'])

@@ -67,6 +67,7 @@ def _numpy_globals() -> List[object]:
     """numpy's array/scalar reconstructors, under both module paths numpy pickles them with
     (numpy 1: ``numpy.core.multiarray``, numpy 2: ``numpy._core.multiarray``)."""
     from numpy.core import multiarray  # numpy 2 keeps this path as an alias
+
     # np.dtype instances are rebuilt through their concrete classes (numpy.dtypes.Float64DType...)
     dtype_classes = [c for c in vars(np.dtypes).values()
                      if isinstance(c, type) and issubclass(c, np.dtype)]
@@ -90,7 +91,8 @@ def _qualified_name(entry) -> str:
 @functools.lru_cache(maxsize=None)
 def _allowed_globals() -> Dict[str, object]:
     """{'module.name': object} that :class:`AllowListUnpickler` lets through: torch's own
-    weights-only globals (tensors, storages, dtypes, OrderedDict, ...) and :func:`mmengine_globals`."""
+    weights-only globals (tensors, storages, dtypes, OrderedDict, ...) and
+    :func:`mmengine_globals`."""
     from torch import _weights_only_unpickler  # torch's list; public only as add_safe_globals
     allowed = dict(_weights_only_unpickler._get_allowed_globals())
     for entry in mmengine_globals():

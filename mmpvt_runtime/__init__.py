@@ -17,8 +17,8 @@ from .detr import detr_detections, padding_mask
 from .draw import (draw, draw_classification, draw_detections, draw_segmentation, label_text,
                    random_palette)
 from .model import InputSizeError, ModelFileError, OnnxModel
-from .outputs import (classification_json, output_paths, prediction_json, read_image,
-                      save_outputs, unwritable_reason)
+from .outputs import (classification_json, output_paths, prediction_json, read_image, save_outputs,
+                      unwritable_reason)
 from .preprocess import preprocess
 from .two_stage import map_roi_levels, paste_masks, rpn_proposals, two_stage_detections
 

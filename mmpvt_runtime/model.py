@@ -96,11 +96,11 @@ class OnnxModel:
         custom = self.session.get_modelmeta().custom_metadata_map
         if 'mmpvt' not in custom:
             raise ModelFileError(f'{path} has no mmpvt metadata: export it with '
-                             'tools/deploy/export_onnx.py')
+                                 'tools/deploy/export_onnx.py')
         self.meta = json.loads(custom['mmpvt'])
         if self.meta['task'] not in TASKS:
             raise ModelFileError(f'{path}: task {self.meta["task"]!r} is not one this runtime runs '
-                             f'({", ".join(TASKS)}); run it with the mmpvt that exported it')
+                                 f'({", ".join(TASKS)}); run it with the mmpvt that exported it')
         self.task = TASKS[self.meta['task']]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.companions = {}
@@ -108,7 +108,7 @@ class OnnxModel:
             companion = os.path.join(os.path.dirname(os.path.abspath(path)), name)
             if not os.path.isfile(companion):
                 raise ModelFileError(f'{path} needs its {key} graph {companion}, which is missing: '
-                                 'keep the files tools/deploy/export_onnx.py wrote together')
+                                     'keep the files tools/deploy/export_onnx.py wrote together')
             self.companions[key] = open_session(companion, providers)
         self.input_shape = self.session.get_inputs()[0].shape
 

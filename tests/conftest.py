@@ -83,4 +83,3 @@ def log_lines():
     logger.addHandler(handler)
     yield lines
     logger.removeHandler(handler)
-

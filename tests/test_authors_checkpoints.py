@@ -19,7 +19,6 @@ from mmengine.runner import load_checkpoint
 
 import mmpvt  # noqa: F401
 from mmpvt.models.checkpoints import CheckpointMismatchError
-
 from .helpers import REPO, build_model, random_official_state_dict, run_main
 
 pytestmark = pytest.mark.slow  # whole detectors, inferencers, tools
@@ -67,8 +66,10 @@ def mmdet213_detr_keys(num_layers=6):
 TO_MMDET213 = (
     (r'^neck\.convs\.0\.conv\.', 'bbox_head.input_proj.'),
     (r'^query_embedding\.', 'bbox_head.query_embedding.'),
-    (r'^(encoder|decoder)\.layers\.(\d+)\.self_attn\.', r'bbox_head.transformer.\1.layers.\2.attentions.0.'),
-    (r'^decoder\.layers\.(\d+)\.cross_attn\.', r'bbox_head.transformer.decoder.layers.\1.attentions.1.'),
+    (r'^(encoder|decoder)\.layers\.(\d+)\.self_attn\.',
+     r'bbox_head.transformer.\1.layers.\2.attentions.0.'),
+    (r'^decoder\.layers\.(\d+)\.cross_attn\.',
+     r'bbox_head.transformer.decoder.layers.\1.attentions.1.'),
     (r'^(encoder|decoder)\.layers\.(\d+)\.ffn\.', r'bbox_head.transformer.\1.layers.\2.ffns.0.'),
     (r'^(encoder|decoder)\.layers\.(\d+)\.norms\.', r'bbox_head.transformer.\1.layers.\2.norms.'),
     (r'^decoder\.post_norm\.', 'bbox_head.transformer.decoder.post_norm.'),
@@ -132,7 +133,7 @@ def authors_files(tmp_path_factory, official_keys, official_v2_keys):
             '2.13.0' if task == 'det' else '0.13.0'
         authors = root / f'{name}_authors.pth'
         torch.save({'meta': meta, 'state_dict': {**{f'backbone.{k}': v
-                                                     for k, v in backbone.items()}, **head}},
+                                                    for k, v in backbone.items()}, **head}},
                    authors)
         ours = root / f'{name}_mmpvt.pth'
         torch.save({'meta': dict(dataset_meta=dict(classes=meta['CLASSES'])),
@@ -244,7 +245,8 @@ def _without(path, key, dst):
 def test_backbone_that_cannot_be_matched_is_an_error_naming_the_key(authors_files, tmp_path):
     cfg, _, authors, _ = authors_files['retinanet']
     broken = _without(authors, 'backbone.block1.0.attn.q.weight', tmp_path / 'broken.pth')
-    with pytest.raises(CheckpointMismatchError, match=r'missing.*stages\.0\.blocks\.0\.attn\.q\.weight'):
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'missing.*stages\.0\.blocks\.0\.attn\.q\.weight'):
         load_checkpoint(build_model(cfg), str(broken), map_location='cpu')
 
 

@@ -12,9 +12,7 @@ from mmengine.config import Config
 
 import mmpvt  # noqa: F401
 from mmpvt.models import PVT, PVTv2
-
 from mmpvt.models.builder import registry_of
-
 from .helpers import REPO, build_model, parameter_count, segmentation_inputs
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
@@ -22,7 +20,7 @@ pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in 
 # Detection, segmentation and demo configs. The ImageNet classifiers' recipes
 # (configs/imagenet) have their own specification: tests/test_imagenet_configs.py.
 CONFIGS = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'configs', '*',
-                                                                           '*.py'))
+                                                                          '*.py'))
                  if '/_base_/' not in p and '/imagenet/' not in p)  # _base_: fragments
 URL = 'https://github.com/whai362/PVT/releases/download/v2/pvt_{}.pth'
 V2_URL = 'https://github.com/whai362/PVT/releases/download/v2/pvt_v2_{}.pth'
@@ -137,7 +135,7 @@ def test_detr_size_is_official_pvt_s_plus_stock_detr(official_keys):
         backbone + rest
 
 
-# ---- Table 9: the wider PVT-Small ------------------------------------------------------------------
+# ---- Table 9: the wider PVT-Small --------------------------------------------------------------
 def test_wider_pvt_small_retinanet_is_the_wide_classifiers_backbone_with_its_fpn():
     """The backbone of configs/imagenet/pvt_s_wide_300e.py (46,383,464 parameters with its head,
     docs/classification.md) less the head (704 x 1000 + 1000), the class token, the final norm
@@ -315,6 +313,7 @@ def test_pvt_v1_config_follows_the_authors_settings(path):
     expected = V1_SETTINGS[path]
     got = settings_of(load('configs/' + path))
     assert got.keys() == expected.keys()
+
     def same(a, b):  # lr values such as 2e-4 / 1.4: equal up to rounding
         if isinstance(b, float) and isinstance(a, (int, float)):
             return math.isclose(a, b, rel_tol=1e-12)
@@ -396,12 +395,14 @@ def test_family_trains_one_step_and_predicts(path, kind):
 # widths set to PVTv2's.
 STOCK = {
     'retinanet': ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', ('neck', 'bbox_head')),
-    'mask_rcnn': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', ('neck', 'rpn_head', 'roi_head')),
+    'mask_rcnn': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+                  ('neck', 'rpn_head', 'roi_head')),
     'cascade_mask_rcnn': ('mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
                           ('neck', 'rpn_head')),
     'atss': ('mmdet::atss/atss_r50_fpn_1x_coco.py', ('neck', 'bbox_head')),
     'gfl': ('mmdet::gfl/gfl_r50_fpn_1x_coco.py', ('neck', 'bbox_head')),
-    'sparse_rcnn': ('mmdet::sparse_rcnn/sparse-rcnn_r50_fpn_300-proposals_crop-ms-480-800-3x_coco.py',
+    'sparse_rcnn': ('mmdet::sparse_rcnn/'
+                    'sparse-rcnn_r50_fpn_300-proposals_crop-ms-480-800-3x_coco.py',
                     ('neck', 'rpn_head', 'roi_head')),
     'sem_fpn': ('mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py', ('neck', 'decode_head')),
 }
@@ -419,7 +420,7 @@ def cascade_bbox_head_params(num_classes=80):
     convs = 4 * (256 * 256 * 9 + 2 * 256)
     fc = 256 * 7 * 7 * 1024 + 1024
     return convs + fc + (1024 * (num_classes + 1) + num_classes + 1) + (1024 * 4 * num_classes
-                                                                         + 4 * num_classes)
+                                                                        + 4 * num_classes)
 
 
 @functools.lru_cache(maxsize=None)
@@ -432,7 +433,8 @@ def stock_head_params(family, in_channels):
     with torch.device('meta'):  # sizes only
         total = sum(parameter_count(registry.build(copy.deepcopy(cfg.model[part])))
                     for part in parts)
-        if family == 'cascade_mask_rcnn':  # stock RoI head (a mask head per stage), authors' bbox heads
+        # cascade: the stock RoI head (a mask head per stage) with the authors' bbox heads
+        if family == 'cascade_mask_rcnn':
             roi = registry.build(copy.deepcopy(cfg.model.roi_head))
             total += sum(p.numel() for p in roi.parameters())
             total -= sum(p.numel() for p in roi.bbox_head.parameters())
@@ -441,7 +443,8 @@ def stock_head_params(family, in_channels):
 
 
 @pytest.mark.parametrize('path', V2_CONFIGS)
-def test_pvt_v2_model_size_is_official_backbone_plus_standard_neck_and_heads(path, official_v2_keys):
+def test_pvt_v2_model_size_is_official_backbone_plus_standard_neck_and_heads(
+        path, official_v2_keys):
     cfg = load(path)
     model = build(path)
     arch = cfg.model.backbone.arch
@@ -463,9 +466,9 @@ def test_gfl_b2_size_is_the_authors_reported_33_11m():
 # GPU, base batch, epochs/iterations, lr steps, fp16.
 V2_SETTINGS = {
     'retinanet/pvt_v2_{}_1x.py': dict(opt='AdamW', lr=1e-4, wd=1e-4, batch=2, base=16, epochs=12,
-                                     steps=[8, 11], amp=False),
+                                      steps=[8, 11], amp=False),
     'mask_rcnn/pvt_v2_{}_1x.py': dict(opt='AdamW', lr=2e-4, wd=1e-4, batch=2, base=16, epochs=12,
-                                     steps=[8, 11], amp=False),
+                                      steps=[8, 11], amp=False),
     'mask_rcnn/pvt_v2_b2_3x_ms.py': dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16,
                                          epochs=36, steps=[27, 33], amp=False),
     'mask_rcnn/pvt_v2_b2_li_3x_ms.py': dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16,
@@ -478,8 +481,8 @@ V2_SETTINGS = {
 for _fam in ('cascade_mask_rcnn', 'atss', 'gfl'):
     for _v in ('b2', 'b2_li'):
         V2_SETTINGS[f'{_fam}/pvt_v2_{_v}_3x_ms.py'] = dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2,
-                                                          base=16, epochs=36, steps=[27, 33],
-                                                          amp=True)
+                                                           base=16, epochs=36, steps=[27, 33],
+                                                           amp=True)
 
 
 def v2_settings_table():
@@ -506,7 +509,8 @@ def test_pvt_v2_detection_configs_follow_the_authors_settings(path, spec):
     assert cfg.train_dataloader.batch_size == spec['batch']
     assert cfg.auto_scale_lr.base_batch_size == spec['base']
     assert cfg.train_cfg.max_epochs == spec['epochs']
-    assert [s for s in cfg.param_scheduler if s.type == 'MultiStepLR'][0].milestones == spec['steps']
+    steps = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR'][0].milestones
+    assert steps == spec['steps']
     assert cfg.model.backbone.drop_path_rate == 0.1
     assert cfg.model.data_preprocessor.pad_size_divisor == 32
     if spec['wd'] == 0.05:  # the 3x recipe: no decay on any parameter named *norm*

@@ -17,7 +17,6 @@ from pycocotools.coco import COCO
 
 from mmpvt.apis import demo_data
 from mmpvt.apis.demo import CAPTION_BACKGROUND, CAPTION_HEIGHT, prediction_grid
-
 from .helpers import REPO, load_tool, run_main, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
@@ -175,7 +174,7 @@ def caption_has_text(strip):
      'coco/bbox_mAP_50'),
 ])
 def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options, metric,
-                                        monkeypatch):
+                                         monkeypatch):
     # the default run and --full choose their configs; the others are named
     choice = {'retinanet_pvt_t_quick': [], 'retinanet_pvt_t': ['--full']}.get(
         config, ['--config', f'configs/demo/{config}.py'])
@@ -210,9 +209,9 @@ def check_image_demo_draws(config, work_dir, data_root, cfg_options):
     from mmpvt.apis.inference import draw_predictions
     image = sorted((data_root / 'images' / 'validation').glob('*.png'))[0]
     drawn, _ = draw_predictions(str(image), f'{REPO}/configs/demo/{config}.py',
-                             weights=find_resume_checkpoint(str(work_dir)),
-                             out_dir=str(work_dir / 'image_demo'), score_thr=0.0,
-                             cfg_options=cfg_options)
+                                weights=find_resume_checkpoint(str(work_dir)),
+                                out_dir=str(work_dir / 'image_demo'), score_thr=0.0,
+                                cfg_options=cfg_options)
     assert drawn == [str(work_dir / 'image_demo' / 'vis' / image.name)]
     original, picture = cv2.imread(str(image)), cv2.imread(drawn[0])
     assert picture.shape == original.shape and not np.array_equal(picture, original)
@@ -306,6 +305,7 @@ def test_resume_hint_names_the_command_that_was_run(monkeypatch):
 
 def test_terminal_filter_drops_only_known_third_party_warnings():
     import logging
+
     from mmpvt.apis.demo import _ConsoleFilter
 
     def record(message, level=logging.WARNING, path='/x/mmengine/logging/logger.py'):
@@ -409,6 +409,7 @@ def build_dataset(cfg, split):
 def test_any_config_reads_the_demo_data_through_the_dataset_base(tiny_shapes, tmp_path,
                                                                  monkeypatch, kind, slash):
     from mmengine.config import Config
+
     import mmpvt  # noqa: F401  (AlignResize in the seg pipeline)
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}{slash}')
     cfg = Config.fromfile(user_config(tmp_path, kind))
@@ -434,6 +435,7 @@ def test_any_config_reads_the_demo_data_through_the_dataset_base(tiny_shapes, tm
 def test_docs_example_config_trains_on_the_demo_data(tiny_shapes, tmp_path, monkeypatch):
     """The own-project config of docs/demo.md, as written there: builds, and reads the data."""
     from mmengine.config import Config
+
     from .helpers import build_model
     docs = (pathlib.Path(REPO) / 'docs' / 'demo.md').read_text()
     block = next(b for b in docs.split('```python\n')[1:] if 'my_project/configs' in b)
@@ -516,9 +518,10 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     assert (tmp_path / 'image_demo' / 'vis' / crop.name).is_file()
 
     tested = run_main('test.py', ['configs/demo/cls_pvt_v2_b0.py', checkpoint,
-                       '--work-dir', str(tmp_path / 'test'), '--out', str(tmp_path / 'r.pkl'),
-                       '--cfg-options', 'test_dataloader.num_workers=0',
-                       'test_dataloader.persistent_workers=False'],
+                                  '--work-dir', str(tmp_path / 'test'),
+                                  '--out', str(tmp_path / 'r.pkl'),
+                                  '--cfg-options', 'test_dataloader.num_workers=0',
+                                  'test_dataloader.persistent_workers=False'],
                       env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}).stdout
     assert "'accuracy/top1'" in tested and (tmp_path / 'r.pkl').is_file()
 
@@ -532,6 +535,7 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
 
     # before training, the detector's backbone is the classifier's, tensor for tensor
     from mmengine.config import Config
+
     from .helpers import build_model
     monkeypatch.setenv('MMPVT_DEMO_BACKBONE', checkpoint)
     cfg = Config.fromfile(f'{REPO}/configs/demo/retinanet_pvt_v2_b0_from_cls.py')

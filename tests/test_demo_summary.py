@@ -4,7 +4,6 @@ import pytest
 from mmengine.config import Config
 
 from mmpvt.apis.demo import _captions
-
 from .helpers import REPO, load_tool
 
 RULE = '=' * 60

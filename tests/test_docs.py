@@ -8,7 +8,6 @@ instead of parsing (so nothing after the parser is built runs).
 import argparse
 import importlib.util
 import inspect
-import os
 import re
 import sys
 from pathlib import Path
@@ -161,7 +160,7 @@ def script_arguments(relpath):
 # What other tools run, and developer tools: docs/tools.md has their sections, the README's
 # table (what a user runs) does not need them.
 HELPERS = {d for t in SH_TOOLS for d in delegates(t)} | {t for t in TOOL_FILES
-                                                        if t.startswith('tools/dev/')}
+                                                         if t.startswith('tools/dev/')}
 
 
 # ---- the tool tables ------------------------------------------------------------------------

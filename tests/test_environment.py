@@ -1,6 +1,9 @@
 """The installed stack: pinned versions and mmcv's compiled ops."""
+import json
 import os
 import re
+import subprocess
+import sys
 from importlib.metadata import version
 
 import pytest
@@ -83,16 +86,14 @@ def test_mmcv_compiled_roi_align_runs():
 def run_check(fake_versions=None):
     """tools/check_env.py in this interpreter, with importlib.metadata.version faked for some
     packages (a drifted venv without breaking this one)."""
-    import os
-    import subprocess
-    import sys
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ('import importlib.metadata as md, runpy, sys\n'
             f'fake = {dict(fake_versions or {})!r}\n'
             'real = md.version\n'
             'md.version = lambda name: fake.get(name) or real(name)\n'
             f'sys.argv = ["check_env.py", "--stack", {installed_stack()!r}, {repo!r}]\n'
-            f'runpy.run_path({os.path.join(repo, "tools", "check_env.py")!r}, run_name="__main__")\n')
+            f'runpy.run_path({os.path.join(repo, "tools", "check_env.py")!r}, '
+            'run_name="__main__")\n')
     return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
 
 
@@ -112,3 +113,18 @@ def test_setup_fast_path_rejects_a_drifted_numpy_and_setuptools_82():
 def test_setup_fast_path_rejects_a_drifted_openmmlab_pin():
     result = run_check({'mmdet': '3.2.0'})
     assert result.returncode == 1 and 'mmdet 3.2.0 is installed, 3.3.0 is pinned' in result.stdout
+
+
+@pytest.mark.slow  # pip resolves the whole environment (about 10 s)
+def test_installing_mmpvt_into_this_environment_would_install_only_mmpvt(tmp_path):
+    # what a user runs in an OpenMMLab environment of their own: with supported versions
+    # installed, pip's resolver (offline here) changes nothing but mmpvt
+    report = tmp_path / 'report.json'
+    result = subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index', '--no-build-isolation',
+         '--disable-pip-version-check', '--report', str(report), '-e', f'{REPO}[all]'],
+        capture_output=True, text=True, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    with open(report) as f:
+        installs = [item['metadata']['name'] for item in json.load(f)['install']]
+    assert installs == ['mmpvt']

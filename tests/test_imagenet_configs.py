@@ -18,7 +18,6 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import PARAM_SCHEDULERS
 
 import mmpvt  # noqa: F401
-
 from .helpers import REPO, build_model
 
 CONFIGS = sorted(os.path.relpath(p, REPO)

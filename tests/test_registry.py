@@ -56,9 +56,9 @@ def test_align_resize_builds_from_each_transforms_registry(registry_module, scop
 
 
 def test_mmdet_pyramid_vision_transformer_is_left_alone():
-    from mmdet.models.backbones.pvt import (PyramidVisionTransformer,
-                                            PyramidVisionTransformerV2)
+    from mmdet.models.backbones.pvt import PyramidVisionTransformer, PyramidVisionTransformerV2
     from mmdet.registry import MODELS
+
     from mmpvt.registry import MODELS as MMPVT_MODELS
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
     assert MODELS.get('PyramidVisionTransformerV2') is PyramidVisionTransformerV2
@@ -79,6 +79,7 @@ def test_import_mmpvt_does_not_import_mmdet_or_mmseg_models():
 
 def test_mmpvt_trans2seg_head_builds_from_mmsegs_registry():
     from mmseg.registry import MODELS
+
     from mmpvt.models.heads import Trans2SegHead
     with DefaultScope.overwrite_default_scope('mmseg'):
         head = MODELS.build(dict(type='mmpvt.Trans2SegHead', num_classes=3))
@@ -88,6 +89,7 @@ def test_mmpvt_trans2seg_head_builds_from_mmsegs_registry():
 def test_mmpvt_detr_names_our_detr_and_detr_stays_mmdets():
     from mmdet.models.detectors import DETR as MMDetDETR
     from mmdet.registry import MODELS
+
     from mmpvt.models.detectors import DETR
     with DefaultScope.overwrite_default_scope('mmdet'):
         assert MODELS.get('mmpvt.DETR') is DETR
@@ -96,6 +98,7 @@ def test_mmpvt_detr_names_our_detr_and_detr_stays_mmdets():
 
 def test_importing_twice_or_through_custom_imports_does_not_fail():
     from mmengine.utils import import_modules_from_strings
+
     import mmpvt.registry
     importlib.reload(mmpvt.registry)
     import_modules_from_strings(['mmpvt'], allow_failed_imports=False)

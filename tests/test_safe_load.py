@@ -15,7 +15,6 @@ from torch.utils.data import Dataset
 
 import mmpvt  # noqa: F401  (installs the allow-list)
 from mmpvt.safe_load import safe_torch_load
-
 from .helpers import RunsCode, poison_hub_cache
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
@@ -154,7 +153,7 @@ def _convert_checkpoint_file(tmp_path):  # tools/convert_checkpoint.py
 @pytest.mark.parametrize('load', [_mmengine_loader, _mmengine_load_checkpoint, _backbone_init_cfg,
                                   _convert_checkpoint_file])
 def test_a_url_checkpoint_that_would_run_code_is_refused_naming_it(poisoned_hub_cache, tmp_path,
-                                                                    load):
+                                                                   load):
     with pytest.raises((pickle.UnpicklingError, ValueError),
                        match=r'Refused to load the checkpoint https://example\.invalid/evil\.pth '
                              r'\(cached as .*evil\.pth\).*GLOBAL posix\.mkdir'):

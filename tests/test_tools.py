@@ -15,7 +15,6 @@ import torch
 
 from mmpvt.apis import find_resume_checkpoint
 from mmpvt.apis.complexity import backbone_complexity
-
 from .helpers import REPO, poison_hub_cache, run_main, run_tool
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
@@ -39,7 +38,8 @@ def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
     work_dir = tmp_path / 'dist'
     run_tool(['bash', 'tools/dist_train.sh', RETINA_DEMO, '2', '--work-dir', str(work_dir),
               '--cfg-options', 'env_cfg.dist_cfg.backend=gloo', 'train_cfg.max_epochs=1',
-              'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+              'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+              'train_dataloader.persistent_workers=False',
               'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
              env=dict(data_env(tiny_shapes), PORT=str(free_port())))
     checkpoint = work_dir / 'epoch_1.pth'
@@ -50,7 +50,8 @@ def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
     out = run_tool(['tools/test.py', RETINA_DEMO, str(checkpoint), '--work-dir',
                     str(tmp_path / 'test'), '--out', str(tmp_path / 'results.pkl'),
                     '--show-dir', str(tmp_path / 'vis'), '--cfg-options',
-                    'model.test_cfg.score_thr=0.0', 'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'],
+                    'model.test_cfg.score_thr=0.0', 'test_dataloader.num_workers=0',
+                    'test_dataloader.persistent_workers=False'],
                    env=data_env(tiny_shapes))
     assert "'coco/bbox_mAP'" in out.stdout and "'coco/bbox_mAP_50'" in out.stdout
     assert (tmp_path / 'results.pkl').is_file()
@@ -58,7 +59,8 @@ def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
 
 
 def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
-    common = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+    common = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+              'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
     run_main('train.py', [FPN_DEMO, '--work-dir', str(tmp_path), '--cfg-options',
                           'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
                           'train_dataloader.batch_size=2', *common],
@@ -187,6 +189,7 @@ def test_get_flops_cli_counts_attention():
     assert 'PVT-tiny at 224x224: 12.71M params, 1.94 GFLOPs' in out
     # without the attention handler the count would be lower
     from mmengine.analysis import FlopAnalyzer
+
     from mmpvt.models import PVT
     plain = FlopAnalyzer(PVT('tiny').eval(), (torch.zeros(1, 3, 224, 224),))
     plain.unsupported_ops_warnings(False)
@@ -258,7 +261,7 @@ def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes
                                      '0.0'], env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     assert out.stdout.splitlines()[-4:] == [f'drawn: {tmp_path / "out" / "vis" / n}'
-                                           for n in names]
+                                            for n in names]
     assert out.stderr.strip().splitlines()[-3:] == [
         f'image_demo: skipped {images / "cut.png"}: cannot be decoded as an image',
         f'image_demo: skipped {images / "notes.png"}: cannot be decoded as an image',
@@ -298,7 +301,8 @@ def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tm
     (['README.md', RETINA_DEMO, '--weights', 'docs/benchmark_cpu_pvt_s.json'],
      'Could not read the checkpoint docs/benchmark_cpu_pvt_s.json: UnpicklingError'),
     (['README.md', RETINA_DEMO, '--device', 'cuda:99'], 'CUDA is not available'),
-    (['README.md', RETINA_DEMO, '--device', 'gpu'], "--device must be cpu, cuda or cuda:N, got 'gpu'"),
+    (['README.md', RETINA_DEMO, '--device', 'gpu'],
+     "--device must be cpu, cuda or cuda:N, got 'gpu'"),
     (['README.md', RETINA_DEMO, '--device', 'cuda:x'], "--device must be cpu, cuda or cuda:N, "
                                                        "got 'cuda:x'"),
     (['README.md', RETINA_DEMO, '--out-dir', 'README.md'], 'cannot write into the output '
@@ -336,4 +340,3 @@ def test_tools_test_refuses_a_url_checkpoint_that_would_run_code(tiny_shapes, tm
                    env=dict(data_env(tiny_shapes), TORCH_HOME=str(tmp_path)), check=False)
     assert out.returncode != 0 and not marker.exists()
     assert 'Refused to load the checkpoint https://example.invalid/evil.pth' in out.stderr
-

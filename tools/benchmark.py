@@ -22,7 +22,8 @@ checkout):
 --config: whole-model inference time per image as the paper's Table 11 measured it (batch 1, the
 config's test pipeline, 5 warm-up images, then --images timed; forward and post-processing):
 
-    python tools/benchmark.py --config configs/retinanet/pvt_s_1x_640.py --images 200 [--checkpoint CKPT]
+    python tools/benchmark.py --config configs/retinanet/pvt_s_1x_640.py --images 200 \
+        [--checkpoint CKPT]
 """
 import argparse
 import os

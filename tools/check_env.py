@@ -116,8 +116,9 @@ def problems(repo: str, stack: str = 'latest', mmcv_ops: str = 'any') -> list:
         import mmdet  # noqa: F401
         import mmpretrain.models  # noqa: F401  (torchvision, and transformers' modeling_utils)
         import mmseg  # noqa: F401
-        import mmpvt
         from mmcv.ops import RoIAlign, nms  # noqa: F401
+
+        import mmpvt
     except Exception as e:  # noqa: BLE001
         return [f'import failed: {type(e).__name__}: {e}']
     here = os.path.realpath(os.path.dirname(mmpvt.__file__))

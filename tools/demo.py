@@ -121,7 +121,7 @@ def _main(argv) -> int:
     parser.add_argument('--figure5', action='store_true',
                         help="the paper's Figure 5 in miniature: RetinaNet + PVTv2-B0 from the "
                              'demo classifier (trained first if missing) vs from scratch, AP '
-                             f'per epoch -> WORK_DIR/curves.png (about 10 min); --cfg-options '
+                             'per epoch -> WORK_DIR/curves.png (about 10 min); --cfg-options '
                              'go to both detectors')
     parser.add_argument('--data', default='data/shapes', help='dataset dir (made if missing)')
     parser.add_argument('--work-dir', help=f'default: work_dirs/<config name> ({FIGURE5_DIR} '

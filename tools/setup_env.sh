@@ -202,9 +202,9 @@ else
   pip_install "$mmcv_wheel"
 fi
 
-say "mmdet, mmsegmentation, mmpretrain, timm and friends"
+say "mmdet, mmsegmentation, mmpretrain, the test, deploy and lint extras"
 pip_install "mmdet" "mmsegmentation" "mmpretrain" -r "$REPO/requirements/seg.txt" \
-  -r "$REPO/requirements/tests.txt" -r "$REPO/requirements/deploy.txt"
+  -r "$REPO/requirements/tests.txt" -r "$REPO/requirements/deploy.txt" -r "$REPO/requirements/lint.txt"
 
 say "mmpvt (editable)"
 pip_install --no-build-isolation --no-deps -e "$REPO"

@@ -7,6 +7,7 @@ _base_ = '../detr/pvt_s_50e.py'
 # compose with it, and the paper config brings COCO's dataloaders, so the fragment is read here
 # and replaces them (`from mmengine import Config` is the one import an mmengine config may use).
 from mmengine import Config  # noqa: E402
+
 _shapes = Config.fromfile('{{ fileDirname }}/../_base_/datasets/demo_shapes_det.py')
 data_root = _shapes.data_root
 metainfo = _shapes.metainfo

@@ -10,4 +10,3 @@ model = dict(
 train_dataloader = dict(batch_size=1, num_workers=1)
 optim_wrapper = dict(optimizer=dict(lr=1e-4 / 1.4))
 auto_scale_lr = dict(base_batch_size=8)
-

@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..models import PVTV2_ARCHS, PVT_ARCHS, build_backbone
+from ..models import PVT_ARCHS, PVTV2_ARCHS, build_backbone
 from ..models.checkpoints import convert_to_mmpvt, pvt_v1, pvt_v2
 
 MODELS = ('mmpvt', 'mmdet')
@@ -32,8 +32,8 @@ ARCHS = (*PVT_ARCHS, *(a for a in PVTV2_ARCHS if a != 'b2_li'))
 
 def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
     """mmpvt's backbone and mmdet's port of it with identical weights, no drop path."""
-    from mmdet.models.backbones.pvt import (PyramidVisionTransformer,
-                                            PyramidVisionTransformerV2, pvt_convert)
+    from mmdet.models.backbones.pvt import (PyramidVisionTransformer, PyramidVisionTransformerV2,
+                                            pvt_convert)
     if arch not in ARCHS:
         raise ValueError(f'no mmdet counterpart for arch {arch!r}; choose from {list(ARCHS)}')
     torch.manual_seed(seed)
@@ -283,7 +283,8 @@ def plot(report: dict, path: str) -> str:
     ax.set_xlabel('input size')
     ax.set_ylabel('latency (ms, median)')
     ax.set_yscale('log')
-    ax.set_title(f"Backbone latency vs input size ({report['device']}, {report['threads']} threads)")
+    ax.set_title(f"Backbone latency vs input size ({report['device']}, "
+                 f"{report['threads']} threads)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

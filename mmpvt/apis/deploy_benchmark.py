@@ -1,7 +1,7 @@
 """Forward latency of one model in three runtimes, side by side in one process: eager PyTorch,
 ``torch.compile`` (inductor) and onnxruntime (CPU execution provider, the graph written by
-:mod:`mmpvt.deploy.export` with symbolic sizes), interleaved repeat by repeat so all three see the same
-machine state. Used by ``tools/benchmark.py --deploy``.
+:mod:`mmpvt.deploy.export` with symbolic sizes), interleaved repeat by repeat so all three see
+the same machine state. Used by ``tools/benchmark.py --deploy``.
 
 Models: a backbone (``--arch``) and RetinaNet (a config the tool names) up to its
 raw head outputs, which is exactly what the ONNX graph holds (decoding and NMS run outside it).
@@ -17,9 +17,9 @@ from mmengine.config import Config
 from torch import nn
 
 from ..deploy.export import DenseDetectorGraph, export_backbone, export_onnx
+from ..deploy.specs import IMAGE, level_names, symbolic_axes
 from ..models import build_backbone
 from ..models.builder import build_from_config
-from ..deploy.specs import IMAGE, level_names, symbolic_axes
 
 RUNTIMES = ('eager', 'compile', 'onnxruntime')
 

@@ -7,14 +7,11 @@ import os.path as osp
 from typing import List, NamedTuple, Optional, Tuple, Union
 
 import cv2
-
 from mmdet.apis import DetInferencer
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
 
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
-
 from mmpvt_runtime import read_image, unwritable_reason
-
 from ..deploy.meta import classifier_classes
 from ..models.builder import build_from_config
 from ..models.checkpoints import fit_state_dict, load_checkpoint_file

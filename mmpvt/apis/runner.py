@@ -24,7 +24,6 @@ from ..fileio import ATOMIC_BACKEND
 from ..models.builder import SCOPES
 
 
-
 def _check_option_types(cfg: Config, options: dict) -> None:
     """A ``--cfg-options`` value replacing a number must be a number: DictAction keeps what does
     not parse as a string (``max_epochs=abc``), which would fail much later naming no key."""

@@ -16,8 +16,9 @@ class AlignResize(Resize):
 
     Step 1 is mmcv's ``Resize`` with ``keep_ratio=True``: rescale so the image fits `scale`
     (long side <= max(scale), short side <= min(scale)). Step 2 resizes the image (bilinear) and
-    every map in ``seg_fields`` (nearest) to (ceil(h / d) * d, ceil(w / d) * d), so the backbone sees
-    a size that every stride and reduction ratio divides. ``img_shape`` and ``scale_factor`` describe
+    every map in ``seg_fields`` (nearest) to (ceil(h / d) * d, ceil(w / d) * d), so the backbone
+    sees a size that every stride and reduction ratio divides. ``img_shape`` and ``scale_factor``
+    describe
     the final size, so mmseg resizes predictions back to the original image exactly.
 
     Args:

@@ -58,7 +58,7 @@ class RoIAlignFunction(torch.autograd.Function):
         def columns(*idx):
             return g.op('Gather', rois, g.op('Constant', value_t=torch.tensor(idx)), axis_i=1)
         batch = g.op('Cast', g.op('Squeeze', columns(0), g.op('Constant',
-                                                               value_t=torch.tensor([1]))),
+                                                              value_t=torch.tensor([1]))),
                      to_i=7)  # INT64
         return g.op('RoiAlign', feat, columns(1, 2, 3, 4), batch, output_height_i=out_size[0],
                     output_width_i=out_size[1], spatial_scale_f=scale,

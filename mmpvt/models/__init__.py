@@ -10,7 +10,8 @@ from .layers import (ConvFeedForward, FeedForward, OverlapPatchEmbed, PatchEmbed
                      SpatialReductionAttention, resize_pos_embed)
 
 __all__ = [
-    'PVT', 'PVTv2', 'ViTPyramid', 'PVT_ARCHS', 'PVTV2_ARCHS', 'family_of', 'build_backbone', 'resize_pos_embed',
+    'PVT', 'PVTv2', 'ViTPyramid', 'PVT_ARCHS', 'PVTV2_ARCHS', 'family_of', 'build_backbone',
+    'resize_pos_embed',
     'CheckpointMismatchError', 'CheckpointReadError', 'convert_to_mmpvt', 'identify',
     'load_backbone_checkpoint', 'ConvFeedForward', 'FeedForward', 'OverlapPatchEmbed',
     'PatchEmbed', 'PVTBlock', 'SpatialReductionAttention'

@@ -6,7 +6,6 @@ import pytest
 
 from mmpvt.apis import load_config
 from mmpvt.apis.cli import add_runner_arguments, check_device, run_tool
-
 from ..helpers import REPO
 
 RETINA = f'{REPO}/configs/demo/retinanet_pvt_t.py'

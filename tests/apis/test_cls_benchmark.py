@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from mmpvt.apis import cls_benchmark
-
 from ..helpers import run_main
 
 pytestmark = pytest.mark.slow  # whole models and subprocesses: not in test-fast

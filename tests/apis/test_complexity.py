@@ -10,7 +10,6 @@ from mmengine.config import Config
 from torch import nn
 
 from mmpvt.apis.complexity import config_complexity, count_flops
-
 from ..helpers import REPO
 
 

@@ -18,7 +18,6 @@ from mmpvt.apis.convert import convert_checkpoint_file, describe_conversion
 from mmpvt.models import PVT, CheckpointMismatchError, PVTv2, identify
 from mmpvt.models.builder import build_from_config
 from mmpvt.models.checkpoints import fit_state_dict
-
 from ..helpers import (REPO, assert_holds_official_classifier, assert_holds_official_weights,
                        build_classifier, by_family, family, load_pretrained, official_key_table,
                        official_weights, run_tool, saved_checkpoint)

@@ -8,14 +8,13 @@ import cv2
 import pytest
 
 from mmpvt.apis.curves import plot_curves, x_label
-
 from ..helpers import run_tool, write_run
 
 
 @pytest.fixture
 def two_runs(tmp_path):
     pretrained = write_run(tmp_path / 'pretrained', {'20240101_000000': [(1, 0.2), (2, 0.3),
-                                                                        (3, 0.35)]})
+                                                                         (3, 0.35)]})
     # resumed after epoch 2 and epoch 2 evaluated again: the later value counts
     scratch = write_run(tmp_path / 'scratch', {'20240102_000000': [(1, 0.05), (2, 0.1)],
                                                '20240103_000000': [(2, 0.12), (3, 0.15)]})

@@ -14,7 +14,6 @@ from mmengine.config import Config
 
 from mmpvt.apis import demo, figure5
 from mmpvt.apis.figure5 import BACKBONE_OPTION, classifier_checkpoint, draw_figure5
-
 from ..helpers import REPO, write_run
 
 DEMO = osp.join(REPO, 'configs', 'demo')

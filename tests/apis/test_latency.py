@@ -9,7 +9,6 @@ import pytest
 from mmengine.model import BaseModel
 
 from mmpvt.apis.latency import measure_latency
-
 from ..helpers import REPO, run_main, run_tool
 
 DET = os.path.join(REPO, 'configs', 'demo', 'retinanet_pvt_t.py')

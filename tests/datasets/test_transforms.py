@@ -28,7 +28,7 @@ def test_segmentation_maps_follow_with_nearest_interpolation():
     seg = np.zeros((375, 500), np.uint8)
     seg[:, 250:] = 7
     out = AlignResize(scale=(2048, 512))(dict(img=np.zeros((375, 500, 3), np.uint8),
-                                               gt_seg_map=seg, seg_fields=['gt_seg_map']))
+                                              gt_seg_map=seg, seg_fields=['gt_seg_map']))
     assert out['gt_seg_map'].shape == (512, 704)
     assert set(np.unique(out['gt_seg_map'])) == {0, 7}  # no interpolated labels
 

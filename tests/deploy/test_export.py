@@ -7,6 +7,7 @@ import torch
 
 from mmpvt.deploy.export import export_backbone, export_program
 from mmpvt.models import build_backbone
+from ..helpers import needs_dynamic_export
 
 pytestmark = pytest.mark.slow  # exports and compiles whole backbones
 
@@ -36,7 +37,7 @@ def max_error(outputs, expected):
 # The dynamo exporter takes ~15 s per model here: it runs for PVT-T (reusing the torch.export
 # program of the test below); the TorchScript exporter for all three.
 @pytest.mark.parametrize('arch,dynamo', [('tiny', False), ('b0', False), ('b2_li', False),
-                                         ('tiny', True)])
+                                         pytest.param('tiny', True, marks=needs_dynamic_export)])
 def test_onnx_export_matches_eager_at_other_sizes(arch, dynamo, tmp_path):
     import onnxruntime as ort
     model = backbone(arch)
@@ -67,6 +68,7 @@ def test_b2_li_graph_supports_small_inputs_down_to_33_pixels(tmp_path):
             assert max_error(session.run(None, {'input': x.numpy()}), model(x)) <= TOLERANCE
 
 
+@needs_dynamic_export
 @pytest.mark.parametrize('arch', ['tiny', 'b2_li'])
 def test_torch_export_with_dynamic_batch_height_width(arch):
     model, exported = backbone(arch), program(arch)
@@ -93,6 +95,19 @@ def test_torch_compile_sees_one_graph_without_breaks(arch, mode):
             explanation = torch._dynamo.explain(model)(x)
     assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), \
         explanation.break_reasons
+
+
+@pytest.mark.parametrize('export', [
+    lambda tmp: export_program(backbone('tiny'), (torch.randn(1, 3, 64, 64), ), [(0, 2, 3)]),
+    lambda tmp: export_backbone(backbone('tiny'), tmp / 'x.onnx', opset=18, dynamo=True)],
+    ids=['torch.export', 'dynamo ONNX exporter'])
+def test_dynamic_export_on_an_older_torch_is_refused_naming_the_torch_it_needs(
+        export, tmp_path, monkeypatch):
+    import mmpvt.deploy.export as export_module
+    monkeypatch.setattr(export_module, 'has_dynamic_export', lambda: False)  # as on torch 2.1
+    with pytest.raises(RuntimeError, match=r'needs torch >= 2\.6; this is torch '):
+        export(tmp_path)
+    assert not (tmp_path / 'x.onnx').exists()
 
 
 def test_eager_outputs_are_unchanged_by_the_export_paths():

@@ -15,7 +15,6 @@ from mmengine.config import Config
 
 import mmpvt  # noqa: F401
 from mmpvt_runtime import OnnxModel
-
 from ..helpers import REPO, assert_same_detections, build_model, run_main, run_tool
 
 pytestmark = pytest.mark.slow  # builds, exports and runs whole models
@@ -109,8 +108,9 @@ def test_onnx_infer_writes_the_files_image_demo_writes(retinanet, tiny_shapes, t
 @pytest.fixture(scope='module')
 def fpn(tmp_path_factory, tiny_shapes):
     """Semantic FPN exported at 256x256: (config, its directory, MMSegInferencer)."""
-    from mmpvt.deploy.export import export_model
     from mmseg.apis import MMSegInferencer
+
+    from mmpvt.deploy.export import export_model
     root = tmp_path_factory.mktemp('fpn')
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
@@ -151,6 +151,7 @@ def test_onnx_infer_draws_segmentation_as_image_demo_does(fpn, tiny_shapes, tmp_
 
 def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, monkeypatch):
     from mmdet.apis import DetInferencer
+
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     cfg = _checkpoint(MASK_RCNN, tmp_path / 'model.pth')
@@ -186,6 +187,7 @@ def _assert_equals_predict_on_one_image(cfg, root, onnx_file, tiny_shapes):
 def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shapes, monkeypatch):
     import onnxruntime as ort
     from mmdet.structures import DetDataSample
+
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     cfg = _checkpoint(DETR, tmp_path / 'model.pth')
@@ -316,6 +318,7 @@ def test_runtime_prepares_images_as_mmpretrains_test_pipeline(classifier):
     # ResizeEdge(256, 'short', pillow bicubic) + CenterCrop(224), mmpretrain's own transforms
     from mmengine.dataset import Compose
     from mmpretrain.registry import TRANSFORMS
+
     from mmpvt_runtime import resize_and_crop
     cfg, _, root = classifier
     steps = [TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline

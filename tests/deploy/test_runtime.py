@@ -7,13 +7,11 @@ import sys
 
 import cv2
 import numpy as np
-
 import pytest
 
 from mmpvt_runtime import (classification, classification_json, draw_detections, label_text,
                            prediction_json, random_palette, resize_and_crop)
 from mmpvt_runtime.classify import center_crop, edge_size
-
 from ..helpers import run_tool
 
 

@@ -64,8 +64,8 @@ def test_batched_nms_equals_mmcv_below_and_above_split_thr(n, split_thr):
 
 
 def test_paste_masks_equals_mmdets_fcn_mask_head_on_cpu():
-    from mmengine.config import ConfigDict
     from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+    from mmengine.config import ConfigDict
     rng = np.random.RandomState(4)
     logits = rng.randn(6, 3, 28, 28).astype(np.float32) * 3
     labels = np.array([0, 1, 2, 0, 1, 2])
@@ -92,6 +92,7 @@ def test_paste_masks_equals_mmdets_fcn_mask_head_on_cpu():
 def test_roi_align_node_equals_mmcv_roi_align_in_onnxruntime(tmp_path):
     import onnxruntime as ort
     from mmcv.ops import roi_align
+
     from mmpvt.deploy.export import export_onnx
     from mmpvt.deploy.two_stage import RoIAlignFunction
 

@@ -4,7 +4,6 @@ from mmengine.config import Config
 
 from mmpvt.engine import CheckpointFitHook
 from mmpvt.models import CheckpointMismatchError
-
 from ..helpers import REPO, build_model
 
 pytestmark = pytest.mark.slow  # builds a whole detector

@@ -3,7 +3,6 @@ each belongs to (PVT paper Table 1; the PVTv2 release)."""
 import pytest
 
 from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS, family_of
-
 from ..helpers import V1_ARCHS, V2_ARCHS, by_family, family
 
 

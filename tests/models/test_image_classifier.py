@@ -22,10 +22,8 @@ from mmpretrain.structures import DataSample
 
 from mmpvt.models import CheckpointMismatchError, build_backbone
 from mmpvt.models.checkpoints import fit_state_dict
-
 from ..helpers import (build_classifier, build_model, by_family, classifier_config, family,
-                       load_pretrained, max_abs_diff, official_weights, parameter_count,
-                       size_id)
+                       load_pretrained, max_abs_diff, official_weights, parameter_count, size_id)
 from .reference_pvt import reference_classify
 from .reference_pvt_v2 import reference_classify_v2, reference_forward_v2
 
@@ -188,7 +186,7 @@ def test_init_cfg_of_the_whole_classifier_reads_the_official_file(arch, official
 
 
 def test_init_cfg_of_the_backbone_reads_the_official_file_head_left_to_train(arch,
-                                                                            official_files):
+                                                                             official_files):
     model = build_classifier(arch, num_classes=10, drop_path_rate=0.0, init_cfg=dict(
         type='Pretrained', checkpoint=str(official_files[arch])))
     model.init_weights()
@@ -205,7 +203,7 @@ def test_mmpretrains_inferencer_model_reads_the_official_file(arch, official_fil
 
 
 def test_fine_tuning_on_other_classes_keeps_the_initial_head_with_one_line(arch, official_files,
-                                                                          log_lines):
+                                                                           log_lines):
     model = build_classifier(arch, num_classes=10)
     checkpoint = torch.load(official_files[arch])
     with pytest.raises(CheckpointMismatchError, match=r'head\.fc\.weight 1000x\d+ vs 10x\d+'):

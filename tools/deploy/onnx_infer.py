@@ -14,8 +14,6 @@ import glob
 import os.path as osp
 import sys
 
-import cv2
-
 from mmpvt_runtime import (InputSizeError, OnnxModel, output_paths, read_image, save_outputs,
                            unwritable_reason)
 

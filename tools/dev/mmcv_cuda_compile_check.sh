@@ -51,16 +51,22 @@ if [ -z "$nvcc" ]; then
   exit 1
 fi
 root=$(dirname "$(dirname "$nvcc")")
-chmod +x "$root"/bin/* "$root"/bin/crt/* 2>/dev/null || true
+find "$root" -path '*/bin/*' -type f -exec chmod +x {} +  # wheels keep no file modes
 ln -sfn "$root/bin" "$WORK/cuda/bin"
-ln -sfn "$root/include" "$WORK/cuda/include"
+# headers: the nvcc packages' and those of the CUDA libraries torch itself depends on (cuBLAS,
+# cuSPARSE, cuSOLVER, ... which ATen's CUDA headers include), already in the venv
+mkdir -p "$WORK/cuda/include"
+libs=$("$PY" -c 'import nvidia, os; print(" ".join(os.path.join(p, d, "include") for p in nvidia.__path__ for d in os.listdir(p)))' 2>/dev/null || true)
+for dir in "$root/include" $libs; do
+  [ -d "$dir" ] && cp -rsn "$dir/." "$WORK/cuda/include/"
+done
 ln -sfn "$root/lib" "$WORK/cuda/lib64"
 # nvvm (cicc) ships beside bin in the nvcc package
 [ -d "$root/nvvm" ] && ln -sfn "$root/nvvm" "$WORK/cuda/nvvm"
 echo "[cuda_check] CUDA_HOME=$WORK/cuda: $("$WORK/cuda/bin/nvcc" --version | tail -n 2 | head -n 1)"
 
 # ---- 2./3. setup_env.sh's CUDA build with a ninja that builds only SOURCES --------------------
-mkdir -p "$WORK/path"
+mkdir -p "$WORK/path" "$WORK/objects"
 cat >"$WORK/path/ninja" <<EOF
 #!/usr/bin/env bash
 # called by torch.utils.cpp_extension in the build directory: ninja -v [-j N]
@@ -72,7 +78,9 @@ for source in ${SOURCES[*]}; do
   [ -n "\$target" ] || { echo "[cuda_check] \$source: not in build.ninja"; status=1; continue; }
   start=\$(date +%s)
   if "\$real" -v "\$target"; then
-    echo "[cuda_check] \$source: compiled in \$(( \$(date +%s) - start )) s -> \$target"
+    cp "\$target" "$WORK/objects/"  # the build directory is removed when setup_env.sh stops
+    fatbin=\$(readelf -S -W "\$target" | awk '/\.nv_fatbin/ {print strtonum("0x" \$6)}')
+    echo "[cuda_check] \$source: compiled in \$(( \$(date +%s) - start )) s -> $WORK/objects/\$(basename "\$target") (.nv_fatbin: \${fatbin:-none} bytes)"
   else
     echo "[cuda_check] \$source: FAILED after \$(( \$(date +%s) - start )) s"; status=1
   fi

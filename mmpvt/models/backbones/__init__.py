@@ -1,10 +1,10 @@
 """The backbones, side by side: PVT v1 (:mod:`.pvt_v1`) and PVTv2 (:mod:`.pvt_v2`), on the base
 they share (:mod:`.base`); and the paper's ViT baseline as a pyramid (:mod:`.vit_pyramid`)."""
+from ..archs import family_of
 from .base import PyramidVisionBackbone
 from .pvt_v1 import PVT
 from .pvt_v2 import PVTv2
 from .vit_pyramid import ViTPyramid
-from ..archs import family_of
 
 _CLASSES = {'PVT': PVT, 'PVTv2': PVTv2}
 

@@ -14,8 +14,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize, trunc_normal_
 from torch import Tensor, nn
 
-from ..checkpoints import (adopt_classifier_state_dict, adopt_state_dict,
-                           load_backbone_checkpoint)
+from ..checkpoints import adopt_classifier_state_dict, adopt_state_dict, load_backbone_checkpoint
 from ..layers import tokens_to_map, tracing_shapes
 
 ArchSpec = Union[str, dict]

@@ -5,9 +5,9 @@ The file reads bottom-up, as the paper builds the network (Sec. 3; the variants 
 
     PVTStage -> PVT
 
-Patch embedding, spatial-reduction attention and the encoder layer live in :mod:`mmpvt.models.layers`,
-shared with PVTv2. What is v1's own: non-overlapping patch embedding and an absolute position table
-per stage (no stage norm, no convolution in the feed-forward).
+Patch embedding, spatial-reduction attention and the encoder layer live in
+:mod:`mmpvt.models.layers`, shared with PVTv2. What is v1's own: non-overlapping patch embedding
+and an absolute position table per stage (no stage norm, no convolution in the feed-forward).
 
 Choices that differ from a literal transcription of the authors' code, and why:
 
@@ -39,6 +39,7 @@ from ..layers import (BLOCK_NORM_EPS, PatchEmbed, PVTBlock, resize_pos_embed, ru
 from .base import PyramidVisionBackbone, drop_path_schedule, parse_arch
 
 OUT_TYPES = ('featmap', 'cls_token')
+
 
 class PVTStage(nn.Module):
     """One pyramid stage: patch embedding, absolute position embedding, L_i encoder layers.

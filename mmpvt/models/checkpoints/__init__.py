@@ -6,9 +6,8 @@ import this package, never the reverse."""
 from .base import CheckpointMismatchError, CheckpointReadError, StateDict, is_square
 from .convert import (Conversion, backbone_part, convert_classifier, convert_to_mmpvt,
                       extract_state_dict, identify, infer_arch, is_backbone_key, unwrap)
-from .loading import (adopt_classifier_state_dict, adopt_state_dict, check_family,
-                      check_state_dict, convert_for, load_backbone_checkpoint,
-                      load_checkpoint_file, read_checkpoint)
+from .loading import (adopt_classifier_state_dict, adopt_state_dict, check_family, check_state_dict,
+                      convert_for, load_backbone_checkpoint, load_checkpoint_file, read_checkpoint)
 from .whole_model import fit_state_dict
 
 __all__ = [

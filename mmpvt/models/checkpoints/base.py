@@ -20,7 +20,8 @@ class CheckpointMismatchError(ValueError):
 
 
 class CheckpointReadError(ValueError):
-    """The checkpoint could not be read (missing, truncated, not a PyTorch file, download failed)."""
+    """The checkpoint could not be read (missing, truncated, not a PyTorch file, download
+    failed)."""
 
 
 def drop_keys(state_dict: StateDict, pattern: 're.Pattern') -> Tuple[StateDict, List[str]]:
@@ -30,7 +31,7 @@ def drop_keys(state_dict: StateDict, pattern: 're.Pattern') -> Tuple[StateDict, 
 
 
 def split_stage_keys(state_dict: StateDict, pattern: str,
-               unmatched: StateDict) -> Iterator[Tuple[str, str, str, Tensor]]:
+                     unmatched: StateDict) -> Iterator[Tuple[str, str, str, Tensor]]:
     """(key, stage, rest, value) for each key `pattern` (groups: stage index, rest) matches; the
     other entries are copied into `unmatched` unchanged, so check_state_dict reports them."""
     for key, value in state_dict.items():

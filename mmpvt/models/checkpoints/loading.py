@@ -76,8 +76,9 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
         if wrong_dtype:
             lines.append(f'  {len(wrong_dtype)} tensors of a non-float dtype where the model '
                          'holds floats (checkpoint vs model; convert_checkpoint.py --cast-dtypes '
-                         'casts them): ' + key_listing(wrong_dtype, lambda k: f'{k} '
-                         f'{str(out[k].dtype)[6:]} vs {str(expected[k].dtype)[6:]}'))
+                         'casts them): ' + key_listing(
+                             wrong_dtype, lambda k: f'{k} {str(out[k].dtype)[6:]} vs '
+                                                    f'{str(expected[k].dtype)[6:]}'))
         if non_finite:
             lines.append(f'  {len(non_finite)} tensors with NaN or infinite values: '
                          + key_listing(list(non_finite), lambda k: f'{k} ({non_finite[k]} '
@@ -241,5 +242,3 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
               + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
                  else ''), logger='current')
     return layout, dropped
-
-

@@ -36,7 +36,8 @@ from .base import (HF_BLOCK_RENAMES, StateDict, drop_keys, mmdet_layers_to_mmpvt
 
 FAMILY = 'PVTv2'
 # Keys only a v2 checkpoint has: a depth-wise conv in the FFN or a per-stage norm, in any layout.
-MARKER = re.compile(r'(^|\.)dwconv\.|^norm\d+\.|^layers\.\d+\.2\.|^layers\.\d+\.1\.\d+\.ffn\.layers\.1\.'
+MARKER = re.compile(r'(^|\.)dwconv\.|^norm\d+\.|^layers\.\d+\.2\.'
+                    r'|^layers\.\d+\.1\.\d+\.ffn\.layers\.1\.'
                     r'|^stages\.\d+\.norm\.|^(pvt_v2\.)?encoder\.layers\.\d+\.')
 CLASSIFIER_KEYS = re.compile(r'^(head|classifier)\.(weight|bias)$')
 

@@ -1,4 +1,5 @@
-"""The transformer encoder layer shared by PVT v1 and PVTv2, and the loop that runs a stage's layers."""
+"""The transformer encoder layer shared by PVT v1 and PVTv2, and the loop that runs a stage's
+layers."""
 from typing import Iterable
 
 import torch

@@ -1,7 +1,8 @@
 """Feed-forward networks of PVT v1 and PVTv2, implemented for CPU/GPU memory and speed.
 
 v1 (:class:`FeedForward`):      fc1 -> GELU -> fc2
-v2 (:class:`ConvFeedForward`):  fc1 -> [ReLU, linear mode only] -> 3x3 depth-wise conv -> GELU -> fc2
+v2 (:class:`ConvFeedForward`):  fc1 -> [ReLU, linear mode only] -> 3x3 depth-wise conv -> GELU
+                                -> fc2
 
 The function is exactly the authors'; what differs is how it is evaluated (both measured on CPU):
 
@@ -19,7 +20,8 @@ The function is exactly the authors'; what differs is how it is evaluated (both 
   Without the conv (v1), GELU(fc1) is a temporary that only fc2 reads: on CPU it goes into a
   reused per-thread workspace (:func:`_workspace`) instead of a new tensor each block.
 
-fc1/fc2 are ``nn.Linear`` on (B, N, C) tokens (the official checkpoints' shapes); the depth-wise conv
+fc1/fc2 are ``nn.Linear`` on (B, N, C) tokens (the official checkpoints' shapes); the depth-wise
+conv
 works on the same memory as a channels-last map (:mod:`.dwconv`), so no layout is ever changed.
 """
 import threading
@@ -32,7 +34,6 @@ from torch import Tensor, nn
 from ...torch_compat import is_compiling
 from .dwconv import depthwise_conv, depthwise_conv_backward
 from .embed import Grid, tracing_shapes
-
 
 _WORKSPACES: Dict[Tuple[int, torch.device, torch.dtype], Tensor] = {}
 

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from mmpvt.models import PVT, PVTv2, build_backbone, convert_to_mmpvt
 from mmpvt.models.layers import PVTBlock
-
 from ...helpers import (CLASSIFIER_ONLY, V1_ARCHS, V2_ARCHS, backbone_with_official_weights,
                         by_family, family, max_abs_diff, meta_backbone, official_key_table,
                         parameter_count, shapes, size_id)
@@ -139,7 +138,7 @@ def test_frozen_stages_have_no_gradient_and_stay_in_eval_mode(arch):
 
 @pytest.mark.parametrize('with_cp,calls_after_backward', [(False, 8), (True, 16)])
 def test_activation_checkpointing_recomputes_each_layer_once_in_backward(arch, with_cp,
-                                                                        calls_after_backward):
+                                                                         calls_after_backward):
     model = build_backbone(arch, drop_path_rate=0.0, with_cp=with_cp)
     calls = []  # pre-hooks: a recomputation may stop before the layer's end
     for m in model.modules():

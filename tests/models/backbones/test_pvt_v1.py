@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from mmpvt.models import PVT
-
 from ...helpers import (CLASSIFIER_ONLY, backbone_with_official_weights, max_abs_diff,
                         meta_backbone, parameter_count, set_layer_norm_eps, size_id)
 from ..reference_pvt import reference_forward

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from mmpvt.models import PVTv2
-
 from ...helpers import (backbone_with_official_weights, max_abs_diff, meta_backbone,
                         parameter_count, set_layer_norm_eps, size_id)
 from ..reference_layouts import transformers_model_layout

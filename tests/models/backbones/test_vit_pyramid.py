@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from mmpvt.models import PVT, ViTPyramid
-
 from ...helpers import parameter_count
 
 ONE_MAP = dict(type='mmpvt.PVT', arch='tiny', out_indices=(3, ), drop_path_rate=0.0)

@@ -7,10 +7,9 @@ import torch
 
 from mmpvt.models import PVT, build_backbone, convert_to_mmpvt, identify
 from mmpvt.models.checkpoints import convert_classifier, extract_state_dict, infer_arch
-
 from ...helpers import (V1_ARCHS, V2_ARCHS, assert_holds_official_classifier,
-                        assert_holds_official_weights, by_family, family,
-                        meta_backbone, official_weights)
+                        assert_holds_official_weights, by_family, family, meta_backbone,
+                        official_weights)
 from ..reference_layouts import LAYOUT_CASES, identified_as, in_layout
 
 

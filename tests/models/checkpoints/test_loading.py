@@ -13,7 +13,6 @@ from mmengine.runner.checkpoint import load_state_dict
 from mmpvt.apis.convert import convert_checkpoint_file
 from mmpvt.models import (PVT, CheckpointMismatchError, CheckpointReadError, build_backbone,
                           convert_to_mmpvt)
-
 from ...helpers import (assert_holds_official_weights, by_family, family, load_pretrained,
                         official_weights, saved_checkpoint)
 from ..reference_layouts import CONVERTED_LAYOUT_CASES, in_layout, mmdet_layout
@@ -99,7 +98,7 @@ def test_position_tables_of_another_pretraining_size_are_resized(official_files,
 
 # ---- a classifier's backbone (PVT v1 with its class token) -------------------------------------
 def test_a_class_token_backbone_keeps_what_the_official_classifier_feeds_it(official_files,
-                                                                              log_lines):
+                                                                            log_lines):
     """Class token, final norm and the whole 1 + 7 x 7 stage-4 table are the backbone's; only the
     head is dropped (it belongs to the classifier's head)."""
     model = PVT('tiny', out_type='cls_token',

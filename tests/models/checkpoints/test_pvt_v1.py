@@ -5,7 +5,6 @@ import torch
 
 from mmpvt.models import PVT
 from mmpvt.models.checkpoints.pvt_v1 import mmpvt_to_official
-
 from ...helpers import V1_ARCHS, meta_backbone, release_backbone_shapes, shapes
 
 

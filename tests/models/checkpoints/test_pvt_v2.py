@@ -6,7 +6,6 @@ import pytest
 from mmpvt.models import CheckpointMismatchError, PVTv2, convert_to_mmpvt
 from mmpvt.models.checkpoints import check_state_dict
 from mmpvt.models.checkpoints.pvt_v2 import mmpvt_to_official
-
 from ...helpers import V2_ARCHS, meta_backbone, official_weights, release_backbone_shapes, shapes
 from ..reference_layouts import transformers_layout
 

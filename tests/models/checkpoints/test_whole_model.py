@@ -6,7 +6,6 @@ from mmengine.config import Config
 
 from mmpvt.models import CheckpointMismatchError
 from mmpvt.models.checkpoints import fit_state_dict
-
 from ...helpers import REPO, build_model
 
 pytestmark = pytest.mark.slow  # builds whole detectors and segmentors

@@ -12,9 +12,8 @@ from mmengine.config import Config
 
 from mmpvt.models.heads import ClassQueryAttention, Trans2SegHead
 from mmpvt.models.heads.trans2seg import resample_grid
-
-from ...helpers import REPO, build_model, parameter_count, release_backbone_shapes, \
-    segmentation_inputs
+from ...helpers import (REPO, build_model, parameter_count, release_backbone_shapes,
+                        segmentation_inputs)
 
 PVT_S = os.path.join(REPO, 'configs', 'trans2seg', 'pvt_s_40k.py')
 R50 = os.path.join(REPO, 'configs', 'trans2seg', 'r50_d16_40k.py')

@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 
 from mmpvt.models import SpatialReductionAttention
-
 from ..reference_pvt import explicit_attention
 
 
