@@ -28,6 +28,9 @@ unpickled by :class:`AllowListUnpickler`: pickle's documented way of restricting
 (``os.system``, ``eval``, any class) is refused with ``pickle.UnpicklingError`` before it is
 called, naming the file.
 """
+import _compat_pickle
+import codecs
+import collections
 import functools
 import io
 import logging
@@ -95,6 +98,14 @@ def _allowed_globals() -> Dict[str, object]:
     :func:`mmengine_globals`."""
     from torch import _weights_only_unpickler  # torch's list; public only as add_safe_globals
     allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    # What later torch releases added to that list, as far as this torch has it: plain data types
+    # (protocol 2 pickles bytes, e.g. numpy's array data, as _codecs.encode(text, 'latin1');
+    # torch's MultiStepLR keeps its milestones in a Counter), every dtype and torch.device.
+    allowed.update({'_codecs.encode': codecs.encode, 'builtins.set': set,
+                    'builtins.bytearray': bytearray, 'builtins.complex': complex,
+                    'collections.Counter': collections.Counter, 'torch.device': torch.device})
+    allowed.update((f'torch.{name}', value) for name, value in vars(torch).items()
+                   if isinstance(value, torch.dtype))
     for entry in mmengine_globals():
         obj, name = entry if isinstance(entry, tuple) else (entry, _qualified_name(entry))
         allowed[name] = obj
@@ -105,6 +116,11 @@ class AllowListUnpickler(pickle.Unpickler):
     """An unpickler that resolves only the globals of :func:`_allowed_globals` (torch < 2.4)."""
 
     def find_class(self, module: str, name: str):
+        # torch.save writes pickle protocol 2, which names builtins as Python 2 did
+        # ('__builtin__.getattr'); pickle's own find_class maps them back the same way
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = _allowed_globals().get(f'{module}.{name}')
         if found is None:
             raise pickle.UnpicklingError(
@@ -156,7 +172,10 @@ def _load_named(f, source: str, map_location):
     try:
         return safe_torch_load(f, map_location)
     except pickle.UnpicklingError as e:
-        raise _refused(source, e) from e
+        reason = refusal_reason(e)
+        if 'GLOBAL' in reason or 'global' in reason or reason.startswith('Refusing'):
+            raise _refused(source, e) from e
+        raise  # not a refusal: a file that is no checkpoint, or a damaged one
 
 
 # ---- the loaders mmpvt registers with mmengine's CheckpointLoader ------------------------------

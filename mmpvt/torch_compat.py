@@ -10,9 +10,10 @@ through :func:`require`, which refuses in one line naming the torch release that
   Without it :mod:`mmpvt.safe_load` unpickles with an allow-list of its own, equally strict.
 """
 import inspect
-from typing import Tuple
+from typing import Callable, Tuple
 
 import torch
+from torch import nn
 
 # The torch release that first has each optional feature (checked for by the predicates below).
 DYNAMIC_EXPORT_TORCH = '2.6'
@@ -52,6 +53,19 @@ def is_compiling() -> bool:
     return torch._dynamo.is_compiling()
 
 
+# torch.compile of a training step through the feed-forward's autograd Function (GELU written
+# into a workspace with out=): torch 2.14 traces it into one graph; torch 2.1's dynamo fails on
+# the out= call ("functions with out=... arguments don't support automatic differentiation").
+# Releases in between were not measured, so they take the plain path, which is right on all.
+_COMPILE_TRACES_FUSED_FFN = torch_version() >= (2, 14)
+
+
+def compile_traces_fused_ffn() -> bool:
+    """False while torch.compile traces on a torch that cannot trace the fused feed-forward
+    (then the feed-forward runs as plain PyTorch ops); True otherwise."""
+    return _COMPILE_TRACES_FUSED_FFN or not is_compiling()
+
+
 def is_exporting() -> bool:
     """True while torch.export (or the dynamo ONNX exporter) traces the calling code; False on
     a torch without ``torch.compiler.is_exporting``, which has no dynamic export either."""
@@ -64,3 +78,34 @@ def legacy_onnx_export_kwargs() -> dict:
     torch.onnx.export has the choice (torch >= 2.5 defaults to dynamo from 2.9), none before."""
     return ({'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters
             else {})
+
+
+def register_load_state_dict_pre_hook(module: nn.Module, hook: Callable) -> None:
+    """``module.register_load_state_dict_pre_hook(hook)``: hook(module, state_dict, prefix,
+    local_metadata, strict, missing_keys, unexpected_keys, error_msgs) runs before `module` loads
+    a state dict. Public from torch 2.5; before, the same hook through the private method."""
+    if hasattr(module, 'register_load_state_dict_pre_hook'):
+        module.register_load_state_dict_pre_hook(hook)
+    else:
+        module._register_load_state_dict_pre_hook(hook, with_module=True)
+
+
+# torch 2.4 gave torch.is_autocast_enabled a device argument and added get_autocast_dtype; decided
+# once here, so that torch.compile traces a plain call (a try/except would not trace on 2.1)
+_AUTOCAST_BY_DEVICE = hasattr(torch, 'get_autocast_dtype')
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """``torch.is_autocast_enabled(device_type)`` (torch >= 2.4; before, per-device functions)."""
+    if _AUTOCAST_BY_DEVICE:
+        return torch.is_autocast_enabled(device_type)
+    return (torch.is_autocast_cpu_enabled() if device_type == 'cpu'
+            else torch.is_autocast_enabled())
+
+
+def autocast_dtype(device_type: str) -> torch.dtype:
+    """``torch.get_autocast_dtype(device_type)``: the dtype autocast computes in on the device."""
+    if _AUTOCAST_BY_DEVICE:
+        return torch.get_autocast_dtype(device_type)
+    return (torch.get_autocast_cpu_dtype() if device_type == 'cpu'
+            else torch.get_autocast_gpu_dtype())

@@ -44,6 +44,24 @@ needs_dynamic_export = pytest.mark.skipif(
     reason=f'torch.export with Dim.DYNAMIC and the dynamo ONNX exporter need torch >= '
            f'{DYNAMIC_EXPORT_TORCH}, this is torch {torch.__version__}')
 
+
+def cpu_autocast_supports(dtype: torch.dtype) -> bool:
+    """Whether torch.autocast('cpu', dtype=dtype) computes in `dtype` (torch 2.1: bfloat16
+    only; it warns and disables itself, or raises, for float16)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        try:
+            with torch.autocast('cpu', dtype=dtype):
+                pass
+        except RuntimeError:
+            return False
+    return not caught
+
+
+needs_cpu_fp16_autocast = pytest.mark.skipif(
+    not cpu_autocast_supports(torch.float16),
+    reason=f'CPU autocast in float16 needs a newer torch than {torch.__version__} (bfloat16 only)')
+
 BOX_TOL = 1e-3
 SCORE_TOL = 1e-4
 

@@ -45,7 +45,9 @@ def toy_runner(work_dir, max_epochs, resume=False, name='a'):
         train_dataloader=dict(dataset=ToyData(), batch_size=4,
                               sampler=dict(type='DefaultSampler', shuffle=True)),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
-        param_scheduler=[dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2)],
+        # MultiStepLR keeps its milestones in a collections.Counter, pickled into the checkpoint
+        param_scheduler=[dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
+                         dict(type='MultiStepLR', milestones=[1], by_epoch=True)],
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)), resume=resume)
 

@@ -9,11 +9,11 @@ import math
 import numbers
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize, trunc_normal_
 from torch import Tensor, nn
 
+from ...torch_compat import autocast_enabled, register_load_state_dict_pre_hook
 from ..checkpoints import adopt_classifier_state_dict, adopt_state_dict, load_backbone_checkpoint
 from ..layers import tokens_to_map, tracing_shapes
 
@@ -136,7 +136,7 @@ class PyramidVisionBackbone(BaseModule):
         self.stages = nn.ModuleList()
         # Any loader (whole detectors through mmengine, load_from, inferencers) gets the
         # authors'/mmdet/timm/transformers layouts converted and a mismatch raised, not logged.
-        self.register_load_state_dict_pre_hook(_adopt_loaded_state_dict)
+        register_load_state_dict_pre_hook(self, _adopt_loaded_state_dict)
 
     def _checkpoint_filter(self, state_dict: dict, prefix: str, *args) -> None:
         """mmpretrain's ImageClassifier registers this as *its* load-state-dict pre-hook (prefix:
@@ -223,7 +223,7 @@ class PyramidVisionBackbone(BaseModule):
                             f'dtype {x.dtype}; convert and normalise it first (the mmdet/mmseg '
                             'data preprocessor does)')
         weight_dtype = self.stages[0].patch_embed.proj.weight.dtype
-        if x.dtype != weight_dtype and not torch.is_autocast_enabled(x.device.type):
+        if x.dtype != weight_dtype and not autocast_enabled(x.device.type):
             raise TypeError(f'{name}: input dtype {x.dtype} differs from the weights\' '
                             f'{weight_dtype}; use x.to({weight_dtype}), model.to({x.dtype}) or '
                             'autocast')

@@ -10,6 +10,7 @@ from mmdet.models.detectors import DETR as MMDetDETR
 from mmengine.logging import print_log
 
 from ...registry import MODELS
+from ...torch_compat import register_load_state_dict_pre_hook
 from ..checkpoints import CheckpointMismatchError
 from ..checkpoints.detr import MMDET2_MARKER, is_mmdet2_detr, mmdet2_detr_to_mmdet3
 
@@ -43,4 +44,4 @@ class DETR(MMDetDETR):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.register_load_state_dict_pre_hook(_rename_mmdet2_keys)
+        register_load_state_dict_pre_hook(self, _rename_mmdet2_keys)

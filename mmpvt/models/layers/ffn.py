@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...torch_compat import is_compiling
+from ...torch_compat import autocast_dtype, autocast_enabled, compile_traces_fused_ffn, is_compiling
 from .dwconv import depthwise_conv, depthwise_conv_backward
 from .embed import Grid, tracing_shapes
 
@@ -127,14 +127,16 @@ class FeedForward(nn.Module):
     def _hidden(self, x: Tensor) -> Tensor:
         """fc1 and whatever precedes the depth-wise conv, in the compute dtype."""
         h = self.fc1(x)
-        if torch.is_autocast_enabled(h.device.type):  # fc2 runs in the autocast dtype too
-            h = h.to(torch.get_autocast_dtype(h.device.type))
+        if autocast_enabled(h.device.type):  # fc2 runs in the autocast dtype too
+            h = h.to(autocast_dtype(h.device.type))
         return h
 
     def forward(self, x: Tensor, hw: Optional[Grid] = None) -> Tensor:
         h = self._hidden(x)
         if not self._needs_graph(h):
             return self.fc2(torch.ops.aten.gelu_(h))
+        if not compile_traces_fused_ffn():
+            return self.fc2(F.gelu(h))
         return _ConvGELULinear.apply(h, None, None, None, self.fc2.weight, self.fc2.bias)
 
 
@@ -173,5 +175,7 @@ class ConvFeedForward(FeedForward):
         conv = self.dwconv.dwconv
         if not self._needs_graph(h):
             return self.fc2(torch.ops.aten.gelu_(self.dwconv(h, hw)))
+        if not compile_traces_fused_ffn():
+            return self.fc2(F.gelu(self.dwconv(h, hw)))
         return _ConvGELULinear.apply(h, hw, conv.weight, conv.bias, self.fc2.weight,
                                      self.fc2.bias)

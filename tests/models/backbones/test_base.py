@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from mmpvt.models import PVT, PVTv2, build_backbone, convert_to_mmpvt
 from mmpvt.models.layers import PVTBlock
 from ...helpers import (CLASSIFIER_ONLY, V1_ARCHS, V2_ARCHS, backbone_with_official_weights,
-                        by_family, family, max_abs_diff, meta_backbone, official_key_table,
-                        parameter_count, shapes, size_id)
+                        by_family, family, max_abs_diff, meta_backbone, needs_cpu_fp16_autocast,
+                        official_key_table, parameter_count, shapes, size_id)
 
 FAMILY_CLASS = {'PVT': PVT, 'PVTv2': PVTv2}
 STRIDES = (4, 8, 16, 32)
@@ -166,7 +166,8 @@ def test_activation_checkpointing_keeps_outputs_and_gradients(arch):
         assert torch.allclose(pa.grad, pb.grad, atol=1e-6, rtol=1e-5), name
 
 
-LOW_PRECISION = [pytest.param(torch.bfloat16, id='bf16'), pytest.param(torch.float16, id='fp16')]
+LOW_PRECISION = [pytest.param(torch.bfloat16, id='bf16'),
+                 pytest.param(torch.float16, id='fp16', marks=needs_cpu_fp16_autocast)]
 
 
 @pytest.mark.parametrize('dtype', LOW_PRECISION)
