@@ -39,10 +39,17 @@ def has_safe_globals() -> bool:
     return hasattr(torch.serialization, 'add_safe_globals')
 
 
+class TorchTooOldError(ValueError):
+    """A feature was asked for that the running torch lacks (a ValueError: the tools print it as
+    one line, as any other unusable argument)."""
+
+
 def require(available: bool, feature: str, since: str) -> None:
-    """Raise RuntimeError saying that `feature` needs torch >= `since` unless `available`."""
+    """Raise :class:`TorchTooOldError` saying that `feature` needs torch >= `since` unless
+    `available`."""
     if not available:
-        raise RuntimeError(f'{feature} needs torch >= {since}; this is torch {torch.__version__}')
+        raise TorchTooOldError(
+            f'{feature} needs torch >= {since}; this is torch {torch.__version__}')
 
 
 def is_compiling() -> bool:

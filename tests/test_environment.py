@@ -1,4 +1,5 @@
 """The installed stack: pinned versions and mmcv's compiled ops."""
+import importlib.util
 import json
 import os
 import re
@@ -128,3 +129,34 @@ def test_installing_mmpvt_into_this_environment_would_install_only_mmpvt(tmp_pat
     with open(report) as f:
         installs = [item['metadata']['name'] for item in json.load(f)['install']]
     assert installs == ['mmpvt']
+
+
+def load_check_env():
+    spec = importlib.util.spec_from_file_location('_mmpvt_check_env',
+                                                  os.path.join(REPO, 'tools', 'check_env.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_gpu_node_whose_mmcv_ops_do_not_run_on_cuda_is_told_to_rebuild(monkeypatch):
+    # torch sees a GPU (faked), but no CUDA kernel can run here: exactly what a CPU-built mmcv
+    # gives on a GPU node ("implementation for device cuda:0 not found")
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    lines = load_check_env().cuda_op_problems()
+    assert [line.split(' does not run on CUDA')[0] for line in lines] == [
+        'mmcv.ops.nms', 'mmcv.ops.RoIAlign', 'mmcv.ops.sigmoid_focal_loss']
+    assert all('rebuild mmcv with CUDA ops' in line for line in lines)
+
+
+def test_on_this_machine_the_cuda_op_checks_find_nothing_wrong():
+    # no GPU: not run; a GPU node with a CUDA-built mmcv: they pass
+    assert load_check_env().cuda_op_problems() == []
+
+
+@pytest.mark.slow  # imports the whole stack in check_env's problems()
+def test_asking_for_cuda_ops_finds_that_this_mmcv_was_built_for_the_cpu():
+    check_env = load_check_env()
+    assert check_env.mmcv_cuda_version() == 'not available'  # built by make install, no GPU
+    problems = check_env.problems(REPO, installed_stack(), 'cuda')
+    assert problems == ['mmcv was compiled without CUDA ops; ' + check_env.REBUILD]

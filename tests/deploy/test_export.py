@@ -7,6 +7,7 @@ import torch
 
 from mmpvt.deploy.export import export_backbone, export_program
 from mmpvt.models import build_backbone
+from mmpvt.torch_compat import TorchTooOldError
 from ..helpers import needs_dynamic_export
 
 pytestmark = pytest.mark.slow  # exports and compiles whole backbones
@@ -105,7 +106,7 @@ def test_dynamic_export_on_an_older_torch_is_refused_naming_the_torch_it_needs(
         export, tmp_path, monkeypatch):
     import mmpvt.deploy.export as export_module
     monkeypatch.setattr(export_module, 'has_dynamic_export', lambda: False)  # as on torch 2.1
-    with pytest.raises(RuntimeError, match=r'needs torch >= 2\.6; this is torch '):
+    with pytest.raises(TorchTooOldError, match=r'needs torch >= 2\.6; this is torch '):
         export(tmp_path)
     assert not (tmp_path / 'x.onnx').exists()
 
