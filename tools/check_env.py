@@ -70,11 +70,10 @@ def cuda_op_problems() -> list:
     from mmcv.ops import RoIAlign, nms, sigmoid_focal_loss
     found = []
     cuda = torch.device('cuda')
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]],
-                         device=cuda)
+    boxes = [[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]]
     checks = {
-        'nms': lambda: nms(boxes, torch.tensor([0.9, 0.8, 0.7], device=cuda), 0.5)[1].tolist()
-        == [0, 2],
+        'nms': lambda: nms(torch.tensor(boxes, device=cuda),
+                           torch.tensor([0.9, 0.8, 0.7], device=cuda), 0.5)[1].tolist() == [0, 2],
         # each output bin averages one sample at its centre: 5, 7, 13, 15
         'RoIAlign': lambda: RoIAlign(2, 1.0, 1, aligned=False)(
             torch.arange(16., device=cuda).reshape(1, 1, 4, 4),

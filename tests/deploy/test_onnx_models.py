@@ -248,6 +248,7 @@ def test_onnx_cascade_mask_rcnn_equals_predict(tmp_path, tiny_shapes):
     for head in (*cfg.model.roi_head.bbox_head, cfg.model.roi_head.mask_head):
         head.num_classes = 4
     cfg.test_dataloader.dataset.pipeline[1].scale = (256, 256)
+    cfg.model.test_cfg.rpn.max_per_img = 300  # of 1000: each stage's RoI work a third
     cfg.dump(str(tmp_path / 'cascade.py'))
     torch.manual_seed(0)
     model = build_model(cfg)
