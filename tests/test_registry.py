@@ -105,3 +105,15 @@ def test_importing_twice_or_through_custom_imports_does_not_fail():
     from mmdet.registry import MODELS
     assert MODELS.get('mmpvt.PVT').__name__ == 'PVT'
     assert mmpvt.__version__
+
+
+def test_import_mmpvt_adds_checkpoint_loaders_through_mmengines_registry_and_replaces_nothing():
+    import mmengine.runner.checkpoint as mmengine_checkpoint
+    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmengine.utils.dl_utils import load_url
+
+    from mmpvt import safe_load  # imports mmpvt
+    assert mmengine_checkpoint.load_url is load_url  # mmengine's own function, untouched
+    for prefixes, loader in safe_load.SCHEMES.items():
+        for prefix in (prefixes if isinstance(prefixes, tuple) else (prefixes, )):
+            assert CheckpointLoader._schemes[prefix] is loader, prefix
