@@ -1,9 +1,9 @@
 """mmpvt's registries: children of mmengine's root registries under the scope ``mmpvt``.
 
 mmdet's, mmseg's and mmpretrain's registries are children of the same roots, so
-``type='mmpvt.PVT'``, ``type='mmpvt.PVTv2'``, ``type='mmpvt.DETR'``, ``type='mmpvt.Trans2SegHead'``,
-``type='mmpvt.AlignResize'``
-and ``type='mmpvt.CheckpointFitHook'`` resolve from any of them (mmengine's Registry.get
+``type='mmpvt.PVT'``, ``type='mmpvt.PVTv2'``, ``type='mmpvt.ViTPyramid'``, ``type='mmpvt.DETR'``,
+``type='mmpvt.Trans2SegHead'``, ``type='mmpvt.AlignResize'`` and ``type='mmpvt.CheckpointFitHook'``
+resolve from any of them (mmengine's Registry.get
 searches the root's children by scope, and imports the ``locations`` on the first look-up in the
 scope). Classes register themselves with ``@MODELS.register_module()`` where they are defined;
 this module imports nothing of mmpvt.

@@ -67,6 +67,9 @@ RECIPE = dict(
     test=(('ResizeEdge', 256, 'short', 'bicubic'), ('CenterCrop', (224, 224))),
     topk=(1, 5), mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True,
     num_classes=1000,
+    # the authors seed each process with seed + rank: every rank draws its own Mixup/CutMix
+    # choice, lambda and pairing, augmentations and drop-path masks
+    diff_rank_seed=True,
 )
 
 
@@ -131,7 +134,8 @@ def settings_of(cfg) -> dict:
         augments=tuple((a.type, a.alpha) for a in cfg.model.train_cfg.augments),
         sampler=(sampler.type, sampler.get('num_repeats')), train=tuple(rows), test=tuple(test),
         topk=tuple(cfg.test_evaluator.topk), mean=list(pre.mean), std=list(pre.std),
-        to_rgb=pre.to_rgb, num_classes=head.num_classes)
+        to_rgb=pre.to_rgb, num_classes=head.num_classes,
+        diff_rank_seed=cfg.get('randomness', {}).get('diff_rank_seed', False))
 
 
 def variant_of(cfg) -> tuple:

@@ -37,7 +37,7 @@ def data_env(root):
 def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
     work_dir = tmp_path / 'dist'
     run_tool(['bash', 'tools/dist_train.sh', RETINA_DEMO, '2', '--work-dir', str(work_dir),
-              '--cfg-options', 'env_cfg.dist_cfg.backend=gloo', 'train_cfg.max_epochs=1',
+              '--cfg-options', 'train_cfg.max_epochs=1',  # nccl -> gloo: no CUDA here
               'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
               'train_dataloader.persistent_workers=False',
               'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],

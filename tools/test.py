@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Evaluate a checkpoint: COCO bbox/segm AP (mmdet configs) or mIoU (mmseg configs).
+"""Evaluate a checkpoint: COCO bbox/segm AP (mmdet configs), mIoU (mmseg configs) or top-1/top-5
+(mmpretrain configs).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR]
         [--tta] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Train an mmdet detector or an mmseg segmentor (a PVT config or any other) with mmengine's Runner.
+"""Train an mmdet detector, an mmseg segmentor or an mmpretrain classifier (a PVT config or any
+other) with mmengine's Runner.
 
     python tools/train.py configs/retinanet/pvt_s_1x.py [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--auto-scale-lr] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]

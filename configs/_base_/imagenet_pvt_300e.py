@@ -96,5 +96,10 @@ val_cfg = dict(fp16=True)
 test_cfg = dict(fp16=True)
 auto_scale_lr = dict(base_batch_size=1024)
 
+# Each rank draws its own random numbers (mmengine: seed + rank), as the authors seed each process
+# with seed + rank: otherwise every GPU would pick the same Mixup/CutMix choice, lambda and pairing,
+# and the same drop-path masks. seed=None: rank 0 draws the seed and broadcasts it.
+randomness = dict(seed=None, diff_rank_seed=True)
+
 # the authors keep one checkpoint, rewritten every epoch
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))

@@ -41,5 +41,4 @@ auto_scale_lr = dict(base_batch_size=32)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=1, max_keep_ckpts=1))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -201,6 +201,19 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
     return cfg
 
 
+def cpu_backend(cfg: Config) -> str:
+    """The process-group backend for a run without CUDA: the config's, except that NCCL (the
+    default of mmdet's, mmseg's and mmpretrain's runtimes, GPUs only) becomes gloo, with one log
+    line. Configs name no backend of their own for the CPU, so the same config takes NCCL on a
+    GPU node."""
+    backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'gloo')
+    if backend == 'nccl':
+        print_log('no CUDA on this machine: the process group uses gloo instead of the '
+                  "config's nccl", logger='current')
+        return 'gloo'
+    return backend
+
+
 def _setup_cpu_distributed(cfg: Config) -> None:
     """Make ``--launcher pytorch`` work without CUDA (e.g. gloo on CPU).
 
@@ -212,11 +225,7 @@ def _setup_cpu_distributed(cfg: Config) -> None:
     if cfg.launcher != 'pytorch' or torch.cuda.is_available():
         return
     if not dist.is_initialized():
-        backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'gloo')
-        if backend == 'nccl':
-            raise RuntimeError('nccl needs CUDA; on CPU add --cfg-options '
-                               'env_cfg.dist_cfg.backend=gloo')
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=cpu_backend(cfg))
     wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
     wrapper.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper

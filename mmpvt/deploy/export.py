@@ -90,13 +90,16 @@ def export_backbone(model: nn.Module, path: str, shape: Sequence[int] = (2, 3, 2
                     program: 'torch.export.ExportedProgram' = None) -> str:
     """A PVT / PVTv2 backbone to ONNX: input ``input`` (B, 3, H, W), outputs ``c2..c5`` (one
     per ``out_indices`` entry). With `dynamic`, B, H and W are symbolic. With `dynamo`, an
-    already exported `program` of `model` may be given."""
+    already exported `program` of `model` may be given. The example input is made on the
+    model's device in its dtype (a CUDA or float64 model exports as it is)."""
     names = BACKBONE_OUTPUTS[:len(model.out_indices)]
     dims = symbolic_axes(input=IMAGE) if dynamic else {}
     if not dynamic and dynamo:
         raise ValueError('the dynamo export here is always dynamic; use dynamo=False for a '
                          'fixed-size graph')
-    return export_onnx(program if program is not None else model, (torch.randn(*shape),),
+    weight = next(model.parameters())
+    example = torch.randn(*shape, device=weight.device, dtype=weight.dtype)
+    return export_onnx(program if program is not None else model, (example, ),
                        osp.abspath(path), ['input'], names, dims, opset, dynamo)
 
 

@@ -43,3 +43,24 @@ def test_a_users_error_is_one_line_and_exit_code_1(capsys):
         raise FileNotFoundError('config file not found: x.py')
     assert run_tool('train', main) == 1
     assert capsys.readouterr().err == 'train: config file not found: x.py\n'
+
+
+@pytest.mark.parametrize('backend,expected,logged', [
+    ('nccl', 'gloo', True), ('gloo', 'gloo', False), ('mpi', 'mpi', False)])
+def test_a_run_without_cuda_takes_gloo_where_the_config_says_nccl(
+        backend, expected, logged, log_lines):
+    # the configs name nccl (mmdet's, mmseg's, mmpretrain's runtimes): a GPU run keeps it
+    from mmengine.config import Config
+
+    from mmpvt.apis.runner import cpu_backend
+    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend=backend))))
+    assert cpu_backend(cfg) == expected
+    assert any('uses gloo instead of' in line for line in log_lines) == logged
+
+
+def test_no_demo_config_pins_a_process_group_backend():
+    # a pinned gloo would make a GPU run of the demo talk over TCP instead of NCCL
+    import glob
+    for path in glob.glob(f'{REPO}/configs/demo/*.py'):
+        with open(path) as f:
+            assert 'backend=' not in f.read(), path

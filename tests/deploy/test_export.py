@@ -134,3 +134,13 @@ def _modules_using_tracing_shapes():
     import importlib
     return [importlib.import_module(f'mmpvt.models.{m}') for m in (
         'layers.embed', 'layers.attention', 'layers.ffn', 'backbones.pvt_v1')]
+
+
+def test_a_float64_backbone_exports_in_its_own_dtype(tmp_path):
+    # the example input follows the model's dtype (and device): float64 weights, float64 graph
+    import onnx
+    model = build_backbone('b0').double().eval()
+    path = export_backbone(model, tmp_path / 'b0_fp64.onnx', shape=(1, 3, 64, 64))
+    graph = onnx.load(str(path)).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    assert next(model.parameters()).dtype == torch.float64  # the model is left as it was

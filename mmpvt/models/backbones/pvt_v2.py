@@ -4,7 +4,7 @@ The file reads bottom-up (the variants are :data:`mmpvt.models.archs.PVTV2_ARCHS
 
     PVTv2Stage -> PVTv2
 
-What v2 changes against v1 (:mod:`.pvt`), each visible in this file or in the layer it picks:
+What v2 changes against v1 (:mod:`.pvt_v1`), each visible in this file or in the layer it picks:
 
 ==========================  ====================================  =================================
                             PVT v1                                PVTv2

@@ -78,6 +78,8 @@ class _ConvGELULinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
+        if torch.is_grad_enabled():  # autograd.grad(..., create_graph=True): second derivatives
+            return _ConvGELULinear.differentiable_backward(ctx, grad_out)
         h, conv_w, conv_b, weight = ctx.saved_tensors
         dt = h.dtype
         need_h, _, need_cw, need_cb, need_w, need_b = ctx.needs_input_grad
@@ -101,6 +103,30 @@ class _ConvGELULinear(torch.autograd.Function):
             grad_a, h, ctx.hw, conv_w.to(dt), need_h, need_cw, need_cb)
         return (grad_h, None, None if grad_cw is None else grad_cw.to(conv_w.dtype),
                 None if grad_cb is None else grad_cb.to(conv_b.dtype), grad_w, grad_b)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad_out: Tensor):
+        """The same gradients as :meth:`backward`, computed with differentiable ops (no out=,
+        nothing in place) on the saved tensors, so that autograd records them: what a gradient
+        penalty or a Hessian-vector product needs. The forward is recomputed as plain ops (its
+        bias does not enter any gradient but its own)."""
+        h, conv_w, conv_b, weight = ctx.saved_tensors
+        dt = h.dtype
+        need_h, _, need_cw, need_cb, need_w, need_b = ctx.needs_input_grad
+        inputs = [t for t, need in ((h, need_h), (conv_w, need_cw), (conv_b, need_cb),
+                                    (weight, need_w)) if need]
+        grads = iter(())
+        if inputs:
+            with torch.enable_grad():
+                pre = h if conv_w is None else depthwise_conv(h, ctx.hw, conv_w.to(dt),
+                                                              conv_b.to(dt))
+                out = F.linear(F.gelu(pre), weight.to(dt))
+            grads = iter(torch.autograd.grad(out, inputs, grad_out.to(dt), create_graph=True))
+        grad_b = grad_out.reshape(-1, grad_out.shape[-1]).sum(0).to(weight.dtype) if need_b \
+            else None
+        grad_h, grad_cw, grad_cb, grad_w = (next(grads) if need else None
+                                            for need in (need_h, need_cw, need_cb, need_w))
+        return grad_h, None, grad_cw, grad_cb, grad_w, grad_b
 
 
 class FeedForward(nn.Module):

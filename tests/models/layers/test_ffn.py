@@ -57,6 +57,36 @@ def test_training_path_has_exact_gradients(kind):
     assert torch.autograd.gradcheck(lambda t: ff(t, (3, 4)), (x,))
 
 
+def test_training_path_has_exact_second_derivatives(kind):
+    # gradient penalties and Hessian-vector products differentiate the backward itself
+    # (autograd.grad(..., create_graph=True)); float64, input and every weight
+    ff = build(kind, 2, 4).double()  # small: the check differentiates numerically twice
+    x = torch.randn(1, 6, 2, dtype=torch.float64, requires_grad=True)
+    weights = tuple(ff.parameters())
+
+    def call(t, *params):
+        return torch.func.functional_call(ff, dict(zip(dict(ff.named_parameters()), params)),
+                                          (t, (2, 3)))
+    assert torch.autograd.gradgradcheck(call, (x, *weights))
+
+
+def test_a_gradient_penalty_gives_the_plain_forms_weight_gradients(kind):
+    # fp32, the same computation as the official form: atol 1e-5, rtol 1e-4 (summation order)
+    ff = build(kind, 8, 16)
+    x = torch.randn(2, 12, 8)
+
+    def penalty(call):
+        t = x.clone().requires_grad_()
+        (grad,) = torch.autograd.grad(call(t).square().sum(), t, create_graph=True)
+        ff.zero_grad()
+        grad.square().sum().backward()
+        return [p.grad.clone() for p in ff.parameters()]
+    ours = penalty(lambda t: ff(t, (3, 4)))
+    expected = penalty(lambda t: plain_form(kind, ff, t, (3, 4)))
+    for a, b in zip(ours, expected):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
 # Training path against the plain form, fp32. v1 runs the same fc1/GELU/fc2 kernels: bit-identical
 # outputs; its gradients come from an explicit backward (fc2's products summed in another order):
 # atol 1e-7, rtol 1e-6. v2's depth-wise conv runs on channels-last tokens, F.conv2d here on an
