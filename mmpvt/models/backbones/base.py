@@ -9,6 +9,7 @@ import math
 import numbers
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize, trunc_normal_
 from torch import Tensor, nn
@@ -131,6 +132,10 @@ class PyramidVisionBackbone(BaseModule):
             raise TypeError(f'{name}: with_cp must be True or False, got {with_cp!r}')
         self.in_channels = in_channels
         self.out_indices = out_indices
+        if max(out_indices) < num_stages - 1:
+            print_log(f'{name}: out_indices {out_indices} returns nothing of stages '
+                      f'{list(range(max(out_indices) + 1, num_stages))}: they are not run and '
+                      'not trained (requires_grad=False)', logger='current')
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
         self.stages = nn.ModuleList()
@@ -189,11 +194,22 @@ class PyramidVisionBackbone(BaseModule):
             load_backbone_checkpoint(self, cfg['checkpoint'], prefix=cfg.get('prefix'))
         self._is_init = True
 
+    def _unused_stages(self) -> List[int]:
+        """The stages after the last one ``out_indices`` returns: never run, so never trained."""
+        return list(range(max(self.out_indices) + 1, len(self.stages)))
+
     def _freeze_stages(self) -> None:
-        for stage in self.stages[:max(self.frozen_stages, 0)]:
-            stage.eval()
-            for p in stage.parameters():
-                p.requires_grad = False
+        """Stages 1..``frozen_stages`` and the unused stages after the last returned one get
+        requires_grad=False and stay in eval mode. The unused ones keep their parameters (a full
+        checkpoint loads as it is) but take no part in training: DistributedDataParallel (with
+        mmengine's find_unused_parameters=False) stops at the second iteration on a trainable
+        parameter that gets no gradient."""
+        unused = self._unused_stages()
+        for i, stage in enumerate(self.stages):
+            if i < self.frozen_stages or i in unused:
+                stage.eval()
+                for p in stage.parameters():
+                    p.requires_grad = False
 
     def train(self, mode: bool = True) -> 'PyramidVisionBackbone':
         super().train(mode)

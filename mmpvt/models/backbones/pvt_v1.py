@@ -102,7 +102,8 @@ class PVT(PyramidVisionBackbone):
             for the official checkpoints.
         in_channels: input channels. Default 3.
         out_indices: which stage outputs F1..F4 (0-based) to return, in the order given; an int
-            selects one. Default all four ('featmap'), the last stage ('cls_token').
+            selects one. Default all four ('featmap'), the last stage ('cls_token'). Stages after
+            the last one returned are not run and not trained (requires_grad=False, eval mode).
         drop_path_rate: stochastic depth of the last block, in [0, 1); it rises linearly from 0.
             Default 0.1.
         frozen_stages: stages 1..k (patch embedding, position table, blocks) get

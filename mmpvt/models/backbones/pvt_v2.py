@@ -75,7 +75,8 @@ class PVTv2(PyramidVisionBackbone):
             (linear SRA, default False). Default 'b2'.
         in_channels: input channels. Default 3.
         out_indices: which stage outputs (0-based) to return, in the order given; an int selects
-            one. Default all four.
+            one. Default all four. Stages after the last one returned are not run and not
+            trained (requires_grad=False, eval mode), as if frozen.
         drop_path_rate: stochastic depth of the last layer, in [0, 1), rising linearly from 0.
             Default 0.1 (the authors' detection and segmentation backbones).
         frozen_stages: stages 1..k (patch embedding, layers, stage norm) get requires_grad=False

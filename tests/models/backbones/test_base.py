@@ -295,3 +295,16 @@ def test_torchscript_scripting_is_refused_in_one_sentence(arch):
                                            r' .*Use torch\.export\.export, torch\.compile or the '
                                            r'ONNX export'):
         torch.jit.script(build_backbone(arch))
+
+
+def test_stages_after_the_last_returned_one_are_not_trained(arch, log_lines):
+    # with mmengine's find_unused_parameters=False, DistributedDataParallel stops at the second
+    # iteration on a trainable parameter that got no gradient: none may be left without one
+    model = build_backbone(arch, out_indices=(0, 1, 2))
+    model.train()
+    sum(o.square().mean() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    trainable = {n: p.grad is not None for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(trainable.values()), [n for n, g in trainable.items() if not g]
+    assert all(not p.requires_grad for p in model.stages[3].parameters())
+    assert not model.stages[3].training and model.stages[2].training
+    assert any('returns nothing of stages [3]' in line for line in log_lines)
