@@ -105,7 +105,7 @@ say "mmengine"
 pip_install "mmengine"
 
 # ---- mmcv ----------------------------------------------------------------------------------
-# What torch offers: its CUDA version ('' for a CPU build), whether it sees a GPU, the GPUs'
+# What torch offers: its CUDA version ('none' for a CPU build), whether it sees a GPU, the GPUs'
 # architectures, and the C++ standard its headers require (torch 2.14's ATen.h stops below C++20).
 torch_facts=$("$PY" - <<'EOF'
 import os, torch
@@ -115,7 +115,7 @@ archs = sorted({'%d.%d' % torch.cuda.get_device_capability(i)
                 for i in range(torch.cuda.device_count())}) if gpu else []
 with open(os.path.join(os.path.dirname(torch.__file__), 'include', 'ATen', 'ATen.h')) as f:
     std = 'c++20' if '202002L' in f.read() else 'c++17'
-print(cuda, int(bool(gpu)), ';'.join(archs) or '-', std)
+print(cuda or 'none', int(bool(gpu)), ';'.join(archs) or '-', std)  # no empty field
 EOF
 ) || die "could not import the installed torch"
 read -r TORCH_CUDA TORCH_SEES_GPU GPU_ARCHS CXX_STD <<<"$torch_facts"
@@ -123,7 +123,7 @@ read -r TORCH_CUDA TORCH_SEES_GPU GPU_ARCHS CXX_STD <<<"$torch_facts"
 want_cuda_ops=0
 if [ "$MMCV_CUDA" = 1 ] || { [ "$MMCV_CUDA" = auto ] && [ "$TORCH_SEES_GPU" = 1 ]; }; then
   want_cuda_ops=1
-  [ -n "$TORCH_CUDA" ] || die "CUDA ops asked for, but torch $TORCH_VERSION is a CPU build; set MMPVT_TORCH_INDEX to a CUDA index (docs/install.md)"
+  [ "$TORCH_CUDA" != none ] || die "CUDA ops asked for, but torch $TORCH_VERSION is a CPU build; set MMPVT_TORCH_INDEX to a CUDA index (docs/install.md)"
   [ -n "${TORCH_CUDA_ARCH_LIST:-}" ] || [ "$GPU_ARCHS" != - ] \
     || die "MMPVT_MMCV_CUDA=1 without a visible GPU: set TORCH_CUDA_ARCH_LIST (e.g. '7.0;8.0;9.0')"
   export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-$GPU_ARCHS}"

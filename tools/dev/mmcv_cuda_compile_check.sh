@@ -79,7 +79,8 @@ for source in ${SOURCES[*]}; do
   start=\$(date +%s)
   if "\$real" -v "\$target"; then
     cp "\$target" "$WORK/objects/"  # the build directory is removed when setup_env.sh stops
-    fatbin=\$(readelf -S -W "\$target" | awk '/\.nv_fatbin/ {print strtonum("0x" \$6)}')
+    size=\$(readelf -S -W "\$target" | awk '{for (i = 1; i < NF; i++) if (\$i == ".nv_fatbin") print \$(i + 4)}')
+    fatbin=\$([ -n "\$size" ] && echo \$((16#\$size)))
     echo "[cuda_check] \$source: compiled in \$(( \$(date +%s) - start )) s -> $WORK/objects/\$(basename "\$target") (.nv_fatbin: \${fatbin:-none} bytes)"
   else
     echo "[cuda_check] \$source: FAILED after \$(( \$(date +%s) - start )) s"; status=1
