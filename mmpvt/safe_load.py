@@ -47,9 +47,9 @@ import torch.distributed as dist
 from mmengine.fileio import get_file_backend
 from mmengine.logging import print_log
 from mmengine.logging.history_buffer import HistoryBuffer
-from mmengine.runner.checkpoint import (CheckpointLoader, get_deprecated_model_names,
-                                        get_external_models, get_mmcls_models,
-                                        get_torchvision_models)
+from mmengine.runner.checkpoint import (CheckpointLoader, _get_mmengine_home,
+                                        get_deprecated_model_names, get_external_models,
+                                        get_mmcls_models, get_torchvision_models)
 
 from .torch_compat import has_safe_globals
 
@@ -233,9 +233,7 @@ def load_from_openmmlab(filename: str, map_location=None) -> dict:
     url = get_external_models()[name]
     if url.startswith(('http://', 'https://')):
         return load_from_http(url, map_location)
-    home = osp.expanduser(os.getenv('MMENGINE_HOME', osp.join(
-        os.getenv('XDG_CACHE_HOME', '~/.cache'), 'mmengine')))
-    return load_from_local(osp.join(home, url), map_location)
+    return load_from_local(osp.join(_get_mmengine_home(), url), map_location)
 
 
 def load_from_mmcls(filename: str, map_location=None) -> dict:
