@@ -214,16 +214,18 @@ def build_model(cfg):
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 
+# How each family classifies (tests/data/classification_facts.md Sec. 1): v1 the class token
+# after the final norm, v2 the stage-4 tokens averaged: (backbone arguments, neck).
+CLASSIFIER_BODY = {'PVT': (dict(out_type='cls_token'), None),
+                   'PVTv2': (dict(out_indices=(3, )), dict(type='GlobalAveragePooling'))}
+
+
 def classifier_config(arch: str, num_classes: int = 1000, **backbone):
-    """An mmpretrain config (default_scope 'mmpretrain') of the `arch` ImageNet classifier: v1 =
-    the class token into LinearClsHead(512), v2 = GlobalAveragePooling + LinearClsHead(C4)."""
-    width = 256 if arch == 'b0' else 512  # C4: pvt_v2.md Sec. 1.1, the paper's Table 1
-    if family(arch) == 'PVT':
-        body = dict(type='mmpvt.PVT', arch=arch, out_type='cls_token', **backbone)
-        neck = None
-    else:
-        body = dict(type='mmpvt.PVTv2', arch=arch, out_indices=(3, ), **backbone)
-        neck = dict(type='GlobalAveragePooling')
+    """An mmpretrain config (default_scope 'mmpretrain') of the `arch` ImageNet classifier
+    (:data:`CLASSIFIER_BODY`) with a LinearClsHead as wide as the official checkpoint's head."""
+    width = dict(official_key_table(arch))['head.weight'][1]  # C4
+    body_args, neck = CLASSIFIER_BODY[family(arch)]
+    body = dict(type=f'mmpvt.{family(arch)}', arch=arch, **body_args, **backbone)
     model = dict(type='ImageClassifier', backbone=body, neck=neck,
                  head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width),
                  data_preprocessor=dict(num_classes=num_classes, mean=MEAN, std=STD,
@@ -324,7 +326,7 @@ def assert_same_detections(got, expected, min_count: int = 50,
 
 
 # ---- the official checkpoints, as facts (tests/data) -------------------------------------------
-# tests/data holds copies of ../shared/reference/official_pvt_v{1,2}_checkpoint_keys.json: the key
+# tests/data holds copies of the facts of official_pvt_v{1,2}_checkpoint_keys.json: the key
 # names and shapes of the authors' ImageNet checkpoints, in file order.
 V1_ARCHS = ('tiny', 'small', 'medium', 'large')
 V2_ARCHS = ('b0', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5')
@@ -396,7 +398,8 @@ def official_weights(arch: str, seed: int = 0) -> Dict[str, torch.Tensor]:
 def backbone_with_official_weights(arch: str, seed: int = 0, dtype=torch.float32, **kwargs):
     """(backbone of `arch` in eval mode holding official_weights(arch, seed), those weights), in
     `dtype`; stochastic depth off."""
-    from mmpvt.models import build_backbone, convert_to_mmpvt
+    from mmpvt.families import convert_to_mmpvt
+    from mmpvt.models import build_backbone
     sd = {k: v.to(dtype) for k, v in official_weights(arch, seed).items()}
     model = build_backbone(arch, drop_path_rate=0.0, **kwargs).to(dtype)
     model.load_state_dict(convert_to_mmpvt(sd).state_dict, strict=True)

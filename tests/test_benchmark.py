@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mmpvt.apis.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
-from mmpvt.models.checkpoints import convert_to_mmpvt
+from mmpvt.families import convert_to_mmpvt
 from .helpers import run_main
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast

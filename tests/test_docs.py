@@ -294,3 +294,21 @@ def test_readme_classifier_config_builds_the_authors_pvt_v2_b2(tmp_path):
 def test_the_readme_is_a_front_page_of_at_most_250_lines():
     lines = (ROOT / 'README.md').read_text().splitlines()
     assert len(lines) <= 250, f'README.md has {len(lines)} lines; move depth to docs/'
+
+
+def test_readme_plain_pytorch_example_runs_without_any_openmmlab_package():
+    """The example of "Use the backbone without OpenMMLab", as written there, in a process where
+    mmengine, mmcv, mmdet, mmseg and mmpretrain cannot be imported: it prints what its comments
+    say and imports none of them."""
+    import subprocess
+    import sys
+    blocked = ('mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain')
+    program = (f'import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n'
+               + readme_python_block('from mmpvt.families.pvt_v2 import PVTv2')
+               + 'print(sorted(m for m in sys.modules if m.split(".")[0] in '
+               f'{blocked!r} and sys.modules[m] is not None))\n')
+    out = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        'PVTv2 official', '[(1, 64, 28, 28), (1, 160, 14, 14), (1, 256, 7, 7)]', '[]']

@@ -35,7 +35,7 @@ def _graph():
 def test_heads_and_detectors_are_imported_only_by_deploy_and_apis():
     # They import mmseg's / mmdet's models: the registry imports them by location, on demand, so
     # what `import mmpvt` loads may not import them (deploy and apis come after the models);
-    # the heads build on the layers only.
+    # the heads build on the shared layers only.
     graph = _graph()
     on_top = ('mmpvt.models.heads', 'mmpvt.models.detectors')
     importers = sorted(m for m, targets in graph.items() if not m.startswith(on_top)
@@ -43,4 +43,26 @@ def test_heads_and_detectors_are_imported_only_by_deploy_and_apis():
     assert [m for m in importers if not m.startswith(('mmpvt.deploy.', 'mmpvt.apis.'))] == []
     heads = set().union(*(t for m, t in graph.items() if m.startswith('mmpvt.models.heads')))
     assert {t for t in heads if not t.startswith('mmpvt.models.heads')} <= {
-        'mmpvt.registry', 'mmpvt.models.layers'}
+        'mmpvt.registry', 'mmpvt.families.common', 'mmpvt.ops'}
+
+
+def test_the_families_and_ops_import_nothing_of_openmmlab():
+    # mmpvt.families and mmpvt.ops (and what they import of mmpvt) need only torch and the
+    # standard library: a plain PyTorch project can use them (README, "Use the backbone without
+    # OpenMMLab")
+    import ast
+    import pathlib
+    plain = [*sorted(pathlib.Path(REPO, 'mmpvt', 'families').glob('*.py')),
+             *sorted(pathlib.Path(REPO, 'mmpvt', 'ops').glob('*.py')),
+             pathlib.Path(REPO, 'mmpvt', 'torch_compat.py')]
+    outside = {}
+    for path in plain:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
+                     else [])
+            for name in names:
+                top = name.split('.')[0]
+                if top not in sys.stdlib_module_names and top not in ('torch', 'numpy'):
+                    outside.setdefault(path.name, []).append(name)
+    assert outside == {}

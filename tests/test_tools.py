@@ -224,8 +224,8 @@ print(type(model).__name__, type(model.backbone).__module__, type(model.backbone
 
 
 @pytest.mark.parametrize('text,scope,expected', [
-    (USER_DET, 'mmdet', 'RetinaNet mmpvt.models.backbones.pvt_v1 PVT'),
-    (USER_SEG, 'mmseg', 'EncoderDecoder mmpvt.models.backbones.pvt_v1 PVT'),
+    (USER_DET, 'mmdet', 'RetinaNet mmpvt.models.backbones PVT'),
+    (USER_SEG, 'mmseg', 'EncoderDecoder mmpvt.models.backbones PVT'),
 ])
 def test_config_of_another_project_builds_with_mmpvt_backbone(tmp_path, text, scope, expected):
     (tmp_path / 'my_config.py').write_text(text)

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from mmpvt.apis.convert import convert_checkpoint_file, describe_conversion
-from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
+from mmpvt.families import arch_names
 
 
 def main(argv=None) -> int:
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='input checkpoint: a path or URL')
     parser.add_argument('dst', help='output .pth (written atomically)')
-    parser.add_argument('--arch', choices=[*PVT_ARCHS, *PVTV2_ARCHS],
+    parser.add_argument('--arch', choices=arch_names(),
                         help='check against this variant (default: read off the weights)')
     parser.add_argument('--backbone-only', action='store_true',
                         help='of an ImageNet classifier or a whole detector/segmentor, write '

@@ -16,9 +16,9 @@ import os.path as osp
 
 from mmpvt.apis.cli import ConfigOptions
 from mmpvt.apis.complexity import PROTOCOLS, backbone_complexity, config_complexity
-from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
+from mmpvt.families import arch_names
 
-ARCHS = [*PVT_ARCHS, *PVTV2_ARCHS]
+ARCHS = arch_names()
 
 
 def main(argv=None):

@@ -20,8 +20,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..models import PVT_ARCHS, PVTV2_ARCHS, build_backbone
-from ..models.checkpoints import convert_to_mmpvt, pvt_v1, pvt_v2
+from ..families import convert_to_mmpvt, family_of
+from ..families.pvt_v1 import PVT_ARCHS
+from ..families.pvt_v2 import PVTV2_ARCHS
+from ..models import build_backbone
 
 MODELS = ('mmpvt', 'mmdet')
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -40,7 +42,7 @@ def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
     v2 = arch in PVTV2_ARCHS
     ours = build_backbone(arch, drop_path_rate=0.0)
     ours.init_weights()
-    official = (pvt_v2 if v2 else pvt_v1).mmpvt_to_official(ours.state_dict())
+    official = family_of(arch).to_official(ours.state_dict())
     depths = list(ours.arch['depths'])
     if v2:  # mmdet's width argument is the head width; stage widths are it x num_heads
         theirs = PyramidVisionTransformerV2(

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import nn
 
-from ..models.archs import PVT_ARCHS, PVTV2_ARCHS
+from ..families.pvt_v1 import PVT_ARCHS
+from ..families.pvt_v2 import PVTV2_ARCHS
 from ..models.builder import build_from_config
 from .benchmark import _peak_rss_bytes, _rss_bytes, _summary, _sync, in_worker, interleave
 

@@ -7,14 +7,13 @@ from typing import Optional, Tuple, Union
 from mmengine.config import Config
 from torch import Tensor, nn
 
+from ..families import FAMILIES
+from ..families.layouts import (CLASSIFIER_HEAD, Conversion, StateDict, backbone_part,
+                                convert_classifier, convert_to_mmpvt, infer_arch, is_backbone_key,
+                                unwrap)
 from ..fileio import atomic_torch_save
-from ..models.archs import ARCHS_BY_FAMILY
-from ..models.backbones import PVT, PVTv2
 from ..models.builder import build_from_config
-from ..models.checkpoints import (CheckpointMismatchError, Conversion, StateDict, backbone_part,
-                                  check_state_dict, convert_classifier, convert_to_mmpvt,
-                                  infer_arch, is_backbone_key, load_checkpoint_file, unwrap)
-from ..models.checkpoints.convert import CLASSIFIER_HEAD
+from ..models.checkpoints import CheckpointMismatchError, check_state_dict, load_checkpoint_file
 from ..models.checkpoints.detr import is_mmdet2_detr, mmdet2_detr_to_mmdet3
 from ..version import __version__
 
@@ -25,10 +24,11 @@ def _arch_of(converted: StateDict, family: str, layout: str, src: str,
              arch: Optional[str]) -> Tuple[Union[str, dict], Union[str, dict]]:
     """(what to build, its name) for a converted backbone: `arch`, or the arch its shapes imply;
     an `arch` of the other family is an error."""
-    if arch is not None and arch not in ARCHS_BY_FAMILY[family]:
+    archs = FAMILIES[family].archs
+    if arch is not None and arch not in archs:
         raise CheckpointMismatchError(
             f'{src} is a {family} checkpoint ({layout} layout) but --arch {arch} is not a '
-            f'{family} arch ({", ".join(ARCHS_BY_FAMILY[family])})')
+            f'{family} arch ({", ".join(archs)})')
     found = infer_arch(converted, family)
     return (arch if arch is not None else found['arch']), arch or found['name'] or found['arch']
 
@@ -37,23 +37,20 @@ def _build_checked(converted: StateDict, family: str, layout: str, src: str,
                    arch: Optional[str], cast_dtypes: bool) -> Tuple[StateDict, str]:
     """Validate a converted backbone against a model of `arch` (or the arch its shapes imply)."""
     build, name = _arch_of(converted, family, layout, src, arch)
-    model = (PVT if family == 'PVT' else PVTv2)(arch=build)
+    model = FAMILIES[family].encoder(arch=build)
     converted = check_state_dict(converted, model, cast_dtypes=cast_dtypes)
     model.load_state_dict(converted, strict=True)
     return converted, name
 
 
 def build_classifier(family: str, arch: Union[str, dict], num_classes: int) -> nn.Module:
-    """The mmpretrain ``ImageClassifier`` of configs/imagenet/ for `arch` (PVT v1: the class
-    token into the linear head; PVTv2: the last stage averaged by ``GlobalAveragePooling``) with
-    `num_classes` classes, randomly initialised."""
-    width = (ARCHS_BY_FAMILY[family][arch] if isinstance(arch, str) else arch)['embed_dims'][-1]
-    if family == 'PVT':
-        backbone, neck = dict(type='mmpvt.PVT', arch=arch, out_type='cls_token'), None
-    else:
-        backbone = dict(type='mmpvt.PVTv2', arch=arch, out_indices=(3, ))
-        neck = dict(type='GlobalAveragePooling')
-    model = dict(type='ImageClassifier', backbone=backbone, neck=neck,
+    """The mmpretrain ``ImageClassifier`` of configs/imagenet/ for `arch` (the family's
+    ``classifier`` record: PVT v1 the class token into the linear head, PVTv2 the last stage
+    averaged by ``GlobalAveragePooling``) with `num_classes` classes, randomly initialised."""
+    record = FAMILIES[family]
+    width = (record.archs[arch] if isinstance(arch, str) else arch)['embed_dims'][-1]
+    backbone = dict(type=f'mmpvt.{family}', arch=arch, **record.classifier['backbone'])
+    model = dict(type='ImageClassifier', backbone=backbone, neck=record.classifier['neck'],
                  head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width))
     return build_from_config(Config(dict(default_scope='mmpretrain', model=model)))
 

@@ -4,7 +4,7 @@ Both of torch's exporters work with symbolic input sizes (batch, H, W; sizes tha
 not divide included): the TorchScript one (``dynamo=False``, ``dynamic_axes``) and the dynamo one
 (``dynamo=True``, ``dynamic_shapes`` with ``Dim.DYNAMIC``; named ``Dim`` objects trip a torch
 bug, in 2.13 and 2.14, while it reports the derived size relations). What makes this possible is
-:func:`mmpvt.models.layers.tracing_shapes`: while an exporter records the model, padding amounts,
+:func:`mmpvt.ops.tracing_shapes`: while an exporter records the model, padding amounts,
 position-table sizes and the b2-li pooling bins are computed from the input's size inside the
 graph instead of being Python numbers of the example.
 

@@ -15,7 +15,8 @@ from mmengine.config import Config
 from mmengine.runner.checkpoint import load_checkpoint
 
 from mmpvt.apis.convert import convert_checkpoint_file, describe_conversion
-from mmpvt.models import PVT, CheckpointMismatchError, PVTv2, identify
+from mmpvt.families import identify
+from mmpvt.models import PVT, CheckpointMismatchError, PVTv2
 from mmpvt.models.builder import build_from_config
 from mmpvt.models.checkpoints import fit_state_dict
 from ..helpers import (REPO, assert_holds_official_classifier, assert_holds_official_weights,

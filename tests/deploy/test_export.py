@@ -111,29 +111,20 @@ def test_dynamic_export_on_an_older_torch_is_refused_naming_the_torch_it_needs(
     assert not (tmp_path / 'x.onnx').exists()
 
 
-def test_eager_outputs_are_unchanged_by_the_export_paths():
+def test_eager_outputs_are_unchanged_by_the_export_paths(monkeypatch):
     # the export path (computed padding, always-resized table, matrix pooling) and the eager
-    # shortcuts agree: run the eager model with the tracing switch forced on
-    import mmpvt.models.layers.embed as embed
+    # shortcuts agree: run the eager model with the tracing switch (mmpvt.ops.tracing_shapes,
+    # the one every layer asks) forced on
+    import mmpvt.ops.shapes as shapes
     for arch in ('tiny', 'b2_li'):
         model, x = backbone(arch), torch.randn(1, 3, 97, 131)
         with torch.no_grad():
             eager = model(x)
-            original = embed.tracing_shapes
-            try:
-                for module in _modules_using_tracing_shapes():
-                    module.tracing_shapes = lambda: True
+            with monkeypatch.context() as patch:
+                patch.setattr(shapes, 'is_exporting', lambda: True)
+                assert shapes.tracing_shapes()
                 forced = model(x)
-            finally:
-                for module in _modules_using_tracing_shapes():
-                    module.tracing_shapes = original
         assert max_error(forced, eager) <= 1e-5
-
-
-def _modules_using_tracing_shapes():
-    import importlib
-    return [importlib.import_module(f'mmpvt.models.{m}') for m in (
-        'layers.embed', 'layers.attention', 'layers.ffn', 'backbones.pvt_v1')]
 
 
 def test_a_float64_backbone_exports_in_its_own_dtype(tmp_path):

@@ -1,5 +1,5 @@
 """Other libraries' checkpoint layouts of an official state dict, written from the facts file
-(../shared/reference/pvt_v2.md Sec. 3), not with mmpvt's converters; mmdet's layout (both
+(tests/data/pvt_v2_facts.md Sec. 3), not with mmpvt's converters; mmdet's layout (both
 families) is made by mmdet's own ``pvt_convert``. transformers' PVT v1 names (beyond the class
 token, final norm and classifier of classification.md Sec. 1) are those its
 ``PvtForImageClassification`` saves; test_convert.py loads this layout into that model strictly.

@@ -1,6 +1,6 @@
 """An independent, explicit transcription of PVT v1 (paper eq. (1)-(4), official semantics), as
 a feature extractor and as the authors' ImageNet classifier (class token, final norm, head;
-../shared/reference/classification.md Sec. 1).
+tests/data/classification_facts.md Sec. 1).
 
 Plain functions over an *official-layout* state dict: no nn.Module, no mmpvt code, attention as
 the literal softmax(q k^T / sqrt(d)) v. Sizes are floored at every patch embedding, as in the

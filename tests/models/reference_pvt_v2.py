@@ -1,7 +1,7 @@
 """An independent, explicit transcription of PVTv2 as the official code computes it, as a
 feature extractor and as the authors' ImageNet classifier.
 
-Written from ../shared/reference/pvt_v2.md (Sec. 1; the classifier from classification.md
+Written from tests/data/pvt_v2_facts.md (Sec. 1; the classifier from classification.md
 Sec. 1), over an *official-layout* state dict: plain functions, no nn.Module, no mmpvt code,
 attention as the literal softmax(q k^T / sqrt(d)) v, every LayerNorm with the official eps (1e-5
 in patch embedding and attn.norm, 1e-6 elsewhere). The K/V reduction is the official unpadded

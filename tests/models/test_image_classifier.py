@@ -1,7 +1,7 @@
 """Specification of PVT and PVTv2 as ImageNet classifiers in mmpretrain's ``ImageClassifier``:
 v1 = ``PVT(out_type='cls_token')`` + ``LinearClsHead(512)`` (the normed class token, no pooling);
 v2 = ``PVTv2(out_indices=(3,))`` + ``GlobalAveragePooling`` + ``LinearClsHead(C4)`` (the mean of
-the stage-4 tokens after norm4), as ../shared/reference/classification.md Sec. 1 describes the
+the stage-4 tokens after norm4), as tests/data/classification_facts.md Sec. 1 describes the
 authors' classifiers.
 
 Expected values: the parameter counts of the authors' releases (classification.md Sec. 3), the

@@ -19,7 +19,7 @@ import re
 from collections import OrderedDict
 from typing import Tuple
 
-from .base import StateDict
+from ...families.layouts import StateDict
 
 MMDET2_MARKER = 'bbox_head.transformer.'
 _RENAMES = (

@@ -6,7 +6,6 @@ match the model's keys and shapes, else a :class:`~.base.CheckpointMismatchError
 Two entry points: :func:`load_backbone_checkpoint` (``init_cfg=dict(type='Pretrained', ...)``) and
 :func:`adopt_state_dict` (the backbones' load-state-dict pre-hook, for every other loader).
 """
-import math
 from collections import OrderedDict
 from typing import List, Optional, Tuple
 from urllib.error import URLError
@@ -16,12 +15,11 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from ...families.layouts import (HEAD_KEY, Conversion, StateDict, convert_classifier,
+                                 convert_to_mmpvt, extract_state_dict, infer_arch, is_backbone_key,
+                                 key_listing, shape_text)
 from ...safe_load import CheckpointRefusedError, refusal_reason
-from ..layers import resize_pos_embed
-from .base import (CheckpointMismatchError, CheckpointReadError, StateDict, is_square, key_listing,
-                   shape_text)
-from .convert import (HEAD_KEY, Conversion, convert_classifier, convert_to_mmpvt,
-                      extract_state_dict, infer_arch, is_backbone_key)
+from .errors import CheckpointMismatchError, CheckpointReadError
 
 
 def arch_name(model: nn.Module) -> str:
@@ -32,27 +30,20 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
                      cast_dtypes: bool = False) -> StateDict:
     """Match a converted state dict to `model`, or raise :class:`CheckpointMismatchError`.
 
-    A v1 position table whose token grid differs from the model's (another pre-training size) is
-    resized bilinearly, with an info line; any other difference in keys or shapes is an error,
+    What the model's family adapts (``model.adapt_state_dict``: v1 resizes a position table of
+    another token grid, another pre-training size, bilinearly) is adapted, with an info line
+    each; any other difference in keys or shapes is an error,
     and so is a value a trained weight cannot be: an integer or boolean tensor where the model
     holds floats (``cast_dtypes=True`` casts it to the model's dtype instead, explicitly) and a
     NaN or infinity. Floats of another precision (fp16 releases) are cast by loading, as usual.
     """
     expected = model.state_dict()
-    out = OrderedDict(state_dict)
-    for key, target in expected.items():
-        value = out.get(key)
-        if not (key.endswith('pos_embed') and isinstance(value, Tensor) and value.dim() == 3
-                and value.shape[-1] == target.shape[-1] and value.shape[1] != target.shape[1]):
-            continue
-        stage = model.stages[int(key.split('.')[1])]
-        extra = stage.num_extra_tokens  # the class token's row, first: kept as it is
-        if value.shape[1] > extra and is_square(value.shape[1] - extra):
-            side = math.isqrt(value.shape[1] - extra)
-            grid = resize_pos_embed(value[:, extra:], (side, side), stage.pos_grid)
-            out[key] = torch.cat([value[:, :extra], grid], dim=1)
-            print_log(f'PVT: resized {key} from a {side}x{side} grid to {stage.pos_grid}',
-                      logger='current')
+    family = getattr(model, 'family', type(model).__name__)
+    out, notes = OrderedDict(state_dict), []
+    if hasattr(model, 'adapt_state_dict'):  # a family's encoder (not, e.g., a classifier's head)
+        out, notes = model.adapt_state_dict(out)
+    for note in notes:
+        print_log(f'{family}: {note}', logger='current')
     missing = [k for k in expected if k not in out]
     unexpected = [k for k in out if k not in expected]
     mismatched = [k for k in expected if k in out and
@@ -67,7 +58,6 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
     non_finite = {k: int((~torch.isfinite(out[k])).sum()) for k in comparable
                   if out[k].is_floating_point() and not torch.isfinite(out[k]).all()}
     if missing or unexpected or mismatched or wrong_dtype or non_finite:
-        family = getattr(model, 'family', type(model).__name__)
         lines = [f'The checkpoint does not fit this {family} (arch {arch_name(model)}):']
         if mismatched:
             lines.append(f'  {len(mismatched)} shape mismatches (checkpoint vs model): '

@@ -23,7 +23,8 @@ from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor, nn
 
-from .base import CheckpointMismatchError, StateDict, key_listing, shape_text
+from ...families.layouts import StateDict, key_listing, shape_text
+from .errors import CheckpointMismatchError
 
 
 def _parts(keys) -> str:

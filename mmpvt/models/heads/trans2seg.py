@@ -48,9 +48,10 @@ from mmengine.model.weight_init import normal_init, trunc_normal_
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from torch import Tensor, nn
 
+from ...families.common import (BLOCK_NORM_EPS, FeedForward, PVTBlock, check_head_split,
+                                resize_pos_embed)
+from ...ops import tracing_shapes
 from ...registry import MODELS
-from ..layers import (BLOCK_NORM_EPS, FeedForward, PVTBlock, check_head_split, resize_pos_embed,
-                      tracing_shapes)
 
 Grid = Tuple[int, int]
 
@@ -255,7 +256,9 @@ class Trans2SegHead(BaseDecodeHead):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + gh * gw, embed_dims))
         self.encoder = nn.ModuleList(
-            PVTBlock(embed_dims, num_heads, mlp_ratio, sr_ratio=1, drop_path=r, qkv_bias=False)
+            PVTBlock(embed_dims, num_heads, sr_ratio=1,
+                     mlp=FeedForward(embed_dims, int(embed_dims * mlp_ratio)), drop_path=r,
+                     qkv_bias=False)
             for r in rates)
         self.encoder_norm = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
         # decoder

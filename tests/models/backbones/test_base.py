@@ -1,4 +1,4 @@
-"""Specification of what PVT v1 and PVTv2 share as backbones (mmpvt.models.backbones.base and
+"""Specification of what PVT v1 and PVTv2 share as backbones (mmpvt.families.common and
 build_backbone): output shapes, stage selection, the state-dict layout, training features, the
 LayerNorm eps, argument and input checks.
 
@@ -12,15 +12,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpvt.models import PVT, PVTv2, build_backbone, convert_to_mmpvt
-from mmpvt.models.layers import PVTBlock
+from mmpvt.families import convert_to_mmpvt
+from mmpvt.families.common import PVTBlock
+from mmpvt.models import PVT, PVTv2, build_backbone
 from ...helpers import (CLASSIFIER_ONLY, V1_ARCHS, V2_ARCHS, backbone_with_official_weights,
                         by_family, family, max_abs_diff, meta_backbone, needs_cpu_fp16_autocast,
                         official_key_table, parameter_count, shapes, size_id)
 
 FAMILY_CLASS = {'PVT': PVT, 'PVTv2': PVTv2}
 STRIDES = (4, 8, 16, 32)
-# Stage widths: Table 1 of the PVT paper (every v1 variant) and PVTv2-B0 (pvt_v2.md).
+# Stage widths: Table 1 of the PVT paper (every v1 variant) and PVTv2-B0
+# (tests/data/pvt_v2_facts.md).
 CHANNELS = {'tiny': (64, 128, 320, 512), 'b0': (32, 64, 160, 256)}
 
 

@@ -1,4 +1,4 @@
-"""Specification of what is PVT v1's own (mmpvt.models.backbones.pvt_v1): its sizes, its features
+"""Specification of what is PVT v1's own (mmpvt.families.pvt_v1): its sizes, its features
 against the explicit reference (reference_pvt.py), its position tables, its class token (as the
 body of the ImageNet classifier; logits: tests/models/test_image_classifier.py), and mmdet's port.
 

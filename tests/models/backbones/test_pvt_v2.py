@@ -1,9 +1,9 @@
-"""Specification of what is PVTv2's own (mmpvt.models.backbones.pvt_v2): its sizes, its features
+"""Specification of what is PVTv2's own (mmpvt.families.pvt_v2): its sizes, its features
 against the explicit reference (reference_pvt_v2.py), linear SRA, its arch options, and the
 mmdet and transformers ports.
 
 Expected values come from the official key tables (tests/data), the facts file
-(../shared/reference/pvt_v2.md) and the explicit reference.
+(tests/data/pvt_v2_facts.md) and the explicit reference.
 """
 import pytest
 import torch
@@ -18,7 +18,8 @@ HEADS = (1, 2, 5, 8)
 
 
 # ---- sizes -------------------------------------------------------------------------------------
-# pvt_v2.md Sec. 7 (backbone, no head); with the 1000-class head they are timm's counts.
+# tests/data/pvt_v2_facts.md Sec. 7 (backbone, no head); with the 1000-class head they are timm's
+# counts.
 @pytest.mark.parametrize('arch,millions', [('b0', 3.41), ('b1', 13.50), ('b2', 24.85),
                                            ('b2_li', 22.04), ('b3', 44.73), ('b4', 62.04),
                                            ('b5', 81.44)])

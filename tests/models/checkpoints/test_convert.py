@@ -1,12 +1,13 @@
 """Specification of telling checkpoints apart and converting them
-(mmpvt.models.checkpoints.convert): each family's layouts are identified from their key names,
+(mmpvt.families.layouts): each family's layouts are identified from their key names,
 other libraries' own models convert to ours, wrapped training checkpoints are unwrapped, and the
 variant is read off the shapes."""
 import pytest
 import torch
 
-from mmpvt.models import PVT, build_backbone, convert_to_mmpvt, identify
-from mmpvt.models.checkpoints import convert_classifier, extract_state_dict, infer_arch
+from mmpvt.families import (convert_classifier, convert_to_mmpvt, extract_state_dict, identify,
+                            infer_arch)
+from mmpvt.models import PVT, build_backbone
 from ...helpers import (V1_ARCHS, V2_ARCHS, assert_holds_official_classifier,
                         assert_holds_official_weights, by_family, family, meta_backbone,
                         official_weights)

@@ -11,8 +11,8 @@ import torch
 from mmengine.runner.checkpoint import load_state_dict
 
 from mmpvt.apis.convert import convert_checkpoint_file
-from mmpvt.models import (PVT, CheckpointMismatchError, CheckpointReadError, build_backbone,
-                          convert_to_mmpvt)
+from mmpvt.families import convert_to_mmpvt
+from mmpvt.models import PVT, CheckpointMismatchError, CheckpointReadError, build_backbone
 from ...helpers import (assert_holds_official_weights, by_family, family, load_pretrained,
                         official_weights, saved_checkpoint)
 from ..reference_layouts import CONVERTED_LAYOUT_CASES, in_layout, mmdet_layout

@@ -1,10 +1,10 @@
-"""Specification of PVT v1's checkpoint layouts (mmpvt.models.checkpoints.pvt_v1) beyond what
+"""Specification of PVT v1's checkpoint layouts (mmpvt.families.pvt_v1) beyond what
 every layout shares (test_convert.py, test_loading.py): the export to the official layout."""
 import pytest
 import torch
 
 from mmpvt.models import PVT
-from mmpvt.models.checkpoints.pvt_v1 import mmpvt_to_official
+from mmpvt.families.pvt_v1 import mmpvt_to_official
 from ...helpers import V1_ARCHS, meta_backbone, release_backbone_shapes, shapes
 
 

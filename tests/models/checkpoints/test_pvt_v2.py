@@ -1,11 +1,12 @@
-"""Specification of PVTv2's checkpoint layouts (mmpvt.models.checkpoints.pvt_v2) beyond what
+"""Specification of PVTv2's checkpoint layouts (mmpvt.families.pvt_v2) beyond what
 every layout shares (test_convert.py, test_loading.py): the export to the official layout and
 transformers' separate key and value projections."""
 import pytest
 
-from mmpvt.models import CheckpointMismatchError, PVTv2, convert_to_mmpvt
+from mmpvt.families import convert_to_mmpvt
+from mmpvt.families.pvt_v2 import mmpvt_to_official
+from mmpvt.models import CheckpointMismatchError, PVTv2
 from mmpvt.models.checkpoints import check_state_dict
-from mmpvt.models.checkpoints.pvt_v2 import mmpvt_to_official
 from ...helpers import V2_ARCHS, meta_backbone, official_weights, release_backbone_shapes, shapes
 from ..reference_layouts import transformers_layout
 

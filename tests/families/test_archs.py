@@ -1,8 +1,10 @@
-"""Specification of the variant tables (mmpvt.models.archs): which names exist and which family
-each belongs to (PVT paper Table 1; the PVTv2 release)."""
+"""Specification of the variant tables (each family module's ``*_ARCHS``): which names exist
+and which family each belongs to (PVT paper Table 1; the PVTv2 release)."""
 import pytest
 
-from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS, family_of
+from mmpvt.families import FAMILIES, family_of
+from mmpvt.families.pvt_v1 import PVT_ARCHS
+from mmpvt.families.pvt_v2 import PVTV2_ARCHS
 from ..helpers import V1_ARCHS, V2_ARCHS, by_family, family
 
 
@@ -25,7 +27,7 @@ def test_wide_small_is_pvt_s_with_stages_about_1_4x_wider_and_64_wide_heads():
 
 @pytest.mark.parametrize('name', by_family(*V1_ARCHS, *V2_ARCHS))
 def test_family_of_names_the_family_of_each_variant(name):
-    assert family_of(name) == family(name)
+    assert family_of(name) is FAMILIES[family(name)]
 
 
 def test_family_of_an_unknown_name_lists_both_families_names():

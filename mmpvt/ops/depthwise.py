@@ -3,8 +3,8 @@
 PVTv2's feed-forward convolves (B, N, hidden) tokens, i.e. a channels-last (B, H, W, C) map. Both
 directions go straight to PyTorch's convolution kernels (oneDNN on CPU, cuDNN on GPU) on a
 channels-last view of the tokens, so no layout is ever changed; the backward is called explicitly
-(``aten.convolution_backward``) because :class:`~.ffn._ConvGELULinear` recomputes the forward
-instead of keeping it.
+(``aten.convolution_backward``) because the fused feed-forward (:mod:`.feed_forward`) recomputes
+the forward instead of keeping it.
 """
 from typing import Optional, Tuple
 
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .embed import Grid, map_to_tokens, tokens_to_map
+from .shapes import Grid, map_to_tokens, tokens_to_map
 
 
 def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor],

@@ -1,4 +1,5 @@
-"""Specification of the feed-forward networks (mmpvt.models.layers.ffn).
+"""Specification of the feed-forward networks (mmpvt.families) through the fused tail of
+mmpvt.ops.feed_forward.
 
 Three kinds, each checked against its plain form (what the authors' code computes, written out):
 v1 ``FeedForward`` (fc1, GELU, fc2), v2 ``ConvFeedForward`` (fc1, 3x3 depth-wise conv, GELU, fc2)
@@ -8,7 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpvt.models.layers import ConvFeedForward, FeedForward, ffn
+from mmpvt.families.common import FeedForward
+from mmpvt.families.pvt_v2 import ConvFeedForward
+from mmpvt.ops import feed_forward
 
 KINDS = {'v1': lambda c, h: FeedForward(c, h),
          'v2': lambda c, h: ConvFeedForward(c, h),
@@ -150,14 +153,34 @@ def test_stacked_feed_forwards_sharing_the_workspace_have_the_plain_gradients(ki
 
 
 def test_cpu_workspace_is_reused_and_grows_per_dtype():
-    ffn.release_workspaces()
+    feed_forward.release_workspaces()
     small, large = torch.empty(2, 3, 4), torch.empty(2, 5, 4)
-    first = ffn._workspace(small)
+    first = feed_forward.workspace(small)
     assert first.shape == small.shape and first.dtype == small.dtype
-    assert ffn._workspace(small).data_ptr() == first.data_ptr()  # no new allocation
-    grown = ffn._workspace(large)
+    assert feed_forward.workspace(small).data_ptr() == first.data_ptr()  # no new allocation
+    grown = feed_forward.workspace(large)
     assert grown.shape == large.shape
-    assert ffn._workspace(small).data_ptr() == grown.data_ptr()  # the grown buffer serves both
-    assert ffn._workspace(small.double()).dtype == torch.float64
-    ffn.release_workspaces()
-    assert ffn._WORKSPACES == {}
+    assert feed_forward.workspace(small).data_ptr() == grown.data_ptr()  # grown: serves both
+    assert feed_forward.workspace(small.double()).dtype == torch.float64
+    assert feed_forward.workspace_bytes() == (2 * 5 * 4) * 4 + (2 * 3 * 4) * 8
+    feed_forward.release_workspaces()
+    assert feed_forward.workspace_bytes() == 0
+
+
+def test_a_threads_workspaces_are_freed_with_the_thread():
+    import threading
+    import weakref
+    held = []
+
+    def run():
+        buffer = feed_forward.workspace(torch.empty(1000))
+        held.append(weakref.ref(buffer._base if buffer._base is not None else buffer))
+        assert feed_forward.workspace_bytes() == 4000
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    del thread
+    import gc
+    gc.collect()
+    assert held[0]() is None  # the thread's buffer is gone with the thread

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ...registry import MODELS
+from ..registry import MODELS
 
 
 @MODELS.register_module()

@@ -1,9 +1,9 @@
-"""Specification of the channels-last depth-wise convolution (mmpvt.models.layers.dwconv)."""
+"""Specification of the channels-last depth-wise convolution (mmpvt.ops.depthwise)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpvt.models.layers.dwconv import depthwise_conv, depthwise_conv_backward
+from mmpvt.ops import depthwise_conv, depthwise_conv_backward
 
 
 @pytest.mark.parametrize('B,hw,C,k', [(2, (6, 10), 64, 3), (1, (1, 1), 8, 3), (1, (5, 3), 4, 3),

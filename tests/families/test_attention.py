@@ -1,10 +1,10 @@
-"""Specification of spatial-reduction attention (mmpvt.models.layers.attention)."""
+"""Specification of spatial-reduction attention (mmpvt.families.common)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpvt.models import SpatialReductionAttention
-from ..reference_pvt import explicit_attention
+from mmpvt.families.common import SpatialReductionAttention
+from ..models.reference_pvt import explicit_attention
 
 
 @pytest.mark.parametrize('hw,sr', [((16, 16), 8), ((13, 21), 8), ((5, 3), 8), ((7, 9), 2),

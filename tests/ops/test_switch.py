@@ -1,0 +1,59 @@
+"""The plain path is one switch away: ``mmpvt.ops.use_fused_ops(False)`` (or MMPVT_FUSED_OPS=0)
+makes every layer compute with plain PyTorch ops, and both paths give the same outputs and
+gradients (float64: tolerance 1e-12)."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmpvt import ops
+from mmpvt.families import FAMILIES, build_encoder
+from mmpvt.ops import feed_forward
+
+from ..helpers import REPO
+
+
+# Two small stages of each kind of layer: v1, v2 and v2 with linear SRA (its ReLU).
+SMALL = dict(embed_dims=(16, 32), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(4, 2),
+             sr_ratios=(2, 1))
+
+
+@pytest.mark.parametrize('family,arch', [('PVT', dict(SMALL, patch_sizes=(4, 2))),
+                                         ('PVTv2', SMALL), ('PVTv2', dict(SMALL, linear=True))],
+                         ids=['PVT', 'PVTv2', 'PVTv2-linear'])
+def test_fused_and_plain_paths_give_the_same_outputs_and_gradients(family, arch):
+    torch.manual_seed(0)
+    model = FAMILIES[family].encoder(arch, out_indices=(0, 1), drop_path_rate=0.0).double()
+    x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        with ops.use_fused_ops(fused):
+            model.zero_grad()
+            outs = model(x)
+            sum((o * o).sum() for o in outs).backward()
+            results.append(([o.detach() for o in outs],
+                            [p.grad.clone() for p in model.parameters()]))
+    (fused_out, fused_grad), (plain_out, plain_grad) = results
+    for a, b in zip(fused_out + fused_grad, plain_out + plain_grad):
+        assert (a - b).abs().max() <= 1e-12
+
+
+def test_the_switch_takes_the_plain_ops_and_restores_the_previous_setting(monkeypatch):
+    calls = []
+    monkeypatch.setattr(feed_forward.ConvGELULinear, 'apply',
+                        lambda *args: calls.append(args) or None)
+    model = build_encoder('b0', drop_path_rate=0.0)
+    assert ops.fused_ops_enabled()
+    with ops.use_fused_ops(False):
+        assert not ops.fused_ops_enabled()
+        model(torch.randn(1, 3, 32, 32)).__len__()
+    assert calls == [] and ops.fused_ops_enabled()
+
+
+def test_the_environment_variable_switches_the_default_off():
+    out = subprocess.run(
+        [sys.executable, '-c', 'from mmpvt import ops; print(ops.fused_ops_enabled())'],
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, MMPVT_FUSED_OPS='0'))
+    assert out.stdout.strip() == 'False', out.stderr
