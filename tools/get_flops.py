@@ -12,11 +12,15 @@ model, counted as the paper's authors did (--protocol paper, the default) or as 
         --cfg-options model.decode_head.prune_unused=False
 """
 import argparse
+import os
 import os.path as osp
+import sys
 
-from mmpvt.apis.cli import ConfigOptions
-from mmpvt.apis.complexity import PROTOCOLS, backbone_complexity, config_complexity
-from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
+# mmpvt_tools is not installed with mmpvt: it lives in the repository root
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmpvt.apis.cli import ConfigOptions  # noqa: E402
+from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS  # noqa: E402
+from mmpvt_tools.flops import PROTOCOLS, backbone_complexity, config_complexity  # noqa: E402
 
 ARCHS = [*PVT_ARCHS, *PVTV2_ARCHS]
 

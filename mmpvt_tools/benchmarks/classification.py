@@ -10,13 +10,12 @@ configured to the same variant; the authors' is ``pvt_{tiny,...}`` / ``pvt_v2_{b
 imports timm). All are randomly initialised (the step's cost does not depend on
 the values), without drop path or dropout, in fp32, and have the same number of parameters
 (checked). They run in one process, interleaved step by step (A B A B ...), so both see the
-same machine state. Peak memory of a step is measured as in :mod:`.benchmark`: on CPU the rise
+same machine state. Peak memory of a step is measured as in :mod:`.backbone`: on CPU the rise
 of the resident memory of an isolated worker process per model, on CUDA
 ``torch.cuda.max_memory_allocated`` above what the model and batch already hold.
 """
 import importlib.util
 import os
-import platform
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -25,12 +24,14 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import nn
 
-from ..models.archs import PVT_ARCHS, PVTV2_ARCHS
-from ..models.builder import build_from_config
-from .benchmark import _peak_rss_bytes, _rss_bytes, _summary, _sync, in_worker, interleave
+from mmpvt.models import PVT_ARCHS, PVTV2_ARCHS
+from mmpvt.models.builder import build_from_config
+from .. import REPO
+from ..flops import num_params
+from ..measure import compared, cuda_peak, in_worker, interleave, machine, rss_rise, summary, sync
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODELS = ('mmpvt', 'transformers')
+# the implementations always compared (the authors' joins them given their checkout)
+IMPLEMENTATIONS = ('mmpvt', 'transformers')
 # arch -> our ImageNet config
 CONFIGS = {'tiny': 'pvt_t', 'small': 'pvt_s', 'medium': 'pvt_m', 'large': 'pvt_l',
            **{a: f'pvt_v2_{a}' for a in PVTV2_ARCHS}}
@@ -115,7 +116,7 @@ def build(name: str, arch: str, size: int = 224, seed: int = 0,
     elif name == 'authors':
         model = build_authors(arch, authors_repo)
     else:
-        raise ValueError(f'unknown model {name!r}; choose from {MODELS + ("authors", )}')
+        raise ValueError(f'unknown model {name!r}; choose from {IMPLEMENTATIONS + ("authors", )}')
     return model.train()
 
 
@@ -135,7 +136,7 @@ def _train_step(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
         loss.backward()
         for p in model.parameters():
             p.grad = None
-        _sync(x.device.type)
+        sync(x.device.type)
     return step
 
 
@@ -159,10 +160,7 @@ def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int,
     torch.set_num_threads(threads)
     model = build(name, arch, size, authors_repo=authors_repo)
     x, y = _batch(batch, size, 'cpu')
-    before = _rss_bytes()
-    _train_step(name, model, x, y)()
-    peak = _peak_rss_bytes()
-    queue.put(dict(peak_bytes=peak, rise_bytes=max(peak - before, 0)))
+    queue.put(rss_rise(_train_step(name, model, x, y)))
 
 
 def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu',
@@ -171,23 +169,14 @@ def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu'
     if device == 'cuda':
         x, y = _batch(batch, size, device)
         model = model.to(device)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        _train_step(name, model, x, y)()
-        peak = torch.cuda.max_memory_allocated()
-        return dict(peak_bytes=peak, rise_bytes=peak - base)
+        return cuda_peak(_train_step(name, model, x, y))
     return in_worker(_memory_worker,
                      (name, arch, batch, size, torch.get_num_threads(), authors_repo), name)
 
 
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def model_names(authors_repo: Optional[str] = None) -> Tuple[str, ...]:
     """The models a run times: mmpvt and transformers, and the authors' given their checkout."""
-    return MODELS + (('authors', ) if authors_repo else ())
+    return IMPLEMENTATIONS + (('authors', ) if authors_repo else ())
 
 
 def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224,
@@ -199,9 +188,8 @@ def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224
     peak-memory rise over the leaner peer's; ``speedup_vs`` / ``memory_ratio_vs`` per peer."""
     names = model_names(authors_repo)
     report = dict(mode='classification training step', device=device, batch=batch, size=size,
-                  threads=torch.get_num_threads(), torch=torch.__version__,
-                  cpu=platform.processor() or platform.machine(), warmup=warmup,
-                  repeats=repeats, models=list(names), results=[])
+                  **machine(), warmup=warmup, repeats=repeats, models=list(names),
+                  results=[])
     for arch in archs:
         models = {name: build(name, arch, size, authors_repo=authors_repo) for name in names}
         params = {name: num_params(m) for name, m in models.items()}
@@ -214,8 +202,8 @@ def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224
         entry = dict(arch=arch, params=params['mmpvt'])
         times = time_interleaved(models, batch, size, warmup, repeats, device)
         for name in names:
-            entry[f'{name}/time'] = dict(_summary(times[name]),
-                                         images_per_s=batch / _summary(times[name])['median_s'])
+            entry[f'{name}/time'] = dict(summary(times[name]),
+                                         images_per_s=batch / summary(times[name])['median_s'])
         ours = entry['mmpvt/time']['median_s']
         entry['speedup_vs'] = {n: entry[f'{n}/time']['median_s'] / ours for n in names[1:]}
         entry['speedup'] = min(entry['speedup_vs'].values())
@@ -232,17 +220,18 @@ def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224
     return report
 
 
-def header(names: Sequence[str] = MODELS) -> str:
+def header(names: Sequence[str] = IMPLEMENTATIONS) -> str:
     peers = ' / '.join(names)
     return (f'arch    params      train step {peers} (median ms) = speedup over the faster peer   '
             f'peak-memory rise {peers} (MiB) = ratio to the leaner peer')
 
 
 def format_row(e: dict) -> str:
+    """One line of the table under :func:`header`."""
     names = ['mmpvt', *e['speedup_vs']]
-    times = ' / '.join(f"{e[f'{n}/time']['median_s'] * 1e3:.1f}" for n in names)
-    row = f"{e['arch']:<7} {e['params'] / 1e6:6.2f}M   {times} = {e['speedup']:4.2f}x"
+    ms = [e[f'{n}/time']['median_s'] * 1e3 for n in names]
+    row = f"{e['arch']:<7} {e['params'] / 1e6:6.2f}M   {compared(ms, '.1f', e['speedup'])}"
     if 'memory_ratio' in e:
-        rises = ' / '.join(f"{e[f'{n}/memory']['rise_bytes'] / 2**20:.0f}" for n in names)
-        row += f"   {rises} = {e['memory_ratio']:4.2f}x"
+        mib = [e[f'{n}/memory']['rise_bytes'] / 2**20 for n in names]
+        row += f"   {compared(mib, '.0f', e['memory_ratio'])}"
     return row
