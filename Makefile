@@ -22,8 +22,8 @@ test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument check
 	$(PY) -m pytest tests -q -m "not slow" -n 2 --dist loadfile
 
 lint:  ## flake8 and isort --check with the settings of setup.cfg (what CI runs)
-	$(PY) -m flake8 mmpvt mmpvt_runtime tools tests configs setup.py
-	$(PY) -m isort --check-only --quiet mmpvt mmpvt_runtime tools tests configs setup.py
+	$(PY) -m flake8 mmpvt mmpvt_runtime mmpvt_tools tools tests configs setup.py
+	$(PY) -m isort --check-only --quiet mmpvt mmpvt_runtime mmpvt_tools tools tests configs setup.py
 
 demo: export MMPVT_DEMO_VIA = make
 demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU, ~4.5 min); ARGS=--full: the longer run, ARGS=--help: all options

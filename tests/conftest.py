@@ -51,7 +51,7 @@ def pytest_configure(config):
     if os.environ.get('PYTEST_XDIST_WORKER'):
         torch.set_num_threads(1)
         for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-            os.environ[name] = '1'  # inherited by the subprocesses of run_tool
+            os.environ[name] = '1'  # inherited by the subprocesses of run_command
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,7 @@ def _seed():
 @pytest.fixture(scope='session')
 def tiny_shapes(tmp_path_factory):
     """A tiny synthetic shapes dataset (8 training / 4 validation images of 96x128)."""
-    from mmpvt.apis.demo_data import generate
+    from mmpvt_tools.demo_data import generate
     root = tmp_path_factory.mktemp('data') / 'shapes'
     generate(str(root), num_train=8, num_val=4, img_size=(96, 128), max_objects=3,
              size_range=(24, 64))

@@ -66,8 +66,8 @@ BOX_TOL = 1e-3
 SCORE_TOL = 1e-4
 
 
-def run_tool(args: Sequence[str], env: dict = None, timeout: int = 600,
-             check: bool = True, cwd: str = REPO) -> subprocess.CompletedProcess:
+def run_command(args: Sequence[str], env: dict = None, timeout: int = 600,
+                check: bool = True, cwd: str = REPO) -> subprocess.CompletedProcess:
     """Run a command from the repository root (or `cwd`) with this interpreter; `args[0]` ending
     in .py is run by it. With `check`, a non-zero exit is an AssertionError showing the output's
     end."""
@@ -178,7 +178,7 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
 def run_main(relpath: str, args: Sequence[str], env: dict = None,
              check: bool = True) -> subprocess.CompletedProcess:
     """``tools/<relpath> ARGS`` run as its ``main(args)`` in this process (see
-    :func:`tool_process_state`; any fixture scope), answered as :func:`run_tool` answers: the
+    :func:`tool_process_state`; any fixture scope), answered as :func:`run_command` answers: the
     exit status (main's return value, a SystemExit's code, 1 with the traceback on stderr for an
     uncaught exception, as the interpreter does) and what it wrote to sys.stdout / sys.stderr."""
     main = tool_module(relpath).main

@@ -1,4 +1,5 @@
-"""The synthetic shapes dataset and the one-command demo (mmpvt.apis.demo_data, mmpvt.apis.demo)."""
+"""The synthetic shapes dataset and the one-command demo (mmpvt_tools.demo_data,
+mmpvt_tools.demo)."""
 import ast
 import filecmp
 import json
@@ -15,9 +16,9 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from mmpvt.apis import demo_data
-from mmpvt.apis.demo import CAPTION_BACKGROUND, CAPTION_HEIGHT, prediction_grid
-from .helpers import REPO, load_tool, run_main, run_tool
+from mmpvt_tools import demo_data
+from mmpvt_tools.demo import CAPTION_BACKGROUND, CAPTION_HEIGHT, prediction_grid
+from .helpers import REPO, load_tool, run_command, run_main
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -225,7 +226,7 @@ def test_default_demo_is_quiet_and_says_each_phase(tiny_shapes, tmp_path):
     """`make demo`'s run (the quick config), 1 epoch on a copy of the tiny data made by the demo
     itself: the phase lines and mmengine's progress lines, nothing else; the rest is in the log."""
     data = tmp_path / 'shapes'
-    result = run_tool(demo_command(data, tmp_path / 'work', options=[
+    result = run_command(demo_command(data, tmp_path / 'work', options=[
         'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=8',
         'test_dataloader.dataset.indices=4', 'model.test_cfg.score_thr=0.0']))
     assert_quiet(result)
@@ -248,9 +249,9 @@ def test_default_demo_is_quiet_and_says_each_phase(tiny_shapes, tmp_path):
 
 
 def test_help_documents_the_longer_run():
-    result = run_tool(['tools/demo.py', '--help'])
+    result = run_command(['tools/demo.py', '--help'])
     assert '--full' in result.stdout and 'configs/demo/retinanet_pvt_t.py' in result.stdout
-    bad = run_tool(['tools/demo.py', '--full', '--config', 'x.py'], check=False)
+    bad = run_command(['tools/demo.py', '--full', '--config', 'x.py'], check=False)
     assert bad.returncode == 2 and '--full or --config, not both' in bad.stderr
 
 
@@ -288,9 +289,9 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(tiny_shapes, tmp_path):
                     f'tools/demo.py --data {tiny_shapes} --work-dir {work_dir} --cfg-options '
                     'train_dataloader.batch_size=4 train_cfg.max_epochs=3 --resume'], err
     # the hint's command continues from the last checkpoint (epoch 1, or 2 if Ctrl-C came late)
-    resumed = run_tool(['tools/demo.py', '--data', str(tiny_shapes), '--work-dir', str(work_dir),
-                        '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=3',
-                        '--resume'])
+    resumed = run_command(['tools/demo.py', '--data', str(tiny_shapes), '--work-dir', str(work_dir),
+                           '--cfg-options', 'train_dataloader.batch_size=4',
+                           'train_cfg.max_epochs=3', '--resume'])
     assert f'[demo] training: resuming from {work_dir / "epoch_"}' in resumed.stdout
     assert 'Epoch(train) [3][2/2]' in resumed.stdout and 'Final metrics' in resumed.stdout
     assert_quiet(resumed)
@@ -310,7 +311,7 @@ def test_resume_hint_names_the_command_that_was_run(monkeypatch):
 def test_terminal_filter_drops_only_known_third_party_warnings():
     import logging
 
-    from mmpvt.apis.demo import _ConsoleFilter
+    from mmpvt_tools.demo import _ConsoleFilter
 
     def record(message, level=logging.WARNING, path='/x/mmengine/logging/logger.py'):
         return logging.LogRecord('runner', level, path, 1, message, None, None)
@@ -567,11 +568,11 @@ def test_figure5_trains_the_classifier_then_both_detectors_and_draws_what_they_l
     the pretrained detector loads the classifier's checkpoint, curves.png is drawn, and the
     printed table holds the AP each run logged per epoch."""
     work_dir = tmp_path / 'fig5'
-    result = run_tool([f'{REPO}/tools/demo.py', '--figure5', '--data', str(tiny_shapes),
-                       '--work-dir', str(work_dir), '--cfg-options', *FAST,
-                       'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-                       'train_cfg.max_epochs=2', 'model.test_cfg.score_thr=0.0'],
-                      cwd=str(tmp_path))  # the classifier goes to ./work_dirs/cls_pvt_v2_b0
+    result = run_command([f'{REPO}/tools/demo.py', '--figure5', '--data', str(tiny_shapes),
+                          '--work-dir', str(work_dir), '--cfg-options', *FAST,
+                          'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+                          'train_cfg.max_epochs=2', 'model.test_cfg.score_thr=0.0'],
+                         cwd=str(tmp_path))  # the classifier goes to ./work_dirs/cls_pvt_v2_b0
     assert_quiet(result)
     checkpoint = tmp_path / 'work_dirs' / 'cls_pvt_v2_b0' / 'epoch_10.pth'
     phases = [line for line in result.stdout.splitlines()
@@ -607,5 +608,5 @@ def test_figure5_trains_the_classifier_then_both_detectors_and_draws_what_they_l
 
 
 def test_figure5_runs_its_own_configs():
-    bad = run_tool(['tools/demo.py', '--figure5', '--config', 'x.py'], check=False)
+    bad = run_command(['tools/demo.py', '--figure5', '--config', 'x.py'], check=False)
     assert bad.returncode == 2 and '--figure5 runs its own configs' in bad.stderr

@@ -3,7 +3,7 @@ training here (the runs themselves are in test_demo.py)."""
 import pytest
 from mmengine.config import Config
 
-from mmpvt.apis.demo import _captions
+from mmpvt_tools.demo import _captions
 from .helpers import REPO, load_tool
 
 RULE = '=' * 60

@@ -240,7 +240,7 @@ def test_relative_links_resolve(doc):
     assert not broken, f'{doc.relative_to(ROOT)}: ' + '; '.join(broken)
 
 
-REPO_PATH = re.compile(r'(?:configs|docs|mmpvt|tests|tools)/[\w./{},-]*')
+REPO_PATH = re.compile(r'(?:configs|docs|mmpvt|mmpvt_tools|tests|tools)/[\w./{},-]*')
 
 
 def expand_braces(path):

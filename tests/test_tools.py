@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from mmpvt.apis import find_resume_checkpoint
-from mmpvt.apis.complexity import backbone_complexity
-from .helpers import REPO, poison_hub_cache, run_main, run_tool
+from mmpvt_tools.flops import backbone_complexity
+from .helpers import REPO, poison_hub_cache, run_command, run_main
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -36,23 +36,23 @@ def data_env(root):
 
 def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
     work_dir = tmp_path / 'dist'
-    run_tool(['bash', 'tools/dist_train.sh', RETINA_DEMO, '2', '--work-dir', str(work_dir),
-              '--cfg-options', 'train_cfg.max_epochs=1',  # nccl -> gloo: no CUDA here
-              'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-              'train_dataloader.persistent_workers=False',
-              'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
-             env=dict(data_env(tiny_shapes), PORT=str(free_port())))
+    run_command(['bash', 'tools/dist_train.sh', RETINA_DEMO, '2', '--work-dir', str(work_dir),
+                 '--cfg-options', 'train_cfg.max_epochs=1',  # nccl -> gloo: no CUDA here
+                 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+                 'train_dataloader.persistent_workers=False',
+                 'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
+                env=dict(data_env(tiny_shapes), PORT=str(free_port())))
     checkpoint = work_dir / 'epoch_1.pth'
     assert checkpoint.is_file()
     meta = torch.load(checkpoint)['meta']
     assert meta['iter'] == 2  # 8 images / (2 processes x 2 images)
 
-    out = run_tool(['tools/test.py', RETINA_DEMO, str(checkpoint), '--work-dir',
-                    str(tmp_path / 'test'), '--out', str(tmp_path / 'results.pkl'),
-                    '--show-dir', str(tmp_path / 'vis'), '--cfg-options',
-                    'model.test_cfg.score_thr=0.0', 'test_dataloader.num_workers=0',
-                    'test_dataloader.persistent_workers=False'],
-                   env=data_env(tiny_shapes))
+    out = run_command(['tools/test.py', RETINA_DEMO, str(checkpoint), '--work-dir',
+                       str(tmp_path / 'test'), '--out', str(tmp_path / 'results.pkl'),
+                       '--show-dir', str(tmp_path / 'vis'), '--cfg-options',
+                       'model.test_cfg.score_thr=0.0', 'test_dataloader.num_workers=0',
+                       'test_dataloader.persistent_workers=False'],
+                      env=data_env(tiny_shapes))
     assert "'coco/bbox_mAP'" in out.stdout and "'coco/bbox_mAP_50'" in out.stdout
     assert (tmp_path / 'results.pkl').is_file()
     assert len(list((tmp_path / 'vis').rglob('*.png'))) == 4
@@ -159,7 +159,7 @@ def test_imagenet_classifier_gflops_at_224_match_paper_table2(variant, paper):
     # Table 2 counts the ImageNet classifiers, to one decimal: the class token (one more token
     # in the last stage) and the head add 0.01 GFLOPs to the backbone's count. PVT-L's 9.851 is
     # the paper's 9.8 cut, not rounded, so within 0.06 rather than equal after rounding
-    from mmpvt.apis.complexity import config_complexity
+    from mmpvt_tools.flops import config_complexity
     r = config_complexity(f'{REPO}/configs/imagenet/pvt_{variant}_300e.py')
     assert r['shape'] == (224, 224) and abs(r['gflops'] - paper) < 0.06
 
@@ -171,7 +171,7 @@ def test_pvt_v2_b2_gflops_at_224_match_the_authors_get_flops():
 
 def test_get_flops_cli_takes_pvt_v2_arch_names():
     # the script as a file (its own process); the other get_flops tests call its main
-    out = run_tool(['tools/get_flops.py', 'b0']).stdout
+    out = run_command(['tools/get_flops.py', 'b0']).stdout
     assert 'PVTv2-b0 at 224x224: 3.41M params' in out  # facts file: 3.41M without the head
 
 
@@ -317,7 +317,7 @@ def test_image_demo_cli_bad_input_is_one_clear_line(args, message):
 
 def test_image_demo_script_exits_with_the_status_of_its_main():
     # the script as a file (its own process); the other image_demo tests call its main
-    out = run_tool(['tools/image_demo.py', 'missing.png', RETINA_DEMO], check=False)
+    out = run_command(['tools/image_demo.py', 'missing.png', RETINA_DEMO], check=False)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1] == \
         'image_demo: image or directory not found: missing.png'

@@ -53,6 +53,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# mmpvt_tools is not installed with mmpvt: it lives in the repository root
+sys.path.insert(0, REPO)
 QUICK_CONFIG = 'configs/demo/retinanet_pvt_t_quick.py'
 FULL_CONFIG = 'configs/demo/retinanet_pvt_t.py'
 FIGURE5_DIR = 'work_dirs/figure5'
@@ -107,8 +109,8 @@ def print_figure5_summary(result: dict, seconds: float) -> None:
 def _main(argv) -> int:
     from mmengine.config import DictAction
 
-    from mmpvt.apis.demo import run_demo
-    from mmpvt.apis.figure5 import run_figure5
+    from mmpvt_tools.demo import run_demo
+    from mmpvt_tools.figure5 import run_figure5
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

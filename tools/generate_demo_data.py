@@ -9,8 +9,12 @@ Configs read it through configs/_base_/datasets/demo_shapes_*.py, from $MMPVT_DE
 data/shapes (docs/demo.md).
 """
 import argparse
+import os
+import sys
 
-from mmpvt.apis.demo_data import DEFAULTS, generate, write_crops
+# mmpvt_tools is not installed with mmpvt: it lives in the repository root
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmpvt_tools.demo_data import DEFAULTS, generate, write_crops  # noqa: E402
 
 
 def main(argv=None):

@@ -12,11 +12,15 @@ model, counted as the paper's authors did (--protocol paper, the default) or as 
         --cfg-options model.decode_head.prune_unused=False
 """
 import argparse
+import os
 import os.path as osp
+import sys
 
-from mmpvt.apis.cli import ConfigOptions
-from mmpvt.apis.complexity import PROTOCOLS, backbone_complexity, config_complexity
-from mmpvt.families import arch_names
+# mmpvt_tools is not installed with mmpvt: it lives in the repository root
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmpvt.apis.cli import ConfigOptions  # noqa: E402
+from mmpvt.families import arch_names  # noqa: E402
+from mmpvt_tools.flops import PROTOCOLS, backbone_complexity, config_complexity  # noqa: E402
 
 ARCHS = arch_names()
 

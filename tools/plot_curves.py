@@ -6,10 +6,13 @@ vis_data/scalars.json in each work dir (the paper's Fig. 5: validation AP per ep
         --keys coco/bbox_mAP --legend pretrained "random init" --out curves.png
 """
 import argparse
+import os
 import sys
 
-from mmpvt.apis.cli import run_tool
-from mmpvt.apis.curves import plot_curves
+# mmpvt_tools is not installed with mmpvt: it lives in the repository root
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmpvt.apis.cli import run_tool  # noqa: E402
+from mmpvt_tools.curves import plot_curves  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,8 +1,7 @@
-"""What the tools do, as functions: train/test runners (:mod:`.runner`), inference with mmdet's
-/mmseg's inferencers (:mod:`.inference`), the demo and its synthetic data (:mod:`.demo`,
-:mod:`.demo_data`), the paper's Figure 5 on that data (:mod:`.figure5`), parameter and FLOP
-counts (:mod:`.complexity`) and the side-by-side benchmarks (:mod:`.benchmark`,
-:mod:`.deploy_benchmark`).
+"""What users call: train/test runners (:mod:`.runner`), inference with mmdet's and mmseg's
+inferencers (:mod:`.inference`), checkpoint conversion (:mod:`.convert`) and what the
+command-line tools share for their arguments and errors (:mod:`.cli`). The demo, the benchmarks,
+FLOP counting and plotting are the tools' own, in ``mmpvt_tools`` (not installed).
 
 Only the runner functions are imported here: :mod:`.inference` imports mmdet's and mmseg's
 inferencers (2 s), which training and testing do not need."""

@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 import mmpvt  # noqa: F401
 from mmpvt_runtime import OnnxModel
-from ..helpers import REPO, assert_same_detections, build_model, run_main, run_tool
+from ..helpers import REPO, assert_same_detections, build_model, run_command, run_main
 
 pytestmark = pytest.mark.slow  # builds, exports and runs whole models
 
@@ -67,7 +67,7 @@ def _run_onnx_infer_without_torch(args):
     code = ('import sys, runpy; sys.modules["torch"] = None; '  # any `import torch` now fails
             f'sys.argv = ["onnx_infer.py", *{[str(a) for a in args]!r}]; '
             'runpy.run_path("tools/deploy/onnx_infer.py", run_name="__main__")')
-    return run_tool([sys.executable, '-c', code])
+    return run_command([sys.executable, '-c', code])
 
 
 def test_onnx_infer_cli_runs_without_pytorch(retinanet, tiny_shapes, tmp_path):
@@ -272,8 +272,9 @@ def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny
                                          'exporter only'):
         export_model(f'{REPO}/{MASK_RCNN}', 'README.md', str(tmp_path / 'x.onnx'), dynamo=True)
     # the script as a file (its own process, exit status of sys.exit); the fixtures call main
-    out = run_tool(['tools/deploy/export_onnx.py', RETINA, 'README.md', str(tmp_path / 'x.onnx')],
-                   check=False, env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    out = run_command(['tools/deploy/export_onnx.py', RETINA, 'README.md',
+                       str(tmp_path / 'x.onnx')],
+                      check=False, env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert out.returncode == 1
     assert 'export_onnx: Could not read the checkpoint README.md' in out.stderr
     assert not (tmp_path / 'x.onnx').exists()

@@ -12,19 +12,19 @@ import pytest
 from mmpvt_runtime import (classification, classification_json, draw_detections, label_text,
                            prediction_json, random_palette, resize_and_crop)
 from mmpvt_runtime.classify import center_crop, edge_size
-from ..helpers import run_tool
+from ..helpers import run_command
 
 
 def test_runtime_imports_with_torch_blocked():
     code = "import sys; sys.modules['torch'] = None; import mmpvt_runtime"
-    out = run_tool([sys.executable, '-c', code], check=False)
+    out = run_command([sys.executable, '-c', code], check=False)
     assert out.returncode == 0, out.stderr
 
 
 def test_runtime_loads_neither_torch_nor_openmmlab_nor_mmpvt():
     code = ('import sys, mmpvt_runtime; print(sorted({m.split(".")[0] for m in sys.modules} & '
             '{"torch", "mmengine", "mmcv", "mmdet", "mmseg", "mmpretrain", "mmpvt"}))')
-    assert run_tool([sys.executable, '-c', code]).stdout.strip() == '[]'
+    assert run_command([sys.executable, '-c', code]).stdout.strip() == '[]'
 
 
 def test_labels_read_class_and_percent_score_as_mmdet_writes_them():
@@ -56,7 +56,7 @@ def test_prediction_json_has_detinferencers_keys_and_leaves_masks_out():
 
 
 def _onnx_infer(*args):
-    return run_tool(['tools/deploy/onnx_infer.py', *map(str, args)], check=False)
+    return run_command(['tools/deploy/onnx_infer.py', *map(str, args)], check=False)
 
 
 def test_onnx_infer_refuses_an_out_dir_equal_to_the_input_directory(tmp_path):

@@ -8,7 +8,6 @@ from mmpvt.families import FAMILIES, build_encoder, convert_to_mmpvt, family_of,
 from mmpvt.models import CheckpointMismatchError
 from mmpvt.models.backbones import openmmlab_backbone
 from mmpvt.registry import MODELS
-
 from . import toy_family
 
 

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from mmpvt.families import build_encoder
-
 from ..helpers import by_family
 
 

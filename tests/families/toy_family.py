@@ -9,9 +9,8 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from mmpvt.families.common import (Family, FeedForward, Layout, PVTBlock,
-                                   PyramidVisionTransformer, StateDict, drop_path_schedule,
-                                   parse_arch, run_blocks)
+from mmpvt.families.common import (Family, FeedForward, Layout, PVTBlock, PyramidVisionTransformer,
+                                   StateDict, drop_path_schedule, parse_arch, run_blocks)
 from mmpvt.families.pvt_v1 import PatchEmbed
 
 TOY_ARCHS = {

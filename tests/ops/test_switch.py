@@ -11,9 +11,7 @@ import torch
 from mmpvt import ops
 from mmpvt.families import FAMILIES, build_encoder
 from mmpvt.ops import feed_forward
-
 from ..helpers import REPO
-
 
 # Two small stages of each kind of layer: v1, v2 and v2 with linear SRA (its ReLU).
 SMALL = dict(embed_dims=(16, 32), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(4, 2),

@@ -1,22 +1,31 @@
 #!/usr/bin/env python
-"""Fail if the modules of a package import each other in a circle.
+"""Fail if the modules of a package import each other in a circle, or if a package imports one
+that it may not (:data:`MAY_IMPORT`: mmpvt_tools may import mmpvt, never the reverse).
 
-    python tools/dev/check_imports.py [PACKAGE_DIR ...]     (default: mmpvt and mmpvt_runtime)
+    python tools/dev/check_imports.py [PACKAGE_DIR ...]
+        (default: mmpvt, mmpvt_runtime and mmpvt_tools)
 
 The graph is read from the source with ``ast``, so every import counts: top-level ones and those
 inside functions (an import moved into a function to dodge a circle is still a circle). Nodes are
 modules (``a/b.py`` -> ``a.b``, ``a/__init__.py`` -> ``a``); ``from X import name`` points at
 ``X.name`` when that is a module of the package, else at ``X``. Imports of other packages are
-ignored. Prints each circle found as ``a -> b -> a`` and exits 1, or prints the module and edge
-counts and exits 0.
+ignored. Prints each circle found as ``a -> b -> a`` and each import across packages that
+:data:`MAY_IMPORT` does not allow as ``forbidden import: a -> b``, and exits 1; or prints the
+module and edge counts and exits 0.
 """
 import argparse
 import ast
 import os
 import sys
-from typing import Dict, List, Set
+from typing import Dict, List, Set, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGES = ('mmpvt', 'mmpvt_runtime', 'mmpvt_tools')
+# top-level package -> the other checked packages it may import. mmpvt_runtime runs without torch
+# (it imports none of ours); mmpvt, the installed library, may not import the tools' package,
+# which is not installed with it. A package not listed here may import any.
+MAY_IMPORT = {'mmpvt_runtime': set(), 'mmpvt': {'mmpvt_runtime'},
+              'mmpvt_tools': {'mmpvt', 'mmpvt_runtime'}}
 
 
 def module_names(package_dir: str) -> Dict[str, str]:
@@ -110,6 +119,20 @@ def find_cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
     return cycles
 
 
+def forbidden_imports(graph: Dict[str, Set[str]]) -> List[Tuple[str, str]]:
+    """(importer, imported) pairs whose top-level packages :data:`MAY_IMPORT` does not allow."""
+    found = []
+    for module in sorted(graph):
+        package = module.split('.')[0]
+        if package not in MAY_IMPORT:
+            continue
+        for target in sorted(graph[module]):
+            other = target.split('.')[0]
+            if other != package and other not in MAY_IMPORT[package]:
+                found.append((module, target))
+    return found
+
+
 def import_graph(package_dirs: List[str]) -> Dict[str, Set[str]]:
     files = {}
     for d in package_dirs:
@@ -122,9 +145,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('packages', nargs='*', metavar='PACKAGE',
-                        help='package directories (default: mmpvt, mmpvt_runtime where present)')
+                        help=f'package directories (default: {", ".join(PACKAGES)} where '
+                             'present)')
     args = parser.parse_args(argv)
-    dirs = args.packages or [os.path.join(REPO, p) for p in ('mmpvt', 'mmpvt_runtime')
+    dirs = args.packages or [os.path.join(REPO, p) for p in PACKAGES
                              if os.path.isdir(os.path.join(REPO, p))]
     missing = [d for d in dirs if not os.path.isdir(d)]
     if missing:
@@ -133,7 +157,10 @@ def main(argv=None) -> int:
     cycles = find_cycles(graph)
     for cycle in cycles:
         print('import circle: ' + ' -> '.join(cycle))
-    if cycles:
+    forbidden = forbidden_imports(graph)
+    for importer, imported in forbidden:
+        print(f'forbidden import: {importer} -> {imported}')
+    if cycles or forbidden:
         return 1
     print(f'no import circle among {len(graph)} modules '
           f'({sum(len(v) for v in graph.values())} imports)')

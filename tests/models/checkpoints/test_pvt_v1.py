@@ -3,8 +3,8 @@ every layout shares (test_convert.py, test_loading.py): the export to the offici
 import pytest
 import torch
 
-from mmpvt.models import PVT
 from mmpvt.families.pvt_v1 import mmpvt_to_official
+from mmpvt.models import PVT
 from ...helpers import V1_ARCHS, meta_backbone, release_backbone_shapes, shapes
 
 

@@ -1,7 +1,7 @@
 """Forward latency of one model in three runtimes, side by side in one process: eager PyTorch,
 ``torch.compile`` (inductor) and onnxruntime (CPU execution provider, the graph written by
 :mod:`mmpvt.deploy.export` with symbolic sizes), interleaved repeat by repeat so all three see
-the same machine state. Used by ``tools/benchmark.py --deploy``.
+the same machine state. Used by ``tools/analysis/benchmark_deploy.py``.
 
 Models: a backbone (``--arch``) and RetinaNet (a config the tool names) up to its
 raw head outputs, which is exactly what the ONNX graph holds (decoding and NMS run outside it).
@@ -10,16 +10,18 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..deploy.export import DenseDetectorGraph, export_backbone, export_onnx
-from ..deploy.specs import IMAGE, level_names, symbolic_axes
-from ..models import build_backbone
-from ..models.builder import build_from_config
+from mmpvt.deploy.export import DenseDetectorGraph, export_backbone, export_onnx
+from mmpvt.deploy.specs import IMAGE, level_names, symbolic_axes
+from mmpvt.models import build_backbone
+from mmpvt.models.builder import build_from_config
+from .. import REPO
+from ..measure import interleave
 
 RUNTIMES = ('eager', 'compile', 'onnxruntime')
 
@@ -79,16 +81,8 @@ def run(kind: str, arch: str, shapes: Sequence[Tuple[int, int]], warmup: int = 2
             errors = {'compile': _max_error(compiled(x), reference),
                       'onnxruntime': _max_error(session.run(None, feeds), reference)}
             compile_s = time.perf_counter() - t0
-            for _ in range(warmup):
-                for step in steps.values():
-                    step()
-            times: Dict[str, List[float]] = {name: [] for name in RUNTIMES}
-            for _ in range(repeats):
-                for name in RUNTIMES:
-                    start = time.perf_counter()
-                    steps[name]()
-                    times[name].append((time.perf_counter() - start) * 1e3)
-            ms = {name: statistics.median(v) for name, v in times.items()}
+            times = interleave(steps, warmup, repeats)
+            ms = {name: statistics.median(v) * 1e3 for name, v in times.items()}
             rows.append(dict(kind=kind, arch=arch, shape=[h, w], ms=ms,
                              speedup={n: ms['eager'] / ms[n] for n in RUNTIMES[1:]},
                              max_abs_error=errors, first_call_s=compile_s,
@@ -103,3 +97,27 @@ def format_row(row: dict) -> str:
             f'({up["compile"]:.2f}x) | onnxruntime {ms["onnxruntime"]:8.1f} ms '
             f'({up["onnxruntime"]:.2f}x) | max |diff| compile '
             f'{row["max_abs_error"]["compile"]:.1e}, ort {row["max_abs_error"]["onnxruntime"]:.1e}')
+
+
+# The paper's RetinaNet 1x config of each PVT v1 variant (Table 3)
+RETINANET_CONFIGS = {'tiny': 'pvt_t_1x.py', 'small': 'pvt_s_1x.py', 'medium': 'pvt_m_1x.py',
+                     'large': 'pvt_l_1x.py'}
+
+
+def run_all(archs: Sequence[str], shapes: Sequence[Tuple[int, int]], warmup: int = 2,
+            repeats: int = 5, retinanet: bool = False,
+            log: Callable[[str], None] = print) -> List[dict]:
+    """The rows of :func:`run` for each backbone of `archs`, then with `retinanet` for
+    RetinaNet + each PVT v1 arch of them (``configs/retinanet/pvt_{t,s,m,l}_1x.py``); each row is
+    logged as it is measured."""
+    jobs = [('backbone', a) for a in archs]
+    if retinanet:
+        jobs += [('retinanet', a) for a in archs if a in RETINANET_CONFIGS]
+    rows = []
+    for kind, arch in jobs:
+        config = os.path.join(REPO, 'configs', 'retinanet', RETINANET_CONFIGS.get(arch, ''))
+        for row in run(kind, arch, shapes, warmup, repeats,
+                       config=config if kind == 'retinanet' else None):
+            log(format_row(row))
+            rows.append(row)
+    return rows

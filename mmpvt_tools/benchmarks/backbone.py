@@ -9,50 +9,55 @@ resident memory of an isolated worker process per (model, setting) - the rise ov
 resident memory just before the step, and the absolute peak - and on CUDA with
 ``torch.cuda.max_memory_allocated``.
 """
-import json
-import multiprocessing as mp
-import os
-import platform
-import statistics
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from ..families import convert_to_mmpvt, family_of
-from ..families.pvt_v1 import PVT_ARCHS
-from ..families.pvt_v2 import PVTV2_ARCHS
-from ..models import build_backbone
+from mmpvt.families import FAMILIES, convert_to_mmpvt, family_of
+from mmpvt.models import build_backbone
+from ..measure import (autocast, compared, cuda_peak, in_worker, interleave, machine, rss_rise,
+                       summary, sync)
 
-MODELS = ('mmpvt', 'mmdet')
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+# the two implementations compared, in the order of the report and the table
+IMPLEMENTATIONS = ('mmpvt', 'mmdet')
 
 
-ARCHS = (*PVT_ARCHS, *(a for a in PVTV2_ARCHS if a != 'b2_li'))
+def _mmdet_pvt(ours: nn.Module) -> nn.Module:
+    from mmdet.models.backbones.pvt import PyramidVisionTransformer
+
+    # mmdet's stage widths are 64 x num_heads (small_wide: 64, 192, 448, 704)
+    return PyramidVisionTransformer(num_layers=list(ours.arch['depths']), drop_path_rate=0.0,
+                                    num_heads=list(ours.arch['num_heads']))
+
+
+def _mmdet_pvt_v2(ours: nn.Module) -> nn.Module:
+    from mmdet.models.backbones.pvt import PyramidVisionTransformerV2
+
+    # mmdet's width argument is the head width; stage widths are it x num_heads
+    return PyramidVisionTransformerV2(
+        embed_dims=ours.embed_dims[0], num_layers=list(ours.arch['depths']),
+        mlp_ratios=list(ours.arch['mlp_ratios']), drop_path_rate=0.0)
+
+
+# mmdet 3.3's port of each family, built like our model; it has no linear SRA (no b2-li)
+MMDET_PORTS = {'PVT': _mmdet_pvt, 'PVTv2': _mmdet_pvt_v2}
+ARCHS = tuple(arch for name in MMDET_PORTS for arch, settings in FAMILIES[name].archs.items()
+              if not settings.get('linear', False))
 
 
 def build_pair(arch: str, seed: int = 0) -> Dict[str, nn.Module]:
     """mmpvt's backbone and mmdet's port of it with identical weights, no drop path."""
-    from mmdet.models.backbones.pvt import (PyramidVisionTransformer, PyramidVisionTransformerV2,
-                                            pvt_convert)
+    from mmdet.models.backbones.pvt import pvt_convert
     if arch not in ARCHS:
         raise ValueError(f'no mmdet counterpart for arch {arch!r}; choose from {list(ARCHS)}')
     torch.manual_seed(seed)
-    v2 = arch in PVTV2_ARCHS
+    family = family_of(arch)
     ours = build_backbone(arch, drop_path_rate=0.0)
     ours.init_weights()
-    official = family_of(arch).to_official(ours.state_dict())
-    depths = list(ours.arch['depths'])
-    if v2:  # mmdet's width argument is the head width; stage widths are it x num_heads
-        theirs = PyramidVisionTransformerV2(
-            embed_dims=ours.embed_dims[0], num_layers=depths,
-            mlp_ratios=list(ours.arch['mlp_ratios']), drop_path_rate=0.0)
-    else:
-        # mmdet's stage widths are 64 x num_heads (small_wide: 64, 192, 448, 704)
-        theirs = PyramidVisionTransformer(num_layers=depths, drop_path_rate=0.0,
-                                          num_heads=list(ours.arch['num_heads']))
-    theirs.load_state_dict(pvt_convert(official), strict=True)
+    theirs = MMDET_PORTS[family.name](ours)
+    theirs.load_state_dict(pvt_convert(family.to_official(ours.state_dict())), strict=True)
     # sanity: mmdet's weights read back into mmpvt's layout are ours, bit for bit
     back = convert_to_mmpvt(theirs.state_dict())[0]
     assert all(torch.equal(back[k], v) for k, v in ours.state_dict().items())
@@ -74,27 +79,22 @@ def max_feature_difference(models: Dict[str, nn.Module], shape: Tuple[int, int])
     return max((i - j).abs().max().item() for i, j in zip(a, b))
 
 
-def _sync(device: str) -> None:
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
 def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp: Optional[str]) -> Callable:
     """One forward (no_grad) or forward+backward of `model` on `x`, under autocast if `amp`."""
     device = x.device.type
 
     def step():
-        with torch.autocast(device, dtype=AMP_DTYPES[amp or 'bf16'], enabled=amp is not None):
+        with autocast(device, amp):
             if mode == 'forward':
                 with torch.no_grad():
                     model(x)
-                _sync(device)
+                sync(device)
                 return
             loss = sum(o.float().mean() for o in model(x))
         loss.backward()
         for p in model.parameters():
             p.grad = None
-        _sync(device)
+        sync(device)
     return step
 
 
@@ -110,49 +110,12 @@ def time_interleaved(models: Dict[str, nn.Module], shape: Tuple[int, int], batch
     return interleave(steps, warmup, repeats)
 
 
-def interleave(steps: Dict[str, Callable[[], None]], warmup: int,
-               repeats: int) -> Dict[str, List[float]]:
-    """Seconds of each call of each step, `warmup` untimed rounds first, then `repeats` rounds
-    in turn (A B A B ...): every step sees the same machine state."""
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-def _peak_rss_bytes() -> int:
-    """High-water mark of this process's own address space (VmHWM).
-
-    Not getrusage's ru_maxrss: Linux carries that across fork+exec, so a spawned worker would
-    report its parent's peak.
-    """
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError('VmHWM not found in /proc/self/status')
-
-
 def _memory_worker(arch: str, name: str, shape: Tuple[int, int], batch: int, amp: Optional[str],
                    threads: int, queue) -> None:
     torch.set_num_threads(threads)
     model = build_pair(arch)[name].train()
     x = torch.randn(batch, 3, *shape)
-    before = _rss_bytes()
-    _step_fn(model, x, 'forward+backward', amp)()
-    peak = _peak_rss_bytes()
-    queue.put(dict(peak_bytes=peak, rise_bytes=max(peak - before, 0)))
+    queue.put(rss_rise(_step_fn(model, x, 'forward+backward', amp)))
 
 
 def peak_memory(arch: str, name: str, shape: Tuple[int, int], batch: int, device: str = 'cpu',
@@ -161,28 +124,9 @@ def peak_memory(arch: str, name: str, shape: Tuple[int, int], batch: int, device
     if device == 'cuda':
         model = models[name].to(device).train()
         x = torch.randn(batch, 3, *shape, device=device)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        _step_fn(model, x, 'forward+backward', amp)()
-        peak = torch.cuda.max_memory_allocated()
-        return dict(peak_bytes=peak, rise_bytes=peak - base)
+        return cuda_peak(_step_fn(model, x, 'forward+backward', amp))
     return in_worker(_memory_worker, (arch, name, shape, batch, amp, torch.get_num_threads()),
                      name)
-
-
-def in_worker(target: Callable, args: tuple, name: str) -> dict:
-    """What ``target(*args, queue)`` puts on its queue, run in a fresh (spawned) process, so
-    that nothing of this one is in the worker's memory peak."""
-    ctx = mp.get_context('spawn')
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get(timeout=1800)
-    proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f'memory worker for {name} failed with exit code {proc.exitcode}')
-    return result
 
 
 def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float:
@@ -190,19 +134,14 @@ def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     a @ b
-    _sync(device)
+    sync(device)
     best = float('inf')
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
-        _sync(device)
+        sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * n ** 3 / best / 1e9
-
-
-def _summary(times: List[float]) -> dict:
-    return dict(median_s=statistics.median(times), min_s=min(times), max_s=max(times),
-                repeats=len(times))
 
 
 def run_benchmark(archs: Sequence[str] = ('small',),
@@ -211,11 +150,10 @@ def run_benchmark(archs: Sequence[str] = ('small',),
                   device: str = 'cpu', amp: Optional[str] = None, memory: bool = True,
                   log: Callable[[str], None] = print) -> dict:
     """Measure every (arch, shape, batch); returns the JSON-ready report."""
-    from .complexity import count_flops
+    from ..flops import count_flops
     machine_gflops = matmul_gflops(device)
     report = dict(
-        device=device, amp=amp, threads=torch.get_num_threads(), torch=torch.__version__,
-        cpu=platform.processor() or platform.machine(), warmup=warmup, repeats=repeats,
+        device=device, amp=amp, **machine(), warmup=warmup, repeats=repeats,
         matmul_fp32_gflops=machine_gflops, results=[])
     for arch in archs:
         models = build_pair(arch)
@@ -229,8 +167,8 @@ def run_benchmark(archs: Sequence[str] = ('small',),
                 for mode in ('forward', 'forward+backward'):
                     times = time_interleaved(models, shape, batch, mode, warmup, repeats, device,
                                              amp)
-                    for name in MODELS:
-                        s = _summary(times[name])
+                    for name in IMPLEMENTATIONS:
+                        s = summary(times[name])
                         s['images_per_s'] = batch / s['median_s']
                         # 2 FLOPs per multiply-add; backward costs about twice the forward
                         work = 2 * macs * batch * (1 if mode == 'forward' else 3)
@@ -240,7 +178,7 @@ def run_benchmark(archs: Sequence[str] = ('small',),
                     entry[f'speedup/{mode}'] = (entry[f'mmdet/{mode}']['median_s']
                                                 / entry[f'mmpvt/{mode}']['median_s'])
                 if memory:
-                    for name in MODELS:
+                    for name in IMPLEMENTATIONS:
                         entry[f'{name}/memory'] = peak_memory(arch, name, shape, batch, device,
                                                               amp, models)
                     entry['memory_ratio'] = (entry['mmpvt/memory']['rise_bytes']
@@ -251,15 +189,16 @@ def run_benchmark(archs: Sequence[str] = ('small',),
 
 
 def format_row(e: dict) -> str:
+    """One line of the table under :data:`HEADER`: median latencies and their ratio per mode,
+    and the peak-memory rises where measured."""
+    def ms(mode):
+        return compared([e[f'{n}/{mode}']['median_s'] * 1e3 for n in IMPLEMENTATIONS], '8.1f',
+                        e[f'speedup/{mode}'], ' ms')
     row = (f"{e['arch']:<7}{e['shape'][0]:>5}x{e['shape'][1]:<5} b{e['batch']:<3}"
-           f"fwd {e['mmpvt/forward']['median_s'] * 1e3:8.1f} / "
-           f"{e['mmdet/forward']['median_s'] * 1e3:8.1f} ms = {e['speedup/forward']:4.2f}x   "
-           f"fwd+bwd {e['mmpvt/forward+backward']['median_s'] * 1e3:8.1f} / "
-           f"{e['mmdet/forward+backward']['median_s'] * 1e3:8.1f} ms = "
-           f"{e['speedup/forward+backward']:4.2f}x")
+           f"fwd {ms('forward')}   fwd+bwd {ms('forward+backward')}")
     if 'memory_ratio' in e:
-        row += (f"   mem {e['mmpvt/memory']['rise_bytes'] / 2**20:7.0f} / "
-                f"{e['mmdet/memory']['rise_bytes'] / 2**20:7.0f} MiB = {e['memory_ratio']:4.2f}x")
+        mib = [e[f'{n}/memory']['rise_bytes'] / 2**20 for n in IMPLEMENTATIONS]
+        row += f"   mem {compared(mib, '7.0f', e['memory_ratio'], ' MiB')}"
     return row
 
 
@@ -295,7 +234,11 @@ def plot(report: dict, path: str) -> str:
     return path
 
 
-def save_report(report: dict, path: str) -> None:
-    from ..fileio import atomic_path
-    with atomic_path(path) as tmp, open(tmp, 'w') as f:
-        json.dump(report, f, indent=1)
+def summary_lines(report: dict) -> List[str]:
+    """Per result: the achieved GFLOP/s of both forwards, mmpvt's as a share of the machine's
+    matmul throughput, and the largest feature difference."""
+    return [f"  {e['arch']} {e['shape'][0]}x{e['shape'][1]} b{e['batch']}: mmpvt forward "
+            f"{e['mmpvt/forward']['achieved_gflops']:.1f} GFLOP/s "
+            f"({100 * e['mmpvt/forward']['fraction_of_matmul_peak']:.0f}% of matmul), mmdet "
+            f"{e['mmdet/forward']['achieved_gflops']:.1f} GFLOP/s; max |feature diff| "
+            f"{e['max_abs_feature_diff']:.1e}" for e in report['results']]

@@ -1,4 +1,4 @@
-"""Specification of the paper's Figure 5 in miniature (mmpvt.apis.figure5, `tools/demo.py
+"""Specification of the paper's Figure 5 in miniature (mmpvt_tools.figure5, `tools/demo.py
 --figure5`): the two detector configs, the order of the runs (the classifier only when its
 checkpoint is missing), the curves and the table of what was drawn. The runs themselves are
 replaced by a fake that writes scalars.json as mmengine does; tests/test_demo.py runs the chain
@@ -12,8 +12,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmpvt.apis import demo, figure5
-from mmpvt.apis.figure5 import BACKBONE_OPTION, classifier_checkpoint, draw_figure5
+from mmpvt_tools import demo, figure5
+from mmpvt_tools.figure5 import BACKBONE_OPTION, classifier_checkpoint, draw_figure5
 from ..helpers import REPO, write_run
 
 DEMO = osp.join(REPO, 'configs', 'demo')

@@ -1,4 +1,4 @@
-"""Specification of the run-comparison plots (mmpvt.apis.curves, tools/plot_curves.py): a logged
+"""Specification of the run-comparison plots (mmpvt_tools.curves, tools/plot_curves.py): a logged
 scalar against epoch for several runs, read from mmengine's vis_data/scalars.json files, drawn
 as they are (read back from the figure), with one-line errors for a work dir without logs and a
 key that no run logged."""
@@ -7,8 +7,8 @@ import json
 import cv2
 import pytest
 
-from mmpvt.apis.curves import plot_curves, x_label
-from ..helpers import run_tool, write_run
+from mmpvt_tools.curves import plot_curves, x_label
+from ..helpers import run_command, write_run
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_each_key_is_a_panel_of_its_own(two_runs, tmp_path):
 
 
 def test_validation_metrics_are_per_epoch_and_training_scalars_per_iteration(two_runs):
-    from mmpvt.apis.curves import read_records
+    from mmpvt_tools.curves import read_records
     records = read_records(two_runs[0])
     assert x_label(records, 'coco/bbox_mAP') == 'epoch'
     assert x_label(records, 'loss') == 'iteration'
@@ -85,11 +85,11 @@ def test_a_line_that_is_no_json_record_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_plot_curves_tool_prints_each_curve_and_errors_in_one_line(two_runs, tmp_path):
-    out = run_tool(['tools/plot_curves.py', *two_runs, '--keys', 'coco/bbox_mAP', '--legend',
-                    'A', 'B', '--out', str(tmp_path / 'curves.png')]).stdout.splitlines()
+    out = run_command(['tools/plot_curves.py', *two_runs, '--keys', 'coco/bbox_mAP', '--legend',
+                       'A', 'B', '--out', str(tmp_path / 'curves.png')]).stdout.splitlines()
     assert out == ['coco/bbox_mAP A: 3 points, last 0.35 at 3',
                    'coco/bbox_mAP B: 3 points, last 0.15 at 3',
                    f'plot written to {tmp_path / "curves.png"}']
-    bad = run_tool(['tools/plot_curves.py', str(tmp_path / 'missing')], check=False)
+    bad = run_command(['tools/plot_curves.py', str(tmp_path / 'missing')], check=False)
     assert bad.returncode == 1
     assert bad.stderr.strip() == f'plot_curves: work dir not found: {tmp_path / "missing"}'

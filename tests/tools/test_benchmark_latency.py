@@ -1,15 +1,15 @@
-"""Specification of the whole-model latency measurement (mmpvt.apis.latency) and of
-``tools/benchmark.py --config``: batch 1, the config's test pipeline applied outside the timed
-region, the warm-up images untimed, then exactly N images timed; images from the config's test
-data where present, else synthetic shapes; detection and segmentation configs."""
+"""Specification of the whole-model latency measurement (mmpvt_tools.benchmarks.latency) and
+of ``tools/analysis/benchmark_latency.py``: batch 1, the config's test pipeline applied outside
+the timed region, the warm-up images untimed, then exactly N images timed; images from the
+config's test data where present, else synthetic shapes; detection and segmentation configs."""
 import json
 import os
 
 import pytest
 from mmengine.model import BaseModel
 
-from mmpvt.apis.latency import measure_latency
-from ..helpers import REPO, run_main, run_tool
+from mmpvt_tools.benchmarks.latency import measure_latency
+from ..helpers import REPO, run_command, run_main
 
 DET = os.path.join(REPO, 'configs', 'demo', 'retinanet_pvt_t.py')
 SEG = os.path.join(REPO, 'configs', 'demo', 'sem_fpn_pvt_t.py')
@@ -77,10 +77,10 @@ def test_no_image_to_time_is_refused(images, warmup):
 def test_benchmark_tool_prints_ms_per_image_and_images_per_second(tmp_path):
     # the script as a file (its own process): mmengine's ProgressBar writes to the sys.stdout of
     # when mmengine was imported, which an in-process run cannot capture; the other tests of
-    # tools/benchmark.py call its main in this process (helpers.run_main)
-    out = run_tool(['tools/benchmark.py', '--config', DET, '--images', '2', '--json',
-                    str(tmp_path / 'latency.json')],
-                   env=dict(MMPVT_DEMO_DATA=str(tmp_path / 'absent'))).stdout
+    # tools/analysis/benchmark_latency.py call its main in this process (helpers.run_main)
+    out = run_command(['tools/analysis/benchmark_latency.py', DET, '--images', '2', '--json',
+                       str(tmp_path / 'latency.json')],
+                      env=dict(MMPVT_DEMO_DATA=str(tmp_path / 'absent'))).stdout
     lines = out.splitlines()
     assert any('batch 1, 5 warm-up images, then 2 timed' in line for line in lines)
     assert '2/2' in out  # the progress bar reached the end
@@ -92,7 +92,7 @@ def test_benchmark_tool_prints_ms_per_image_and_images_per_second(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_tool_names_a_missing_config_in_one_line(tmp_path):
-    result = run_main('benchmark.py', ['--config', tmp_path / 'nope.py'], check=False)
+    result = run_main('analysis/benchmark_latency.py', [tmp_path / 'nope.py'], check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == \
-        f'benchmark: config file not found: {tmp_path / "nope.py"}'
+        f'benchmark_latency: config file not found: {tmp_path / "nope.py"}'

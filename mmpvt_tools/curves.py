@@ -15,7 +15,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..fileio import atomic_path
+from mmpvt.fileio import atomic_path
 
 Record = Dict[str, float]
 

@@ -1,4 +1,4 @@
-"""Specification of the FLOP counting protocols (mmpvt.apis.complexity): the paper's rules (the
+"""Specification of the FLOP counting protocols (mmpvt_tools.flops): the paper's rules (the
 authors' get_flops.py: mmcv 1.x's counter plus the attention products) counted by hand on a small
 module, and the paper's GFLOPs of Tables 10 and 11 reproduced from our configs."""
 import os
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import nn
 
-from mmpvt.apis.complexity import config_complexity, count_flops
+from mmpvt_tools.flops import config_complexity, count_flops
 from ..helpers import REPO
 
 

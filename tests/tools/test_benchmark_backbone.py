@@ -1,12 +1,14 @@
-"""tools/benchmark.py on tiny inputs: it runs, reports every field, compares equal models."""
+"""tools/analysis/benchmark_backbone.py on tiny inputs: it runs, reports every field, compares
+equal models."""
 import json
 
 import pytest
 import torch
 
-from mmpvt.apis.benchmark import MODELS, build_pair, max_feature_difference, run_benchmark
 from mmpvt.families import convert_to_mmpvt
-from .helpers import run_main
+from mmpvt_tools.benchmarks.backbone import (IMPLEMENTATIONS, build_pair, max_feature_difference,
+                                             run_benchmark)
+from ..helpers import run_main
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
@@ -46,7 +48,7 @@ def test_report_has_every_field():
     assert report['threads'] == torch.get_num_threads() and report['matmul_fp32_gflops'] > 0
     assert [(e['batch'], e['shape']) for e in report['results']] == [(2, [32, 48])]
     for entry in report['results']:
-        for name in MODELS:
+        for name in IMPLEMENTATIONS:
             for mode in MODES:
                 assert set(entry[f'{name}/{mode}']) == TIMING_FIELDS
                 assert entry[f'{name}/{mode}']['repeats'] == 2
@@ -57,10 +59,11 @@ def test_report_has_every_field():
 
 
 def test_cli_writes_json_and_plot(tmp_path):
-    # main(argv) in this process (helpers.run_main); tests/apis/test_latency.py runs the script
-    out = run_main('benchmark.py', ['--arch', 'tiny', '--shapes', '32x32', '64x48', '--warmup',
-                                    '0', '--repeats', '1', '--no-memory', '--json',
-                                    tmp_path / 'b.json', '--plot', tmp_path / 'b.png']).stdout
+    # main(argv) in this process (helpers.run_main); tests/tools/test_benchmark_latency.py runs a
+    # benchmark tool as a script
+    out = run_main('analysis/benchmark_backbone.py', [
+        '--arch', 'tiny', '--shapes', '32x32', '64x48', '--warmup', '0', '--repeats', '1',
+        '--no-memory', '--json', tmp_path / 'b.json', '--plot', tmp_path / 'b.png']).stdout
     assert 'speedup' in out and 'tiny' in out
     report = json.loads((tmp_path / 'b.json').read_text())
     assert len(report['results']) == 2

@@ -29,8 +29,8 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 from torch import nn
 
-from ..models import build_backbone
-from ..models.builder import build_from_config
+from mmpvt.models import build_backbone
+from mmpvt.models.builder import build_from_config
 
 PROTOCOLS = ('paper', 'fvcore')
 # mmdet 2.x forward_dummy of a two-stage detector: 1000 proposals, masks for the first 100

@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..fileio import atomic_dir
+from mmpvt.fileio import atomic_dir
 
 CLASSES = ('circle', 'square', 'triangle', 'star')
 # A base hue per class (OpenCV hue, 0-179) jittered per object: colour is a cue, shape decides.

@@ -21,8 +21,8 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
+from mmpvt.apis import configure_train, find_resume_checkpoint, load_config
 from . import demo_data
-from .runner import configure_train, find_resume_checkpoint, load_config
 
 # The caption strip above each tile of predictions.png: mmdet's and mmseg's visualizers draw the
 # ground truth on the left half of each picture and the prediction on the right half.

@@ -10,13 +10,12 @@ configured to the same variant; the authors' is ``pvt_{tiny,...}`` / ``pvt_v2_{b
 imports timm). All are randomly initialised (the step's cost does not depend on
 the values), without drop path or dropout, in fp32, and have the same number of parameters
 (checked). They run in one process, interleaved step by step (A B A B ...), so both see the
-same machine state. Peak memory of a step is measured as in :mod:`.benchmark`: on CPU the rise
+same machine state. Peak memory of a step is measured as in :mod:`.backbone`: on CPU the rise
 of the resident memory of an isolated worker process per model, on CUDA
 ``torch.cuda.max_memory_allocated`` above what the model and batch already hold.
 """
 import importlib.util
 import os
-import platform
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -25,16 +24,17 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import nn
 
-from ..families.pvt_v1 import PVT_ARCHS
-from ..families.pvt_v2 import PVTV2_ARCHS
-from ..models.builder import build_from_config
-from .benchmark import _peak_rss_bytes, _rss_bytes, _summary, _sync, in_worker, interleave
+from mmpvt.families import FAMILIES, family_of
+from mmpvt.models.builder import build_from_config
+from .. import REPO
+from ..flops import num_params
+from ..measure import compared, cuda_peak, in_worker, interleave, machine, rss_rise, summary, sync
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODELS = ('mmpvt', 'transformers')
+# the implementations always compared (the authors' joins them given their checkout)
+IMPLEMENTATIONS = ('mmpvt', 'transformers')
 # arch -> our ImageNet config
 CONFIGS = {'tiny': 'pvt_t', 'small': 'pvt_s', 'medium': 'pvt_m', 'large': 'pvt_l',
-           **{a: f'pvt_v2_{a}' for a in PVTV2_ARCHS}}
+           **{a: f'pvt_v2_{a}' for a in FAMILIES['PVTv2'].archs}}
 
 
 def config_path(arch: str) -> str:
@@ -50,21 +50,18 @@ def build_mmpvt(arch: str) -> nn.Module:
     return build_from_config(cfg, pretrained=False)
 
 
-def build_transformers(arch: str, num_classes: int = 1000, size: int = 224) -> nn.Module:
-    """transformers' classifier of the same variant (our arch table, their config names). Its
-    PVT v1 sizes the position tables for `size` and runs at that size only."""
-    from transformers import (PvtConfig, PvtForImageClassification, PvtV2Config,
-                              PvtV2ForImageClassification)
-    if arch in PVT_ARCHS:
-        a = PVT_ARCHS[arch]
-        config = PvtConfig(hidden_sizes=list(a['embed_dims']), depths=list(a['depths']),
-                           num_attention_heads=list(a['num_heads']),
-                           mlp_ratios=list(a['mlp_ratios']),
-                           sequence_reduction_ratios=list(a['sr_ratios']),
-                           patch_sizes=list(a['patch_sizes']), strides=list(a['patch_sizes']),
-                           image_size=size, num_labels=num_classes)
-        return PvtForImageClassification(config)
-    a = PVTV2_ARCHS[arch]
+def _transformers_pvt(a: dict, num_classes: int, size: int) -> nn.Module:
+    from transformers import PvtConfig, PvtForImageClassification
+    config = PvtConfig(hidden_sizes=list(a['embed_dims']), depths=list(a['depths']),
+                       num_attention_heads=list(a['num_heads']), mlp_ratios=list(a['mlp_ratios']),
+                       sequence_reduction_ratios=list(a['sr_ratios']),
+                       patch_sizes=list(a['patch_sizes']), strides=list(a['patch_sizes']),
+                       image_size=size, num_labels=num_classes)
+    return PvtForImageClassification(config)
+
+
+def _transformers_pvt_v2(a: dict, num_classes: int, size: int) -> nn.Module:
+    from transformers import PvtV2Config, PvtV2ForImageClassification
     config = PvtV2Config(hidden_sizes=list(a['embed_dims']), depths=list(a['depths']),
                          num_attention_heads=list(a['num_heads']),
                          mlp_ratios=list(a['mlp_ratios']), sr_ratios=list(a['sr_ratios']),
@@ -72,11 +69,23 @@ def build_transformers(arch: str, num_classes: int = 1000, size: int = 224) -> n
     return PvtV2ForImageClassification(config)
 
 
+# transformers' classifier of each family, from our arch table, and whether its size depends on
+# the image size (its PVT v1 sizes the position tables for `size` and runs at that size only)
+TRANSFORMERS = {'PVT': (_transformers_pvt, True), 'PVTv2': (_transformers_pvt_v2, False)}
+# the authors' model file (classification/ of whai362/PVT) and factory of each family
+AUTHORS = {'PVT': ('pvt.py', 'pvt_{arch}'), 'PVTv2': ('pvt_v2.py', 'pvt_v2_{arch}')}
+
+
+def build_transformers(arch: str, num_classes: int = 1000, size: int = 224) -> nn.Module:
+    """transformers' classifier of the same variant (our arch table, their config names)."""
+    family = family_of(arch)
+    return TRANSFORMERS[family.name][0](family.archs[arch], num_classes, size)
+
+
 def authors_model_file(arch: str, repo: str) -> str:
     """The authors' model file of `arch` in a checkout `repo` of whai362/PVT (FileNotFoundError
     naming the path otherwise)."""
-    name = 'pvt.py' if arch in PVT_ARCHS else 'pvt_v2.py'
-    path = os.path.join(repo, 'classification', name)
+    path = os.path.join(repo, 'classification', AUTHORS[family_of(arch).name][0])
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f'--authors-repo {repo}: expected the authors\' model file {path} (a checkout of '
@@ -99,7 +108,7 @@ def build_authors(arch: str, repo: str, num_classes: int = 1000) -> nn.Module:
         except BaseException:
             del sys.modules[module_name]
             raise
-    factory_name = f'pvt_{arch}' if arch in PVT_ARCHS else f'pvt_v2_{arch}'
+    factory_name = AUTHORS[family_of(arch).name][1].format(arch=arch)
     factory = getattr(module, factory_name, None)
     if factory is None:
         raise AttributeError(f'{path} defines no {factory_name}() for arch {arch!r}')
@@ -116,7 +125,7 @@ def build(name: str, arch: str, size: int = 224, seed: int = 0,
     elif name == 'authors':
         model = build_authors(arch, authors_repo)
     else:
-        raise ValueError(f'unknown model {name!r}; choose from {MODELS + ("authors", )}')
+        raise ValueError(f'unknown model {name!r}; choose from {IMPLEMENTATIONS + ("authors", )}')
     return model.train()
 
 
@@ -136,7 +145,7 @@ def _train_step(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
         loss.backward()
         for p in model.parameters():
             p.grad = None
-        _sync(x.device.type)
+        sync(x.device.type)
     return step
 
 
@@ -160,10 +169,7 @@ def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int,
     torch.set_num_threads(threads)
     model = build(name, arch, size, authors_repo=authors_repo)
     x, y = _batch(batch, size, 'cpu')
-    before = _rss_bytes()
-    _train_step(name, model, x, y)()
-    peak = _peak_rss_bytes()
-    queue.put(dict(peak_bytes=peak, rise_bytes=max(peak - before, 0)))
+    queue.put(rss_rise(_train_step(name, model, x, y)))
 
 
 def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu',
@@ -172,23 +178,14 @@ def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu'
     if device == 'cuda':
         x, y = _batch(batch, size, device)
         model = model.to(device)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        _train_step(name, model, x, y)()
-        peak = torch.cuda.max_memory_allocated()
-        return dict(peak_bytes=peak, rise_bytes=peak - base)
+        return cuda_peak(_train_step(name, model, x, y))
     return in_worker(_memory_worker,
                      (name, arch, batch, size, torch.get_num_threads(), authors_repo), name)
 
 
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def model_names(authors_repo: Optional[str] = None) -> Tuple[str, ...]:
     """The models a run times: mmpvt and transformers, and the authors' given their checkout."""
-    return MODELS + (('authors', ) if authors_repo else ())
+    return IMPLEMENTATIONS + (('authors', ) if authors_repo else ())
 
 
 def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224,
@@ -200,23 +197,23 @@ def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224
     peak-memory rise over the leaner peer's; ``speedup_vs`` / ``memory_ratio_vs`` per peer."""
     names = model_names(authors_repo)
     report = dict(mode='classification training step', device=device, batch=batch, size=size,
-                  threads=torch.get_num_threads(), torch=torch.__version__,
-                  cpu=platform.processor() or platform.machine(), warmup=warmup,
-                  repeats=repeats, models=list(names), results=[])
+                  **machine(), warmup=warmup, repeats=repeats, models=list(names),
+                  results=[])
     for arch in archs:
         models = {name: build(name, arch, size, authors_repo=authors_repo) for name in names}
         params = {name: num_params(m) for name, m in models.items()}
         # (transformers' PVT v1 at another size than 224 has other position-table sizes)
+        sized = TRANSFORMERS[family_of(arch).name][1]
         compared = {n: p for n, p in params.items()
-                    if n != 'transformers' or arch in PVTV2_ARCHS or size == 224}
+                    if n != 'transformers' or not sized or size == 224}
         if len(set(compared.values())) != 1:
             raise RuntimeError(f'{arch}: the models differ in size ({params}): not the same '
                                'variant')
         entry = dict(arch=arch, params=params['mmpvt'])
         times = time_interleaved(models, batch, size, warmup, repeats, device)
         for name in names:
-            entry[f'{name}/time'] = dict(_summary(times[name]),
-                                         images_per_s=batch / _summary(times[name])['median_s'])
+            entry[f'{name}/time'] = dict(summary(times[name]),
+                                         images_per_s=batch / summary(times[name])['median_s'])
         ours = entry['mmpvt/time']['median_s']
         entry['speedup_vs'] = {n: entry[f'{n}/time']['median_s'] / ours for n in names[1:]}
         entry['speedup'] = min(entry['speedup_vs'].values())
@@ -233,17 +230,18 @@ def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224
     return report
 
 
-def header(names: Sequence[str] = MODELS) -> str:
+def header(names: Sequence[str] = IMPLEMENTATIONS) -> str:
     peers = ' / '.join(names)
     return (f'arch    params      train step {peers} (median ms) = speedup over the faster peer   '
             f'peak-memory rise {peers} (MiB) = ratio to the leaner peer')
 
 
 def format_row(e: dict) -> str:
+    """One line of the table under :func:`header`."""
     names = ['mmpvt', *e['speedup_vs']]
-    times = ' / '.join(f"{e[f'{n}/time']['median_s'] * 1e3:.1f}" for n in names)
-    row = f"{e['arch']:<7} {e['params'] / 1e6:6.2f}M   {times} = {e['speedup']:4.2f}x"
+    ms = [e[f'{n}/time']['median_s'] * 1e3 for n in names]
+    row = f"{e['arch']:<7} {e['params'] / 1e6:6.2f}M   {compared(ms, '.1f', e['speedup'])}"
     if 'memory_ratio' in e:
-        rises = ' / '.join(f"{e[f'{n}/memory']['rise_bytes'] / 2**20:.0f}" for n in names)
-        row += f"   {rises} = {e['memory_ratio']:4.2f}x"
+        mib = [e[f'{n}/memory']['rise_bytes'] / 2**20 for n in names]
+        row += f"   {compared(mib, '.0f', e['memory_ratio'])}"
     return row

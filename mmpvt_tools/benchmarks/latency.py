@@ -10,12 +10,11 @@ call (data preprocessor, forward, post-processing), so each image here is::
     synchronize; t0; model.test_step(data); synchronize; t1
 
 Images come from the config's test dataset where its files are present; otherwise from the
-synthetic shapes of :mod:`.demo_data`, rendered as 480x640 (H x W) landscape images in a
+synthetic shapes of :mod:`mmpvt_tools.demo_data`, rendered as 480x640 (H x W) landscape images in a
 temporary folder and run through the same test pipeline (annotation loading left out: there are
 no annotations, and nothing that is timed reads them). Detection and segmentation configs alike.
 """
 import os.path as osp
-import platform
 import statistics
 import tempfile
 import time
@@ -30,12 +29,12 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmengine.utils import ProgressBar
 from torch import nn
 
-from ..models.builder import build_from_config, registry_of
-from ..models.checkpoints import fit_state_dict, load_checkpoint_file
-from .benchmark import AMP_DTYPES
-from .cli import check_device
-from .demo_data import DEFAULTS, render_image
-from .runner import load_config
+from mmpvt.apis import load_config
+from mmpvt.apis.cli import check_device
+from mmpvt.models.builder import build_from_config, registry_of
+from mmpvt.models.checkpoints import fit_state_dict, load_checkpoint_file
+from ..demo_data import DEFAULTS, render_image
+from ..measure import AMP_DTYPES, autocast, machine, sync
 
 WARMUP_IMAGES = 5        # the authors' tool: the first 5 images are not timed
 PAPER_IMAGES = 2000      # ... and the next 2000 are
@@ -112,11 +111,6 @@ class ImageSource:
         return pseudo_collate([self._item(index)])
 
 
-def _synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(device)
-
-
 def build_model(cfg, checkpoint: Optional[str], device: str) -> nn.Module:
     """The config's model in eval mode on `device`: `checkpoint` loaded strictly, else every
     layer at PyTorch's default initialisation. The network's cost does not depend on the weights;
@@ -158,17 +152,16 @@ def measure_latency(config: str, checkpoint: Optional[str] = None, device: str =
         log(f'{config}: batch 1, {warmup} warm-up images, then {images} timed; images from '
             f'{source.description}')
         stack.enter_context(torch.no_grad())
-        stack.enter_context(torch.autocast(device.split(':')[0],
-                                           dtype=AMP_DTYPES[amp or 'bf16'], enabled=bool(amp)))
+        stack.enter_context(autocast(device, amp))
         bar = None
         for index in range(warmup + images):
             if progress and index == warmup:
                 bar = ProgressBar(images)  # started after the warm-up: its rate is the timed one
             data = source[index]  # the data loading: not timed
-            _synchronize(device)
+            sync(device)
             start = time.perf_counter()
             model.test_step(data)
-            _synchronize(device)
+            sync(device)
             if index >= warmup:
                 times.append(time.perf_counter() - start)
                 if bar is not None:
@@ -180,8 +173,7 @@ def measure_latency(config: str, checkpoint: Optional[str] = None, device: str =
                 warmup=warmup, images=len(times), source=source.description,
                 ms_per_image=1000 / images_per_s, images_per_s=images_per_s,
                 median_ms=1000 * statistics.median(times), times_ms=[1000 * t for t in times],
-                threads=torch.get_num_threads(), torch=torch.__version__,
-                cpu=platform.processor() or platform.machine())
+                **machine())
 
 
 def format_report(report: Dict[str, Any]) -> str:

@@ -8,9 +8,9 @@ and the detector RetinaNet + PVTv2-B0 on the quick demo schedule:
 1. the classifier demo, unless its last checkpoint is there already (then it is reused);
 2. ``retinanet_pvt_v2_b0_quick_from_cls.py``, the backbone from that checkpoint, and
 3. ``retinanet_pvt_v2_b0_quick.py``, the same from scratch, both through
-   :func:`mmpvt.apis.demo.run_demo` with validation after every epoch;
+   :func:`mmpvt_tools.demo.run_demo` with validation after every epoch;
 4. their ``coco/bbox_mAP`` and ``coco/bbox_mAP_50`` against epoch, one panel each, drawn by
-   :func:`mmpvt.apis.curves.plot_curves` into ``WORK_DIR/curves.png``, and a table of the values
+   :func:`mmpvt_tools.curves.plot_curves` into ``WORK_DIR/curves.png``, and a table of the values
    drawn (:func:`figure5_table`).
 """
 import os.path as osp
@@ -18,9 +18,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from mmpvt.apis import find_resume_checkpoint
 from . import demo
 from .curves import Curve, plot_curves, read_records
-from .runner import find_resume_checkpoint
 
 CLASSIFIER_CONFIG = 'cls_pvt_v2_b0.py'
 # (work dir name, config, legend) of the two detectors, the pretrained one first
