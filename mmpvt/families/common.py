@@ -56,6 +56,19 @@ class DropPath(nn.Module):
         return f'drop_prob={self.drop_prob}'
 
 
+def trunc_normal_(tensor: Tensor, std: float, bound: float = 2.0) -> Tensor:
+    """Fill `tensor` in place with N(0, std^2) truncated to [-bound, bound] (absolute bounds, as
+    the authors' code calls timm's), by inverse-CDF sampling: uniform over the truncated CDF's
+    range, erfinv, scale. For a given seed these are the draws of timm's and mmengine's
+    ``trunc_normal_`` (torch 2.14's ``nn.init.trunc_normal_`` draws other numbers)."""
+    def cdf(v: float) -> float:
+        return (1.0 + math.erf(v / std / math.sqrt(2.0))) / 2.0
+
+    with torch.no_grad():
+        tensor.uniform_(2 * cdf(-bound) - 1, 2 * cdf(bound) - 1).erfinv_()
+        return tensor.mul_(std * math.sqrt(2.0)).clamp_(-bound, bound)
+
+
 def dropout(p: float) -> nn.Module:
     """nn.Dropout(p), or the identity for p = 0 (no call in the hot path)."""
     return nn.Dropout(p) if p > 0 else nn.Identity()
@@ -402,7 +415,7 @@ class PyramidVisionTransformer(nn.Module):
         convolutions)."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
+                trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.LayerNorm):

@@ -268,7 +268,7 @@ def backbone_part(sd: StateDict, prefix: Optional[str]) -> StateDict:
         picked = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
         if not picked:
             raise ValueError(f'No key in the checkpoint starts with prefix {prefix!r}')
-        log.info(f'PVT: took {len(picked)} tensors under {prefix!r} (the rest of the model, '
+        log.info(f'mmpvt: took {len(picked)} tensors under {prefix!r} (the rest of the model, '
                  f'{len(sd) - len(picked)} tensors, is not the backbone\'s)')
         sd = picked
     return OrderedDict(sd)

@@ -37,7 +37,7 @@ from .. import ops
 from ..ops import Grid
 from .common import (BLOCK_NORM_EPS, PATCH_NORM_EPS, Family, FeedForward, Layout, PVTBlock,
                      PyramidVisionTransformer, StateDict, drop_path_schedule, dropout, parse_arch,
-                     register_family, resize_pos_embed, run_blocks)
+                     register_family, resize_pos_embed, run_blocks, trunc_normal_)
 from .layouts import (HF_BLOCK_RENAMES, is_square, layout, mmdet_layers_to_mmpvt, rename_prefix,
                       stack_key_value, stage_shapes, without_class_row)
 
@@ -194,10 +194,9 @@ class PVT(PyramidVisionTransformer):
 
     def __init__(self, arch: Union[str, dict] = 'small',
                  pretrain_img_size: Union[int, Tuple[int, int]] = 224, in_channels: int = 3,
-                 out_indices: Optional[Sequence[int]] = None, drop_rate: float = 0.0,
-                 attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
-                 frozen_stages: int = -1, with_cp: bool = False,
-                 out_type: str = 'featmap') -> None:
+                 out_indices: Optional[Sequence[int]] = None, drop_path_rate: float = 0.1,
+                 frozen_stages: int = -1, with_cp: bool = False, out_type: str = 'featmap',
+                 drop_rate: float = 0.0, attn_drop_rate: float = 0.0) -> None:
         parsed = parse_arch(arch, 'PVT', PVT_ARCHS, PVT_ARCH_KEYS)
         depths = parsed['depths']
         last = len(depths) - 1
@@ -258,9 +257,9 @@ class PVT(PyramidVisionTransformer):
             if isinstance(m, nn.Conv2d):
                 m.reset_parameters()
         for stage in self.stages:
-            nn.init.trunc_normal_(stage.pos_embed, std=0.02)
+            trunc_normal_(stage.pos_embed, std=0.02)
         if self.with_cls_token:
-            nn.init.trunc_normal_(self.cls_token, std=0.02)
+            trunc_normal_(self.cls_token, std=0.02)
 
     def adapt_state_dict(self, state_dict: StateDict) -> Tuple[StateDict, List[str]]:
         """Position tables learnt on another token grid (another pre-training size) resized

@@ -94,18 +94,13 @@ class OverlapPatchEmbed(nn.Module):
 
 
 class DepthwiseConv(nn.Module):
-    """3x3 depth-wise convolution; its own module so the checkpoint key is ``dwconv.dwconv``.
-
-    Shapes: tokens (B, h*w, C) with grid (h, w) -> (B, h*w, C).
-    """
+    """Holds the 3x3 depth-wise convolution, so that its checkpoint key is ``dwconv.dwconv`` (the
+    authors'). The feed-forward runs it on channels-last tokens through
+    :func:`mmpvt.ops.depthwise_conv` (or fused): a forward hook goes on ``fc2``, not here."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.dwconv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
-
-    def forward(self, h: Tensor, hw: Grid) -> Tensor:
-        conv = self.dwconv
-        return ops.depthwise_conv(h, hw, conv.weight, conv.bias, conv.groups, conv.kernel_size[0])
 
 
 class ConvFeedForward(FeedForward):
@@ -195,9 +190,9 @@ class PVTv2(PyramidVisionTransformer):
     family = 'PVTv2'
 
     def __init__(self, arch: Union[str, dict] = 'b2', in_channels: int = 3,
-                 out_indices: Sequence[int] = (0, 1, 2, 3), drop_rate: float = 0.0,
-                 attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
-                 frozen_stages: int = -1, with_cp: bool = False) -> None:
+                 out_indices: Sequence[int] = (0, 1, 2, 3), drop_path_rate: float = 0.1,
+                 frozen_stages: int = -1, with_cp: bool = False, drop_rate: float = 0.0,
+                 attn_drop_rate: float = 0.0) -> None:
         parsed = parse_arch(arch, 'PVTv2', PVTV2_ARCHS, PVTV2_ARCH_KEYS, PVTV2_ARCH_FLAGS)
         depths = parsed['depths']
         if len(depths) > len(PATCH_EMBED):
@@ -351,7 +346,8 @@ def transformers_to_mmpvt(state_dict: StateDict, classifier: bool = False
     return out, dropped
 
 
-@layout(LAYOUTS, 'mmpvt', r'^stages\.\d+\.(patch_embed\.|blocks\.\d+\.mlp\.dwconv\.dwconv\.)',
+@layout(LAYOUTS, 'mmpvt',
+        r'^stages\.\d+\.(patch_embed\.|norm\.|blocks\.\d+\.mlp\.dwconv\.dwconv\.)',
         example='stages.0.patch_embed.proj.weight')
 def mmpvt_to_mmpvt(state_dict: StateDict, classifier: bool = False
                    ) -> Tuple[StateDict, List[str]]:

@@ -8,6 +8,7 @@ load-state-dict pre-hook through which every other loader (mmengine's ``load_che
 what it loads. A third family registers its class here the same way, in one line.
 """
 import copy
+import inspect
 from typing import List, Optional, Union
 
 from mmengine.model import BaseModule
@@ -83,16 +84,28 @@ _INIT_CFG_DOC = '''
 
 def openmmlab_backbone(encoder: type) -> type:
     """The class `encoder` (a family's plain encoder) with :class:`OpenMMLabBackbone` mixed in and
-    an ``init_cfg`` argument; same name and docstring (plus ``init_cfg``'s), defined in this
-    module (so that it pickles by name). Register it with ``@MODELS.register_module()``."""
+    an ``init_cfg`` argument; same name, signature and docstring (plus ``init_cfg``), defined in
+    this module (so that it pickles by name). Its weights are initialised by ``init_weights()``
+    (the Runner calls it), not in the constructor. Register it with
+    ``@MODELS.register_module()``."""
 
     def __init__(self, *args, init_cfg: InitCfg = None, **kwargs) -> None:
         super(backbone, self).__init__(*args, **kwargs)
         self.init_cfg = copy.deepcopy(init_cfg)
 
+    def finish(self) -> None:
+        # OpenMMLab builds a model, then its Runner calls init_weights(): initialising in the
+        # constructor as well would draw every random number twice
+        self._freeze_stages()
+
+    signature = inspect.signature(encoder.__init__)
+    __init__.__signature__ = signature.replace(parameters=[
+        *signature.parameters.values(),
+        inspect.Parameter('init_cfg', inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=InitCfg)])
     backbone = type(encoder.__name__, (encoder, OpenMMLabBackbone), dict(
-        __init__=__init__, __doc__=(encoder.__doc__ or '') + _INIT_CFG_DOC, __module__=__name__,
-        __qualname__=encoder.__name__))
+        __init__=__init__, finish=finish, __doc__=(encoder.__doc__ or '') + _INIT_CFG_DOC,
+        __module__=__name__, __qualname__=encoder.__name__))
     return backbone
 
 

@@ -57,3 +57,11 @@ def test_dropout_in_training_trains_and_is_the_identity_in_eval(arch):
 def test_a_rate_outside_0_1_is_refused_naming_the_argument(arg):
     with pytest.raises(ValueError, match=rf'PVTv2: {arg} must be in \[0, 1\), got 1.0'):
         build_encoder('b0', **{arg: 1.0})
+
+
+def test_the_new_options_come_after_the_existing_positional_arguments():
+    # PVTv2('b2', 3, (0, 1, 2, 3), 0.2) keeps meaning drop_path_rate=0.2
+    model = build_encoder('b0', drop_path_rate=0.0)
+    positional = type(model)('b0', 3, (0, 1, 2, 3), 0.2)
+    assert positional.stages[-1].blocks[-1].drop_path.drop_prob == 0.2
+    assert dropouts(positional) == []

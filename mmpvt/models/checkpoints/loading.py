@@ -2,7 +2,7 @@
 
 Loading never ignores anything silently: classification-only entries are dropped with one info
 line, a checkpoint of the other family is refused naming what it is, and every other key must
-match the model's keys and shapes, else a :class:`~.base.CheckpointMismatchError` names them.
+match the model's keys and shapes, else a :class:`~.errors.CheckpointMismatchError` names them.
 Two entry points: :func:`load_backbone_checkpoint` (``init_cfg=dict(type='Pretrained', ...)``) and
 :func:`adopt_state_dict` (the backbones' load-state-dict pre-hook, for every other loader).
 """

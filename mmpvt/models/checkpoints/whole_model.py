@@ -6,7 +6,7 @@ export a partly random model. :func:`fit_state_dict` runs first (from the Runner
 :class:`mmpvt.engine.CheckpointFitHook` and from our inferencers and export) and decides:
 
 * ``strict=True`` (testing, inference, export, resuming): a missing, unexpected or mis-shaped key
-  is a :class:`~.base.CheckpointMismatchError` naming the keys and what the file holds.
+  is a :class:`~.errors.CheckpointMismatchError` naming the keys and what the file holds.
 * ``strict=False`` (``load_from`` for fine-tuning, e.g. a COCO model into a head with another
   number of classes): what does not fit keeps the model's initial weights, and one log line names
   it, instead of mmengine's wall of warnings.

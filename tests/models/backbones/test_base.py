@@ -310,3 +310,29 @@ def test_stages_after_the_last_returned_one_are_not_trained(arch, log_lines):
     assert all(not p.requires_grad for p in model.stages[3].parameters())
     assert not model.stages[3].training and model.stages[2].training
     assert any('returns nothing of stages [3]' in line for line in log_lines)
+
+
+@pytest.mark.parametrize('arch', by_family('tiny', 'b0'))
+def test_the_openmmlab_backbone_is_initialised_by_init_weights_only(arch):
+    # as mmengine's modules are (the Runner calls init_weights): built, it still holds PyTorch's
+    # default initialisation (non-zero linear biases), which the authors' init sets to zero; the
+    # plain encoder is initialised by its constructor
+    from mmpvt.families import build_encoder
+    model = build_backbone(arch)
+    fc1 = model.stages[0].blocks[0].mlp.fc1
+    assert fc1.bias.abs().max() > 0
+    model.init_weights()
+    assert fc1.bias.abs().max() == 0
+    assert build_encoder(arch).stages[0].blocks[0].mlp.fc1.bias.abs().max() == 0
+
+
+def test_the_authors_truncated_normal_draws_what_mmengines_draws():
+    # the same seed gives the same initial weights as mmengine's (and timm's) trunc_normal_,
+    # which the authors' initialisation calls
+    from mmengine.model.weight_init import trunc_normal_ as mmengine_trunc_normal_
+
+    from mmpvt.families.common import trunc_normal_
+    torch.manual_seed(0)
+    theirs = mmengine_trunc_normal_(torch.empty(512, 320), std=0.02)
+    torch.manual_seed(0)
+    assert torch.equal(trunc_normal_(torch.empty(512, 320), std=0.02), theirs)

@@ -1,4 +1,4 @@
-"""Specification of the ViT-to-pyramid adapter (mmpvt.models.backbones.vit_pyramid): the maps of
+"""Specification of the ViT-to-pyramid adapter (mmpvt.models.vit_pyramid): the maps of
 a columnar network resized to the given strides by interpolation alone. The ViT-Small RetinaNet
 configs built on it (Table 8) are checked in tests/test_configs.py; here a PVT-T's last map
 stands in for a ViT's (any network returning (B, C, h, w) maps will do)."""
