@@ -74,20 +74,6 @@ def dropout(p: float) -> nn.Module:
     return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
-def resize_pos_embed(pos_embed: Tensor, src_hw: Grid, dst_hw: Grid,
-                     align_corners: bool = False) -> Tensor:
-    """Bilinearly resize a (1, h*w, C) position table from grid `src_hw` to `dst_hw`.
-
-    align_corners=False by default, as in the PVT authors' code, so official checkpoints give
-    official features (the Trans2Seg head's table is resized with align_corners=True).
-    """
-    if not ops.tracing_shapes() and tuple(src_hw) == tuple(dst_hw):
-        return pos_embed  # (bilinear resizing to the same grid is the identity)
-    grid = ops.tokens_to_map(pos_embed, src_hw)
-    grid = F.interpolate(grid, size=dst_hw, mode='bilinear', align_corners=align_corners)
-    return grid.flatten(2).transpose(1, 2)
-
-
 def check_head_split(embed_dims: int, num_heads: int, owner: str = '') -> None:
     """ValueError (prefixed with `owner`) unless `embed_dims` splits evenly into `num_heads`."""
     if embed_dims % num_heads:

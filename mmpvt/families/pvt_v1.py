@@ -37,7 +37,7 @@ from .. import ops
 from ..ops import Grid
 from .common import (BLOCK_NORM_EPS, PATCH_NORM_EPS, Family, FeedForward, Layout, PVTBlock,
                      PyramidVisionTransformer, StateDict, drop_path_schedule, dropout, parse_arch,
-                     register_family, resize_pos_embed, run_blocks, trunc_normal_)
+                     register_family, run_blocks, trunc_normal_)
 from .layouts import (HF_BLOCK_RENAMES, is_square, layout, mmdet_layers_to_mmpvt, rename_prefix,
                       stack_key_value, stage_shapes, without_class_row)
 
@@ -143,8 +143,8 @@ class PVTStage(nn.Module):
         """
         n = self.num_extra_tokens
         if not n:
-            return resize_pos_embed(self.pos_embed, self.pos_grid, hw)
-        grid = resize_pos_embed(self.pos_embed[:, n:], self.pos_grid, hw)
+            return ops.resize_pos_embed(self.pos_embed, self.pos_grid, hw)
+        grid = ops.resize_pos_embed(self.pos_embed[:, n:], self.pos_grid, hw)
         return torch.cat([self.pos_embed[:, :n], grid], dim=1)
 
     def forward(self, x: Tensor, cls_token: Optional[Tensor] = None
@@ -275,7 +275,7 @@ class PVT(PyramidVisionTransformer):
             extra = stage.num_extra_tokens
             if value.shape[1] > extra and is_square(value.shape[1] - extra):
                 side = math.isqrt(value.shape[1] - extra)
-                grid = resize_pos_embed(value[:, extra:], (side, side), stage.pos_grid)
+                grid = ops.resize_pos_embed(value[:, extra:], (side, side), stage.pos_grid)
                 out[key] = torch.cat([value[:, :extra], grid], dim=1)
                 notes.append(f'resized {key} from a {side}x{side} grid to {stage.pos_grid}')
         return out, notes

@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from .depthwise import depthwise_conv, depthwise_conv_backward
 from .feed_forward import (ConvGELULinear, fused_conv_gelu_linear, plain_conv_gelu_linear,
                            release_workspaces, workspace_bytes)
-from .shapes import (Grid, adaptive_avg_pool, map_to_tokens, pad_to_multiple, tokens_to_map,
-                     tracing_shapes)
+from .shapes import (Grid, adaptive_avg_pool, map_to_tokens, pad_to_multiple, resize_pos_embed,
+                     tokens_to_map, tracing_shapes)
 
 _FUSED = [os.environ.get('MMPVT_FUSED_OPS', '1') != '0']
 
@@ -56,6 +56,7 @@ def conv_gelu_linear(h: Tensor, hw: Optional[Grid], conv: Optional[nn.Conv2d],
 __all__ = [
     'Grid', 'ConvGELULinear', 'adaptive_avg_pool', 'conv_gelu_linear', 'depthwise_conv',
     'depthwise_conv_backward', 'fused_ops_enabled', 'map_to_tokens', 'pad_to_multiple',
-    'plain_conv_gelu_linear', 'release_workspaces', 'tokens_to_map', 'tracing_shapes',
+    'plain_conv_gelu_linear', 'release_workspaces', 'resize_pos_embed', 'tokens_to_map',
+    'tracing_shapes',
     'use_fused_ops', 'workspace_bytes'
 ]

@@ -54,6 +54,20 @@ def map_to_tokens(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1).flatten(1, 2)
 
 
+def resize_pos_embed(pos_embed: Tensor, src_hw: Grid, dst_hw: Grid,
+                     align_corners: bool = False) -> Tensor:
+    """Bilinearly resize a (1, h*w, C) position table from grid `src_hw` to `dst_hw`.
+
+    align_corners=False by default, as in the PVT authors' code, so official checkpoints give
+    official features (the Trans2Seg head's table is resized with align_corners=True).
+    """
+    if not tracing_shapes() and tuple(src_hw) == tuple(dst_hw):
+        return pos_embed  # (bilinear resizing to the same grid is the identity)
+    grid = tokens_to_map(pos_embed, src_hw)
+    grid = F.interpolate(grid, size=dst_hw, mode='bilinear', align_corners=align_corners)
+    return grid.flatten(2).transpose(1, 2)
+
+
 def adaptive_pool_matrix(n, out: int, like: Tensor) -> Tensor:
     """The (out, n) matrix of 1-D adaptive average pooling: row i averages the inputs
     [floor(i * n / out), ceil((i + 1) * n / out)), as ``nn.AdaptiveAvgPool2d`` does.

@@ -1,14 +1,12 @@
 """Specification of the patch embeddings, token <-> map reshapes and position-table resizing
-(mmpvt.families: PatchEmbed in pvt_v1, OverlapPatchEmbed in pvt_v2, resize_pos_embed
-in common; mmpvt.ops.shapes)."""
+(mmpvt.families: PatchEmbed in pvt_v1, OverlapPatchEmbed in pvt_v2; mmpvt.ops.shapes)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpvt.families.common import resize_pos_embed
 from mmpvt.families.pvt_v1 import PatchEmbed
 from mmpvt.families.pvt_v2 import OverlapPatchEmbed
-from mmpvt.ops import map_to_tokens, tokens_to_map
+from mmpvt.ops import map_to_tokens, resize_pos_embed, tokens_to_map
 
 
 @pytest.mark.parametrize('hw', [(224, 224), (33, 47), (1, 1), (6, 5)])

@@ -48,9 +48,8 @@ from mmengine.model.weight_init import normal_init, trunc_normal_
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from torch import Tensor, nn
 
-from ...families.common import (BLOCK_NORM_EPS, FeedForward, PVTBlock, check_head_split,
-                                resize_pos_embed)
-from ...ops import tracing_shapes
+from ...families.common import BLOCK_NORM_EPS, FeedForward, PVTBlock, check_head_split
+from ...ops import resize_pos_embed, tracing_shapes
 from ...registry import MODELS
 
 Grid = Tuple[int, int]
