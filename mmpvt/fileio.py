@@ -6,8 +6,9 @@ import shutil
 import socket
 import stat
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import Any, Iterator, List, Union
+from typing import Any, Iterator, List, Optional, Union
 
 import torch
 from mmengine.fileio import register_backend
@@ -104,6 +105,16 @@ def atomic_dir(path: str) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
+
+
+def incomplete_checkpoint(path: str) -> Optional[str]:
+    """Why `path` is not a complete checkpoint, or None. torch.save writes a zip archive whose
+    central directory comes last, so a truncated file (a killed copy, a full disk) has none."""
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except (zipfile.BadZipFile, OSError) as e:
+        return f'incomplete or not a PyTorch checkpoint ({e})'
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:

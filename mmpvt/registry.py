@@ -2,11 +2,11 @@
 
 mmdet's, mmseg's and mmpretrain's registries are children of the same roots, so
 ``type='mmpvt.PVT'``, ``type='mmpvt.PVTv2'``, ``type='mmpvt.ViTPyramid'``, ``type='mmpvt.DETR'``,
-``type='mmpvt.Trans2SegHead'``, ``type='mmpvt.AlignResize'`` and ``type='mmpvt.CheckpointFitHook'``
-resolve from any of them (mmengine's Registry.get
-searches the root's children by scope, and imports the ``locations`` on the first look-up in the
-scope). Classes register themselves with ``@MODELS.register_module()`` where they are defined;
-this module imports nothing of mmpvt.
+``type='mmpvt.Trans2SegHead'``, ``type='mmpvt.AlignResize'``, ``type='mmpvt.CheckpointFitHook'``
+and ``type='mmpvt.ResumeAgreementHook'`` resolve from any of them (mmengine's Registry.get searches
+the root's children by scope, and imports the ``locations`` on the first look-up in the scope).
+Classes register themselves with ``@MODELS.register_module()`` where they are defined; this
+module imports nothing of mmpvt.
 
 ``mmpvt.models.detectors`` (our DETR, a subclass of mmdet's) and ``mmpvt.models.heads`` (the
 Trans2Seg decode head, a subclass of mmseg's BaseDecodeHead) are locations of their own rather

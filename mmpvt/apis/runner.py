@@ -10,7 +10,6 @@ import logging
 import os
 import os.path as osp
 import re
-import zipfile
 from copy import deepcopy
 from typing import Optional
 
@@ -20,7 +19,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from ..fileio import ATOMIC_BACKEND
+from ..fileio import ATOMIC_BACKEND, incomplete_checkpoint
 from ..models.builder import SCOPES
 
 
@@ -58,16 +57,6 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     return cfg
 
 
-def _incomplete(path: str) -> Optional[str]:
-    """Why `path` is not a complete checkpoint, or None. torch.save writes a zip archive whose
-    central directory comes last, so a truncated file (a killed copy, a full disk) has none."""
-    try:
-        with zipfile.ZipFile(path):
-            return None
-    except (zipfile.BadZipFile, OSError) as e:
-        return f'incomplete or not a PyTorch checkpoint ({e})'
-
-
 def find_resume_checkpoint(work_dir: str) -> Optional[str]:
     """The newest complete checkpoint of `work_dir` a resumed run should start from, or None.
 
@@ -90,7 +79,7 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
             numbered.append((int(m.group(2)), path))
     candidates += [p for _, p in sorted(numbered, reverse=True) if p not in candidates]
     for path in candidates:
-        why = _incomplete(path)
+        why = incomplete_checkpoint(path)
         if why is None:
             return path
         print_log(f'--resume: skipping {path}: {why}', logger='current', level=logging.WARNING)
@@ -132,13 +121,17 @@ def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False
     elif resume is not None:
         if not osp.isfile(resume):
             raise FileNotFoundError(f'--resume: checkpoint not found: {resume}')
-        why = _incomplete(resume)
+        why = incomplete_checkpoint(resume)
         if why is not None:
             raise ValueError(f'--resume: cannot resume from {resume}: {why}; give another '
                              'checkpoint, or --resume alone for the newest complete one')
         cfg.resume = True
         cfg.load_from = resume
     _fit_checkpoints(cfg, strict=bool(cfg.get('resume')))
+    if resume is not None:  # every rank must resume from the same file (rank 0's choice)
+        hooks = [h for h in cfg.get('custom_hooks', [])
+                 if h.get('type') != 'mmpvt.ResumeAgreementHook']
+        cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.ResumeAgreementHook')]
     checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
     if checkpoint_hook is not None and checkpoint_hook.get('backend_args') is None \
             and checkpoint_hook.get('file_client_args') is None \

@@ -1,4 +1,4 @@
 """Runner hooks (:mod:`.hooks`), each registered as ``mmpvt.<Name>``."""
-from .hooks import CheckpointFitHook
+from .hooks import CheckpointFitHook, ResumeAgreementHook
 
-__all__ = ['CheckpointFitHook']
+__all__ = ['CheckpointFitHook', 'ResumeAgreementHook']

@@ -1,7 +1,10 @@
 """Runner hooks of mmpvt's tools."""
+from mmengine.dist import all_gather_object, broadcast_object_list, get_rank, get_world_size
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from ..fileio import incomplete_checkpoint
 from ..models.checkpoints.whole_model import fit_state_dict
 from ..registry import HOOKS
 
@@ -26,3 +29,40 @@ class CheckpointFitHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         source = getattr(runner, '_load_from', None) or 'being loaded'
         fit_state_dict(model, checkpoint, str(source), strict=self.strict)
+
+
+@HOOKS.register_module()
+class ResumeAgreementHook(Hook):
+    """Every rank of a resumed run starts from the checkpoint rank 0 chose, or all stop.
+
+    ``--resume`` picks the newest complete checkpoint of the work dir on each rank; with node-local
+    work dirs or a shared file system that lags, ranks could pick different files and train on
+    from different iterations (or one would wait forever in a collective). Before the Runner
+    loads anything (``before_run`` precedes its ``load_or_resume``), rank 0's decision is
+    broadcast; a rank that chose otherwise takes it with one log line, and if any rank cannot
+    read that file every rank stops with the same one-line error naming the ranks and the file.
+    A run of one process is left as it is.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_run(self, runner) -> None:
+        if get_world_size() == 1:
+            return
+        # the Runner's own resume decision (mmengine keeps it in these two attributes)
+        mine = (bool(runner._resume), runner._load_from)
+        decision = [mine]
+        broadcast_object_list(decision, src=0)
+        resume, path = decision[0]
+        readable = not resume or path is None or incomplete_checkpoint(path) is None
+        unreadable = [rank for rank, ok in enumerate(all_gather_object(readable)) if not ok]
+        if unreadable:
+            raise RuntimeError(
+                f'--resume: rank 0 resumes from {path}, which rank(s) {unreadable} cannot read '
+                '(node-local work dirs?); put the work dir on a file system every node sees, or '
+                'give --resume PATH to a checkpoint every node can read')
+        if (resume, path) != mine:
+            print_log(f'--resume: rank {get_rank()} resumes as rank 0 does, from '
+                      f'{path if resume else "scratch"} (its own choice was '
+                      f'{mine[1] if mine[0] else "scratch"})', logger='current')
+        runner._resume, runner._load_from = resume, path
