@@ -55,3 +55,18 @@ def test_the_environment_variable_switches_the_default_off():
         [sys.executable, '-c', 'from mmpvt import ops; print(ops.fused_ops_enabled())'],
         capture_output=True, text=True, cwd=REPO, env=dict(os.environ, MMPVT_FUSED_OPS='0'))
     assert out.stdout.strip() == 'False', out.stderr
+
+
+@pytest.mark.parametrize('arch', ['tiny', 'b0', 'b2_li'])
+def test_a_bf16_autocast_training_step_runs_every_feed_forward_fused_in_bf16(arch, monkeypatch):
+    # (the nearest CPU stand-in for AMP on a GPU; that its gradients agree with fp32's is
+    # test_autocast_gradients_agree_with_fp32_gradients in tests/models/backbones/test_base.py)
+    dtypes, fused = [], feed_forward.ConvGELULinear.apply
+    monkeypatch.setattr(feed_forward.ConvGELULinear, 'apply',
+                        lambda h, *args: dtypes.append(h.dtype) or fused(h, *args))
+    model = build_encoder(arch, drop_path_rate=0.0).train()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = sum(o.float().square().mean() for o in model(torch.randn(1, 3, 64, 64)))
+    loss.backward()
+    assert dtypes == [torch.bfloat16] * sum(len(s.blocks) for s in model.stages)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
