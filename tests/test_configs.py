@@ -218,15 +218,15 @@ ADE_TEST = ('mmpvt.AlignResize', (2048, 512))
 
 
 def det_row(lr, batch=2, base=16, epochs=12, steps=(8, 11), train=('Resize', (1333, 800)),
-            test=DET_TEST, drop_path=0.1):
-    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=batch, base_batch=base,
+            test=DET_TEST, drop_path=0.1, amp=False):
+    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=batch, base_batch=base, amp=amp,
                 clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=32,
                 epochs=epochs, steps=list(steps), warmup_iters=500, train_resize=train,
                 crop=None, test_resize=test)
 
 
 def seg_row(lr, base, iters, drop_path=0.1):
-    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=4, base_batch=base,
+    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=4, base_batch=base, amp=False,
                 clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=None,
                 iters=iters, poly_power=0.9, train_resize=ADE_TRAIN, crop=(512, 512),
                 test_resize=ADE_TEST)
@@ -236,8 +236,9 @@ MS_TRAIN = ('RandomResize', ((1333, 640), (1333, 800)))
 V1_SETTINGS = {}
 for _i, _v in enumerate('tsml'):
     _dp = 0.1 if _v in 'ts' else 0.0  # the authors' detection pvt_medium/large: no drop path
-    # RetinaNet 1x: retinanet_pvt_{v}_fpn_1x_coco.py (8 GPUs x 2, AdamW 1e-4, wd 1e-4)
-    V1_SETTINGS[f'retinanet/pvt_{_v}_1x.py'] = det_row(1e-4, drop_path=_dp)
+    # RetinaNet 1x: retinanet_pvt_{v}_fpn_1x_coco.py (8 GPUs x 2, AdamW 1e-4, wd 1e-4); L's
+    # trains in mixed precision (apex: EpochBasedRunnerAmp, DistOptimizerHook use_fp16=True)
+    V1_SETTINGS[f'retinanet/pvt_{_v}_1x.py'] = det_row(1e-4, drop_path=_dp, amp=_v == 'l')
     # 3x + multi-scale: the paper's text (no released v1 config)
     V1_SETTINGS[f'retinanet/pvt_{_v}_3x_ms.py'] = det_row(1e-4, epochs=36, steps=(27, 33),
                                                           train=MS_TRAIN, drop_path=_dp)
@@ -289,6 +290,7 @@ def settings_of(cfg):
     crops = [t for t in train if t.type == 'RandomCrop']
     out = dict(optimizer=wrapper.optimizer.type, lr=wrapper.optimizer.lr,
                weight_decay=wrapper.optimizer.weight_decay, batch=cfg.train_dataloader.batch_size,
+               amp=wrapper.type == 'AmpOptimWrapper',
                base_batch=cfg.auto_scale_lr.base_batch_size,
                clip_grad=(wrapper.get('clip_grad') or {}).get('max_norm'),
                backbone_lr_mult=keys.get('backbone', {}).get('lr_mult', 1.0),
