@@ -3,11 +3,12 @@
 :mod:`mmpvt.families` and :mod:`mmpvt.ops` need only torch: ``from mmpvt.families.pvt_v2 import
 PVTv2`` works in a plain PyTorch project. With mmengine and mmcv installed, importing mmpvt
 also loads the OpenMMLab side. That registers ``PVT``, ``PVTv2``, ``ViTPyramid``, ``DETR``,
-``Trans2SegHead``, ``AlignResize``, ``CheckpointFitHook`` and ``ResumeAgreementHook`` in the
-``mmpvt`` scope (``type='mmpvt.PVT'`` etc. from mmdet's, mmseg's, mmpretrain's or mmengine's
-registries), the atomic checkpoint file backend, mmengine checkpoint loaders that never run code
-from a checkpoint (see :mod:`mmpvt.safe_load`), and a handler that sends the ``'mmpvt'`` logger's
-lines to mmengine's current logger. Nothing of mmengine, mmcv or torch is replaced.
+``Trans2SegHead``, ``AlignResize``, ``CheckpointFitHook``, ``ResumeAgreementHook`` and
+``CPUDistributedDataParallel`` in the ``mmpvt`` scope (``type='mmpvt.PVT'`` etc. from mmdet's,
+mmseg's, mmpretrain's or mmengine's registries), the atomic checkpoint file backend, mmengine
+checkpoint loaders that never run code from a checkpoint (see :mod:`mmpvt.safe_load`), and a
+handler that sends the ``'mmpvt'`` logger's lines to mmengine's current logger. Nothing of
+mmengine, mmcv or torch is replaced.
 """
 from importlib.util import find_spec
 

@@ -2,9 +2,10 @@
 
 mmdet's, mmseg's and mmpretrain's registries are children of the same roots, so
 ``type='mmpvt.PVT'``, ``type='mmpvt.PVTv2'``, ``type='mmpvt.ViTPyramid'``, ``type='mmpvt.DETR'``,
-``type='mmpvt.Trans2SegHead'``, ``type='mmpvt.AlignResize'``, ``type='mmpvt.CheckpointFitHook'``
-and ``type='mmpvt.ResumeAgreementHook'`` resolve from any of them (mmengine's Registry.get searches
-the root's children by scope, and imports the ``locations`` on the first look-up in the scope).
+``type='mmpvt.Trans2SegHead'``, ``type='mmpvt.AlignResize'``, ``type='mmpvt.CheckpointFitHook'``,
+``type='mmpvt.ResumeAgreementHook'`` and ``type='mmpvt.CPUDistributedDataParallel'`` resolve
+from any of them (mmengine's Registry.get searches the root's children by scope, and imports the
+``locations`` on the first look-up in the scope).
 Classes register themselves with ``@MODELS.register_module()`` where they are defined; this
 module imports nothing of mmpvt.
 
@@ -19,6 +20,7 @@ mmdet's.
 from typing import List
 
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
@@ -36,3 +38,4 @@ MODELS = _child(MMENGINE_MODELS, 'model', ['mmpvt.models', 'mmpvt.models.detecto
                                            'mmpvt.models.heads'])
 TRANSFORMS = _child(MMENGINE_TRANSFORMS, 'transform', ['mmpvt.datasets'])
 HOOKS = _child(MMENGINE_HOOKS, 'hook', ['mmpvt.engine'])
+MODEL_WRAPPERS = _child(MMENGINE_MODEL_WRAPPERS, 'model_wrapper', ['mmpvt.engine'])

@@ -213,15 +213,20 @@ def _setup_cpu_distributed(cfg: Config) -> None:
     mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, which fails
     on a CPU-only torch, and its default DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which DDP
     rejects for CPU modules. So on a machine without CUDA we create the process group ourselves
-    (the Runner then skips its init_dist) and wrap with ``device_ids=None``.
+    (the Runner then skips its init_dist) and wrap with
+    :class:`mmpvt.engine.CPUDistributedDataParallel` (mmengine's wrapper as on GPUs, without
+    device ids, SyncBN as BatchNorm).
     """
     if cfg.launcher != 'pytorch' or torch.cuda.is_available():
         return
     if not dist.is_initialized():
         dist.init_process_group(backend=cpu_backend(cfg))
-    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
-    wrapper.setdefault('device_ids', None)
-    cfg.model_wrapper_cfg = wrapper
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = ConfigDict(
+            type='mmpvt.CPUDistributedDataParallel',
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    else:
+        cfg.model_wrapper_cfg.setdefault('device_ids', None)
 
 
 def build_runner(cfg: Config) -> Runner:

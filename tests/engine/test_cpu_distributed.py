@@ -1,0 +1,69 @@
+"""mmpvt.CPUDistributedDataParallel, in two gloo processes: mmengine's DDP wrapper as the Runner
+builds it on GPUs (broadcast_buffers=False, find_unused_parameters False), without device ids,
+and with SyncBN (which has no CPU kernel) running as BatchNorm, where the plain wrapper stops at
+the first training forward."""
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+pytestmark = pytest.mark.slow  # two processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _rank(rank: int, port: int, out: str) -> None:
+    from mmengine.model import MMDistributedDataParallel
+
+    from mmpvt.engine import CPUDistributedDataParallel
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    result = {}
+    try:
+        for name, wrapper in (('plain', MMDistributedDataParallel),
+                              ('cpu', CPUDistributedDataParallel)):
+            torch.manual_seed(0)
+            model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.SyncBatchNorm(4))
+            try:
+                wrapped = (wrapper(module=model) if name == 'cpu'
+                           else wrapper(module=model, device_ids=None))
+                wrapped(torch.randn(2, 3, 8, 8)).sum().backward()
+                norm = wrapped.module[1]
+                is_bn = isinstance(norm, nn.modules.batchnorm._BatchNorm)
+                result[name] = dict(norm='SyncBN' if isinstance(norm, nn.SyncBatchNorm)
+                                    else 'BatchNorm' if is_bn else type(norm).__name__,
+                                    broadcast_buffers=wrapped.broadcast_buffers,
+                                    find_unused=wrapped.find_unused_parameters,
+                                    grad=wrapped.module[0].weight.grad is not None)
+            except (RuntimeError, ValueError) as e:
+                result[name] = dict(error=type(e).__name__)
+    finally:
+        dist.destroy_process_group()
+    with open(os.path.join(out, f'{rank}.json'), 'w') as f:
+        json.dump(result, f)
+
+
+@pytest.fixture(scope='module')
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp('ddp')
+    mp.spawn(_rank, args=(_free_port(), str(out)), nprocs=2)
+    return [json.loads((out / f'{r}.json').read_text()) for r in (0, 1)]
+
+
+def test_syncbn_stops_the_plain_wrapper_on_cpu_processes(results):
+    # what the config's SyncBN (Semantic FPN, Trans2Seg, Cascade heads) met on CPU before
+    assert [r['plain'] for r in results] == [dict(error='ValueError')] * 2
+
+
+def test_the_cpu_wrapper_trains_with_syncbn_as_batchnorm_as_mmengine_wraps_on_gpus(results):
+    assert [r['cpu'] for r in results] == [dict(
+        norm='BatchNorm', broadcast_buffers=False, find_unused=False, grad=True)] * 2
