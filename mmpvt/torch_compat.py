@@ -10,6 +10,7 @@ through :func:`require`, which refuses in one line naming the torch release that
   Without it :mod:`mmpvt.safe_load` unpickles with an allow-list of its own, equally strict.
 """
 import inspect
+import warnings
 from typing import Callable, Tuple
 
 import torch
@@ -116,3 +117,16 @@ def autocast_dtype(device_type: str) -> torch.dtype:
         return torch.get_autocast_dtype(device_type)
     return (torch.get_autocast_cpu_dtype() if device_type == 'cpu'
             else torch.get_autocast_gpu_dtype())
+
+
+def autocast_supports(device_type: str, dtype: torch.dtype) -> bool:
+    """Whether ``torch.autocast(device_type, dtype=dtype)`` computes in `dtype` (torch 2.1's CPU
+    autocast: bfloat16 only; it warns and disables itself, or raises, for float16)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        try:
+            with torch.autocast(device_type, dtype=dtype):
+                pass
+        except RuntimeError:
+            return False
+    return not any('autocast' in str(w.message).lower() for w in caught)

@@ -1,11 +1,11 @@
-"""tools/: distributed training, testing, resume, FLOPs, use from another project.
+"""tools/: testing, resume, FLOPs, use from another project (distributed runs:
+tests/engine/test_distributed_runs.py).
 
 The tools run as their ``main(argv)`` in this process (helpers.run_main) unless the
 process is the behaviour: a distributed launch, a run killed mid-write, a fresh interpreter
 importing mmpvt through a config, and each tool once as a script (exit status of ``sys.exit``)."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,38 +24,8 @@ FPN_DEMO = 'configs/demo/sem_fpn_pvt_t.py'
 CLS_DEMO = 'configs/demo/cls_pvt_v2_b0.py'
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def data_env(root):
     return {'MMPVT_DEMO_DATA': f'{root}/'}
-
-
-def test_dist_train_two_cpu_processes_then_test(tiny_shapes, tmp_path):
-    work_dir = tmp_path / 'dist'
-    run_command(['bash', 'tools/dist_train.sh', RETINA_DEMO, '2', '--work-dir', str(work_dir),
-                 '--cfg-options', 'train_cfg.max_epochs=1',  # nccl -> gloo: no CUDA here
-                 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-                 'train_dataloader.persistent_workers=False',
-                 'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
-                env=dict(data_env(tiny_shapes), PORT=str(free_port())))
-    checkpoint = work_dir / 'epoch_1.pth'
-    assert checkpoint.is_file()
-    meta = torch.load(checkpoint)['meta']
-    assert meta['iter'] == 2  # 8 images / (2 processes x 2 images)
-
-    out = run_command(['tools/test.py', RETINA_DEMO, str(checkpoint), '--work-dir',
-                       str(tmp_path / 'test'), '--out', str(tmp_path / 'results.pkl'),
-                       '--show-dir', str(tmp_path / 'vis'), '--cfg-options',
-                       'model.test_cfg.score_thr=0.0', 'test_dataloader.num_workers=0',
-                       'test_dataloader.persistent_workers=False'],
-                      env=data_env(tiny_shapes))
-    assert "'coco/bbox_mAP'" in out.stdout and "'coco/bbox_mAP_50'" in out.stdout
-    assert (tmp_path / 'results.pkl').is_file()
-    assert len(list((tmp_path / 'vis').rglob('*.png'))) == 4
 
 
 def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):

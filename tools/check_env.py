@@ -1,9 +1,17 @@
 #!/usr/bin/env python
 """Is this interpreter's environment exactly what tools/setup_env.sh installs, and do mmcv's ops
-run where the models will run?
+run where the models will run? With --device: the preflight a user runs on a GPU node before a
+long job.
 
     python tools/check_env.py [--stack latest|oldest] [--mmcv-ops any|cuda] [REPO]
         exit 0: ready; exit 1: prints one line per problem and what to do
+    python tools/check_env.py --device cuda|cpu [--report FILE] [--work-dir DIR] [--size H W]
+        [--gpus N] [--skip CHECK ...]
+        one PASS / FAIL / SKIP line per check (mmpvt_tools/preflight.py lists them) and a JSON
+        report; exit 0: no check failed; exit 1: one did; exit 2: no such device
+
+The preflight checks the environment against the version ranges mmpvt declares (a user's own
+OpenMMLab environment), not against the pins below.
 
 The pins are those of requirements/stacks/<stack>.txt (default: latest). REPO is the checkout mmpvt
 must be imported from (default: the repository holding this script). When torch sees a GPU, mmcv's
@@ -128,6 +136,33 @@ def problems(repo: str, stack: str = 'latest', mmcv_ops: str = 'any') -> list:
     return found + cuda_op_problems()
 
 
+def preflight(args) -> int:
+    """--device: every check of mmpvt_tools.preflight, a line each, and the JSON report."""
+    import torch
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        print(f'check_env: --device cuda: torch {torch.__version__} sees no CUDA device '
+              f'(built for CUDA {torch.version.cuda or "none"}; CUDA_VISIBLE_DEVICES='
+              f'{os.environ.get("CUDA_VISIBLE_DEVICES", "unset")}); run it on a GPU node, or '
+              'give --device cpu')
+        return 2
+    sys.path.insert(0, REPO)  # mmpvt_tools lives beside tools/, not in the wheel
+    from mmpvt_tools.preflight import Preflight, write_report
+    work_dir = args.work_dir or os.path.join('work_dirs', 'check_env', args.device)
+    report = args.report or os.path.join(work_dir, 'report.json')
+    checks = Preflight(args.device, work_dir, size=args.size, nproc=args.gpus, skip=args.skip)
+    environment = checks.environment()
+    print('check_env: ' + ', '.join(f'{k} {v}' for k, v in environment.items()), flush=True)
+    results = []
+    for result in checks.run():
+        results.append(result)
+        print(f'check_env: {result.line()} ({result.seconds:.1f} s)', flush=True)
+        write_report(report, environment, results)  # a report so far, should a check hang
+    failed = [r.name for r in results if r.status == 'FAIL']
+    print(f'check_env: {len(results) - len(failed)} of {len(results)} checks passed or were '
+          f'skipped{"; failed: " + ", ".join(failed) if failed else ""}; report: {report}')
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,7 +175,27 @@ def main(argv=None) -> int:
                              'GPU is visible (default: %(default)s; with a GPU they must run)')
     parser.add_argument('repo', nargs='?', metavar='REPO', default=REPO,
                         help='the checkout mmpvt must be imported from (default: %(default)s)')
+    preflight_args = parser.add_argument_group('the preflight (--device)')
+    preflight_args.add_argument('--device', choices=('cuda', 'cpu'),
+                                help='run the preflight checks on this device')
+    preflight_args.add_argument('--report', help='the JSON report (default: '
+                                'WORK_DIR/report.json)')
+    preflight_args.add_argument('--work-dir', help='runs and report (default: '
+                                'work_dirs/check_env/DEVICE)')
+    preflight_args.add_argument('--size', type=int, nargs=2, default=(800, 1344),
+                                metavar=('H', 'W'), help='image size of the training-step and '
+                                'attention checks (default: 800 1344)')
+    preflight_args.add_argument('--gpus', type=int, default=1,
+                                help='processes of the distributed runs (default: 1)')
+    preflight_args.add_argument('--skip', nargs='+', default=(), metavar='CHECK',
+                                help='leave these checks out')
     args = parser.parse_args(argv)
+    if args.device:
+        try:
+            return preflight(args)
+        except ValueError as e:  # a bad --skip name
+            print(f'check_env: {e}')
+            return 2
     found = problems(args.repo, args.stack, args.mmcv_ops)
     for line in found:
         print(f'check_env: {line}')

@@ -181,6 +181,10 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
             # Runner in the same process (train, then test) would reuse the first one's save_dir
             cfg.visualizer.pop('name', None)
             hook.interval = 1  # mmseg's hook would otherwise draw only every 50th batch
+        if cfg.launcher != 'none':
+            print_log("--show-dir: mmdet's, mmseg's and mmpretrain's visualizers draw in the "
+                      'main process only: a test in N processes draws the 1/N of the images '
+                      'rank 0 tests', logger='current')
     if tta:
         if detection:
             _tta_for_detection(cfg)
