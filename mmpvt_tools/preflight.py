@@ -64,6 +64,9 @@ SMALL_ARCHS = ('tiny', 'b0', 'b2_li')
 HEADLINE_ARCHS = ('small', 'b2')
 DEMOS = ('configs/demo/retinanet_pvt_t.py', 'configs/demo/sem_fpn_pvt_t.py')
 OPTIONAL_PACKAGES = ('mmdet', 'mmsegmentation', 'mmpretrain')
+MMCV_CHECKS = ('mmcv.ops.nms', 'mmcv.ops.RoIAlign', 'mmcv.ops.sigmoid_focal_loss')
+REBUILD = ('rebuild mmcv with CUDA ops: delete its cached wheel and run make install on this GPU '
+           'node (or install a prebuilt CUDA wheel: MMPVT_MMCV_FIND_LINKS, docs/install.md)')
 
 
 @dataclass
@@ -218,14 +221,17 @@ def _versions(p: Preflight):
 
 
 def _mmcv_op(p: Preflight, name: str, run: Callable, expected) -> tuple:
+    where = 'CUDA' if p.device.type == 'cuda' else 'the CPU'
+    hint = REBUILD if p.device.type == 'cuda' else 'reinstall mmcv (make install)'
     try:
         got = run()
     except RuntimeError as e:  # 'implementation for device cuda:0 not found'
-        raise Failed(f'mmcv.ops.{name} does not run on {p.device.type} '
-                     f'({str(e).splitlines()[0]}); rebuild mmcv with CUDA ops (docs/install.md)')
+        raise Failed(f'mmcv.ops.{name} does not run on {where} ({str(e).splitlines()[0]}); '
+                     f'{hint}')
     if got != expected:
-        raise Failed(f'mmcv.ops.{name} on {p.device.type} gave {got}, not {expected}')
-    return f'gives {expected} on {p.device.type}', {}
+        raise Failed(f'mmcv.ops.{name} gives a wrong answer on {where} ({got}, not {expected}); '
+                     f'{hint}')
+    return f'gives {expected} on {where}', {}
 
 
 @check('mmcv.ops.nms')

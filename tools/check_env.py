@@ -35,8 +35,8 @@ STACKS = os.path.join(REPO, 'requirements', 'stacks')
 PRESENT = ('ftfy', 'regex', 'pycocotools', 'pytest', 'mmpvt')
 # mmcv 2.1.0's build and mmengine 0.10.x import pkg_resources, which setuptools 82 removed
 SETUPTOOLS_BELOW = 82
-REBUILD = ('rebuild mmcv with CUDA ops: delete its cached wheel and run make install on this GPU '
-           'node (or install a prebuilt CUDA wheel: MMPVT_MMCV_FIND_LINKS, docs/install.md)')
+# mmpvt_tools (the preflight's checks) lives beside tools/, not in the wheel
+sys.path.insert(0, REPO)
 
 
 def stack_pins(stack: str) -> dict:
@@ -71,35 +71,14 @@ def version_problems(stack: str) -> list:
 
 def cuda_op_problems() -> list:
     """mmcv's NMS, RoIAlign and sigmoid focal loss on CUDA tensors, each against its known
-    answer; [] when they all run (or when torch sees no GPU)."""
+    answer (the preflight's mmcv checks); [] when they all run (or when torch sees no GPU)."""
     import torch
     if not torch.cuda.is_available():
         return []
-    from mmcv.ops import RoIAlign, nms, sigmoid_focal_loss
-    found = []
-    cuda = torch.device('cuda')
-    boxes = [[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]]
-    checks = {
-        'nms': lambda: nms(torch.tensor(boxes, device=cuda),
-                           torch.tensor([0.9, 0.8, 0.7], device=cuda), 0.5)[1].tolist() == [0, 2],
-        # each output bin averages one sample at its centre: 5, 7, 13, 15
-        'RoIAlign': lambda: RoIAlign(2, 1.0, 1, aligned=False)(
-            torch.arange(16., device=cuda).reshape(1, 1, 4, 4),
-            torch.tensor([[0., 0., 0., 4., 4.]], device=cuda)).flatten().tolist()
-        == [5., 7., 13., 15.],
-        # logit 0, target class 0 of 1: alpha * 0.5^2 * log(2) with alpha = 0.25
-        'sigmoid_focal_loss': lambda: abs(sigmoid_focal_loss(
-            torch.zeros(1, 1, device=cuda), torch.zeros(1, dtype=torch.long, device=cuda),
-            2.0, 0.25, None, 'sum').item() - 0.25 * 0.25 * 0.6931472) < 1e-5,
-    }
-    for name, check in checks.items():
-        try:
-            if not check():
-                found.append(f'mmcv.ops.{name} gives a wrong answer on CUDA; {REBUILD}')
-        except RuntimeError as e:  # 'implementation for device cuda:0 not found'
-            found.append(f'mmcv.ops.{name} does not run on CUDA ({str(e).splitlines()[0]}); '
-                         f'{REBUILD}')
-    return found
+    from mmpvt_tools.preflight import CHECKS, MMCV_CHECKS, Preflight
+    checks = Preflight('cuda', work_dir='', skip=[name for name, _ in CHECKS
+                                                  if name not in MMCV_CHECKS])
+    return [result.detail for result in checks.run() if result.status == 'FAIL']
 
 
 def mmcv_cuda_version() -> str:
@@ -131,6 +110,7 @@ def problems(repo: str, stack: str = 'latest', mmcv_ops: str = 'any') -> list:
     here = os.path.realpath(os.path.dirname(mmpvt.__file__))
     if here != os.path.realpath(os.path.join(repo, 'mmpvt')):
         found.append(f'mmpvt is imported from {here}, not from this checkout {repo}')
+    from mmpvt_tools.preflight import REBUILD
     if mmcv_ops == 'cuda' and mmcv_cuda_version() == 'not available':
         found.append(f'mmcv was compiled without CUDA ops; {REBUILD}')
     return found + cuda_op_problems()
@@ -145,7 +125,6 @@ def preflight(args) -> int:
               f'{os.environ.get("CUDA_VISIBLE_DEVICES", "unset")}); run it on a GPU node, or '
               'give --device cpu')
         return 2
-    sys.path.insert(0, REPO)  # mmpvt_tools lives beside tools/, not in the wheel
     from mmpvt_tools.preflight import Preflight, write_report
     work_dir = args.work_dir or os.path.join('work_dirs', 'check_env', args.device)
     report = args.report or os.path.join(work_dir, 'report.json')
