@@ -237,21 +237,23 @@ def _mmcv_op(p: Preflight, name: str, run: Callable, expected) -> tuple:
 @check('mmcv.ops.nms')
 def _nms(p: Preflight):
     from mmcv.ops import nms
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]],
-                         device=p.device)
-    scores = torch.tensor([0.9, 0.8, 0.7], device=p.device)
-    return _mmcv_op(p, 'nms', lambda: nms(boxes, scores, 0.5)[1].tolist(), [0, 2])
+
+    def keep():  # the second box overlaps the first (IoU 0.81), the third none
+        boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]],
+                             device=p.device)
+        return nms(boxes, torch.tensor([0.9, 0.8, 0.7], device=p.device), 0.5)[1].tolist()
+    return _mmcv_op(p, 'nms', keep, [0, 2])
 
 
 @check('mmcv.ops.RoIAlign')
 def _roi_align(p: Preflight):
     from mmcv.ops import RoIAlign
-    feature = torch.arange(16., device=p.device).reshape(1, 1, 4, 4)
-    roi = torch.tensor([[0., 0., 0., 4., 4.]], device=p.device)
-    # each output bin averages one sample at its centre: 5, 7, 13, 15
-    return _mmcv_op(p, 'RoIAlign',
-                    lambda: RoIAlign(2, 1.0, 1, aligned=False)(feature, roi).flatten().tolist(),
-                    [5., 7., 13., 15.])
+
+    def bins():  # each output bin averages one sample at its centre: 5, 7, 13, 15
+        feature = torch.arange(16., device=p.device).reshape(1, 1, 4, 4)
+        roi = torch.tensor([[0., 0., 0., 4., 4.]], device=p.device)
+        return RoIAlign(2, 1.0, 1, aligned=False)(feature, roi).flatten().tolist()
+    return _mmcv_op(p, 'RoIAlign', bins, [5., 7., 13., 15.])
 
 
 @check('mmcv.ops.sigmoid_focal_loss')
