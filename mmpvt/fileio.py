@@ -117,6 +117,29 @@ def incomplete_checkpoint(path: str) -> Optional[str]:
         return f'incomplete or not a PyTorch checkpoint ({e})'
 
 
+def check_writable(path: str, what: str, directory: bool = False) -> None:
+    """Raise one line naming `path` unless a file can be written there (`directory`: into it),
+    without writing anything at `path`; for tools to call before hours of work, not after.
+
+    A parent that does not exist yet is fine if its nearest existing ancestor is a writable
+    directory (it will be created); an existing read-only file is refused, as
+    :func:`atomic_path` will refuse to replace it."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path) and not directory:
+        raise IsADirectoryError(f'{what} {path} is a directory; give a file path')
+    existing = path if directory else os.path.dirname(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(f'{what} {path}: {existing} is a file, not a directory')
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        raise PermissionError(f'{what} {path}: cannot write in {existing} ({e.strerror})') from None
+    if not directory and os.path.isfile(path) and not os.stat(path).st_mode & stat.S_IWUSR:
+        raise PermissionError(f'{what} {path} is read-only; not replacing it')
+
+
 def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save`` that never leaves a partially written file at `path`."""
     with atomic_path(path) as tmp:

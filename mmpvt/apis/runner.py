@@ -7,7 +7,6 @@ task (detection, segmentation or classification) is read off the config's ``defa
 """
 import glob
 import logging
-import os
 import os.path as osp
 import re
 from copy import deepcopy
@@ -19,7 +18,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from ..fileio import ATOMIC_BACKEND, incomplete_checkpoint
+from ..engine.metrics import atomic_dump_metric
+from ..fileio import ATOMIC_BACKEND, check_writable, incomplete_checkpoint
 from ..models.builder import SCOPES
 
 
@@ -167,6 +167,16 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
     cfg.load_from = checkpoint
     _fit_checkpoints(cfg, strict=True)
     detection = cfg.default_scope == 'mmdet'
+    if out is not None:  # said now, not after the whole test split has run
+        if cfg.default_scope == 'mmseg':
+            check_writable(out, '--out', directory=True)
+        elif not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl/.pickle file for '
+                             f'{"detection" if detection else "classification"}, got {out}')
+        else:
+            check_writable(out, '--out')
+    if show_dir:
+        check_writable(show_dir, '--show-dir', directory=True)
     if show_dir:
         hook = cfg.default_hooks.visualization
         if cfg.default_scope == 'mmpretrain':  # mmpretrain's hook: enable, out_dir, interval
@@ -259,15 +269,11 @@ def run_test(cfg: Config, out: Optional[str] = None) -> dict:
     """Evaluate ``cfg.load_from`` on the test split; returns the metrics dict."""
     runner = build_runner(cfg)
     if out is not None and cfg.default_scope in ('mmdet', 'mmpretrain'):
-        task = 'detection' if cfg.default_scope == 'mmdet' else 'classification'
-        if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl/.pickle file for {task}, got {out}')
-        if task == 'detection':
+        if cfg.default_scope == 'mmdet':
             from mmdet.evaluation import DumpDetResults as Dump
         else:  # each image's scores, label and ground truth, as mmpretrain's test.py writes
             from mmengine.evaluator import DumpResults as Dump
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        runner.test_evaluator.metrics.append(Dump(out_file_path=out))
+        runner.test_evaluator.metrics.append(atomic_dump_metric(Dump)(out_file_path=out))
     try:
         return runner.test()
     finally:
