@@ -1,11 +1,13 @@
 """Atomic file writes: a file either has its complete new content or is untouched."""
 import contextlib
+import fcntl
 import os
 import re
 import shutil
 import socket
 import stat
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Union
@@ -138,6 +140,40 @@ def check_writable(path: str, what: str, directory: bool = False) -> None:
         raise PermissionError(f'{what} {path}: cannot write in {existing} ({e.strerror})') from None
     if not directory and os.path.isfile(path) and not os.stat(path).st_mode & stat.S_IWUSR:
         raise PermissionError(f'{what} {path} is read-only; not replacing it')
+
+
+WORK_DIR_LOCK = '.mmpvt-run.lock'
+
+
+@contextlib.contextmanager
+def work_dir_lock(work_dir: str, what: str = 'training') -> Iterator[None]:
+    """Own `work_dir` for the block: a second run into it stops at once with one line naming the
+    run that has it (host, pid, start time), instead of both writing checkpoints there.
+
+    The lock is ``flock`` on ``work_dir/.mmpvt-run.lock``, which the operating system releases
+    when its process ends, however it ends: a killed run leaves the file, not the lock. (On a
+    network file system whose flock is local to each node, two nodes are not kept apart.)
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    path = os.path.join(work_dir, WORK_DIR_LOCK)
+    f = open(path, 'a+')
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or 'another run'
+            raise BlockingIOError(
+                f'work dir {os.path.abspath(work_dir)} is in use by {holder}; give another '
+                '--work-dir, or wait for that run to end') from None
+        f.seek(0)
+        f.truncate()
+        f.write(f'{what} pid {os.getpid()} on {socket.gethostname()} since '
+                f'{time.strftime("%Y-%m-%d %H:%M:%S")}\n')
+        f.flush()
+        yield
+    finally:
+        f.close()  # releases the lock
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:

@@ -12,7 +12,7 @@ from mmengine.config import DictAction
 # What a user's input can get wrong (a path, a value, a checkpoint that does not fit): one line.
 # Anything else is a bug and keeps its traceback.
 USER_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
-               ValueError, KeyError)
+               BlockingIOError, ValueError, KeyError)
 
 
 class ConfigOptions(DictAction):

@@ -5,8 +5,10 @@ The command-line behaviour follows mmdet's, mmseg's and mmpretrain's own tools (
 work_dir default, same --resume/--amp/--auto-scale-lr/--tta/--out/--show-dir semantics); the
 task (detection, segmentation or classification) is read off the config's ``default_scope``.
 """
+import contextlib
 import glob
 import logging
+import os
 import os.path as osp
 import re
 from copy import deepcopy
@@ -19,7 +21,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..engine.metrics import atomic_dump_metric
-from ..fileio import ATOMIC_BACKEND, check_writable, incomplete_checkpoint
+from ..fileio import ATOMIC_BACKEND, check_writable, incomplete_checkpoint, work_dir_lock
 from ..models.builder import SCOPES
 
 
@@ -257,10 +259,21 @@ def end_distributed() -> None:
         dist.destroy_process_group()
 
 
+def launch_rank() -> int:
+    """This process's global rank as its launcher set it (torchrun's RANK, slurm's
+    SLURM_PROCID), before any process group exists; 0 for a single process."""
+    return int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', 0)))
+
+
 def run_train(cfg: Config) -> None:
-    """Train `cfg` with mmengine's Runner."""
+    """Train `cfg` with mmengine's Runner. The work dir is checked first, and rank 0 owns it for
+    the run (:func:`mmpvt.fileio.work_dir_lock`): a second training into it stops with one
+    line."""
+    check_writable(cfg.work_dir, '--work-dir', directory=True)
+    owner = work_dir_lock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
     try:
-        build_runner(cfg).train()
+        with owner:
+            build_runner(cfg).train()
     finally:
         end_distributed()
 
