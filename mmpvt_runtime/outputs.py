@@ -25,6 +25,8 @@ from .draw import draw
 
 def read_image(path: str) -> Tuple[Optional[np.ndarray], Optional[str]]:
     """(BGR uint8 image, None), or (None, why `path` cannot be read as an image)."""
+    if not osp.isfile(path):  # a FIFO would block the read forever
+        return None, 'not a regular file (a FIFO, socket or device)'
     try:
         image = cv2.imread(path)
     except cv2.error as e:

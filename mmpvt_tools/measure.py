@@ -22,6 +22,9 @@ from mmpvt.fileio import atomic_path
 
 # --amp names -> autocast dtypes
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+# the input sides the measuring tools (benchmarks, get_flops) take: 4096 x 4096 is 16x the pixels
+# of the paper's 1333 x 800 detection input (a 20000 x 20000 one ran to 5.6 GB before failing)
+MIN_SIDE, MAX_SIDE = 32, 4096
 
 
 def autocast(device: str, amp: Optional[str]) -> torch.autocast:

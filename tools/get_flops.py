@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmpvt.apis.cli import ConfigOptions  # noqa: E402
 from mmpvt.families import arch_names  # noqa: E402
 from mmpvt_tools.flops import PROTOCOLS, backbone_complexity, config_complexity  # noqa: E402
+from mmpvt_tools.measure import MAX_SIDE, MIN_SIDE  # noqa: E402
 
 ARCHS = arch_names()
 
@@ -39,6 +40,9 @@ def main(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, metavar='KEY=VALUE',
                         help='override config entries first (a config target only)')
     args = parser.parse_args(argv)
+    if args.shape and not all(MIN_SIDE <= side <= MAX_SIDE for side in args.shape):
+        parser.error(f'--shape sides must be {MIN_SIDE} to {MAX_SIDE} pixels, got '
+                     f'{args.shape[0]} {args.shape[1]}')
     if args.target in ARCHS:
         if args.cfg_options:
             parser.error('--cfg-options needs a config file, not an arch')

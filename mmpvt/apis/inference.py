@@ -30,6 +30,9 @@ def _images(path: str) -> List[str]:
         if not found:
             raise FileNotFoundError(f'no image ({", ".join(IMAGE_SUFFIXES)}) in directory {path}')
         return found
+    if osp.exists(path):
+        raise ValueError(f'{path} is neither a regular file nor a directory (a FIFO, socket or '
+                         'device?); give an image or a directory of images')
     raise FileNotFoundError(f'image or directory not found: {path}')
 
 
@@ -134,6 +137,8 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
     if topk < 1:
         raise ValueError(f'topk must be at least 1, got {topk}')
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be at least 1, got {batch_size}')
     vis_dir = osp.abspath(osp.join(out_dir, 'vis'))
     overwritten = [p for p in images if osp.dirname(osp.abspath(p)) == vis_dir]
     if overwritten:

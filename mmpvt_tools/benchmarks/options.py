@@ -5,16 +5,33 @@ from typing import Tuple
 
 import torch
 
+from ..measure import MAX_SIDE, MIN_SIDE
 from .backbone import ARCHS
 
 
 def parse_shape(text: str) -> Tuple[int, int]:
-    """'800x1333' -> (800, 1333), (H, W)."""
+    """'800x1333' -> (800, 1333), (H, W), each side in [MIN_SIDE, MAX_SIDE]."""
     try:
         h, w = (int(v) for v in text.lower().split('x'))
     except ValueError:
         raise argparse.ArgumentTypeError(f'shape must look like 800x1333, got {text!r}')
+    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(
+            f'shape sides must be {MIN_SIDE} to {MAX_SIDE} pixels, got {text!r}')
     return h, w
+
+
+def counting(least: int):
+    """An argparse type: an integer of at least `least`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected an integer, got {text!r}')
+        if value < least:
+            raise argparse.ArgumentTypeError(f'expected at least {least}, got {value}')
+        return value
+    return parse
 
 
 # name -> add_argument keywords; the option is --name with '_' as '-'
@@ -22,13 +39,13 @@ OPTIONS = dict(
     arch=dict(nargs='+', default=['small'], choices=ARCHS,
               help='PVT tiny..large or PVTv2 b0..b5 (mmdet has no b2_li)'),
     shapes=dict(nargs='+', type=parse_shape, default=[(224, 224), (512, 512), (800, 1333)],
-                help='input sizes, HxW'),
-    batch=dict(nargs='+', type=int, default=[1], help='batch sizes'),
-    warmup=dict(type=int, default=2, help='untimed calls first'),
-    repeats=dict(type=int, default=5, help='timed calls (the median is reported)'),
+                help=f'input sizes, HxW (sides 32 to {MAX_SIDE})'),
+    batch=dict(nargs='+', type=counting(1), default=[1], help='batch sizes'),
+    warmup=dict(type=counting(0), default=2, help='untimed calls first'),
+    repeats=dict(type=counting(1), default=5, help='timed calls (the median is reported)'),
     device=dict(default='cpu', choices=['cpu', 'cuda']),
     amp=dict(choices=['bf16', 'fp16'], help='autocast dtype (default fp32)'),
-    threads=dict(type=int, help='torch threads (default: torch default)'),
+    threads=dict(type=counting(1), help='torch threads (default: torch default)'),
     no_memory=dict(action='store_true', help='skip peak-memory workers'),
     json=dict(default='work_dirs/benchmark.json', help='report file'),
 )

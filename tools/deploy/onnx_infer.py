@@ -50,13 +50,25 @@ def main(argv=None) -> int:
     if osp.isdir(args.inputs):
         images = sorted(p for p in glob.glob(osp.join(args.inputs, '*'))
                         if p.lower().endswith(IMAGE_SUFFIXES))
+        if not images:
+            print(f'onnx_infer: no image ({", ".join(IMAGE_SUFFIXES)}) in directory '
+                  f'{args.inputs}', file=sys.stderr)
+            return 1
     elif osp.isfile(args.inputs):
         images = [args.inputs]
+    elif osp.exists(args.inputs):
+        print(f'onnx_infer: {args.inputs} is neither a regular file nor a directory (a FIFO, '
+              'socket or device?)', file=sys.stderr)
+        return 1
     else:
         print(f'onnx_infer: image or directory not found: {args.inputs}', file=sys.stderr)
         return 1
     if args.topk < 1:
         print(f'onnx_infer: --topk must be at least 1, got {args.topk}', file=sys.stderr)
+        return 1
+    if not 0.0 <= args.score_thr <= 1.0:  # (NaN fails too)
+        print(f'onnx_infer: --score-thr must be in [0, 1], got {args.score_thr}',
+              file=sys.stderr)
         return 1
     problem = (out_dir_problem(args.inputs, images, args.out_dir)
                or unwritable_reason(args.out_dir))

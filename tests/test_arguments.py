@@ -1,0 +1,86 @@
+"""Bad input to the tools is one line naming what was wrong and what was expected, and a non-zero
+exit, before any work: sizes, batch sizes, repeat counts, score thresholds, inputs that are not
+regular files (a FIFO would block a read forever) and empty input directories."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from .helpers import run_command, run_main
+
+RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / 'images' / 'a.png'
+    path.parent.mkdir()
+    cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+    return path
+
+
+@pytest.mark.parametrize('tool,args,message', [
+    ('analysis/benchmark_backbone.py', ['--shapes', '0x0'],
+     "argument --shapes: shape sides must be 32 to 4096 pixels, got '0x0'"),
+    ('analysis/benchmark_backbone.py', ['--shapes', '20000x20000'],
+     "argument --shapes: shape sides must be 32 to 4096 pixels, got '20000x20000'"),
+    ('analysis/benchmark_backbone.py', ['--repeats', '0'],
+     'argument --repeats: expected at least 1, got 0'),
+    ('analysis/benchmark_deploy.py', ['--warmup', '-1'],
+     'argument --warmup: expected at least 0, got -1'),
+    ('analysis/benchmark_classification.py', ['--batch', '0'],
+     'argument --batch: expected at least 1, got 0'),
+    ('get_flops.py', ['tiny', '--shape', '20000', '20000'],
+     '--shape sides must be 32 to 4096 pixels, got 20000 20000'),
+], ids=lambda v: v if isinstance(v, str) and v.endswith('.py') else None)
+def test_a_size_or_count_out_of_range_is_a_usage_error(tool, args, message):
+    result = run_main(tool, args, check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(f'error: {message}')
+
+
+@pytest.mark.parametrize('tool,args,message', [
+    ('image_demo.py', ['--batch-size', '0'], 'image_demo: batch_size must be at least 1, got 0'),
+    ('image_demo.py', ['--score-thr', 'nan'], 'image_demo: score_thr must be in [0, 1], got nan'),
+    ('deploy/onnx_infer.py', ['--score-thr', '2'], 'onnx_infer: --score-thr must be in [0, 1], '
+                                                   'got 2.0'),
+    ('deploy/onnx_infer.py', ['--score-thr', 'nan'], 'onnx_infer: --score-thr must be in [0, 1], '
+                                                     'got nan'),
+])
+def test_a_score_threshold_or_batch_size_out_of_range_is_one_line(image, tool, args, message):
+    model = RETINA_DEMO if tool == 'image_demo.py' else 'missing.onnx'  # never read
+    result = run_main(tool, [str(image), model, *args], check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [message]
+
+
+def test_onnx_infer_on_a_directory_without_images_is_one_line(tmp_path):
+    result = run_main('deploy/onnx_infer.py', [str(tmp_path), 'missing.onnx'], check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f'onnx_infer: no image (.jpg, .jpeg, .png, .bmp) in directory {tmp_path}']
+
+
+# in a subprocess with a timeout: a tool that opened the FIFO would wait for a writer forever
+@pytest.mark.parametrize('tool', ['image_demo.py', 'deploy/onnx_infer.py'])
+def test_a_fifo_given_as_the_input_is_one_line(tmp_path, tool):
+    fifo = tmp_path / 'a.png'
+    os.mkfifo(fifo)
+    model = RETINA_DEMO if tool == 'image_demo.py' else 'missing.onnx'
+    result = run_command([f'tools/{tool}', str(fifo), model], check=False, timeout=60)
+    assert result.returncode == 1
+    name = tool.split('/')[-1][:-3]
+    assert result.stderr.splitlines()[-1] == (
+        f'{name}: {fifo} is neither a regular file nor a directory (a FIFO, socket or device?)'
+        + ('; give an image or a directory of images' if name == 'image_demo' else ''))
+
+
+def test_a_fifo_inside_an_input_directory_is_skipped_with_a_line(tmp_path):
+    os.mkfifo(tmp_path / 'a.png')
+    result = run_command(['tools/image_demo.py', str(tmp_path), RETINA_DEMO, '--out-dir',
+                          str(tmp_path / 'out')], check=False, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-2:] == [
+        f'image_demo: skipped {tmp_path}/a.png: not a regular file (a FIFO, socket or device)',
+        'image_demo: 0 drawn, 1 skipped']
