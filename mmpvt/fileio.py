@@ -1,5 +1,6 @@
 """Atomic file writes: a file either has its complete new content or is untouched."""
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -8,6 +9,7 @@ import socket
 import stat
 import tempfile
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Union
@@ -143,6 +145,13 @@ def check_writable(path: str, what: str, directory: bool = False) -> None:
 
 
 WORK_DIR_LOCK = '.mmpvt-run.lock'
+# what flock answers on file systems that do not lock (Lustre without -o flock, some FUSE and
+# CIFS mounts): there the run goes on without the lock, with a warning
+NO_LOCKING = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL)
+
+
+class WorkDirInUse(BlockingIOError):
+    """Another run owns the work dir (:func:`work_dir_lock`)."""
 
 
 @contextlib.contextmanager
@@ -163,9 +172,14 @@ def work_dir_lock(work_dir: str, what: str = 'training') -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or 'another run'
-            raise BlockingIOError(
+            raise WorkDirInUse(
                 f'work dir {os.path.abspath(work_dir)} is in use by {holder}; give another '
                 '--work-dir, or wait for that run to end') from None
+        except OSError as e:
+            if e.errno not in NO_LOCKING:
+                raise
+            warnings.warn(f'the file system of {work_dir} cannot lock files ({e.strerror}): '
+                          'this run does not own the work dir; do not start another into it')
         f.seek(0)
         f.truncate()
         f.write(f'{what} pid {os.getpid()} on {socket.gethostname()} since '

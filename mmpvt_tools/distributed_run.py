@@ -20,12 +20,13 @@ import os
 import os.path as osp
 import pickle
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 from unittest import mock
 
 from mmengine.config import Config
@@ -64,7 +65,8 @@ def set_score_thresholds(test_cfg, value: float = 0.0) -> None:
 def short_config(config: str, work_dir: str, cfg_options: Optional[dict] = None) -> str:
     """`config` as a run of one epoch (or one iteration) that validates and checkpoints at its
     end, with mmengine's ``DumpResults`` beside the val and test metrics; written to
-    ``work_dir/<name>``, whose path it returns. `cfg_options` are merged last (e.g. the
+    ``work_dir/config/<name>`` (the Runner copies the config it ran to ``work_dir/<name>``,
+    resume settings included), whose path it returns. `cfg_options` are merged last (e.g. the
     dataloaders' ``num_workers``)."""
     cfg = Config.fromfile(config)
     unit = 'max_epochs' if 'max_epochs' in cfg.train_cfg else 'max_iters'
@@ -80,8 +82,8 @@ def short_config(config: str, work_dir: str, cfg_options: Optional[dict] = None)
             dict(type='DumpResults', out_file_path=osp.join(work_dir, dump))]
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    os.makedirs(work_dir, exist_ok=True)
-    path = osp.join(work_dir, osp.basename(config))
+    os.makedirs(osp.join(work_dir, 'config'), exist_ok=True)
+    path = osp.join(work_dir, 'config', osp.basename(config))
     cfg.dump(path)
     return path
 
@@ -146,11 +148,15 @@ class DistributedRun:
         for name in names:
             start = time.perf_counter()
             command = getattr(self, f'_{name}_command')()
-            proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                                  timeout=self.timeout, env=dict(self.env, PORT=str(free_port())))
-            self.outputs[name] = proc.stdout + proc.stderr
-            if proc.returncode != 0:
-                problem = f'{" ".join(command[:3])} ... exited with {proc.returncode}: ' \
+            for stale in (VAL_DUMP, TEST_DUMP):  # what this step leaves must be its own
+                if osp.isfile(osp.join(self.work_dir, stale)):
+                    os.remove(osp.join(self.work_dir, stale))
+            returncode, self.outputs[name] = run_in_own_group(
+                command, self.timeout, env=dict(self.env, PORT=str(free_port())))
+            if returncode is None:
+                problem = f'{" ".join(command[:3])} ... did not end within {self.timeout} s'
+            elif returncode != 0:
+                problem = f'{" ".join(command[:3])} ... exited with {returncode}: ' \
                           f'{last_error(self.outputs[name])}'
             else:
                 problem = getattr(self, f'_{name}_problem')()
@@ -248,9 +254,27 @@ class DistributedRun:
                 f'({osp.getsize(self.onnx_path) / 2**20:.1f} MiB)')
 
 
+def run_in_own_group(command: List[str], timeout: float, env: dict) -> Tuple[Optional[int], str]:
+    """(exit status, or None after `timeout` seconds; stdout + stderr) of `command` run from the
+    repository root in a process group of its own, which is killed whole on timeout: the
+    launchers ``exec`` torchrun, whose workers would otherwise outlive it (holding the GPU and
+    the work dir)."""
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        return None, output
+
+
 def last_error(output: str) -> str:
-    """The last line of `output` that looks like an error (else its last line)."""
+    """The line of `output` that says what went wrong in a rank (a tool's one-line error, an
+    exception, an abort), not torchrun's summary; else its last line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if re.search(r'Error\b|error:|^\S+: ', line)
-              and 'error_file' not in line]
+    errors = [line for line in lines
+              if re.search(r'Error\b|error:|^\S+: |terminate called|Signal \d+', line)
+              and not re.search(r'error_file|ChildFailedError|elastic', line)]
     return (errors or lines or ['(no output)'])[-1][:300]

@@ -17,13 +17,14 @@ The checks, in order (``CHECKS``; ``--skip NAME`` leaves one out):
 * ``autocast-fp16`` / ``autocast-bf16``: features finite and within 5e-2 (relative L2) of
   float32, gradients' cosine to float32's above 0.99 (fp16 keeps 11 significand bits, bf16 8).
 * ``channels-last``: a channels_last input gives the contiguous input's features (1e-4).
-* ``sdpa``: every attention layer of PVT-S and PVTv2-B2 runs one of SDPA's fused kernels (flash
-  or memory-efficient; on the CPU its flash kernel), read from the profiler, under autocast.
+* ``sdpa``: every attention layer of PVT-S and PVTv2-B2 runs one of SDPA's fused kernels (flash,
+  memory-efficient or cuDNN; on the CPU its flash kernel), counted per aten call under autocast.
 * ``amp-train-step``: a whole-backbone training step of PVT-S and PVTv2-B2 at ``size`` (800x1344)
-  under AMP (fp16 with a GradScaler on CUDA, bf16 on the CPU): loss and every gradient finite; its
-  peak memory.
+  under AMP (fp16 with a GradScaler on CUDA, which may skip overflowing steps as in any AMP run;
+  bf16 on the CPU): loss and every gradient finite; its peak memory.
 * ``with-cp``: activation checkpointing gives the gradients of the plain run (1e-5).
-* ``torch.compile``: dynamo sees each backbone's training step as one graph, no break.
+* ``torch.compile``: dynamo captures each backbone's forward as one graph, no break
+  (``torch._dynamo.explain``; the backward graph and Inductor's code generation are not run).
 * ``distributed-run``: ``tools/dist_train.sh`` / ``dist_test.sh`` / export of the RetinaNet and
   Semantic FPN demos on generated data, ``nproc`` processes: train, checkpoint, resume, test,
   export (:mod:`mmpvt_tools.distributed_run`).
@@ -49,7 +50,7 @@ from mmpvt.families import build_encoder
 from mmpvt.ops import use_fused_ops
 from mmpvt.torch_compat import autocast_supports
 from .demo_data import generate
-from .distributed_run import DistributedRun
+from .distributed_run import REPO, DistributedRun
 
 # float32 against float32 in another order of operations
 FP32_TOL = 1e-4
@@ -58,11 +59,14 @@ LOW_PRECISION_TOL = 5e-2
 GRADIENT_COSINE = 0.99
 # with_cp recomputes the same operations (CUDA may pick other convolution algorithms)
 RECOMPUTE_TOL = 1e-5
+# fp16 steps the AMP check allows GradScaler to skip for overflow before one goes through
+AMP_STEPS = 4
 # the small variants of each family (and the linear-SRA one) for the equality checks
 SMALL_ARCHS = ('tiny', 'b0', 'b2_li')
 # the backbones of the paper's headline detectors for the speed-path checks
 HEADLINE_ARCHS = ('small', 'b2')
-DEMOS = ('configs/demo/retinanet_pvt_t.py', 'configs/demo/sem_fpn_pvt_t.py')
+DEMOS = tuple(osp.join(REPO, 'configs', 'demo', name)
+              for name in ('retinanet_pvt_t.py', 'sem_fpn_pvt_t.py'))
 OPTIONAL_PACKAGES = ('mmdet', 'mmsegmentation', 'mmpretrain')
 MMCV_CHECKS = ('mmcv.ops.nms', 'mmcv.ops.RoIAlign', 'mmcv.ops.sigmoid_focal_loss')
 REBUILD = ('rebuild mmcv with CUDA ops: delete its cached wheel and run make install on this GPU '
@@ -306,10 +310,21 @@ def _fused_ops(p: Preflight):
             f'(<= {FP32_TOL}) for {", ".join(SMALL_ARCHS)}', dict(relative_error=worst))
 
 
-def _autocast(p: Preflight, dtype: torch.dtype):
+def unsupported_autocast(p: Preflight, dtype: torch.dtype) -> Optional[str]:
+    """Why autocast in `dtype` cannot run on the device, or None."""
+    if p.device.type == 'cuda' and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        return (f'{torch.cuda.get_device_name()} (sm_%d%d) has no bfloat16 (sm_80 or newer '
+                'has)' % torch.cuda.get_device_capability())
     if not autocast_supports(p.device.type, dtype):
-        raise Skip(f'autocast in {dtype} on {p.device.type} needs a newer torch than '
-                   f'{torch.__version__}')
+        return (f'autocast in {dtype} on {p.device.type} needs a newer torch than '
+                f'{torch.__version__}')
+    return None
+
+
+def _autocast(p: Preflight, dtype: torch.dtype):
+    why = unsupported_autocast(p, dtype)
+    if why:
+        raise Skip(why)
     errors, cosines = {}, {}
     with exact_float32():
         for arch in SMALL_ARCHS:
@@ -386,7 +401,7 @@ def _sdpa(p: Preflight):
         raise Skip(f'torch {torch.__version__} has no fused CPU attention kernel (its math path '
                    'runs on the CPU)')
     dtype = torch.float16 if p.device.type == 'cuda' else torch.bfloat16
-    if not autocast_supports(p.device.type, dtype):
+    if unsupported_autocast(p, dtype):
         dtype = torch.float32
     taken = {}
     for arch in HEADLINE_ARCHS:
@@ -430,9 +445,9 @@ def peak_memory_mib(device: torch.device) -> float:
 def _amp_train_step(p: Preflight):
     cuda = p.device.type == 'cuda'
     dtype = torch.float16 if cuda else torch.bfloat16
-    if not autocast_supports(p.device.type, dtype):
-        raise Skip(f'autocast in {dtype} on {p.device.type} needs a newer torch than '
-                   f'{torch.__version__}')
+    why = unsupported_autocast(p, dtype)
+    if why:
+        raise Skip(why)
     measured = {}
     for arch in HEADLINE_ARCHS:
         model = p.backbone(arch, drop_path_rate=0.1).train()
@@ -442,20 +457,34 @@ def _amp_train_step(p: Preflight):
         x = p.image(2, p.size)
         reset_peak_memory(p.device)
         start = time.perf_counter()
-        with torch.autocast(p.device.type, dtype=dtype):
-            loss = sum(f.float().square().mean() for f in model(x))
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        grads = [q.grad for q in model.parameters() if q.grad is not None]
-        if not torch.isfinite(loss) or not all(torch.isfinite(g).all() for g in grads):
-            raise Failed(f'{arch}: the {dtype} training step at {p.size[0]}x{p.size[1]} gave a '
-                         'non-finite loss or gradient')
-        scaler.step(optimizer)
-        scaler.update()
+        # GradScaler starts at 2^16: an fp16 first step that overflows is skipped and the scale
+        # halved, as in any AMP run; a step must go through within AMP_STEPS
+        for step in range(1, AMP_STEPS + 1):
+            optimizer.zero_grad()
+            with torch.autocast(p.device.type, dtype=dtype):
+                loss = sum(f.float().square().mean() for f in model(x))
+            if not torch.isfinite(loss):
+                raise Failed(f'{arch}: the {dtype} training step at {p.size[0]}x{p.size[1]} '
+                             f'gave a non-finite loss ({loss.item()})')
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            finite = all(torch.isfinite(q.grad).all() for q in model.parameters()
+                         if q.grad is not None)
+            scaler.step(optimizer)
+            scaler.update()
+            if finite:
+                break
+            if not cuda:  # bf16 has no scaler: a non-finite gradient is a failure
+                raise Failed(f'{arch}: the {dtype} training step at {p.size[0]}x{p.size[1]} '
+                             'gave a non-finite gradient')
+        else:
+            raise Failed(f'{arch}: {AMP_STEPS} fp16 steps at {p.size[0]}x{p.size[1]} all '
+                         f'overflowed (loss scale now {scaler.get_scale()})')
         if cuda:
             torch.cuda.synchronize()
-        measured[arch] = dict(seconds=round(time.perf_counter() - start, 3),
+        measured[arch] = dict(steps=step, seconds=round(time.perf_counter() - start, 3),
                               peak_mib=round(peak_memory_mib(p.device), 1))
+        del model, optimizer, scaler, x, loss  # the next model's peak is its own
     what = 'peak allocated' if cuda else 'process peak resident'
     summary = ', '.join(f'{a} {m["peak_mib"]:.0f} MiB {what}' for a, m in measured.items())
     return (f'batch 2 at {p.size[0]}x{p.size[1]} in {dtype}: finite; {summary}',
@@ -490,12 +519,12 @@ def _compile(p: Preflight):
             raise Failed(f'{arch}: {explained.graph_count} graphs, '
                          f'{explained.graph_break_count} breaks: {explained.break_reasons[:1]}')
     torch._dynamo.reset()
-    return 'one graph, no break, for the training step of ' + ', '.join(graphs), {}
+    return 'dynamo captures the forward of ' + ', '.join(graphs) + ' as one graph, no break', {}
 
 
 @check('distributed-run')
 def _distributed_run(p: Preflight):
-    data = osp.join(p.work_dir, 'data')
+    data = osp.abspath(osp.join(p.work_dir, 'data'))
     if not osp.isdir(data):
         generate(data, num_train=8, num_val=4, img_size=(96, 128), max_objects=3,
                  size_range=(24, 64))

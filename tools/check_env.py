@@ -125,6 +125,9 @@ def preflight(args) -> int:
               f'{os.environ.get("CUDA_VISIBLE_DEVICES", "unset")}); run it on a GPU node, or '
               'give --device cpu')
         return 2
+    if args.device == 'cuda' and args.gpus > torch.cuda.device_count():
+        print(f'check_env: --gpus {args.gpus}: this node has {torch.cuda.device_count()} GPU(s)')
+        return 2
     from mmpvt_tools.preflight import Preflight, write_report
     work_dir = args.work_dir or os.path.join('work_dirs', 'check_env', args.device)
     report = args.report or os.path.join(work_dir, 'report.json')

@@ -8,10 +8,9 @@
 The checkpoint must fit the config's model: a key it lacks or a shape that differs is an error.
 """
 import argparse
-import sys
 
 import mmpvt  # noqa: F401  (registers PVT; safe loading of Runner checkpoints)
-from mmpvt.apis import configure_test, load_config, run_test
+from mmpvt.apis import configure_test, exit_process, load_config, run_test
 from mmpvt.apis.cli import add_runner_arguments, parse_runner_args, run_tool
 
 
@@ -39,4 +38,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    exit_process(main())

@@ -6,10 +6,9 @@ other) with mmengine's Runner.
         [--auto-scale-lr] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 """
 import argparse
-import sys
 
 import mmpvt  # noqa: F401  (registers PVT; safe loading of Runner checkpoints)
-from mmpvt.apis import configure_train, load_config, run_train
+from mmpvt.apis import configure_train, exit_process, load_config, run_train
 from mmpvt.apis.cli import add_runner_arguments, parse_runner_args, run_tool
 
 
@@ -37,4 +36,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    exit_process(main())

@@ -5,8 +5,8 @@ FLOP counting and plotting are the tools' own, in ``mmpvt_tools`` (not installed
 
 Only the runner functions are imported here: :mod:`.inference` imports mmdet's and mmseg's
 inferencers (2 s), which training and testing do not need."""
-from .runner import (build_runner, configure_test, configure_train, find_resume_checkpoint,
-                     load_config, run_test, run_train)
+from .runner import (build_runner, configure_test, configure_train, exit_process,
+                     find_resume_checkpoint, load_config, run_test, run_train)
 
-__all__ = ['build_runner', 'configure_test', 'configure_train', 'find_resume_checkpoint',
-           'load_config', 'run_test', 'run_train']
+__all__ = ['build_runner', 'configure_test', 'configure_train', 'exit_process',
+           'find_resume_checkpoint', 'load_config', 'run_test', 'run_train']

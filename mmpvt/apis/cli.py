@@ -9,10 +9,12 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.config import DictAction
 
+from ..fileio import WorkDirInUse
+
 # What a user's input can get wrong (a path, a value, a checkpoint that does not fit): one line.
 # Anything else is a bug and keeps its traceback.
 USER_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
-               BlockingIOError, ValueError, KeyError)
+               WorkDirInUse, ValueError, KeyError)
 
 
 class ConfigOptions(DictAction):

@@ -5,14 +5,17 @@ The command-line behaviour follows mmdet's, mmseg's and mmpretrain's own tools (
 work_dir default, same --resume/--amp/--auto-scale-lr/--tta/--out/--show-dir semantics); the
 task (detection, segmentation or classification) is read off the config's ``default_scope``.
 """
+import atexit
 import contextlib
+import gc
 import glob
 import logging
 import os
 import os.path as osp
 import re
+import sys
 from copy import deepcopy
-from typing import Optional
+from typing import NoReturn, Optional
 
 import torch
 import torch.distributed as dist
@@ -251,18 +254,43 @@ def build_runner(cfg: Config) -> Runner:
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
 
 
+# set once this process has destroyed its process group: see exit_process
+_DISTRIBUTED = {'ended': False}
+
+
 def end_distributed() -> None:
-    """Destroy the process group, if any, before the process exits: torch warns otherwise, and
-    gloo's threads torn down at interpreter exit can abort the process (std::terminate) after
-    the work is done, which torchrun reports as a failed rank."""
+    """Destroy the process group, if any, before the process exits (torch warns otherwise).
+    The Runner (the DDP model, which holds the group) is collected first, so that the group and
+    gloo's threads are torn down here, in order, and not during interpreter exit."""
+    gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        _DISTRIBUTED['ended'] = True
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a tool's process with `code` (``sys.exit``), except after a distributed run: then,
+    once the atexit functions have run (log files flushed and closed), the process ends at once
+    (``os._exit``). Interpreter and C++ teardown after a gloo run aborted it now and then
+    ("terminate called without an active exception", seen about once in ten two-process
+    launches of torch 2.14 here) after all its work was done, which torchrun reports as a
+    failed rank."""
+    if not _DISTRIBUTED['ended']:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code if isinstance(code, int) else 1)
+
+
+# the global rank as each launcher sets it: torchrun, slurm, Open MPI, MPICH / Intel MPI
+RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')
 
 
 def launch_rank() -> int:
-    """This process's global rank as its launcher set it (torchrun's RANK, slurm's
-    SLURM_PROCID), before any process group exists; 0 for a single process."""
-    return int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', 0)))
+    """This process's global rank as its launcher set it, before any process group exists; 0
+    for a single process."""
+    return int(next((os.environ[v] for v in RANK_VARIABLES if v in os.environ), 0))
 
 
 def run_train(cfg: Config) -> None:
@@ -273,7 +301,7 @@ def run_train(cfg: Config) -> None:
     owner = work_dir_lock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
     try:
         with owner:
-            build_runner(cfg).train()
+            build_runner(cfg).train()  # (the Runner is garbage once train() returns)
     finally:
         end_distributed()
 
@@ -290,4 +318,5 @@ def run_test(cfg: Config, out: Optional[str] = None) -> dict:
     try:
         return runner.test()
     finally:
+        del runner
         end_distributed()

@@ -1,10 +1,15 @@
 """tools/train.py owns its work dir for the run: a second training into it stops at once with one
 line, a run that was killed does not leave it locked, and a work dir that cannot be one is said
 before anything is built."""
+import errno
+import fcntl
 import os
 import subprocess
 import sys
 
+import pytest
+
+from mmpvt.apis.runner import RANK_VARIABLES, launch_rank
 from mmpvt.fileio import WORK_DIR_LOCK, work_dir_lock
 from ..helpers import REPO, run_main
 
@@ -48,3 +53,23 @@ def test_a_work_dir_that_is_a_file_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f'train: --work-dir {not_a_dir}: {not_a_dir} is a file, not a directory']
+
+
+def test_a_file_system_that_cannot_lock_trains_on_with_a_warning(tmp_path, monkeypatch):
+    def no_locks(f, operation):  # Lustre without -o flock answers ENOSYS
+        raise OSError(errno.ENOSYS, 'Function not implemented')
+    monkeypatch.setattr(fcntl, 'flock', no_locks)
+    warning = 'cannot lock files .*this run does not own the work dir'
+    with pytest.warns(UserWarning, match=warning):
+        with work_dir_lock(str(tmp_path)):
+            entered = True
+    assert entered
+
+
+@pytest.mark.parametrize('variable', RANK_VARIABLES)
+def test_only_rank_0_of_any_launcher_takes_the_lock(monkeypatch, variable):
+    for name in RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert launch_rank() == 0
+    monkeypatch.setenv(variable, '3')
+    assert launch_rank() == 3
