@@ -63,6 +63,7 @@ def test_onnx_infer_on_a_directory_without_images_is_one_line(tmp_path):
 
 
 # in a subprocess with a timeout: a tool that opened the FIFO would wait for a writer forever
+@pytest.mark.slow
 @pytest.mark.parametrize('tool', ['image_demo.py', 'deploy/onnx_infer.py'])
 def test_a_fifo_given_as_the_input_is_one_line(tmp_path, tool):
     fifo = tmp_path / 'a.png'
@@ -76,6 +77,7 @@ def test_a_fifo_given_as_the_input_is_one_line(tmp_path, tool):
         + ('; give an image or a directory of images' if name == 'image_demo' else ''))
 
 
+@pytest.mark.slow
 def test_a_fifo_inside_an_input_directory_is_skipped_with_a_line(tmp_path):
     os.mkfifo(tmp_path / 'a.png')
     result = run_command(['tools/image_demo.py', str(tmp_path), RETINA_DEMO, '--out-dir',

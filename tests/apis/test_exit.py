@@ -8,6 +8,8 @@ import pytest
 
 from ..helpers import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses importing mmpvt and torch.distributed
+
 # a one-process gloo group, ended as the tools end it, then the tool's exit
 ENDING = """
 import atexit, os, sys

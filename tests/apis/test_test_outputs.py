@@ -11,6 +11,8 @@ import pytest
 from mmpvt.apis import configure_test, load_config
 from ..helpers import REPO, run_main
 
+pytestmark = pytest.mark.slow  # configs of three projects, subprocesses importing mmdet
+
 RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
 CLS_DEMO = 'configs/demo/cls_pvt_v2_b0.py'
 FPN_DEMO = 'configs/demo/sem_fpn_pvt_t.py'

@@ -13,6 +13,8 @@ from mmpvt.apis.runner import RANK_VARIABLES, launch_rank
 from mmpvt.fileio import WORK_DIR_LOCK, work_dir_lock
 from ..helpers import REPO, run_main
 
+pytestmark = pytest.mark.slow  # tools/train.py and subprocesses
+
 RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
 
 
