@@ -18,7 +18,7 @@ from .draw import (draw, draw_classification, draw_detections, draw_segmentation
                    random_palette)
 from .model import InputSizeError, ModelFileError, OnnxModel
 from .outputs import (classification_json, output_paths, prediction_json, read_image, save_outputs,
-                      unwritable_reason)
+                      shared_output_name, unwritable_reason)
 from .preprocess import preprocess
 from .two_stage import map_roi_levels, paste_masks, rpn_proposals, two_stage_detections
 
@@ -29,5 +29,6 @@ __all__ = [
     'draw_detections', 'draw_segmentation', 'grid_anchors', 'label_text', 'map_roi_levels',
     'nms', 'output_paths', 'padding_mask', 'paste_masks', 'prediction_json', 'preprocess',
     'random_palette', 'read_image', 'resize_and_crop', 'rpn_proposals', 'save_outputs',
-    'softmax', 'to_original', 'top_k', 'two_stage_detections', 'unwritable_reason'
+    'shared_output_name', 'softmax', 'to_original', 'top_k', 'two_stage_detections',
+    'unwritable_reason'
 ]

@@ -15,7 +15,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -32,6 +32,20 @@ def read_image(path: str) -> Tuple[Optional[np.ndarray], Optional[str]]:
     except cv2.error as e:
         return None, f'cannot be decoded as an image ({e})'
     return (image, None) if image is not None else (None, 'cannot be decoded as an image')
+
+
+def shared_output_name(images: Sequence[str]) -> Optional[str]:
+    """Why two of `images` would write the same outputs (predictions are named by the image's
+    stem: ``a.png`` and ``a.jpg`` both give ``a.json``), or None. Checked before any inference,
+    so that no result is written over another."""
+    seen = {}
+    for path in images:
+        stem = osp.splitext(osp.basename(path))[0]
+        if stem in seen:
+            return (f'{seen[stem]} and {path} would write their predictions under the same name '
+                    f'({stem}); rename one of them or run them apart')
+        seen[stem] = path
+    return None
 
 
 def unwritable_reason(out_dir: str) -> Optional[str]:

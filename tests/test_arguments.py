@@ -86,3 +86,17 @@ def test_a_fifo_inside_an_input_directory_is_skipped_with_a_line(tmp_path):
     assert result.stderr.splitlines()[-2:] == [
         f'image_demo: skipped {tmp_path}/a.png: not a regular file (a FIFO, socket or device)',
         'image_demo: 0 drawn, 1 skipped']
+
+
+@pytest.mark.parametrize('tool', ['image_demo.py', 'deploy/onnx_infer.py'])
+def test_two_inputs_whose_outputs_would_share_a_name_are_one_line(tmp_path, tool):
+    for name in ('a.png', 'a.jpg'):  # both would be written as preds/a.json
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
+    model = RETINA_DEMO if tool == 'image_demo.py' else 'missing.onnx'  # never read
+    result = run_main(tool, [str(tmp_path), model, '--out-dir', str(tmp_path / 'out')],
+                      check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f'{tool.split("/")[-1][:-3]}: {tmp_path}/a.jpg and {tmp_path}/a.png would write their '
+        'predictions under the same name (a); rename one of them or run them apart']
+    assert not (tmp_path / 'out').exists()

@@ -11,7 +11,7 @@ from mmdet.apis import DetInferencer
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
 
-from mmpvt_runtime import read_image, unwritable_reason
+from mmpvt_runtime import read_image, shared_output_name, unwritable_reason
 from ..deploy.meta import classifier_classes
 from ..models.builder import build_from_config
 from ..models.checkpoints import fit_state_dict, load_checkpoint_file
@@ -144,6 +144,9 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     if overwritten:
         raise ValueError(f'--out-dir {out_dir} would write the drawings over the input images '
                          f'({overwritten[0]} ...); choose another output directory')
+    problem = shared_output_name(images)
+    if problem:
+        raise ValueError(problem)
     problem = unwritable_reason(out_dir)
     if problem:
         raise PermissionError(problem)

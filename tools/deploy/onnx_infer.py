@@ -15,7 +15,7 @@ import os.path as osp
 import sys
 
 from mmpvt_runtime import (InputSizeError, OnnxModel, output_paths, read_image, save_outputs,
-                           unwritable_reason)
+                           shared_output_name, unwritable_reason)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         print(f'onnx_infer: --score-thr must be in [0, 1], got {args.score_thr}',
               file=sys.stderr)
         return 1
-    problem = (out_dir_problem(args.inputs, images, args.out_dir)
+    problem = (shared_output_name(images) or out_dir_problem(args.inputs, images, args.out_dir)
                or unwritable_reason(args.out_dir))
     if problem:
         print(f'onnx_infer: {problem}', file=sys.stderr)
