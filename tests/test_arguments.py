@@ -100,3 +100,17 @@ def test_two_inputs_whose_outputs_would_share_a_name_are_one_line(tmp_path, tool
         f'{tool.split("/")[-1][:-3]}: {tmp_path}/a.jpg and {tmp_path}/a.png would write their '
         'predictions under the same name (a); rename one of them or run them apart']
     assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('tool', ['train.py', 'test.py'])
+def test_a_config_with_a_syntax_error_is_one_line_naming_it(tmp_path, tool):
+    config = tmp_path / 'broken.py'
+    config.write_text(f"_base_ = '{os.path.abspath(RETINA_DEMO)}'\nmodel = dict(\n")
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    args = [str(config)] + ([str(checkpoint)] if tool == 'test.py' else [])
+    result = run_main(tool, args, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{tool[:-3]}: {config}: syntax error at line 2: '(' was never closed (in this config "
+        'or a _base_ it inherits)']

@@ -46,7 +46,11 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     """Read a config, apply ``--cfg-options`` and choose the work_dir (CLI > config > default)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as e:  # mmengine parses the text itself: the file shows as '<unknown>'
+        raise ValueError(f'{path}: syntax error at line {e.lineno}: {e.msg} (in this config or '
+                         'a _base_ it inherits)') from None
     cfg.launcher = launcher
     if cfg_options:
         _check_option_types(cfg, cfg_options)
