@@ -31,6 +31,8 @@ from unittest import mock
 
 from mmengine.config import Config
 
+from mmpvt.safe_load import load_from_local
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STEPS = ('train', 'resume', 'test', 'export')
 VAL_DUMP = 'val_results.pkl'
@@ -108,8 +110,9 @@ def gathered_samples(path: str, expected: int) -> str:
 
 
 def checkpoint_iter(path: str) -> int:
-    import torch
-    return torch.load(path, map_location='cpu', weights_only=False)['meta']['iter']
+    """The iteration a Runner checkpoint was saved at (read as every checkpoint is read with
+    mmpvt: without running code)."""
+    return load_from_local(path, map_location='cpu')['meta']['iter']
 
 
 class DistributedRun:
@@ -139,6 +142,7 @@ class DistributedRun:
         self.outputs = {}  # step name -> its stdout and stderr
         self.short_config = None
         self.first_checkpoint = self.last_checkpoint = None
+        self.first_iter = self.last_iter = None  # their iterations
 
     def steps(self, names: Sequence[str] = STEPS) -> Iterator[StepResult]:
         """Runs the named steps in order, yielding each result; stops after a failed one (the
@@ -211,30 +215,31 @@ class DistributedRun:
         self.first_checkpoint = self._newest_checkpoint()
         if self.first_checkpoint is None:
             return f'no checkpoint in {self.work_dir}'
+        self.first_iter = checkpoint_iter(self.first_checkpoint)
         return self._validated('train')
 
     def _train_summary(self) -> str:
         return (f'{self.nproc} process(es) wrote {osp.basename(self.first_checkpoint)} '
-                f'(iteration {checkpoint_iter(self.first_checkpoint)}) and validated '
+                f'(iteration {self.first_iter}) and validated '
                 f'{self.expected_samples} samples gathered from every rank')
 
     def _resume_problem(self) -> str:
         self.last_checkpoint = self._newest_checkpoint()
-        first_iter = checkpoint_iter(self.first_checkpoint)
         loaded = re.search(r'Load checkpoint from (\S+)', self.outputs['resume'])
         resumed = re.search(r'resumed epoch: \d+, iter: (\d+)', self.outputs['resume'])
         if not loaded or osp.abspath(loaded.group(1)) != self.first_checkpoint or not resumed:
             return f'the second launch did not resume from {self.first_checkpoint}'
-        if int(resumed.group(1)) != first_iter:
-            return f'resumed at iteration {resumed.group(1)}, the checkpoint is at {first_iter}'
+        if int(resumed.group(1)) != self.first_iter:
+            return (f'resumed at iteration {resumed.group(1)}, the checkpoint is at '
+                    f'{self.first_iter}')
         if self.last_checkpoint == self.first_checkpoint:
             return 'the resumed launch wrote no checkpoint'
+        self.last_iter = checkpoint_iter(self.last_checkpoint)
         return self._validated('resume')
 
     def _resume_summary(self) -> str:
-        return (f'continued from iteration {checkpoint_iter(self.first_checkpoint)} to '
-                f'{checkpoint_iter(self.last_checkpoint)} ({osp.basename(self.last_checkpoint)}) '
-                'and validated again')
+        return (f'continued from iteration {self.first_iter} to {self.last_iter} '
+                f'({osp.basename(self.last_checkpoint)}) and validated again')
 
     def _test_problem(self) -> str:
         problem = gathered_samples(osp.join(self.work_dir, TEST_DUMP), self.expected_samples)

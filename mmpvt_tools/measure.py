@@ -12,6 +12,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import re
 import statistics
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -116,11 +117,21 @@ def in_worker(target: Callable, args: tuple, name: str) -> dict:
     return result
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo, e.g. 'AMD EPYC'), else what platform knows
+    (``platform.processor()`` is empty on many Linux machines)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = re.findall(r'^model name\s*:\s*(.+)$', f.read(), re.M)
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
 def machine() -> dict:
     """What a report records of the machine: torch ``threads``, the ``torch`` version and the
     ``cpu``."""
-    return dict(threads=torch.get_num_threads(), torch=torch.__version__,
-                cpu=platform.processor() or platform.machine())
+    return dict(threads=torch.get_num_threads(), torch=torch.__version__, cpu=cpu_name())
 
 
 def compared(values: Sequence[float], spec: str, ratio: float, unit: str = '') -> str:

@@ -29,7 +29,6 @@ The checks, in order (``CHECKS``; ``--skip NAME`` leaves one out):
   Semantic FPN demos on generated data, ``nproc`` processes: train, checkpoint, resume, test,
   export (:mod:`mmpvt_tools.distributed_run`).
 """
-import json
 import os
 import os.path as osp
 import platform
@@ -51,6 +50,7 @@ from mmpvt.ops import use_fused_ops
 from mmpvt.torch_compat import autocast_supports
 from .demo_data import generate
 from .distributed_run import REPO, DistributedRun
+from .measure import cpu_name, peak_rss_bytes, save_report
 
 # float32 against float32 in another order of operations
 FP32_TOL = 1e-4
@@ -182,23 +182,10 @@ class Preflight:
         return info
 
 
-def cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            names = re.findall(r'^model name\s*:\s*(.+)$', f.read(), re.M)
-        return names[0] if names else platform.processor()
-    except OSError:
-        return platform.processor()
-
-
 def write_report(path: str, environment: dict, results: Sequence[CheckResult]) -> None:
-    report = dict(environment=environment, passed=all(r.status != 'FAIL' for r in results),
-                  checks=[asdict(r) for r in results])
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.part'
-    with open(tmp, 'w') as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, path)
+    """The JSON report of the checks so far, written atomically."""
+    save_report(dict(environment=environment, passed=all(r.status != 'FAIL' for r in results),
+                     checks=[asdict(r) for r in results]), path)
 
 
 # --- the checks, in the order they run -----------------------------------------------------------
@@ -207,13 +194,13 @@ def _versions(p: Preflight):
     found, problems = {}, []
     for line in requires('mmpvt') or []:
         req = Requirement(line)
-        if req.marker is not None and not req.marker.evaluate({'extra': ''}) and \
-                req.name not in OPTIONAL_PACKAGES:
-            continue
+        in_an_extra = req.marker is not None and not req.marker.evaluate({'extra': ''})
+        if in_an_extra and req.name not in OPTIONAL_PACKAGES:
+            continue  # deploy and test extras: not the stack a job runs on
         try:
             installed = version(req.name)
         except PackageNotFoundError:
-            if req.name not in OPTIONAL_PACKAGES and req.marker is None:
+            if not in_an_extra:
                 problems.append(f'{req.name} is not installed ({req})')
             continue
         found[req.name] = installed
@@ -238,6 +225,8 @@ def _mmcv_op(p: Preflight, name: str, run: Callable, expected) -> tuple:
     return f'gives {expected} on {where}', {}
 
 
+# mmcv.ops is imported by each check: an mmcv whose compiled ops do not load fails these checks,
+# and the others still run
 @check('mmcv.ops.nms')
 def _nms(p: Preflight):
     from mmcv.ops import nms
@@ -435,10 +424,11 @@ def reset_peak_memory(device: torch.device) -> None:
 
 
 def peak_memory_mib(device: torch.device) -> float:
+    """Peak allocated CUDA memory, or the process's peak resident memory, since
+    :func:`reset_peak_memory`."""
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
-    with open('/proc/self/status') as f:  # the process's peak resident memory
-        return int(re.search(r'VmHWM:\s+(\d+) kB', f.read()).group(1)) / 1024
+    return peak_rss_bytes() / 2**20
 
 
 @check('amp-train-step')

@@ -186,7 +186,6 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
             check_writable(out, '--out')
     if show_dir:
         check_writable(show_dir, '--show-dir', directory=True)
-    if show_dir:
         hook = cfg.default_hooks.visualization
         if cfg.default_scope == 'mmpretrain':  # mmpretrain's hook: enable, out_dir, interval
             hook.update(enable=True, out_dir=show_dir, interval=1)
@@ -284,7 +283,7 @@ def exit_process(code: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     atexit._run_exitfuncs()
-    os._exit(code if isinstance(code, int) else 1)
+    os._exit(0 if code is None else code if isinstance(code, int) else 1)  # as sys.exit
 
 
 # the global rank as each launcher sets it: torchrun, slurm, Open MPI, MPICH / Intel MPI

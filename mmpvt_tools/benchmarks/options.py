@@ -39,7 +39,7 @@ OPTIONS = dict(
     arch=dict(nargs='+', default=['small'], choices=ARCHS,
               help='PVT tiny..large or PVTv2 b0..b5 (mmdet has no b2_li)'),
     shapes=dict(nargs='+', type=parse_shape, default=[(224, 224), (512, 512), (800, 1333)],
-                help=f'input sizes, HxW (sides 32 to {MAX_SIDE})'),
+                help=f'input sizes, HxW (sides {MIN_SIDE} to {MAX_SIDE})'),
     batch=dict(nargs='+', type=counting(1), default=[1], help='batch sizes'),
     warmup=dict(type=counting(0), default=2, help='untimed calls first'),
     repeats=dict(type=counting(1), default=5, help='timed calls (the median is reported)'),

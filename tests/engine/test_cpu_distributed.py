@@ -4,7 +4,6 @@ and with SyncBN (which has no CPU kernel) running as BatchNorm, where the plain 
 the first training forward."""
 import json
 import os
-import socket
 
 import pytest
 import torch
@@ -12,13 +11,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from mmpvt_tools.distributed_run import free_port
+
 pytestmark = pytest.mark.slow  # two processes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, port: int, out: str) -> None:
@@ -55,7 +50,7 @@ def _rank(rank: int, port: int, out: str) -> None:
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp('ddp')
-    mp.spawn(_rank, args=(_free_port(), str(out)), nprocs=2)
+    mp.spawn(_rank, args=(free_port(), str(out)), nprocs=2)
     return [json.loads((out / f'{r}.json').read_text()) for r in (0, 1)]
 
 

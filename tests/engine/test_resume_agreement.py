@@ -3,7 +3,6 @@
 checkpoint rank 0 chose, or every rank stops with the same one-line error."""
 import json
 import os
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -12,15 +11,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from mmengine.config import Config
 
+from mmpvt_tools.distributed_run import free_port
+
 pytestmark = pytest.mark.slow  # two processes
 
 SCENARIOS = ('rank 1 lags', 'rank 0 has none', 'rank 1 cannot read')
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, port: int, root: str) -> None:
@@ -60,7 +55,7 @@ def outcome(tmp_path_factory):
             work_dir.mkdir(parents=True)
             for name in names:
                 torch.save({'meta': {}}, work_dir / f'{name}.pth')
-    mp.spawn(_rank, args=(_free_port(), str(root)), nprocs=2)
+    mp.spawn(_rank, args=(free_port(), str(root)), nprocs=2)
     return {(s, r): json.loads((root / f'{s}-{r}.json').read_text())
             for s in SCENARIOS for r in (0, 1)}, root
 
