@@ -2,6 +2,7 @@
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import re
 import shutil
@@ -77,7 +78,11 @@ def atomic_path(path: str) -> Iterator[str]:
         mode = 0o666 & ~_umask()
     name = os.path.basename(path)
     _remove_stale_temporaries(directory, name)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.{_writer_tag()}.', suffix='.tmp', dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f'.{name}.{_writer_tag()}.', suffix='.tmp',
+                                   dir=directory)
+    except OSError as e:
+        raise _write_failed(path, e) from e
     os.close(fd)
     try:
         yield tmp
@@ -85,9 +90,29 @@ def atomic_path(path: str) -> Iterator[str]:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as e:  # (the body's writes are Python's: they raise OSError)
+        if isinstance(e, (WriteFailed, PermissionError)):
+            raise
+        raise _write_failed(path, e) from e
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+class WriteFailed(OSError):
+    """A file that could not be written (a full disk, a quota, a file size limit, a read-only
+    file system); the message names it and the space left. Written through :func:`atomic_path`,
+    the file there before, if any, is left whole."""
+
+
+def _write_failed(path: str, error: OSError) -> WriteFailed:
+    reason = error.strerror or str(error) or type(error).__name__
+    try:
+        free = f', {shutil.disk_usage(os.path.dirname(path)).free / 2**20:.0f} MiB free there'
+    except OSError:
+        free = ''
+    return WriteFailed(f'could not write {path} ({reason}{free}); the file there before, if '
+                       'any, is left as it was')
 
 
 @contextlib.contextmanager
@@ -191,9 +216,13 @@ def work_dir_lock(work_dir: str, what: str = 'training') -> Iterator[None]:
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` that never leaves a partially written file at `path`."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` that never leaves a partially written file at `path`. Serialised in memory
+    first (as mmengine's save_checkpoint does): torch's own file writer reports a full disk as
+    an iostream RuntimeError without errno, Python's write as an OSError naming the cause."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        f.write(buffer.getbuffer())
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -168,14 +168,90 @@ def _refused(source: str, error: pickle.UnpicklingError) -> CheckpointRefusedErr
         f'({refusal_reason(error)}).')
 
 
+class CheckpointFileError(ValueError):
+    """A file given as a checkpoint that torch.save did not write (empty, an archive, a
+    directory, damaged); the message names it and says what was expected."""
+
+
+# What people hand over instead of the checkpoint inside: (magic bytes at offset, archive kind)
+_ARCHIVES = ((0, b'\x1f\x8b', 'gzip'), (0, b'BZh', 'bzip2'), (0, b'\xfd7zXZ\x00', 'xz'),
+             (0, b"7z\xbc\xaf'\x1c", '7z'), (257, b'ustar', 'tar'))
+# The weights file of a model directory (Hugging Face's, or a folder around one checkpoint)
+_WEIGHT_FILES = ('pytorch_model.bin', 'model.pth', 'model.pt', 'checkpoint.pth')
+
+
+def directory_problem(path: str) -> str:
+    """What to say of a directory given as a checkpoint: which file inside to give instead."""
+    inside = [name for name in _WEIGHT_FILES if osp.isfile(osp.join(path, name))]
+    if inside:
+        return (f'{path} is a directory; expected a checkpoint file: give the weights inside it, '
+                f'{osp.join(path, inside[0])}')
+    if osp.isfile(osp.join(path, 'model.safetensors')):
+        return (f'{path} is a directory holding model.safetensors; expected a checkpoint file '
+                'written by torch.save: save its tensors with torch.save '
+                '(safetensors.torch.load_file) and give that file')
+    return f'{path} is a directory; expected a checkpoint file written by torch.save (.pth)'
+
+
+def file_problem(path: str) -> str:
+    """'' for a file that may be a checkpoint; else why it is none (empty, an archive)."""
+    if osp.getsize(path) == 0:
+        return (f'{path} is empty (0 bytes; an interrupted download or copy?); expected a '
+                'checkpoint written by torch.save')
+    with open(path, 'rb') as f:
+        head = f.read(512)
+    for offset, magic, kind in _ARCHIVES:
+        if head[offset:offset + len(magic)] == magic:
+            return (f'{path} is a {kind} archive, not a checkpoint: unpack it and give the '
+                    'checkpoint file (.pth) inside')
+    return ''
+
+
 def _load_named(f, source: str, map_location):
+    """`f` (a path or a file object) unpickled safely; `source` names it in every error."""
+    problem = file_problem(f) if isinstance(f, str) else ''
+    if problem:
+        raise CheckpointFileError(problem)
     try:
-        return safe_torch_load(f, map_location)
+        checkpoint = safe_torch_load(f, map_location)
     except pickle.UnpicklingError as e:
         reason = refusal_reason(e)
         if 'GLOBAL' in reason or 'global' in reason or reason.startswith('Refusing'):
             raise _refused(source, e) from e
-        raise  # not a refusal: a file that is no checkpoint, or a damaged one
+        raise _unreadable(source, e) from e  # a file that is no checkpoint, or a damaged one
+    except (RuntimeError, EOFError, OSError, ValueError) as e:  # truncated zip, text, ...
+        if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise
+        raise _unreadable(source, e) from e
+    return prefer_trainer_weights(checkpoint, source)
+
+
+def _unreadable(source: str, error: BaseException) -> CheckpointFileError:
+    return CheckpointFileError(
+        f'Could not read the checkpoint {source}: {type(error).__name__}: '
+        f'{refusal_reason(error)}. Expected a PyTorch checkpoint written by torch.save (is the '
+        'file complete?)')
+
+
+def prefer_trainer_weights(checkpoint, source: str):
+    """The weights a checkpoint's own trainer evaluates, as the top-level ``state_dict``.
+
+    timm's train.py saves the EMA weights beside the trained ones as ``state_dict_ema``, and
+    timm's loader takes them first: so does mmpvt, saying so. The authors' PVT code (DeiT's)
+    saves ``model_ema`` beside ``model`` and evaluates ``model``: kept, with a line that the EMA
+    weights were left. mmengine's EMAHook already writes the EMA weights as ``state_dict``
+    (``ema_state_dict`` holds the others), which its loaders take; nothing to do there."""
+    if not isinstance(checkpoint, dict):
+        return checkpoint
+    if isinstance(checkpoint.get('state_dict_ema'), dict):
+        print_log(f'{source}: took the EMA weights (state_dict_ema), as timm\'s loader does; '
+                  'the non-EMA state_dict is not loaded', logger='current')
+        checkpoint = dict(checkpoint, state_dict=checkpoint['state_dict_ema'])
+        del checkpoint['state_dict_ema']
+    elif all(isinstance(checkpoint.get(key), dict) for key in ('model', 'model_ema')):
+        print_log(f'{source}: took the weights under model, which the authors\' code evaluates; '
+                  'its model_ema weights are not loaded', logger='current')
+    return checkpoint
 
 
 # ---- the loaders mmpvt registers with mmengine's CheckpointLoader ------------------------------
@@ -183,6 +259,8 @@ def _load_named(f, source: str, map_location):
 def load_from_local(filename: str, map_location=None) -> dict:
     """A local checkpoint file (mmengine's scheme '')."""
     filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        raise CheckpointFileError(directory_problem(filename))
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     return _load_named(filename, filename, map_location)

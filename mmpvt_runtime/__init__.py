@@ -17,18 +17,18 @@ from .detr import detr_detections, padding_mask
 from .draw import (draw, draw_classification, draw_detections, draw_segmentation, label_text,
                    random_palette)
 from .model import InputSizeError, ModelFileError, OnnxModel
-from .outputs import (classification_json, output_paths, prediction_json, read_image, save_outputs,
-                      shared_output_name, unwritable_reason)
+from .outputs import (OutputWriteError, classification_json, output_paths, prediction_json,
+                      read_image, save_outputs, shared_output_name, unwritable_reason)
 from .preprocess import preprocess
 from .two_stage import map_roi_levels, paste_masks, rpn_proposals, two_stage_detections
 
 __all__ = [
-    'InputSizeError', 'ModelFileError', 'OnnxModel', 'batched_nms', 'best_detections',
-    'classification', 'classification_json', 'clip_to_image', 'decode', 'decode_boxes',
-    'decode_distances', 'dense_detections', 'detr_detections', 'draw', 'draw_classification',
-    'draw_detections', 'draw_segmentation', 'grid_anchors', 'label_text', 'map_roi_levels',
-    'nms', 'output_paths', 'padding_mask', 'paste_masks', 'prediction_json', 'preprocess',
-    'random_palette', 'read_image', 'resize_and_crop', 'rpn_proposals', 'save_outputs',
-    'shared_output_name', 'softmax', 'to_original', 'top_k', 'two_stage_detections',
-    'unwritable_reason'
+    'InputSizeError', 'ModelFileError', 'OnnxModel', 'OutputWriteError', 'batched_nms',
+    'best_detections', 'classification', 'classification_json', 'clip_to_image', 'decode',
+    'decode_boxes', 'decode_distances', 'dense_detections', 'detr_detections', 'draw',
+    'draw_classification', 'draw_detections', 'draw_segmentation', 'grid_anchors', 'label_text',
+    'map_roi_levels', 'nms', 'output_paths', 'padding_mask', 'paste_masks', 'prediction_json',
+    'preprocess', 'random_palette', 'read_image', 'resize_and_crop', 'rpn_proposals',
+    'save_outputs', 'shared_output_name', 'softmax', 'to_original', 'top_k',
+    'two_stage_detections', 'unwritable_reason'
 ]

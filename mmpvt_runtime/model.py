@@ -21,6 +21,7 @@ import numpy as np
 from .classify import classification
 from .dense import dense_detections
 from .detr import detr_detections, padding_mask
+from .metadata import MetadataError, check_metadata
 from .preprocess import preprocess
 from .two_stage import two_stage_detections
 
@@ -80,6 +81,21 @@ TASKS = {
 }
 
 
+def read_metadata(path: str, text: str) -> dict:
+    """The file's ``mmpvt`` metadata, parsed and checked against its task's schema
+    (:mod:`.metadata`); anything else is a :class:`ModelFileError` naming the file and entry."""
+    try:
+        meta = json.loads(text)
+        check_metadata(meta)
+    except (json.JSONDecodeError, MetadataError) as e:
+        raise ModelFileError(f'{path}: its mmpvt metadata does not hold what the runtime needs '
+                             f'({e}); re-export it with tools/deploy/export_onnx.py') from None
+    if meta['task'] not in TASKS:  # the schema knows a task this runtime cannot run
+        raise ModelFileError(f'{path}: task {meta["task"]!r} is not one this runtime runs '
+                             f'({", ".join(TASKS)}); run it with the mmpvt that exported it')
+    return meta
+
+
 class OnnxModel:
     """An exported mmpvt model in onnxruntime: ``OnnxModel('model.onnx')(bgr_image)``.
 
@@ -97,14 +113,11 @@ class OnnxModel:
         if 'mmpvt' not in custom:
             raise ModelFileError(f'{path} has no mmpvt metadata: export it with '
                                  'tools/deploy/export_onnx.py')
-        self.meta = json.loads(custom['mmpvt'])
-        if self.meta['task'] not in TASKS:
-            raise ModelFileError(f'{path}: task {self.meta["task"]!r} is not one this runtime runs '
-                                 f'({", ".join(TASKS)}); run it with the mmpvt that exported it')
+        self.meta = read_metadata(path, custom['mmpvt'])
         self.task = TASKS[self.meta['task']]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.companions = {}
-        for key, name in self.meta.get('graphs', {}).items():
+        for key, name in self.meta.get('graphs', {}).items():  # plain file names (checked)
             companion = os.path.join(os.path.dirname(os.path.abspath(path)), name)
             if not os.path.isfile(companion):
                 raise ModelFileError(f'{path} needs its {key} graph {companion}, which is missing: '

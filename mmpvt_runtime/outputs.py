@@ -88,21 +88,49 @@ def classification_json(result: Dict[str, np.ndarray], classes) -> dict:
                       for k, p in zip(result['labels'], result['scores'])])
 
 
+class OutputWriteError(OSError):
+    """A prediction or drawing that could not be written (a full disk, a quota): the message
+    names the file; the file there before, if any, is left whole."""
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """`data` into `path` through a temporary file beside it that replaces `path` only once
+    complete; on failure the temporary file is removed and :class:`OutputWriteError` raised."""
+    temporary = f'{path}.{os.getpid()}.tmp'
+    try:
+        with open(temporary, 'xb') as f:  # the umask's permissions, as a plain open gives
+            f.write(data)
+        os.replace(temporary, path)
+    except OSError as e:
+        if osp.exists(temporary):
+            os.remove(temporary)
+        raise OutputWriteError(f'could not write {path}: {e.strerror or e}; the file there '
+                               'before, if any, is left as it was') from e
+
+
+def encoded_image(path: str, image: np.ndarray) -> bytes:
+    """`image` encoded in the format of `path`'s extension (cv2.imwrite's choice)."""
+    ok, data = cv2.imencode(osp.splitext(path)[1] or '.png', image)
+    if not ok:
+        raise OutputWriteError(f'could not encode the drawing for {path}')
+    return data.tobytes()
+
+
 def save_outputs(out_dir: str, image_path: str, image: np.ndarray, result: Dict[str, np.ndarray],
                  meta: dict, score_thr: float = 0.3) -> Dict[str, str]:
     """Write the drawing and the prediction of one image (BGR `image` read from `image_path`,
-    `result` of an OnnxModel with metadata `meta`); returns their paths (:func:`output_paths`)."""
+    `result` of an OnnxModel with metadata `meta`); returns their paths (:func:`output_paths`).
+    Each file is written whole or not at all (:func:`write_atomically`)."""
     paths = output_paths(out_dir, image_path, meta['task'])
     for path in paths.values():
         os.makedirs(osp.dirname(path), exist_ok=True)
-    cv2.imwrite(paths['vis'], draw(image, result, meta.get('classes', []),
-                                   meta.get('palette', []), score_thr))
+    drawing = draw(image, result, meta.get('classes', []), meta.get('palette', []), score_thr)
     if 'seg_map' in result:
-        cv2.imwrite(paths['pred'], result['seg_map'].astype(np.uint8))
+        prediction = encoded_image(paths['pred'], result['seg_map'].astype(np.uint8))
     elif 'probs' in result:
-        with open(paths['pred'], 'w') as f:
-            json.dump(classification_json(result, meta.get('classes', [])), f)
+        prediction = json.dumps(classification_json(result, meta.get('classes', []))).encode()
     else:
-        with open(paths['pred'], 'w') as f:
-            json.dump(prediction_json(result), f)
+        prediction = json.dumps(prediction_json(result)).encode()
+    write_atomically(paths['pred'], prediction)
+    write_atomically(paths['vis'], encoded_image(paths['vis'], drawing))
     return paths

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import traceback
 import warnings
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -500,3 +500,28 @@ def poison_hub_cache(torch_home, name: str = 'evil.pth'):
     torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': RunsCode(str(marker))},
                cache / name)
     return marker
+
+
+def onnx_infer(*args) -> subprocess.CompletedProcess:
+    """tools/deploy/onnx_infer.py ARGS in its own process (not checked)."""
+    return run_command(['tools/deploy/onnx_infer.py', *map(str, args)], check=False)
+
+
+def tiny_segmentation_graph(path, size: int, meta_text: Optional[str] = None) -> None:
+    """A stand-in for an exported segmentor with a fixed (1, 3, size, size) input: seg_map is
+    the argmax over the 3 input channels, so an image of size x size gives its own (H0, W0).
+    Its mmpvt metadata is the export's for such a model, or `meta_text`."""
+    import onnx  # the deploy extra's
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node('ArgMax', ['input'], ['seg_map'], axis=1, keepdims=0)], 'tiny',
+        [helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, 3, size, size]),
+         helper.make_tensor_value_info('size_ref', TensorProto.UINT8, [1, 'h', 'w'])],
+        [helper.make_tensor_value_info('seg_map', TensorProto.INT64, [1, size, size])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
+    model.ir_version = 8
+    meta = dict(task='seg', resize=dict(type='resize', scale=[size, size]), mean=[0, 0, 0],
+                std=[1, 1, 1], bgr_to_rgb=False, pad_size_divisor=32, classes=['a', 'b', 'c'],
+                palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    helper.set_model_props(model, {'mmpvt': meta_text or json.dumps(meta)})
+    onnx.save(model, str(path))

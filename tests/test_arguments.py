@@ -43,6 +43,8 @@ def test_a_size_or_count_out_of_range_is_a_usage_error(tool, args, message):
 @pytest.mark.parametrize('tool,args,message', [
     ('image_demo.py', ['--batch-size', '0'], 'image_demo: batch_size must be at least 1, got 0'),
     ('image_demo.py', ['--score-thr', 'nan'], 'image_demo: score_thr must be in [0, 1], got nan'),
+    ('image_demo.py', ['--max-megapixels', '0'],
+     'image_demo: max_megapixels must be positive, got 0.0'),
     ('deploy/onnx_infer.py', ['--score-thr', '2'], 'onnx_infer: --score-thr must be in [0, 1], '
                                                    'got 2.0'),
     ('deploy/onnx_infer.py', ['--score-thr', 'nan'], 'onnx_infer: --score-thr must be in [0, 1], '
@@ -53,6 +55,34 @@ def test_a_score_threshold_or_batch_size_out_of_range_is_one_line(image, tool, a
     result = run_main(tool, [str(image), model, *args], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [message]
+
+
+@pytest.mark.slow  # draws the small image with a whole detector
+def test_an_image_over_the_pixel_limit_is_skipped_with_its_size_and_the_others_drawn(image):
+    big = image.parent / 'big.png'
+    cv2.imwrite(str(big), np.zeros((2000, 3000, 3), np.uint8))  # 6 MP
+    result = run_main('image_demo.py', [str(image.parent), RETINA_DEMO, '--out-dir',
+                                        str(image.parent.parent / 'out'), '--max-megapixels', '5'],
+                      check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-2:] == [
+        f'image_demo: skipped {big}: 3000x2000 px (6.0 MP) is over --max-megapixels 5: drawing '
+        'at full size takes gigabytes of memory; downscale it, or raise --max-megapixels',
+        'image_demo: 1 drawn, 1 skipped']
+    assert sorted(p.name for p in (image.parent.parent / 'out' / 'vis').iterdir()) == ['a.png']
+
+
+@pytest.mark.parametrize('option,message', [
+    ('train_cfg.max_epochs=abc',
+     "expected a number (the config has 6), got 'abc'"),
+    ('train_dataloader.persistent_workers=yes',
+     "expected True or False (the config has True), got 'yes'"),
+])
+def test_a_config_option_of_the_wrong_type_is_one_line_naming_the_key(tmp_path, option, message):
+    result = run_main('train.py', [RETINA_DEMO, '--work-dir', str(tmp_path), '--cfg-options',
+                                   option], check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f'train: --cfg-options {option}: {message}']
 
 
 def test_onnx_infer_on_a_directory_without_images_is_one_line(tmp_path):

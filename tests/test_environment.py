@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import version
@@ -162,3 +163,30 @@ def test_asking_for_cuda_ops_finds_that_this_mmcv_was_built_for_the_cpu():
     assert check_env.mmcv_cuda_version() == 'not available'  # built by make install, no GPU
     problems = check_env.problems(REPO, installed_stack(), 'cuda')
     assert problems == ['mmcv was compiled without CUDA ops; ' + REBUILD]
+
+
+def run_setup(tmp_path, **env):
+    """tools/setup_env.sh for the latest stack into a venv under `tmp_path` that does not exist."""
+    env = dict(os.environ, MMPVT_STACK='latest', MMPVT_VENV=str(tmp_path / 'new' / 'venv'), **env)
+    return subprocess.run(['bash', os.path.join(REPO, 'tools', 'setup_env.sh')], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_setup_says_how_much_disk_it_needs_before_it_installs_anything(tmp_path):
+    result = run_setup(tmp_path, MMPVT_MIN_FREE_GB='100000000')  # 100 PB: more than any disk
+    free_gb = shutil.disk_usage(tmp_path).free // 2**30
+    (line,) = result.stderr.splitlines()
+    said = re.fullmatch(
+        r"\[setup_env\] ERROR: the latest stack needs about 100000000 GB free, (\S+) \(for the "
+        r"venv (\S+)\) has (\d+) GB\. Free some space, point MMPVT_VENV / MMPVT_WHEEL_CACHE / "
+        r"TMPDIR elsewhere, or set MMPVT_MIN_FREE_GB", line)
+    assert result.returncode == 1 and said, line
+    assert said.group(1, 2) == (str(tmp_path), str(tmp_path / 'new' / 'venv'))
+    assert abs(int(said.group(3)) - free_gb) <= 1  # other processes write to the disk meanwhile
+    assert not (tmp_path / 'new').exists()
+
+
+def test_setup_refuses_a_disk_requirement_that_is_not_a_number(tmp_path):
+    result = run_setup(tmp_path, MMPVT_MIN_FREE_GB='10GB')
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        "[setup_env] ERROR: MMPVT_MIN_FREE_GB must be a whole number of GB, got '10GB'"]

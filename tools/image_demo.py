@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from mmpvt.apis.cli import ConfigOptions, run_tool
-from mmpvt.apis.inference import Classified, draw_predictions
+from mmpvt.apis.inference import MAX_MEGAPIXELS, Classified, draw_predictions
 
 
 def main(argv=None) -> int:
@@ -34,6 +34,9 @@ def main(argv=None) -> int:
     parser.add_argument('--topk', type=int, default=5,
                         help='classifiers: how many classes to print per image (default: 5)')
     parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--max-megapixels', type=float, default=MAX_MEGAPIXELS,
+                        help='larger images are skipped with a line: the inferencers draw at '
+                        f'full size, which takes gigabytes (default: {MAX_MEGAPIXELS:g})')
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, metavar='KEY=VALUE',
                         help='override config entries, e.g. model.test_cfg.score_thr=0.01')
     args = parser.parse_args(argv)
@@ -42,7 +45,8 @@ def main(argv=None) -> int:
         result = draw_predictions(args.inputs, args.config, weights=args.weights,
                                   out_dir=args.out_dir, device=args.device,
                                   score_thr=args.score_thr, batch_size=args.batch_size,
-                                  cfg_options=args.cfg_options, topk=args.topk)
+                                  cfg_options=args.cfg_options, topk=args.topk,
+                                  max_megapixels=args.max_megapixels)
         for i, path in enumerate(result.paths):
             print(f'drawn: {path}')
             if isinstance(result, Classified):

@@ -28,6 +28,8 @@
 #   MMPVT_MMCV_WHEEL       a prebuilt mmcv wheel to install instead of compiling
 #   MMPVT_MMCV_FIND_LINKS  a pip --find-links page with prebuilt mmcv wheels
 #   MAX_JOBS               parallel compile jobs for mmcv (default: number of cores)
+#   MMPVT_MIN_FREE_GB      free disk space asked for before installing (default: 10; the latest
+#                          stack's venv is about 6.4 GB, pip's downloads and mmcv's build come on top)
 #
 # Re-running it where everything is installed only verifies the versions (a few seconds).
 set -euo pipefail
@@ -41,6 +43,7 @@ VENV="${MMPVT_VENV:-$DEFAULT_VENV}"
 PYTHON="${MMPVT_PYTHON:-python3}"
 WHEEL_CACHE="${MMPVT_WHEEL_CACHE:-$HOME/.cache/mmpvt/wheels}"
 MMCV_CUDA="${MMPVT_MMCV_CUDA:-auto}"
+MIN_FREE_GB="${MMPVT_MIN_FREE_GB:-10}"
 
 say() { printf '[setup_env] %s\n' "$*"; }
 die() { printf '[setup_env] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -48,6 +51,7 @@ start=$(date +%s)
 
 [ -f "$STACK_FILE" ] || die "MMPVT_STACK=$STACK: expected one of $(ls "$REPO/requirements/stacks" | sed 's/\.txt$//' | tr '\n' ' ')(no $STACK_FILE)"
 case "$MMCV_CUDA" in auto|0|1) ;; *) die "MMPVT_MMCV_CUDA must be auto, 0 or 1, got '$MMCV_CUDA'";; esac
+[[ "$MIN_FREE_GB" =~ ^[0-9]+$ ]] || die "MMPVT_MIN_FREE_GB must be a whole number of GB, got '$MIN_FREE_GB'"
 pin() {  # the exact version the stack file gives a package
   local v
   v=$(sed -n "s/^$1==\([^ #]*\).*/\1/p" "$STACK_FILE")
@@ -77,6 +81,20 @@ if check_installed; then
   say "everything of the $STACK stack is already installed in $VENV ($(( $(date +%s) - start ))s)."
   exit 0
 fi
+
+# ---- disk space -------------------------------------------------------------------------------
+# pip stops half-way with 'No space left on device' and leaves a half-filled venv; say it first.
+existing_dir() {  # the nearest directory of $1 that exists
+  local d="$1"
+  while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+  printf '%s' "$d"
+}
+for place in "venv:$VENV" "mmcv wheel cache:$WHEEL_CACHE" "pip's temporary files:${TMPDIR:-/tmp}"; do
+  dir=$(existing_dir "${place#*:}")
+  free_kb=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
+  [ "$free_kb" -ge $(( MIN_FREE_GB * 1024 * 1024 )) ] \
+    || die "the $STACK stack needs about $MIN_FREE_GB GB free, $dir (for the ${place%%:*} ${place#*:}) has $(( free_kb / 1024 / 1024 )) GB. Free some space, point MMPVT_VENV / MMPVT_WHEEL_CACHE / TMPDIR elsewhere, or set MMPVT_MIN_FREE_GB"
+done
 
 # ---- virtualenv and pinned packages ---------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then

@@ -28,7 +28,8 @@ def parse_args(argv=None):
 
 def test(args) -> None:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    configure_test(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir, tta=args.tta)
+    configure_test(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir, tta=args.tta,
+                   strict_data=args.strict_data)
     metrics = run_test(cfg, out=args.out)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
 

@@ -27,7 +27,8 @@ def parse_args(argv=None):
 
 def train(args) -> None:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    configure_train(cfg, resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr)
+    configure_train(cfg, resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr,
+                    strict_data=args.strict_data)
     run_train(cfg)
 
 

@@ -9,12 +9,12 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.config import DictAction
 
-from ..fileio import WorkDirInUse
+from ..fileio import WorkDirInUse, WriteFailed
 
 # What a user's input can get wrong (a path, a value, a checkpoint that does not fit): one line.
 # Anything else is a bug and keeps its traceback.
 USER_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
-               WorkDirInUse, ValueError, KeyError)
+               WorkDirInUse, WriteFailed, ValueError, KeyError)
 
 
 class ConfigOptions(DictAction):
@@ -36,6 +36,10 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--strict-data', action='store_true',
+                        help='stop if a detection dataset leaves annotations or images of its '
+                        'annotation file out (unknown categories, invalid boxes, filtered '
+                        'images); without it each loss is one log line')
 
 
 def parse_runner_args(parser: argparse.ArgumentParser,

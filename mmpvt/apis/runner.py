@@ -9,6 +9,7 @@ import atexit
 import contextlib
 import gc
 import glob
+import json
 import logging
 import os
 import os.path as osp
@@ -23,18 +24,24 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from ..datasets.reports import annotation_files, first_unparsable
 from ..engine.metrics import atomic_dump_metric
 from ..fileio import ATOMIC_BACKEND, check_writable, incomplete_checkpoint, work_dir_lock
 from ..models.builder import SCOPES
+from ..safe_load import CheckpointFileError, directory_problem
 
 
 def _check_option_types(cfg: Config, options: dict) -> None:
-    """A ``--cfg-options`` value replacing a number must be a number: DictAction keeps what does
-    not parse as a string (``max_epochs=abc``), which would fail much later naming no key."""
+    """A ``--cfg-options`` value replacing a number or a boolean must be one: DictAction keeps
+    what does not parse as a string (``max_epochs=abc``, ``persistent_workers=yes``), which would
+    fail much later naming no key."""
     for key, value in options.items():
         node = cfg.to_dict()  # a Config is no dict
         for part in key.split('.'):
             node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, bool) and not isinstance(value, bool):
+            raise ValueError(f'--cfg-options {key}={value}: expected True or False (the config '
+                             f'has {node!r}), got {value!r}')
         is_number = isinstance(node, (int, float)) and not isinstance(node, bool)
         if is_number and isinstance(value, str):
             raise ValueError(f'--cfg-options {key}={value}: expected a number (the config has '
@@ -102,11 +109,21 @@ def _fit_checkpoints(cfg: Config, strict: bool) -> None:
     cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.CheckpointFitHook', strict=strict)]
 
 
+def _report_data(cfg: Config, strict: bool) -> None:
+    """Detection runs say what their COCO-style datasets left out (mmpvt.DatasetReportHook);
+    `strict` (``--strict-data``): any such loss stops the run."""
+    if cfg.default_scope != 'mmdet':
+        return
+    hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'mmpvt.DatasetReportHook']
+    cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.DatasetReportHook', strict=strict)]
+
+
 def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False,
-                    auto_scale_lr: bool = False) -> Config:
+                    auto_scale_lr: bool = False, strict_data: bool = False) -> Config:
     """Apply train.py's flags to `cfg` (in place) and return it.
 
     resume: None (fresh run), 'auto' (latest complete checkpoint in work_dir) or a path.
+    strict_data: what a dataset leaves out of its annotations stops the run (else: log lines).
     """
     if amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -137,6 +154,7 @@ def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False
         cfg.resume = True
         cfg.load_from = resume
     _fit_checkpoints(cfg, strict=bool(cfg.get('resume')))
+    _report_data(cfg, strict_data)
     if resume is not None:  # every rank must resume from the same file (rank 0's choice)
         hooks = [h for h in cfg.get('custom_hooks', [])
                  if h.get('type') != 'mmpvt.ResumeAgreementHook']
@@ -169,12 +187,17 @@ def _tta_for_detection(cfg: Config) -> None:
 
 
 def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
-                   show_dir: Optional[str] = None, tta: bool = False) -> Config:
-    """Apply test.py's flags to `cfg` (in place) and return it."""
+                   show_dir: Optional[str] = None, tta: bool = False,
+                   strict_data: bool = False) -> Config:
+    """Apply test.py's flags to `cfg` (in place) and return it (`strict_data`: as
+    :func:`configure_train`'s)."""
+    if osp.isdir(checkpoint):  # (a Hugging Face model folder: which file inside)
+        raise CheckpointFileError(directory_problem(checkpoint))
     if not (osp.isfile(checkpoint) or '://' in checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     cfg.load_from = checkpoint
     _fit_checkpoints(cfg, strict=True)
+    _report_data(cfg, strict_data)
     detection = cfg.default_scope == 'mmdet'
     if out is not None:  # said now, not after the whole test split has run
         if cfg.default_scope == 'mmseg':
@@ -296,6 +319,19 @@ def launch_rank() -> int:
     return int(next((os.environ[v] for v in RANK_VARIABLES if v in os.environ), 0))
 
 
+@contextlib.contextmanager
+def annotation_files_named(cfg: Config):
+    """An annotation file that does not parse is named: json's own error gives a position
+    only. The files are read again only then (a COCO train file is hundreds of MB)."""
+    try:
+        yield
+    except json.JSONDecodeError as e:
+        problem = first_unparsable(annotation_files(cfg))
+        if problem:
+            raise ValueError(problem) from e
+        raise
+
+
 def run_train(cfg: Config) -> None:
     """Train `cfg` with mmengine's Runner. The work dir is checked first, and rank 0 owns it for
     the run (:func:`mmpvt.fileio.work_dir_lock`): a second training into it stops with one
@@ -303,7 +339,7 @@ def run_train(cfg: Config) -> None:
     check_writable(cfg.work_dir, '--work-dir', directory=True)
     owner = work_dir_lock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
     try:
-        with owner:
+        with owner, annotation_files_named(cfg):
             build_runner(cfg).train()  # (the Runner is garbage once train() returns)
     finally:
         end_distributed()
@@ -311,6 +347,11 @@ def run_train(cfg: Config) -> None:
 
 def run_test(cfg: Config, out: Optional[str] = None) -> dict:
     """Evaluate ``cfg.load_from`` on the test split; returns the metrics dict."""
+    with annotation_files_named(cfg):
+        return _run_test(cfg, out)
+
+
+def _run_test(cfg: Config, out: Optional[str]) -> dict:
     runner = build_runner(cfg)
     if out is not None and cfg.default_scope in ('mmdet', 'mmpretrain'):
         if cfg.default_scope == 'mmdet':

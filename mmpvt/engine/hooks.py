@@ -1,9 +1,12 @@
 """Runner hooks of mmpvt's tools."""
+import logging
+
 from mmengine.dist import all_gather_object, broadcast_object_list, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from ..datasets.reports import coco_losses, describe
 from ..fileio import incomplete_checkpoint
 from ..models.checkpoints.whole_model import fit_state_dict
 from ..registry import HOOKS
@@ -66,3 +69,58 @@ class ResumeAgreementHook(Hook):
                       f'{path if resume else "scratch"} (its own choice was '
                       f'{mine[1] if mine[0] else "scratch"})', logger='current')
         runner._resume, runner._load_from = resume, path
+
+
+def _leaf_datasets(dataset) -> list:
+    """The datasets inside mmengine's wrappers (ConcatDataset, RepeatDataset, ...)."""
+    inner = getattr(dataset, 'datasets', None) or (
+        [dataset.dataset] if hasattr(dataset, 'dataset') else None)
+    if inner is None:
+        return [dataset]
+    return [leaf for d in inner for leaf in _leaf_datasets(d)]
+
+
+class DataLostError(ValueError):
+    """A dataset left annotations or images out (with ``strict``), or nothing at all is left."""
+
+
+@HOOKS.register_module()
+class DatasetReportHook(Hook):
+    """Say what each COCO-style detection dataset of the run left out of its annotation file:
+    one log line per reason with counts (:func:`mmpvt.datasets.reports.coco_losses`), before
+    anything is trained or tested.
+
+    Args:
+        strict: any loss stops the run with those lines (``--strict-data``). Default: False.
+            A split with no sample left stops it either way.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
+
+    def before_run(self, runner) -> None:
+        from mmdet.datasets import CocoDataset  # detection configs only: mmdet is an extra
+
+        problems = []
+        for split in ('train', 'val', 'test'):
+            loop = getattr(runner, f'_{split}_loop', None)
+            dataloader = getattr(loop, 'dataloader', None)  # built loops only
+            if dataloader is None:
+                continue
+            for dataset in _leaf_datasets(dataloader.dataset):
+                if not isinstance(dataset, CocoDataset):
+                    continue
+                lines = describe(split, dataset, coco_losses(dataset))
+                for line in lines:
+                    print_log(line, logger='current', level=logging.WARNING)
+                if len(dataset) == 0:
+                    problems.append(f'{split} data {dataset.ann_file}: no sample left' +
+                                    (f' ({"; ".join(lines)})' if lines else ''))
+                elif self.strict and lines:
+                    problems.append('; '.join(lines))
+        if problems:
+            raise DataLostError('; '.join(problems) + (
+                ' (--strict-data: fix the annotations, or run without it)' if self.strict
+                else ''))

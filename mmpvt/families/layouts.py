@@ -276,7 +276,8 @@ def backbone_part(sd: StateDict, prefix: Optional[str]) -> StateDict:
 
 def convert_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Conversion:
     """Any known layout of either family -> mmpvt's (ValueError naming example keys if it is
-    neither family, or the first entry that is not a tensor).
+    neither family, the first entry that is not a tensor, or the tensors holding NaN or
+    infinite values, each under its key as given: a conversion may merge or split tensors).
 
     classifier: False (a backbone for dense prediction): the classification-only entries are
     dropped (named in ``dropped``). True: they are kept in mmpvt's names: a v1 classifier's
@@ -287,6 +288,13 @@ def convert_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Convers
         if not isinstance(value, Tensor):
             raise ValueError(f'the state dict entry {key!r} holds a {type(value).__name__} '
                              f'({str(value)[:40]!r}), expected a tensor')
+    non_finite = {key: int((~torch.isfinite(value)).sum()) for key, value in state_dict.items()
+                  if value.is_floating_point() and not value.is_meta  # (shapes only)
+                  and not torch.isfinite(value).all()}
+    if non_finite:
+        raise ValueError(f'{len(non_finite)} tensors with NaN or infinite values: ' + key_listing(
+                             list(non_finite), lambda k: f'{k} ({non_finite[k]} of '
+                             f'{state_dict[k].numel()} values)'))
     family, layout = identify(state_dict)
     to_mmpvt = FAMILIES[family].layouts[layout].to_mmpvt
     converted, dropped = to_mmpvt(state_dict, classifier=classifier)

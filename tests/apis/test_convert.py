@@ -8,6 +8,7 @@ file with ``backbone_only``, as mmpvt's backbone. The classifiers here are the r
 weights of the smallest variant of each family in the official, timm and transformers layouts,
 their head cut to NUM_CLASSES rows to keep them small."""
 import os
+import sys
 
 import pytest
 import torch
@@ -204,6 +205,28 @@ def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert result.stderr.startswith('convert_checkpoint: Could not read the checkpoint')
     assert not (tmp_path / 'out.pth').exists()
+
+
+# The tool in its own process with RLIMIT_FSIZE: a write past 64 KiB fails (EFBIG), as on a
+# full disk.
+FULL_DISK = ('import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); '
+             'resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16)); sys.argv = {argv!r}; '
+             'runpy.run_path(sys.argv[0], run_name="__main__")')
+
+
+@pytest.mark.slow  # runs the tool in a subprocess
+def test_a_conversion_the_disk_cannot_hold_is_one_line_and_leaves_the_previous_file(tmp_path):
+    torch.save(official_weights('b0'), tmp_path / 'src.pth')
+    (tmp_path / 'out.pth').write_bytes(b'the previous conversion')
+    argv = [f'{REPO}/tools/convert_checkpoint.py', str(tmp_path / 'src.pth'),
+            str(tmp_path / 'out.pth')]
+    result = run_command([sys.executable, '-c', FULL_DISK.format(argv=argv)], check=False)
+    (line,) = result.stderr.splitlines()
+    assert result.returncode == 1
+    assert line.startswith(f'convert_checkpoint: could not write {tmp_path / "out.pth"} (')
+    assert line.endswith('MiB free there); the file there before, if any, is left as it was')
+    assert (tmp_path / 'out.pth').read_bytes() == b'the previous conversion'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['out.pth', 'src.pth']  # no temporary
 
 
 def test_a_state_dict_entry_that_is_not_a_tensor_is_named(tmp_path):

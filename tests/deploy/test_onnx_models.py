@@ -81,6 +81,29 @@ def test_onnx_infer_cli_runs_without_pytorch(retinanet, tiny_shapes, tmp_path):
         assert drawn.shape == original.shape and not np.array_equal(drawn, original)
 
 
+def test_a_write_that_cannot_finish_stops_onnx_infer_and_leaves_the_previous_files(
+        retinanet, tiny_shapes, tmp_path):
+    # RLIMIT_FSIZE: a write past 16 bytes fails with EFBIG, as on a full disk
+    _, root = retinanet
+    image = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[0]
+    previous = {tmp_path / 'preds' / f'{image.stem}.json': b'{"previous": "run"}',
+                tmp_path / 'vis' / image.name: b'previous drawing'}
+    for path, data in previous.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+    code = ('import resource, runpy, signal, sys; sys.modules["torch"] = None; '
+            'signal.signal(signal.SIGXFSZ, signal.SIG_IGN); '
+            'resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16)); '
+            f'sys.argv = ["onnx_infer.py", {str(image)!r}, {str(root / "model.onnx")!r}, '
+            f'"--out-dir", {str(tmp_path)!r}]; '
+            'runpy.run_path("tools/deploy/onnx_infer.py", run_name="__main__")')
+    result = run_command([sys.executable, '-c', code], check=False)
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        f'onnx_infer: could not write {tmp_path / "preds" / image.stem}.json: File too large; '
+        'the file there before, if any, is left as it was']
+    assert {path: path.read_bytes() for path in tmp_path.rglob('*') if path.is_file()} == previous
+
+
 def test_onnx_infer_writes_the_files_image_demo_writes(retinanet, tiny_shapes, tmp_path):
     # image_demo = DetInferencer(out_dir=..., no_save_pred=False): OUT/vis/<image> and
     # OUT/preds/<stem>.json with the same keys and the same detections

@@ -12,7 +12,7 @@ import pytest
 from mmpvt_runtime import (classification, classification_json, draw_detections, label_text,
                            prediction_json, random_palette, resize_and_crop)
 from mmpvt_runtime.classify import center_crop, edge_size
-from ..helpers import run_command
+from ..helpers import onnx_infer, run_command, tiny_segmentation_graph
 
 
 def test_runtime_imports_with_torch_blocked():
@@ -55,13 +55,9 @@ def test_prediction_json_has_detinferencers_keys_and_leaves_masks_out():
     assert prediction_json(result) == dict(labels=[2], scores=[0.5], bboxes=[[1, 2, 3, 4]])
 
 
-def _onnx_infer(*args):
-    return run_command(['tools/deploy/onnx_infer.py', *map(str, args)], check=False)
-
-
 def test_onnx_infer_refuses_an_out_dir_equal_to_the_input_directory(tmp_path):
     cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((8, 8, 3), np.uint8))
-    out = _onnx_infer(tmp_path, 'model.onnx', '--out-dir', tmp_path)
+    out = onnx_infer(tmp_path, 'model.onnx', '--out-dir', tmp_path)
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
         f'onnx_infer: --out-dir {tmp_path} is the input directory; choose another one, the '
@@ -73,42 +69,21 @@ def test_onnx_infer_refuses_to_draw_over_its_input_images(tmp_path):
     (tmp_path / 'vis').mkdir()
     cv2.imwrite(str(tmp_path / 'vis' / 'a.png'), np.zeros((8, 8, 3), np.uint8))
     # the drawing of vis/a.png would be vis/a.png
-    out = _onnx_infer(tmp_path / 'vis', 'model.onnx', '--out-dir', tmp_path)
+    out = onnx_infer(tmp_path / 'vis', 'model.onnx', '--out-dir', tmp_path)
     assert out.returncode == 1
     assert out.stderr.splitlines() == [f'onnx_infer: --out-dir {tmp_path} would overwrite '
                                        f'{tmp_path / "vis" / "a.png"} with its drawing; choose '
                                        'another']
 
 
-def _tiny_segmentation_graph(path, size):
-    """A stand-in for an exported segmentor with a fixed (1, 3, size, size) input: seg_map is
-    the argmax over the 3 input channels, so an image of size x size gives its own (H0, W0)."""
-    import json
-
-    import onnx
-    from onnx import TensorProto, helper
-    graph = helper.make_graph(
-        [helper.make_node('ArgMax', ['input'], ['seg_map'], axis=1, keepdims=0)], 'tiny',
-        [helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, 3, size, size]),
-         helper.make_tensor_value_info('size_ref', TensorProto.UINT8, [1, 'h', 'w'])],
-        [helper.make_tensor_value_info('seg_map', TensorProto.INT64, [1, size, size])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
-    model.ir_version = 8
-    meta = dict(task='seg', resize=dict(type='keep_ratio', scale=[size, size]), mean=[0, 0, 0],
-                std=[1, 1, 1], bgr_to_rgb=False, pad_size_divisor=32, classes=['a', 'b', 'c'],
-                palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
-    helper.set_model_props(model, {'mmpvt': json.dumps(meta)})
-    onnx.save(model, str(path))
-
-
 def test_onnx_infer_names_a_model_file_that_is_not_onnx_or_is_truncated(tmp_path):
     cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((64, 64, 3), np.uint8))
-    _tiny_segmentation_graph(tmp_path / 'good.onnx', 64)
+    tiny_segmentation_graph(tmp_path / 'good.onnx', 64)
     data = (tmp_path / 'good.onnx').read_bytes()
     (tmp_path / 'cut.onnx').write_bytes(data[:len(data) // 2])
     (tmp_path / 'text.onnx').write_text('not a model\n')
     for name in ('cut.onnx', 'text.onnx'):
-        out = _onnx_infer(tmp_path / 'a.png', tmp_path / name, '--out-dir', tmp_path / 'out')
+        out = onnx_infer(tmp_path / 'a.png', tmp_path / name, '--out-dir', tmp_path / 'out')
         assert out.returncode == 1 and 'Traceback' not in out.stderr, out.stderr
         assert out.stderr.strip().count('\n') == 0  # one line
         assert f'{tmp_path / name} is not a readable ONNX file' in out.stderr
@@ -121,8 +96,8 @@ def test_onnx_infer_skips_unreadable_files_and_sizes_a_fixed_graph_cannot_take(t
         0, 255, (64, 64, 3), np.uint8))
     cv2.imwrite(str(images / 'b_wide.png'), np.zeros((64, 128, 3), np.uint8))  # -> 32x64 input
     (images / 'c_text.png').write_text('not an image\n')
-    _tiny_segmentation_graph(tmp_path / 'fixed.onnx', 64)
-    out = _onnx_infer(images, tmp_path / 'fixed.onnx', '--out-dir', tmp_path / 'out')
+    tiny_segmentation_graph(tmp_path / 'fixed.onnx', 64)
+    out = onnx_infer(images, tmp_path / 'fixed.onnx', '--out-dir', tmp_path / 'out')
     assert out.returncode == 1 and 'Traceback' not in out.stderr, out.stderr
     lines = out.stderr.strip().splitlines()
     assert lines[0] == (f'onnx_infer: skipped {images / "b_wide.png"}: the graph takes a fixed '
@@ -135,9 +110,9 @@ def test_onnx_infer_skips_unreadable_files_and_sizes_a_fixed_graph_cannot_take(t
 
 def test_onnx_infer_checks_the_out_dir_before_any_inference(tmp_path):
     cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((64, 64, 3), np.uint8))
-    _tiny_segmentation_graph(tmp_path / 'good.onnx', 64)
+    tiny_segmentation_graph(tmp_path / 'good.onnx', 64)
     (tmp_path / 'out').write_text('a file, not a directory\n')
-    out = _onnx_infer(tmp_path / 'a.png', tmp_path / 'good.onnx', '--out-dir', tmp_path / 'out')
+    out = onnx_infer(tmp_path / 'a.png', tmp_path / 'good.onnx', '--out-dir', tmp_path / 'out')
     assert out.returncode == 1 and 'Traceback' not in out.stderr, out.stderr
     assert f'cannot write into the output directory {tmp_path / "out"}' in out.stderr
 

@@ -7,15 +7,17 @@ boxes of every detection) or OUT_DIR/pred/<image stem>_pred.png (segmentors: the
     python tools/deploy/onnx_infer.py demo.jpg retinanet_pvt_s.onnx --out-dir onnx_out
 
 A file of a directory that is no readable image, or an image a fixed-shape graph cannot take,
-is skipped with a line naming it; the run ends with the count and exit status 1 if any was.
+is skipped with a line naming it; the run ends with the count and exit status 1 if any was. Each
+file is written whole or not at all: a write that fails (a full disk) stops the run with a line
+naming the file, and leaves the file there before, if any, as it was.
 """
 import argparse
 import glob
 import os.path as osp
 import sys
 
-from mmpvt_runtime import (InputSizeError, OnnxModel, output_paths, read_image, save_outputs,
-                           shared_output_name, unwritable_reason)
+from mmpvt_runtime import (InputSizeError, OnnxModel, OutputWriteError, output_paths, read_image,
+                           save_outputs, shared_output_name, unwritable_reason)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -95,7 +97,11 @@ def main(argv=None) -> int:
             print(f'onnx_infer: skipped {path}: {why}', file=sys.stderr)
             skipped += 1
             continue
-        written = save_outputs(args.out_dir, path, image, result, model.meta, args.score_thr)
+        try:
+            written = save_outputs(args.out_dir, path, image, result, model.meta, args.score_thr)
+        except OutputWriteError as e:  # a full disk: the next images would fail alike
+            print(f'onnx_infer: {e}', file=sys.stderr)
+            return 1
         if 'probs' in result:
             print(f'{path} -> {written["vis"]}, {written["pred"]}')
             for rank, (label, score) in enumerate(zip(result['labels'], result['scores']), 1):

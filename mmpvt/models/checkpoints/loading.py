@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ...families.layouts import (HEAD_KEY, Conversion, StateDict, convert_classifier,
                                  convert_to_mmpvt, extract_state_dict, infer_arch, is_backbone_key,
                                  key_listing, shape_text)
-from ...safe_load import CheckpointRefusedError, refusal_reason
+from ...safe_load import CheckpointFileError, CheckpointRefusedError, refusal_reason
 from .errors import CheckpointMismatchError, CheckpointReadError
 
 
@@ -79,12 +79,13 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
         if unexpected:
             lines.append(f'  {len(unexpected)} unexpected keys in the checkpoint: '
                          + key_listing(unexpected, str))
-        try:
-            found = infer_arch(out, family)
-            lines.append(f'  The checkpoint looks like {family} arch '
-                         f'{found["name"] or found["arch"]}.')
-        except (KeyError, ValueError, StopIteration, AttributeError):
-            pass
+        if missing or unexpected or mismatched:  # another variant? (bad values: the same one)
+            try:
+                found = infer_arch(out, family)
+                lines.append(f'  The checkpoint looks like {family} arch '
+                             f'{found["name"] or found["arch"]}.')
+            except (KeyError, ValueError, StopIteration, AttributeError):
+                pass
         raise CheckpointMismatchError('\n'.join(lines))
     return out
 
@@ -181,7 +182,7 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
                                                       logger='current')
     except FileNotFoundError as e:
         raise CheckpointReadError(f'Checkpoint file not found: {name} ({e})') from e
-    except CheckpointRefusedError as e:  # it says which file and what was refused
+    except (CheckpointRefusedError, CheckpointFileError) as e:  # they name the file and why
         raise CheckpointReadError(str(e)) from e
     except (URLError, ConnectionError, TimeoutError) as e:
         raise CheckpointReadError(

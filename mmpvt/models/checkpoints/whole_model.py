@@ -6,7 +6,9 @@ export a partly random model. :func:`fit_state_dict` runs first (from the Runner
 :class:`mmpvt.engine.CheckpointFitHook` and from our inferencers and export) and decides:
 
 * ``strict=True`` (testing, inference, export, resuming): a missing, unexpected or mis-shaped key
-  is a :class:`~.errors.CheckpointMismatchError` naming the keys and what the file holds.
+  is a :class:`~.errors.CheckpointMismatchError` naming the keys and what the file holds, and so
+  are class names in the file's meta (``dataset_meta.classes``, which the inferencers draw and
+  the export writes) of another number than the model predicts.
 * ``strict=False`` (``load_from`` for fine-tuning, e.g. a COCO model into a head with another
   number of classes): what does not fit keeps the model's initial weights, and one log line names
   it, instead of mmengine's wall of warnings.
@@ -17,7 +19,7 @@ made on what the modules would really load.
 """
 import re
 from collections import Counter, OrderedDict
-from typing import List
+from typing import List, Optional
 
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
@@ -47,16 +49,53 @@ def _load_in_place(module: nn.Module, state_dict: StateDict, prefix: str = '') -
             _load_in_place(child, state_dict, f'{prefix}{name}.')
 
 
+# Where a model's number of classes lives, first match wins: a segmentor's decode head, the last
+# stage of a two-stage detector's RoI head (its RPN head predicts 1 class), a one-stage
+# detector's head, a classifier's head.
+CLASS_HEADS = ('decode_head', 'roi_head.bbox_head', 'bbox_head', 'head')
+
+
+def predicted_classes(model: nn.Module) -> Optional[int]:
+    """How many classes `model` predicts (``num_classes`` of its head), None if it has no such
+    head."""
+    for path in CLASS_HEADS:
+        head = model
+        for name in path.split('.'):
+            head = getattr(head, name, None)
+        if isinstance(head, nn.ModuleList):  # cascade stages
+            head = head[-1]
+        if isinstance(getattr(head, 'num_classes', None), int):
+            return head.num_classes
+    return None
+
+
+def check_class_names(model: nn.Module, checkpoint: dict, source: str) -> None:
+    """The class names of `checkpoint`'s meta, if any, are as many as `model` predicts."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
+    names = (meta.get('dataset_meta') or {}).get('classes')
+    count = predicted_classes(model)
+    if names is None or count is None or len(names) == count:
+        return
+    shown = ', '.join(map(str, list(names)[:4])) + (', ...' if len(names) > 4 else '')
+    raise CheckpointMismatchError(
+        f'The checkpoint {source} names {len(names)} classes in its meta '
+        f'(dataset_meta.classes: {shown}); this {type(model).__name__} predicts {count}. Is it '
+        'the checkpoint of this config? (Its drawings and exports would name the wrong classes.)')
+
+
 def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool = True) -> None:
     """Check (and, when not `strict`, complete) the state dict of `checkpoint` against `model`.
 
-    `checkpoint` is mmengine's loaded object (its ``state_dict`` entry, or itself); its state
+    `checkpoint` is mmengine's loaded object (its ``state_dict`` entry, or itself; with
+    `strict`, its meta's class names are checked too, :func:`check_class_names`); its state
     dict is replaced in place by what the modules' pre-hooks make of it, DDP's ``module.``
     prefix removed, so that the loader that follows (mmengine's, non-strict) finds exactly the
     model's keys and shapes. `source` names the file in messages.
     """
     if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
         model = model.module  # what mmengine's loader loads into, too
+    if strict:
+        check_class_names(model, checkpoint, source)
     holder = 'state_dict' if isinstance(checkpoint.get('state_dict'), dict) else None
     raw = checkpoint[holder] if holder else checkpoint
     state_dict: StateDict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in raw.items())

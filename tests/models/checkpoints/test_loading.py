@@ -6,6 +6,8 @@ everything else must fit, or an error names the keys, the variant or the family 
 Each behaviour runs on the smallest variant of both families (ids 'PVT-tiny', 'PVTv2-b0'); layouts
 are written from the facts files (reference_layouts.py), not with mmpvt's converters.
 """
+import re
+
 import pytest
 import torch
 from mmengine.runner.checkpoint import load_state_dict
@@ -313,7 +315,7 @@ KEY = 'stages.0.patch_embed.proj.weight'
 
 @pytest.mark.parametrize('bad,message', [
     (float('nan'), r'1 tensors with NaN or infinite values: stages\.0\.patch_embed\.proj\.weight '
-                   r'\(1 of \d+ values\)'),
+                   r'\(1 of \d+ values\)$'),  # and no guess at another variant after it
     (float('inf'), r'1 tensors with NaN or infinite values'),
 ])
 def test_non_finite_weights_are_an_error_naming_the_key(tmp_path, arch, bad, message):
@@ -327,6 +329,20 @@ def test_non_finite_weights_are_an_error_naming_the_key(tmp_path, arch, bad, mes
     with pytest.raises(CheckpointMismatchError, match=message):  # any loader: the pre-hook
         build_backbone(arch).load_state_dict(sd)
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_non_finite_weights_of_another_layout_are_named_as_the_file_names_them(tmp_path, arch):
+    official = official_weights(arch)
+    key = 'block2.1.mlp.fc1.weight'  # the authors' name (mmpvt's: stages.1.blocks.1.mlp.fc1)
+    official[key] = official[key].clone()  # (the helper's tensors are shared)
+    official[key].view(-1)[:3] = float('nan')
+    path = saved_checkpoint(tmp_path, official)
+    message = (rf'1 tensors with NaN or infinite values: {re.escape(key)} '
+               rf'\(3 of {official[key].numel()} values\)$')
+    with pytest.raises(CheckpointMismatchError, match=message):
+        load_pretrained(path, arch)
+    with pytest.raises(CheckpointMismatchError, match=message):  # any loader: the pre-hook
+        build_backbone(arch).load_state_dict(official)
 
 
 def test_an_integer_tensor_where_a_float_belongs_is_an_error_unless_cast(tmp_path, arch):

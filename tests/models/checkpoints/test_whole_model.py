@@ -72,3 +72,28 @@ def test_fine_tuning_keeps_initial_weights_for_what_does_not_fit_with_one_line(l
     sd = checkpoint['state_dict']
     assert list(sd) == list(model.state_dict())  # complete: mmengine's loader warns of nothing
     assert torch.equal(sd['bbox_head.retina_cls.weight'], initial)
+
+
+COCO_NAMES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus')
+
+
+@pytest.mark.parametrize('config,head', [
+    (RETINA, 'bbox_head'), (FPN, 'decode_head'),
+    (f'{REPO}/configs/demo/mask_rcnn_pvt_t.py', 'roi_head.bbox_head'),  # its RPN predicts 1
+], ids=['RetinaNet', 'SemanticFPN', 'MaskRCNN'])
+def test_class_names_in_the_meta_must_be_as_many_as_the_model_predicts(config, head):
+    count = Config.fromfile(config).model  # what the config says the head predicts
+    for name in head.split('.'):
+        count = count[name]
+    count = count['num_classes']
+    model = demo_model(config)
+    checkpoint = checkpoint_of(model)
+    checkpoint['meta'] = {'dataset_meta': {'classes': COCO_NAMES}}
+    with pytest.raises(CheckpointMismatchError) as error:
+        fit_state_dict(model, checkpoint, 'coco.pth', strict=True)
+    assert str(error.value) == (
+        'The checkpoint coco.pth names 6 classes in its meta (dataset_meta.classes: person, '
+        f'bicycle, car, motorcycle, ...); this {type(model).__name__} predicts {count}. Is it '
+        'the checkpoint of this config? (Its drawings and exports would name the wrong classes.)')
+    checkpoint['meta']['dataset_meta']['classes'] = COCO_NAMES[:count]
+    fit_state_dict(model, checkpoint, 'coco.pth', strict=True)  # as many: taken as they are
