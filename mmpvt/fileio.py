@@ -102,7 +102,14 @@ def atomic_path(path: str) -> Iterator[str]:
 class WriteFailed(OSError):
     """A file that could not be written (a full disk, a quota, a file size limit, a read-only
     file system); the message names it and the space left. Written through :func:`atomic_path`,
-    the file there before, if any, is left whole."""
+    the file there before, if any, is left whole. ``errno`` / ``strerror`` are the cause's."""
+
+    def __init__(self, errno_: Optional[int], strerror: Optional[str], message: str = '') -> None:
+        super().__init__(errno_, strerror)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message or super().__str__()
 
 
 def _write_failed(path: str, error: OSError) -> WriteFailed:
@@ -111,8 +118,8 @@ def _write_failed(path: str, error: OSError) -> WriteFailed:
         free = f', {shutil.disk_usage(os.path.dirname(path)).free / 2**20:.0f} MiB free there'
     except OSError:
         free = ''
-    return WriteFailed(f'could not write {path} ({reason}{free}); the file there before, if '
-                       'any, is left as it was')
+    return WriteFailed(error.errno, error.strerror, f'could not write {path} ({reason}{free}); '
+                       'the file there before, if any, is left as it was')
 
 
 @contextlib.contextmanager
