@@ -216,6 +216,8 @@ class DistributedRun:
         if self.first_checkpoint is None:
             return f'no checkpoint in {self.work_dir}'
         self.first_iter = checkpoint_iter(self.first_checkpoint)
+        # what a test or export after it reads, unless a resume step writes a newer one
+        self.last_checkpoint, self.last_iter = self.first_checkpoint, self.first_iter
         return self._validated('train')
 
     def _train_summary(self) -> str:

@@ -85,6 +85,14 @@ def test_a_config_option_of_the_wrong_type_is_one_line_naming_the_key(tmp_path, 
     assert result.stderr.splitlines() == [f'train: --cfg-options {option}: {message}']
 
 
+def test_export_checks_where_it_writes_before_reading_the_model(tmp_path):
+    (tmp_path / 'a_file').write_text('')
+    out = tmp_path / 'a_file' / 'model.onnx'
+    result = run_main('deploy/export_onnx.py', [RETINA_DEMO, 'README.md', str(out)], check=False)
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        f'export_onnx: out {out}: {tmp_path / "a_file"} is a file, not a directory']
+
+
 def test_onnx_infer_on_a_directory_without_images_is_one_line(tmp_path):
     result = run_main('deploy/onnx_infer.py', [str(tmp_path), 'missing.onnx'], check=False)
     assert result.returncode == 1

@@ -112,7 +112,7 @@ def _fit_checkpoints(cfg: Config, strict: bool) -> None:
 def _report_data(cfg: Config, strict: bool) -> None:
     """Detection runs say what their COCO-style datasets left out (mmpvt.DatasetReportHook);
     `strict` (``--strict-data``): any such loss stops the run."""
-    if cfg.default_scope != 'mmdet':
+    if cfg.get('default_scope') != 'mmdet':
         return
     hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'mmpvt.DatasetReportHook']
     cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.DatasetReportHook', strict=strict)]
@@ -319,10 +319,19 @@ def launch_rank() -> int:
     return int(next((os.environ[v] for v in RANK_VARIABLES if v in os.environ), 0))
 
 
+# mmcv's LoadImageFromFile on an image it cannot decode (also inside a dataloader worker's
+# re-raised message, after the worker's traceback)
+UNREADABLE_IMAGE = re.compile(r'failed to load image: (.+)$', re.M)
+# what mmengine's BaseDataset says when it serializes an empty data list (np.concatenate([]))
+EMPTY_DATASET = 'need at least one array to concatenate'
+
+
 @contextlib.contextmanager
-def annotation_files_named(cfg: Config):
-    """An annotation file that does not parse is named: json's own error gives a position
-    only. The files are read again only then (a COCO train file is hundreds of MB)."""
+def data_errors_named(cfg: Config):
+    """Bad data files as one line naming them: an annotation file that does not parse (json's
+    own error gives a position only; the files are read again only then, a COCO train file is
+    hundreds of MB), a dataset left empty by its filters (numpy's error when mmengine
+    serializes it) and an image that cannot be decoded (mmcv's assertion)."""
     try:
         yield
     except json.JSONDecodeError as e:
@@ -330,6 +339,18 @@ def annotation_files_named(cfg: Config):
         if problem:
             raise ValueError(problem) from e
         raise
+    except ValueError as e:
+        if str(e) != EMPTY_DATASET:
+            raise
+        raise ValueError('a dataset has no sample left after its filters (filter_cfg, classes, '
+                         'indices); check its annotation files: '
+                         + ', '.join(annotation_files(cfg))) from e
+    except AssertionError as e:
+        unreadable = UNREADABLE_IMAGE.search(str(e))
+        if unreadable is None:
+            raise
+        raise ValueError(f'image {unreadable.group(1).strip()} cannot be decoded (truncated, '
+                         'or not an image); replace it, or remove it from the annotations') from e
 
 
 def run_train(cfg: Config) -> None:
@@ -339,7 +360,7 @@ def run_train(cfg: Config) -> None:
     check_writable(cfg.work_dir, '--work-dir', directory=True)
     owner = work_dir_lock(cfg.work_dir) if launch_rank() == 0 else contextlib.nullcontext()
     try:
-        with owner, annotation_files_named(cfg):
+        with owner, data_errors_named(cfg):
             build_runner(cfg).train()  # (the Runner is garbage once train() returns)
     finally:
         end_distributed()
@@ -347,7 +368,7 @@ def run_train(cfg: Config) -> None:
 
 def run_test(cfg: Config, out: Optional[str] = None) -> dict:
     """Evaluate ``cfg.load_from`` on the test split; returns the metrics dict."""
-    with annotation_files_named(cfg):
+    with data_errors_named(cfg):
         return _run_test(cfg, out)
 
 

@@ -21,6 +21,7 @@ UNKNOWN_CATEGORY = 'category id not among the classes'
 NO_IMAGE = "image id not in the file's images"
 NO_ANNOTATION = 'image without an annotation of the classes (filter_empty_gt)'
 BELOW_MIN_SIZE = 'image smaller than filter_cfg.min_size'
+OTHER_FILTER = "image left out by the dataset's own filter"
 
 
 class Loss(NamedTuple):
@@ -114,16 +115,20 @@ def coco_losses(dataset) -> List[Loss]:
     losses = [Loss('annotations', reason, reasons[reason], len(annotations))
               for reason in (OUTSIDE, TOO_SMALL, UNKNOWN_CATEGORY, NO_IMAGE) if reasons[reason]]
     # images: mmdet's filter_data (training only) drops those without any annotation of the
-    # classes' categories (valid or not) if filter_empty_gt, then those under min_size
+    # classes' categories (valid or not) if filter_empty_gt, then those under min_size. A subset
+    # chosen with mmengine's `indices` is the user's choice, not a loss: no image line then.
+    if getattr(dataset, '_indices', None) is not None:
+        return losses
     # (serialized datasets empty their data_list: read each entry back)
     kept_ids = {dataset.get_data_info(i)['img_id'] for i in range(len(dataset))}
     with_class = {a['image_id'] for a in data['annotations'] if a['category_id'] in category_ids}
-    filter_empty = bool((dataset.filter_cfg or {}).get('filter_empty_gt', False))
-    dropped = Counter(NO_ANNOTATION if filter_empty and image['id'] not in with_class
-                      else BELOW_MIN_SIZE
-                      for image in data['images'] if image['id'] not in kept_ids)
+    filters = {} if dataset.test_mode else (dataset.filter_cfg or {})
+    dropped = Counter(
+        NO_ANNOTATION if filters.get('filter_empty_gt') and image['id'] not in with_class else
+        BELOW_MIN_SIZE if min(image['width'], image['height']) < filters.get('min_size', 0) else
+        OTHER_FILTER for image in data['images'] if image['id'] not in kept_ids)
     losses += [Loss('images', reason, dropped[reason], len(images))
-               for reason in (NO_ANNOTATION, BELOW_MIN_SIZE) if dropped[reason]]
+               for reason in (NO_ANNOTATION, BELOW_MIN_SIZE, OTHER_FILTER) if dropped[reason]]
     return losses
 
 

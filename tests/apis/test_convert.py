@@ -22,7 +22,7 @@ from mmpvt.models.builder import build_from_config
 from mmpvt.models.checkpoints import fit_state_dict
 from ..helpers import (REPO, assert_holds_official_classifier, assert_holds_official_weights,
                        build_classifier, by_family, family, load_pretrained, official_key_table,
-                       official_weights, run_command, saved_checkpoint)
+                       official_weights, run_command, run_main, saved_checkpoint)
 from ..models.reference_layouts import LAYOUT_CASES, in_layout
 
 NUM_CLASSES = 5
@@ -181,27 +181,26 @@ def test_an_arch_of_the_other_family_is_refused(tmp_path):
 
 
 # ---- the tool ----------------------------------------------------------------------------------
-@pytest.mark.slow  # runs the tool in a subprocess
+@pytest.mark.slow  # runs the tool (as its main, in this process)
 def test_convert_tool_says_what_it_converted(source, tmp_path):
     arch, src, _ = source
     layout, num_tensors, dropped = SOURCES[arch]
     out = tmp_path / 'out.pth'
-    result = run_command(['tools/convert_checkpoint.py', str(src), str(out)])
-    assert result.stdout.splitlines()[-1] == (  # (after mmengine's own "Loads checkpoint" line)
+    result = run_main('convert_checkpoint.py', [str(src), str(out)])
+    assert result.stdout.splitlines()[-1] == (
         f'converted {src} (classifier: {family(arch)} {arch}, {layout} layout, 1000 classes, '
         f'{len(official_key_table(arch))} tensors) -> {out}')
-    result = run_command(['tools/convert_checkpoint.py', str(src), str(out), '--backbone-only'])
+    result = run_main('convert_checkpoint.py', [str(src), str(out), '--backbone-only'])
     assert result.stdout.splitlines()[-2:] == [
         f'converted {src} ({family(arch)}, {layout} layout, arch {arch}, {num_tensors} tensors) '
         f'-> {out}',
         'dropped classification-only entries: ' + ', '.join(dropped)]
 
 
-@pytest.mark.slow  # runs the tool in a subprocess
 def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
     (tmp_path / 'text.pth').write_text('not a checkpoint')
-    result = run_command(['tools/convert_checkpoint.py', str(tmp_path / 'text.pth'),
-                          str(tmp_path / 'out.pth')], check=False)
+    result = run_main('convert_checkpoint.py', [str(tmp_path / 'text.pth'),
+                                                str(tmp_path / 'out.pth')], check=False)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert result.stderr.startswith('convert_checkpoint: Could not read the checkpoint')
     assert not (tmp_path / 'out.pth').exists()

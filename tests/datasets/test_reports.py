@@ -1,8 +1,10 @@
 """What a COCO-style detection dataset leaves out of its annotation file is counted per reason
 (mmpvt.datasets.reports), said by the tools in one log line each, and stops the run with
-``--strict-data``; an annotation file that is not JSON is named. The expected counts are those of
-the annotation file each test writes."""
+``--strict-data``, as does a split with nothing left; an annotation file that is not JSON and an
+image that cannot be decoded are named. The expected counts are those of the annotation file
+each test writes."""
 import json
+import shutil
 from collections import Counter
 
 import pytest
@@ -109,3 +111,30 @@ def test_an_annotation_file_that_is_not_json_is_named(tiny_shapes, tmp_path):
     assert result.returncode == 1 and result.stderr.splitlines() == [
         f'train: annotation file {tmp_path / "cut.json"} is not JSON ({parsed.value}); expected '
         'a COCO annotation file']
+
+
+def test_an_image_that_cannot_be_decoded_is_named(tiny_shapes, tmp_path):
+    data = tmp_path / 'shapes'
+    shutil.copytree(tiny_shapes, data)
+    broken = sorted((data / 'images' / 'training').glob('*.png'))[0]
+    broken.write_bytes(broken.read_bytes()[:100])  # cut short, as by an interrupted copy
+    result = run_main('train.py', [QUICK, '--work-dir', tmp_path / 'work', '--cfg-options',
+                                   *NO_WORKERS], env={'MMPVT_DEMO_DATA': f'{data}/'},
+                      check=False)
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        f'train: image {broken} cannot be decoded (truncated, or not an image); replace it, or '
+        'remove it from the annotations']
+
+
+def test_a_training_split_with_nothing_left_stops_before_training(tiny_shapes, tmp_path):
+    data = json.loads((tiny_shapes / 'annotations' / 'instances_training.json').read_text())
+    for annotation in data['annotations']:
+        annotation['category_id'] = 99  # no class: filter_empty_gt drops every image
+    (tmp_path / 'none.json').write_text(json.dumps(data))
+    result = train_on(tiny_shapes, tmp_path,
+                      [f'train_dataloader.dataset.ann_file={tmp_path / "none.json"}'])
+    files = [f'{tiny_shapes}/annotations/{name}' for name in
+             ('instances_training.json', 'instances_validation.json')]
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        'train: a dataset has no sample left after its filters (filter_cfg, classes, indices); '
+        f'check its annotation files: {tmp_path / "none.json"}, {files[1]}']

@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from mmpvt_tools.curves import plot_curves, x_label
-from ..helpers import run_command, write_run
+from ..helpers import run_main, write_run
 
 
 @pytest.fixture
@@ -85,11 +85,11 @@ def test_a_line_that_is_no_json_record_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_plot_curves_tool_prints_each_curve_and_errors_in_one_line(two_runs, tmp_path):
-    out = run_command(['tools/plot_curves.py', *two_runs, '--keys', 'coco/bbox_mAP', '--legend',
-                       'A', 'B', '--out', str(tmp_path / 'curves.png')]).stdout.splitlines()
+    out = run_main('plot_curves.py', [*two_runs, '--keys', 'coco/bbox_mAP', '--legend', 'A', 'B',
+                                      '--out', str(tmp_path / 'curves.png')]).stdout.splitlines()
     assert out == ['coco/bbox_mAP A: 3 points, last 0.35 at 3',
                    'coco/bbox_mAP B: 3 points, last 0.15 at 3',
                    f'plot written to {tmp_path / "curves.png"}']
-    bad = run_command(['tools/plot_curves.py', str(tmp_path / 'missing')], check=False)
+    bad = run_main('plot_curves.py', [str(tmp_path / 'missing')], check=False)
     assert bad.returncode == 1
     assert bad.stderr.strip() == f'plot_curves: work dir not found: {tmp_path / "missing"}'

@@ -24,6 +24,7 @@ import os
 import sys
 
 from mmpvt.deploy.export import export_model
+from mmpvt.fileio import WriteFailed, check_writable
 
 
 def main(argv=None) -> int:
@@ -47,10 +48,12 @@ def main(argv=None) -> int:
             print(f'export_onnx: {what} not found: {path}', file=sys.stderr)
             return 1
     try:
+        check_writable(args.out, 'out')  # said now, not after building and tracing the model
         size = 'x'.join(map(str, args.shape)) if args.shape else 'default-size'
         meta = export_model(args.config, args.checkpoint, args.out, shape=args.shape,
                             dynamic=args.dynamic, opset=args.opset, dynamo=args.dynamo)
-    except ValueError as e:
+    except (ValueError, PermissionError, IsADirectoryError, NotADirectoryError,
+            WriteFailed) as e:  # a full disk: WriteFailed names the file
         print(f'export_onnx: {e}', file=sys.stderr)
         return 1
     print(f'exported {args.config} ({meta["task"]}, opset {args.opset}, '
