@@ -92,6 +92,7 @@ def test_a_pretrained_backbone_from_an_archive_is_a_read_error(checkpoint, tmp_p
         load_pretrained(path, 'b0')
 
 
+@pytest.mark.slow  # tools/test.py builds the runner
 @pytest.mark.parametrize('given', ['empty', 'tar', 'directory'])
 def test_test_py_says_what_the_checkpoint_is_in_one_line(checkpoint, tiny_shapes, tmp_path,
                                                          given):

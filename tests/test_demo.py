@@ -245,9 +245,9 @@ def test_default_demo_is_quiet_and_says_each_phase(tiny_shapes, tmp_path):
 
 
 def test_help_documents_the_longer_run():
-    result = run_command(['tools/demo.py', '--help'])
+    result = run_main('demo.py', ['--help'])
     assert '--full' in result.stdout and 'configs/demo/retinanet_pvt_t.py' in result.stdout
-    bad = run_command(['tools/demo.py', '--full', '--config', 'x.py'], check=False)
+    bad = run_main('demo.py', ['--full', '--config', 'x.py'], check=False)
     assert bad.returncode == 2 and '--full or --config, not both' in bad.stderr
 
 
@@ -636,5 +636,5 @@ def test_figure5_trains_both_detectors_from_the_classifier_and_draws_what_they_l
 
 
 def test_figure5_runs_its_own_configs():
-    bad = run_command(['tools/demo.py', '--figure5', '--config', 'x.py'], check=False)
+    bad = run_main('demo.py', ['--figure5', '--config', 'x.py'], check=False)
     assert bad.returncode == 2 and '--figure5 runs its own configs' in bad.stderr

@@ -84,6 +84,7 @@ def train_on(tiny_shapes, tmp_path, options, *flags):
                     env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}, check=False)
 
 
+@pytest.mark.slow  # tools/train.py up to its first batch
 def test_strict_data_stops_training_on_a_mislabelled_category_in_one_line(tiny_shapes, tmp_path):
     data = json.loads((tiny_shapes / 'annotations' / 'instances_training.json').read_text())
     per_image = Counter(a['image_id'] for a in data['annotations'])
@@ -101,6 +102,7 @@ def test_strict_data_stops_training_on_a_mislabelled_category_in_one_line(tiny_s
     assert not list((tmp_path / 'work').rglob('*.pth'))
 
 
+@pytest.mark.slow  # tools/train.py up to its first batch
 def test_an_annotation_file_that_is_not_json_is_named(tiny_shapes, tmp_path):
     text = '{"images": [{"id": 1, '
     (tmp_path / 'cut.json').write_text(text)
@@ -113,6 +115,7 @@ def test_an_annotation_file_that_is_not_json_is_named(tiny_shapes, tmp_path):
         'a COCO annotation file']
 
 
+@pytest.mark.slow  # tools/train.py up to its first batch
 def test_an_image_that_cannot_be_decoded_is_named(tiny_shapes, tmp_path):
     data = tmp_path / 'shapes'
     shutil.copytree(tiny_shapes, data)
@@ -126,6 +129,7 @@ def test_an_image_that_cannot_be_decoded_is_named(tiny_shapes, tmp_path):
         'remove it from the annotations']
 
 
+@pytest.mark.slow  # tools/train.py up to its first batch
 def test_a_training_split_with_nothing_left_stops_before_training(tiny_shapes, tmp_path):
     data = json.loads((tiny_shapes / 'annotations' / 'instances_training.json').read_text())
     for annotation in data['annotations']:

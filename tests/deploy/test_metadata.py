@@ -124,6 +124,7 @@ def test_a_model_with_unusable_metadata_is_refused_when_opened(tmp_path, text, r
                                 'tools/deploy/export_onnx.py')
 
 
+@pytest.mark.slow  # the tool in its own process
 def test_onnx_infer_says_it_in_one_line_before_reading_any_image(tmp_path):
     tiny_segmentation_graph(tmp_path / 'edited.onnx', 64,
                             json.dumps(dict(VALID['seg'], pad_size_divisor=0)))
