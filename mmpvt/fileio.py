@@ -112,14 +112,17 @@ class WriteFailed(OSError):
         return self.message or super().__str__()
 
 
-def _write_failed(path: str, error: OSError) -> WriteFailed:
+def _write_failed(path: str, error: OSError, directory: bool = False) -> WriteFailed:
     reason = error.strerror or str(error) or type(error).__name__
     try:
-        free = f', {shutil.disk_usage(os.path.dirname(path)).free / 2**20:.0f} MiB free there'
+        where = path if directory else os.path.dirname(path)
+        free = f', {shutil.disk_usage(where).free / 2**20:.0f} MiB free there'
     except OSError:
         free = ''
-    return WriteFailed(error.errno, error.strerror, f'could not write {path} ({reason}{free}); '
-                       'the file there before, if any, is left as it was')
+    what = (f'into {path} ({reason}{free}); the files there before are left as they were'
+            if directory else
+            f'{path} ({reason}{free}); the file there before, if any, is left as it was')
+    return WriteFailed(error.errno, error.strerror, f'could not write {what}')
 
 
 @contextlib.contextmanager
@@ -220,6 +223,36 @@ def work_dir_lock(work_dir: str, what: str = 'training') -> Iterator[None]:
         yield
     finally:
         f.close()  # releases the lock
+
+
+# what a write answers on a full disk, a quota, a file size limit, a read-only file system
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+@contextlib.contextmanager
+def staged_outputs(out_dir: str) -> Iterator[str]:
+    """Yield a new staging directory inside `out_dir` for a writer that cannot write atomically
+    itself (mmdet's, mmseg's and mmpretrain's inferencers); when the body returns, every file in
+    it replaces its namesake under `out_dir` (one rename each, so none is ever half-written).
+    On any error nothing of the staging directory remains and `out_dir` is as it was; an
+    OSError of a full disk (or quota, size limit, read-only file system) becomes
+    :class:`WriteFailed` naming `out_dir`."""
+    os.makedirs(out_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.staging-', dir=out_dir)
+    try:
+        yield staging
+        for root, _, names in os.walk(staging):
+            for name in names:
+                source = os.path.join(root, name)
+                target = os.path.join(out_dir, os.path.relpath(source, staging))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(source, target)
+    except OSError as e:
+        if isinstance(e, WriteFailed) or e.errno not in WRITE_ERRNOS:
+            raise
+        raise _write_failed(out_dir, e, directory=True) from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -238,6 +240,33 @@ def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes
         'image_demo: 4 drawn, 2 skipped']
     assert sorted(p.name for p in (tmp_path / 'out' / 'preds').glob('*.json')) == [
         n.replace('.png', '.json') for n in names]
+
+
+@pytest.mark.slow  # the tool in its own process (a file size limit of its own)
+def test_image_demo_that_cannot_write_leaves_the_previous_outputs_whole(tiny_shapes, tmp_path):
+    # RLIMIT_FSIZE: a write past 256 KiB fails with EFBIG, as on a full disk (mmengine's own
+    # temporary config files are smaller); the inferencer writes the drawing, of a noise image
+    # that PNG cannot compress, with a plain write
+    image = tmp_path / 'noise.png'
+    cv2.imwrite(str(image), np.random.RandomState(0).randint(0, 256, (512, 512, 3), np.uint8))
+    out_dir = tmp_path / 'out'
+    previous = {out_dir / 'vis' / image.name: b'previous drawing',
+                out_dir / 'preds' / f'{image.stem}.json': b'{"previous": "run"}'}
+    for path, data in previous.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    argv = [f'{REPO}/tools/image_demo.py', str(image), RETINA_DEMO, '--out-dir', str(out_dir),
+            '--score-thr', '0.0']
+    code = ('import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); '
+            'resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 18, 1 << 18)); '
+            f'sys.argv = {argv!r}; runpy.run_path(sys.argv[0], run_name="__main__")')
+    result = run_command([sys.executable, '-c', code], env=data_env(tiny_shapes), check=False)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1
+    assert last.startswith(f'image_demo: could not write into {out_dir} (File too large, ')
+    assert last.endswith('MiB free there); the files there before are left as they were')
+    assert {p: p.read_bytes() for p in out_dir.rglob('*') if p.is_file()} == previous
+    assert [p.name for p in out_dir.iterdir() if p.name.startswith('.')] == []  # no staging
 
 
 def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):

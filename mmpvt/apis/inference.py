@@ -13,6 +13,7 @@ from mmseg.apis import MMSegInferencer
 
 from mmpvt_runtime import read_image, shared_output_name, unwritable_reason
 from ..deploy.meta import classifier_classes
+from ..fileio import WriteFailed, staged_outputs
 from ..models.builder import build_from_config
 from ..models.checkpoints import fit_state_dict, load_checkpoint_file
 from .cli import check_device
@@ -176,24 +177,37 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
         return Drawn([], skipped)
     cfg = load_config(config, cfg_options)
     cfg.model.backbone.init_cfg = None  # weights come from `weights`, not the ImageNet URL
-    if cfg.default_scope == 'mmpretrain':
-        drawn, top = classify(images, cfg, weights, out_dir, device, topk, batch_size)
+    # the inferencers write with plain open()/cv2.imwrite: they write into a staging directory,
+    # whose files replace those of out_dir only once all are there (a full disk, an error:
+    # the previous drawings and predictions stay whole)
+    with staged_outputs(out_dir) as staging:
+        if cfg.default_scope == 'mmpretrain':
+            drawn, top = classify(images, cfg, weights, staging, device, topk, batch_size)
+            _check_drawn(drawn, out_dir)
+            return Classified([_moved(p, staging, out_dir) for p in drawn], skipped, top)
+        if cfg.default_scope == 'mmseg':
+            inferencer = StrictSegInferencer(model=cfg, weights=weights, device=device)
+            inferencer(images, batch_size=batch_size, out_dir=staging, img_out_dir='vis')
+        else:
+            inferencer = StrictDetInferencer(model=cfg, weights=weights, device=device,
+                                             show_progress=False)
+            inferencer(images, batch_size=batch_size, out_dir=staging,
+                       pred_score_thr=score_thr, no_save_pred=False)
+        drawn = [osp.join(staging, 'vis', osp.basename(p)) for p in images]
         _check_drawn(drawn, out_dir)
-        return Classified(drawn, skipped, top)
-    if cfg.default_scope == 'mmseg':
-        inferencer = StrictSegInferencer(model=cfg, weights=weights, device=device)
-        inferencer(images, batch_size=batch_size, out_dir=out_dir, img_out_dir='vis')
-    else:
-        inferencer = StrictDetInferencer(model=cfg, weights=weights, device=device,
-                                         show_progress=False)
-        inferencer(images, batch_size=batch_size, out_dir=out_dir, pred_score_thr=score_thr,
-                   no_save_pred=False)
-    drawn = [osp.join(out_dir, 'vis', osp.basename(p)) for p in images]
-    _check_drawn(drawn, out_dir)
-    return Drawn(drawn, skipped)
+        return Drawn([_moved(p, staging, out_dir) for p in drawn], skipped)
+
+
+def _moved(path: str, staging: str, out_dir: str) -> str:
+    """Where `path` of the staging directory is once the outputs are in place."""
+    return osp.join(out_dir, osp.relpath(path, staging))
 
 
 def _check_drawn(drawn: List[str], out_dir: str) -> None:
-    missing = [p for p in drawn if not osp.isfile(p)]
+    """Every drawing is there: mmcv's imwrite answers a failed write (a full disk) with False,
+    which the inferencers do not check."""
+    missing = [p for p in drawn if not osp.isfile(p) or osp.getsize(p) == 0]
     if missing:
-        raise RuntimeError(f'the inferencer did not write {missing[:3]} (output dir {out_dir})')
+        raise WriteFailed(None, None, f'could not write the drawing of '
+                          f'{osp.basename(missing[0])} into {out_dir} (is the disk full?); the '
+                          'files there before are left as they were')
