@@ -35,15 +35,21 @@ class Loss(NamedTuple):
         return f'{self.count} of {self.total} {self.what} left out: {self.reason}'
 
 
-def read_annotation_file(path: str) -> dict:
-    """A COCO annotation file as a dict; a file that is not one is a ValueError naming it."""
+def parsed_json(path: str):
+    """The JSON content of `path` (local or any mmengine backend); a file that does not parse is
+    a ValueError naming it and what json says."""
     with get_local_path(path) as local:
         try:
             with open(local, encoding='utf-8') as f:
-                data = json.load(f)
+                return json.load(f)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f'annotation file {path} is not JSON ({e}); expected a COCO '
                              'annotation file') from None
+
+
+def read_annotation_file(path: str) -> dict:
+    """A COCO annotation file as a dict; a file that is not one is a ValueError naming it."""
+    data = parsed_json(path)
     if not isinstance(data, dict) or not isinstance(data.get('images'), list) \
             or not isinstance(data.get('annotations'), list):
         raise ValueError(f'annotation file {path}: expected a COCO annotation file (an object '
@@ -76,13 +82,12 @@ def annotation_files(cfg) -> List[str]:
 
 
 def first_unparsable(paths: List[str]) -> str:
-    """What json says of the first of `paths` that does not parse, naming it; '' if all do."""
+    """What :func:`parsed_json` says of the first of `paths` that does not parse; '' if all do."""
     for path in paths:
         try:
-            with get_local_path(path) as local, open(local, encoding='utf-8') as f:
-                json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            return f'annotation file {path} is not JSON ({e}); expected a COCO annotation file'
+            parsed_json(path)
+        except ValueError as e:
+            return str(e)
     return ''
 
 

@@ -101,6 +101,17 @@ class DatasetReportHook(Hook):
         self.strict = strict
 
     def before_run(self, runner) -> None:
+        # rank 0 reads the annotation files (a COCO train file is hundreds of MB: once per run,
+        # not once per process) and tells the other ranks whether to stop
+        problems = [self._problems(runner) if get_rank() == 0 else None]
+        broadcast_object_list(problems, src=0)  # (nothing to do for one process)
+        if problems[0]:
+            raise DataLostError('; '.join(problems[0]) + (
+                ' (--strict-data: fix the annotations, or run without it)' if self.strict
+                else ''))
+
+    def _problems(self, runner) -> list:
+        """Logs each dataset's losses; returns what stops the run."""
         from mmdet.datasets import CocoDataset  # detection configs only: mmdet is an extra
 
         problems = []
@@ -120,7 +131,4 @@ class DatasetReportHook(Hook):
                                     (f' ({"; ".join(lines)})' if lines else ''))
                 elif self.strict and lines:
                     problems.append('; '.join(lines))
-        if problems:
-            raise DataLostError('; '.join(problems) + (
-                ' (--strict-data: fix the annotations, or run without it)' if self.strict
-                else ''))
+        return problems

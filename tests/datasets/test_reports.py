@@ -137,8 +137,7 @@ def test_a_training_split_with_nothing_left_stops_before_training(tiny_shapes, t
     (tmp_path / 'none.json').write_text(json.dumps(data))
     result = train_on(tiny_shapes, tmp_path,
                       [f'train_dataloader.dataset.ann_file={tmp_path / "none.json"}'])
-    files = [f'{tiny_shapes}/annotations/{name}' for name in
-             ('instances_training.json', 'instances_validation.json')]
+    validation = f'{tiny_shapes}/annotations/instances_validation.json'
     assert result.returncode == 1 and result.stderr.splitlines() == [
         'train: a dataset has no sample left after its filters (filter_cfg, classes, indices); '
-        f'check its annotation files: {tmp_path / "none.json"}, {files[1]}']
+        f'check its annotation files: {tmp_path / "none.json"}, {validation}']

@@ -135,3 +135,8 @@ def test_onnx_infer_says_it_in_one_line_before_reading_any_image(tmp_path):
         'runtime needs (pad_size_divisor: expected an integer >= 1, got 0); re-export it with '
         'tools/deploy/export_onnx.py']
     assert not (tmp_path / 'out' / 'vis').exists()
+
+
+def test_the_schema_knows_exactly_the_tasks_the_runtime_runs():
+    from mmpvt_runtime import metadata, model
+    assert set(metadata.TASKS) == set(model.TASKS)
