@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import subprocess
 import sys
 import traceback
@@ -174,6 +175,22 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
                         handler.close()
             cls._instance_dict.clear()
             cls._instance_dict.update(before)
+
+
+@contextlib.contextmanager
+def fails_if_it_hangs(seconds: int):
+    """Within the block, a call still blocked after `seconds` (a read of a FIFO that no one
+    writes) raises TimeoutError: SIGALRM interrupts the system call, and the handler's
+    exception ends it. Main thread only, as pytest runs tests."""
+    def hung(signum, frame):
+        raise TimeoutError(f'still running after {seconds} s')
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def run_main(relpath: str, args: Sequence[str], env: dict = None,

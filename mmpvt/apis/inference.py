@@ -4,12 +4,14 @@ so every config family we ship works the same way. mmpretrain is imported only f
 config: detection and segmentation users need not install it."""
 import glob
 import os.path as osp
+import struct
 from typing import List, NamedTuple, Optional, Tuple, Union
 
 import cv2
 from mmdet.apis import DetInferencer
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
+from PIL import Image
 
 from mmpvt_runtime import read_image, shared_output_name, unwritable_reason
 from ..deploy.meta import classifier_classes
@@ -23,19 +25,50 @@ IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # mmdet's/mmseg's visualizers draw on the full-size image: 8000x8000 (64 MP) took 66 s and
 # 9.1 GB for a model whose input is 96 px, so images past this are skipped with a line.
 MAX_MEGAPIXELS = 40.0
+# Peak memory of drawing one image at full size, per pixel of it: the slope of the peak resident
+# memory of draw_predictions at 1, 9 and 25 MP on the CPU, 130 bytes with the RetinaNet demo
+# (mmdet), 158 with the Semantic FPN demo (mmseg); a refused image is told what it would need.
+DRAWING_BYTES_PER_PIXEL = 160
+
+
+def header_size(path: str) -> Optional[Tuple[int, int]]:
+    """(W, H) of the image `path` as its header states it, or None where no image format of PIL
+    knows the file. PIL's format plugins read the header only, not the pixels; they are called
+    as ``Image.open`` calls them, without its refusal of sizes past ``Image.MAX_IMAGE_PIXELS``
+    (179 MP), which would not say the size."""
+    Image.init()
+    with open(path, 'rb') as f:
+        prefix = f.read(16)
+        for name in Image.ID:
+            factory, accept = Image.OPEN[name]
+            if accept is not None and not accept(prefix):
+                continue
+            f.seek(0)
+            try:
+                return factory(f, path).size
+            except (SyntaxError, IndexError, TypeError, ValueError, OSError, struct.error):
+                continue  # not this format (what Image.open catches to try the next one)
+    return None
 
 
 def image_problem(path: str, max_megapixels: float) -> Optional[str]:
-    """Why `path` is not drawn (unreadable, or over `max_megapixels`), or None."""
-    image, why = read_image(path)
-    if image is None:
-        return why
-    h, w = image.shape[:2]
-    if h * w > max_megapixels * 1e6:
-        return (f'{w}x{h} px ({h * w / 1e6:.1f} MP) is over --max-megapixels '
-                f'{max_megapixels:g}: drawing at full size takes gigabytes of memory; downscale '
-                'it, or raise --max-megapixels')
-    return None
+    """Why `path` is not drawn (unreadable, or over `max_megapixels`), or None. The size is
+    read from the header first: a huge image is refused before its pixels are decoded."""
+    if not osp.isfile(path):
+        return read_image(path)[1]  # says what it is instead (a FIFO is never opened)
+    size, image = header_size(path), None
+    if size is None:
+        image, why = read_image(path)
+        if image is None:
+            return why
+        size = image.shape[1], image.shape[0]
+    w, h = size
+    if w * h > max_megapixels * 1e6:
+        needed = w * h * DRAWING_BYTES_PER_PIXEL / 2**30
+        return (f'{w}x{h} px ({w * h / 1e6:.1f} MP) is over --max-megapixels '
+                f'{max_megapixels:g}: drawing it at full size would take about {needed:.1f} GiB '
+                'of memory; downscale it, or raise --max-megapixels')
+    return read_image(path)[1] if image is None else None  # the pixels decode too
 
 
 def _images(path: str) -> List[str]:

@@ -116,4 +116,9 @@ PVTv2 = MODELS.register_module()(openmmlab_backbone(pvt_v2.PVTv2))
 def build_backbone(arch: str, **kwargs) -> OpenMMLabBackbone:
     """The registered backbone of variant `arch` (any family: 'small', 'b2', ...); `kwargs` go
     to its class (e.g. ``drop_path_rate=0.0``, ``init_cfg=...``)."""
-    return MODELS.get(family_of(arch).name)(arch, **kwargs)
+    name = family_of(arch).name
+    # a registered family's class is in MODELS already; MODELS.get would first import every
+    # location of the registry (mmdet's and mmseg's models with the detectors and heads:
+    # seconds) to build a backbone that needs neither
+    backbone = MODELS.module_dict.get(name) or MODELS.get(name)
+    return backbone(arch, **kwargs)

@@ -68,8 +68,8 @@ def test_state_dict_is_the_official_checkpoint_renamed(name):
 
 
 # ---- shapes ------------------------------------------------------------------------------------
-@pytest.mark.parametrize('hw', [(224, 224), (256, 320), (33, 47), (97, 61), (1, 1), (800, 1333)],
-                         ids=size_id)
+@pytest.mark.parametrize('hw', [(224, 224), (256, 320), (33, 47), (97, 61), (1, 1),
+                                pytest.param((800, 1333), marks=pytest.mark.slow)], ids=size_id)
 def test_output_shapes_are_ceil_of_input_over_stride(eval_models, arch, hw):
     with torch.no_grad():
         outs = eval_models[arch](torch.randn(1, 3, *hw))
@@ -169,7 +169,8 @@ def test_activation_checkpointing_keeps_outputs_and_gradients(arch):
 
 
 LOW_PRECISION = [pytest.param(torch.bfloat16, id='bf16'),
-                 pytest.param(torch.float16, id='fp16', marks=needs_cpu_fp16_autocast)]
+                 pytest.param(torch.float16, id='fp16',
+                              marks=[needs_cpu_fp16_autocast, pytest.mark.slow])]
 
 
 @pytest.mark.parametrize('dtype', LOW_PRECISION)

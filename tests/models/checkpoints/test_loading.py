@@ -141,9 +141,9 @@ def test_a_backbone_checkpoint_lacks_what_a_class_token_backbone_needs(tmp_path)
     pytest.param('b2', 'b2_li', 'stages.0.blocks.0.attn.sr.weight 64x64x8x8 vs 64x64x1x1',
                  id='PVTv2-b2-into-b2_li'),
     pytest.param('b2_li', 'b2', 'stages.0.blocks.0.attn.sr.weight 64x64x1x1 vs 64x64x8x8',
-                 id='PVTv2-b2_li-into-b2'),
+                 id='PVTv2-b2_li-into-b2', marks=pytest.mark.slow),
     pytest.param('b3', 'b2', 'unexpected keys in the checkpoint: stages.2.blocks.6.',
-                 id='PVTv2-b3-into-b2'),
+                 id='PVTv2-b3-into-b2', marks=pytest.mark.slow),
 ])
 def test_checkpoint_of_another_variant_names_the_keys_and_the_variant_it_looks_like(
         tmp_path, ckpt_arch, model_arch, detail):
