@@ -20,9 +20,9 @@ def read_version():
 
 
 # the backbones need torch, mmengine and mmcv; each OpenMMLab task package is an extra
-EXTRAS = {name: read_requirements(f'{name}.txt') for name in ('det', 'seg', 'cls', 'deploy',
-                                                              'tests')}
-EXTRAS['all'] = EXTRAS['det'] + EXTRAS['seg'] + EXTRAS['cls']
+EXTRAS = {name: read_requirements(f'{name}.txt') for name in ('det', 'seg', 'cls', 'hub',
+                                                              'deploy', 'tests')}
+EXTRAS['all'] = EXTRAS['det'] + EXTRAS['seg'] + EXTRAS['cls'] + EXTRAS['hub']
 
 setup(
     name='mmpvt',

@@ -8,10 +8,11 @@ Runner checkpoints (``Unsupported global: ...HistoryBuffer``). So mmpvt register
 mmengine's extension point (``CheckpointLoader.register_scheme``), loaders for the schemes whose
 mmengine loaders unpickle: local paths, ``http(s)://`` and the names that resolve to URLs or
 local files (``torchvision://``, ``modelzoo://``, ``open-mmlab://``, ``openmmlab://``,
-``mmcls://``), and ``s3://`` / ``petrel://``. They read the same files as mmengine's and unpickle
-them with :func:`safe_torch_load`, which lets through tensors and exactly what mmengine puts into
-a checkpoint, measured with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on Runner
-checkpoints:
+``mmcls://``), and ``s3://`` / ``petrel://``; and one of timm's, ``hf-hub:OWNER/NAME``, a model
+on the Hugging Face Hub (:func:`load_from_hf_hub`). They read the same files as mmengine's and
+unpickle them with :func:`safe_torch_load`, which lets through tensors and exactly what mmengine
+puts into a checkpoint, measured with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on
+Runner checkpoints:
 
 * ``mmengine.logging.history_buffer.HistoryBuffer`` (the MessageHub's logged scalars), whose
   numpy arrays and scalars need numpy's array/scalar reconstructors, ``numpy.dtype`` and its
@@ -27,6 +28,9 @@ unpickled by :class:`AllowListUnpickler`: pickle's documented way of restricting
 (``find_class``), allowing torch's own weights-only globals plus the list above. Anything else
 (``os.system``, ``eval``, any class) is refused with ``pickle.UnpicklingError`` before it is
 called, naming the file.
+
+``.safetensors`` files (a header and raw tensors, nothing to unpickle) are read wherever a
+checkpoint file is, with the ``safetensors`` package (``pip install 'mmpvt[hub]'``).
 """
 import _compat_pickle
 import codecs
@@ -52,6 +56,21 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _get_mmengine_home,
                                         get_mmcls_models, get_torchvision_models)
 
 from .torch_compat import has_safe_globals
+
+try:  # mmpvt[hub]: Hugging Face Hub names and .safetensors files
+    import huggingface_hub
+    from huggingface_hub import constants as hub_constants
+    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+except ImportError:
+    huggingface_hub = None
+try:
+    import safetensors
+    import safetensors.torch
+except ImportError:
+    safetensors = None
+
+HUB_EXTRA = "pip install 'mmpvt[hub]'"
 
 _STATISTICS = ('min', 'max', 'current', 'mean')
 
@@ -177,7 +196,8 @@ class CheckpointFileError(ValueError):
 _ARCHIVES = ((0, b'\x1f\x8b', 'gzip'), (0, b'BZh', 'bzip2'), (0, b'\xfd7zXZ\x00', 'xz'),
              (0, b"7z\xbc\xaf'\x1c", '7z'), (257, b'ustar', 'tar'))
 # The weights file of a model directory (Hugging Face's, or a folder around one checkpoint)
-_WEIGHT_FILES = ('pytorch_model.bin', 'model.pth', 'model.pt', 'checkpoint.pth')
+_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin', 'model.pth', 'model.pt',
+                 'checkpoint.pth')
 
 
 def directory_problem(path: str) -> str:
@@ -186,11 +206,8 @@ def directory_problem(path: str) -> str:
     if inside:
         return (f'{path} is a directory; expected a checkpoint file: give the weights inside it, '
                 f'{osp.join(path, inside[0])}')
-    if osp.isfile(osp.join(path, 'model.safetensors')):
-        return (f'{path} is a directory holding model.safetensors; expected a checkpoint file '
-                'written by torch.save: save its tensors with torch.save '
-                '(safetensors.torch.load_file) and give that file')
-    return f'{path} is a directory; expected a checkpoint file written by torch.save (.pth)'
+    return (f'{path} is a directory; expected a checkpoint file (written by torch.save, or '
+            '.safetensors)')
 
 
 def file_problem(path: str) -> str:
@@ -207,11 +224,39 @@ def file_problem(path: str) -> str:
     return ''
 
 
+def is_safetensors(path: str) -> bool:
+    """Whether the file `path` is in the safetensors format: named so, or starting as one does
+    (the header's length as 8 little-endian bytes, then the JSON header)."""
+    if path.endswith('.safetensors'):
+        return True
+    with open(path, 'rb') as f:
+        head = f.read(9)
+    return (len(head) == 9 and head[8:9] == b'{'
+            and 2 <= int.from_bytes(head[:8], 'little') <= osp.getsize(path) - 8)
+
+
+def load_safetensors(path: str, source: str) -> Dict[str, torch.Tensor]:
+    """The tensors of the safetensors file `path` on the CPU (a state dict; the format holds no
+    code to run); `source` names it in every error."""
+    if safetensors is None:
+        raise CheckpointFileError(f'{source} is a .safetensors file; reading it needs the '
+                                  f'safetensors package: {HUB_EXTRA}')
+    try:
+        return safetensors.torch.load_file(path, device='cpu')
+    except Exception as e:  # noqa: BLE001  safetensors' own error types differ between versions
+        raise CheckpointFileError(
+            f'Could not read the checkpoint {source}: {type(e).__name__}: {e}. Expected a '
+            'safetensors file (is the file complete?)') from e
+
+
 def _load_named(f, source: str, map_location):
-    """`f` (a path or a file object) unpickled safely; `source` names it in every error."""
+    """`f` (a path or a file object) unpickled safely, or read as safetensors; `source` names
+    it in every error."""
     problem = file_problem(f) if isinstance(f, str) else ''
     if problem:
         raise CheckpointFileError(problem)
+    if isinstance(f, str) and is_safetensors(f):
+        return load_safetensors(f, source)
     try:
         checkpoint = safe_torch_load(f, map_location)
     except pickle.UnpicklingError as e:
@@ -330,8 +375,65 @@ def load_from_ceph(filename: str, map_location=None) -> dict:
         return _load_named(buffer, filename, map_location)
 
 
+# timm's prefix for a Hub model; its weights file: safetensors first, as timm and transformers take
+HF_HUB_PREFIX = 'hf-hub:'
+HUB_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
+
+
+def names_remote_checkpoint(name: str) -> bool:
+    """Whether the checkpoint `name` is a URL or a Hub name (not a local path)."""
+    return '://' in name or name.startswith(HF_HUB_PREFIX)
+
+
+def hub_weights_file(name: str) -> str:
+    """The local path of the weights of ``hf-hub:OWNER/NAME[@REVISION]`` in the Hugging Face
+    cache (``$HF_HOME/hub``), downloaded there by ``huggingface_hub`` the first time; a cached
+    file is taken without asking the Hub, so it works offline (``HF_HUB_OFFLINE=1``)."""
+    if huggingface_hub is None:
+        raise CheckpointFileError(f'{name}: Hugging Face Hub names need the huggingface_hub '
+                                  f'package: {HUB_EXTRA}')
+    repo, _, revision = name[len(HF_HUB_PREFIX):].partition('@')
+    if repo.count('/') != 1 or not all(repo.split('/')):
+        raise CheckpointFileError(f'{name}: expected {HF_HUB_PREFIX}OWNER/NAME (optionally '
+                                  f'@REVISION), e.g. {HF_HUB_PREFIX}timm/pvt_v2_b2.in1k')
+    revision = revision or None
+    for filename in HUB_WEIGHT_FILES:
+        cached = huggingface_hub.try_to_load_from_cache(repo, filename, revision=revision)
+        if isinstance(cached, str):
+            return cached
+    for filename in HUB_WEIGHT_FILES:
+        try:
+            return huggingface_hub.hf_hub_download(repo, filename, revision=revision)
+        except LocalEntryNotFoundError as e:  # offline, or the Hub out of reach
+            raise CheckpointFileError(
+                f'{name}: not in the Hugging Face cache ({hub_constants.HF_HUB_CACHE})'
+                ' and the Hub cannot be reached (offline, or HF_HUB_OFFLINE=1): download it once '
+                'on a machine online with the same HF_HOME, or give a local file') from e
+        except EntryNotFoundError:
+            continue  # the model's weights under the other name
+        except (RepositoryNotFoundError, RevisionNotFoundError) as e:
+            raise CheckpointFileError(f'{name}: no such model (or revision) on the Hugging Face '
+                                      'Hub, or it is private (log in with `hf auth login`)') from e
+    raise CheckpointFileError(f'{name}: the model has none of the weight files '
+                              f'{", ".join(HUB_WEIGHT_FILES)}')
+
+
+def load_from_hf_hub(name: str, map_location=None) -> dict:
+    """``hf-hub:OWNER/NAME[@REVISION]``: the model's ``model.safetensors`` (else
+    ``pytorch_model.bin``) from the Hugging Face cache; rank 0 downloads first, the other ranks
+    then read its file."""
+    distributed = dist.is_available() and dist.is_initialized()
+    if distributed and dist.get_rank() > 0:
+        dist.barrier()
+    path = hub_weights_file(name)
+    if distributed and dist.get_rank() == 0:
+        dist.barrier()
+    return _load_named(path, f'{name} (cached as {path})', map_location)
+
+
 SCHEMES = {
     '': load_from_local,
+    HF_HUB_PREFIX: load_from_hf_hub,
     ('http://', 'https://'): load_from_http,
     ('modelzoo://', 'torchvision://'): load_from_torchvision,
     ('open-mmlab://', 'openmmlab://'): load_from_openmmlab,

@@ -481,6 +481,41 @@ def saved_checkpoint(folder, state_dict, name: str = 'model.pth') -> str:
     return str(folder / name)
 
 
+def data_env(root):
+    """The environment that points the demo configs at the generated data under `root`."""
+    return {'MMPVT_DEMO_DATA': f'{root}/'}
+
+
+def random_weights(config, path):
+    """A checkpoint of `config`'s model with its random initial weights."""
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(os.path.join(REPO, config))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry', fromlist=['MODELS']).MODELS
+    torch.save({'state_dict': registry.build(cfg.model).state_dict()}, path)
+    return path
+
+
+def place_in_hub_cache(cache, repo: str, filename: str, state_dict) -> str:
+    """Put `state_dict` into the Hugging Face cache folder `cache` as the file `filename` of the
+    model `repo` ('OWNER/NAME') at its main revision, laid out as huggingface_hub lays out what it
+    downloads (refs/main names a commit, snapshots/<commit>/ holds the files); safetensors for a
+    ``.safetensors`` name, else torch.save. Returns the file's path."""
+    from safetensors.torch import save_file
+    folder = cache / ('models--' + repo.replace('/', '--'))
+    commit = '0123456789abcdef0123456789abcdef01234567'
+    (folder / 'refs').mkdir(parents=True, exist_ok=True)
+    (folder / 'refs' / 'main').write_text(commit)
+    (folder / 'snapshots' / commit).mkdir(parents=True, exist_ok=True)
+    path = folder / 'snapshots' / commit / filename
+    if filename.endswith('.safetensors'):
+        save_file({k: v.contiguous() for k, v in state_dict.items()}, str(path))
+    else:
+        torch.save(state_dict, path)
+    return str(path)
+
+
 def load_pretrained(path, arch: str, **extra):
     """A backbone of `arch` initialised through ``init_cfg=dict(type='Pretrained', ...)``."""
     from mmpvt.models import build_backbone

@@ -59,10 +59,9 @@ def test_an_empty_file_is_named_as_empty(tmp_path):
 @pytest.mark.parametrize('inside,said', [
     ('pytorch_model.bin', 'is a directory; expected a checkpoint file: give the weights inside '
                           'it, {path}/pytorch_model.bin'),
-    ('model.safetensors', 'is a directory holding model.safetensors; expected a checkpoint file '
-                          'written by torch.save: save its tensors with torch.save '
-                          '(safetensors.torch.load_file) and give that file'),
-    (None, 'is a directory; expected a checkpoint file written by torch.save (.pth)'),
+    ('model.safetensors', 'is a directory; expected a checkpoint file: give the weights inside '
+                          'it, {path}/model.safetensors'),
+    (None, 'is a directory; expected a checkpoint file (written by torch.save, or .safetensors)'),
 ], ids=['pytorch_model.bin', 'model.safetensors', 'empty'])
 def test_a_directory_is_told_which_file_inside_to_give(checkpoint, tmp_path, inside, said):
     folder = tmp_path / 'hf_model'

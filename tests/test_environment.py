@@ -44,7 +44,7 @@ def test_the_declared_ranges_admit_every_tested_stack(stack):
     # docs/install.md shows it for the installed one)
     from packaging.requirements import Requirement
     requirements = []
-    for name in ('runtime', 'det', 'seg', 'cls'):
+    for name in ('runtime', 'det', 'seg', 'cls', 'hub'):
         with open(os.path.join(REPO, 'requirements', f'{name}.txt')) as f:
             requirements += [Requirement(line.split('#')[0].strip()) for line in f
                              if line.split('#')[0].strip()]

@@ -17,17 +17,13 @@ import torch
 
 from mmpvt.apis import find_resume_checkpoint
 from mmpvt_tools.flops import backbone_complexity
-from .helpers import REPO, poison_hub_cache, run_command, run_main
+from .helpers import REPO, data_env, poison_hub_cache, random_weights, run_command, run_main
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
 RETINA_DEMO = 'configs/demo/retinanet_pvt_t.py'
 FPN_DEMO = 'configs/demo/sem_fpn_pvt_t.py'
 CLS_DEMO = 'configs/demo/cls_pvt_v2_b0.py'
-
-
-def data_env(root):
-    return {'MMPVT_DEMO_DATA': f'{root}/'}
 
 
 def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
@@ -206,18 +202,6 @@ def test_config_of_another_project_builds_with_mmpvt_backbone(tmp_path, text, sc
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == expected
-
-
-def random_weights(config, path):
-    """A checkpoint of `config`'s model with its random initial weights."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    cfg = Config.fromfile(os.path.join(REPO, config))
-    cfg.model.backbone.init_cfg = None
-    init_default_scope(cfg.default_scope)
-    registry = __import__(f'{cfg.default_scope}.registry', fromlist=['MODELS']).MODELS
-    torch.save({'state_dict': registry.build(cfg.model).state_dict()}, path)
-    return path
 
 
 def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes, tmp_path):

@@ -220,8 +220,8 @@ else
   pip_install "$mmcv_wheel"
 fi
 
-say "mmdet, mmsegmentation, mmpretrain, the test, deploy and lint extras"
-pip_install "mmdet" "mmsegmentation" "mmpretrain" -r "$REPO/requirements/seg.txt" \
+say "mmdet, mmsegmentation, mmpretrain, the hub, test, deploy and lint extras"
+pip_install "mmdet" "mmsegmentation" "mmpretrain" -r "$REPO/requirements/seg.txt" -r "$REPO/requirements/hub.txt" \
   -r "$REPO/requirements/tests.txt" -r "$REPO/requirements/deploy.txt" -r "$REPO/requirements/lint.txt"
 
 say "mmpvt (editable)"

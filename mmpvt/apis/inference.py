@@ -18,6 +18,7 @@ from ..deploy.meta import classifier_classes
 from ..fileio import WriteFailed, staged_outputs
 from ..models.builder import build_from_config
 from ..models.checkpoints import fit_state_dict, load_checkpoint_file
+from ..safe_load import names_remote_checkpoint
 from .cli import check_device
 from .runner import load_config
 
@@ -178,7 +179,7 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
     others are drawn.
     """
     images = _images(inputs)
-    if weights is not None and not osp.isfile(weights) and '://' not in weights:
+    if weights is not None and not osp.isfile(weights) and not names_remote_checkpoint(weights):
         raise FileNotFoundError(f'checkpoint not found: {weights}')
     if weights is not None:
         # read once more up front: a file that is no checkpoint is then one error naming it

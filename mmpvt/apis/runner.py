@@ -28,7 +28,7 @@ from ..datasets.reports import annotation_files, first_unparsable
 from ..engine.metrics import atomic_dump_metric
 from ..fileio import ATOMIC_BACKEND, check_writable, incomplete_checkpoint, work_dir_lock
 from ..models.builder import SCOPES
-from ..safe_load import CheckpointFileError, directory_problem
+from ..safe_load import CheckpointFileError, directory_problem, names_remote_checkpoint
 
 
 def _check_option_types(cfg: Config, options: dict) -> None:
@@ -193,7 +193,7 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
     :func:`configure_train`'s)."""
     if osp.isdir(checkpoint):  # (a Hugging Face model folder: which file inside)
         raise CheckpointFileError(directory_problem(checkpoint))
-    if not (osp.isfile(checkpoint) or '://' in checkpoint):
+    if not (osp.isfile(checkpoint) or names_remote_checkpoint(checkpoint)):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     cfg.load_from = checkpoint
     _fit_checkpoints(cfg, strict=True)
