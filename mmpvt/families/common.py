@@ -24,6 +24,9 @@ from ..torch_compat import autocast_dtype, autocast_enabled
 
 PATCH_NORM_EPS = 1e-5  # patch_embed*.norm and attn.norm: nn.LayerNorm's default in both releases
 BLOCK_NORM_EPS = 1e-6  # block norm1/norm2 (v1, v2) and the per-stage norm (v2)
+# mmdet's PyramidVisionTransformer(V2) builds every LayerNorm from norm_cfg=dict(type='LN',
+# eps=1e-6): its zoo models were trained with that eps in patch embedding and reduction too
+MMDET_NORM_EPS = 1e-6
 
 # Information lines (frozen stages, conversions). The OpenMMLab side forwards them to mmengine's
 # current logger; in a plain PyTorch program they follow Python's logging configuration.
@@ -491,10 +494,14 @@ Converter = Callable[..., Tuple[StateDict, List[str]]]
 class Layout(NamedTuple):
     """A checkpoint layout of a family: `signature` matches keys only this layout has (within the
     family), `to_mmpvt(state_dict, classifier=False)` -> (mmpvt-layout state dict, dropped
-    classification-only entries); `example`: one of its keys, for messages."""
+    classification-only entries); `example`: one of its keys, for messages.
+    `layer_norm_eps`: the eps of every LayerNorm where the code that trains in this layout
+    computes with one eps throughout (mmdet's ports: :data:`MMDET_NORM_EPS`), else None (the
+    authors' eps, which their releases were trained with)."""
     signature: Pattern
     to_mmpvt: Converter
     example: str
+    layer_norm_eps: Optional[float] = None
 
 
 class Family(NamedTuple):

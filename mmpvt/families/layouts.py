@@ -25,13 +25,14 @@ from torch import Tensor
 from .common import FAMILIES, Converter, Layout, StateDict, log
 
 
-def layout(table: Dict[str, Layout], name: str, signature: str, example: str):
+def layout(table: Dict[str, Layout], name: str, signature: str, example: str,
+           layer_norm_eps: Optional[float] = None):
     """Decorator: the decorated converter (``(state_dict, classifier=False) -> (mmpvt-layout
     state dict, dropped entries)``) becomes layout `name` of a family's `table`, recognised by
     keys matching `signature` (keys only this layout has, within its family); `example` is one
-    of its keys, for messages."""
+    of its keys, for messages; `layer_norm_eps` as :class:`~.common.Layout` has it."""
     def add(converter: Converter) -> Converter:
-        table[name] = Layout(re.compile(signature), converter, example)
+        table[name] = Layout(re.compile(signature), converter, example, layer_norm_eps)
         return converter
     return add
 

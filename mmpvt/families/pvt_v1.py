@@ -35,9 +35,9 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..ops import Grid
-from .common import (BLOCK_NORM_EPS, PATCH_NORM_EPS, Family, FeedForward, Layout, PVTBlock,
-                     PyramidVisionTransformer, StateDict, drop_path_schedule, dropout, parse_arch,
-                     register_family, run_blocks, trunc_normal_)
+from .common import (BLOCK_NORM_EPS, MMDET_NORM_EPS, PATCH_NORM_EPS, Family, FeedForward, Layout,
+                     PVTBlock, PyramidVisionTransformer, StateDict, drop_path_schedule, dropout,
+                     parse_arch, register_family, run_blocks, trunc_normal_)
 from .layouts import (HF_BLOCK_RENAMES, is_square, layout, mmdet_layers_to_mmpvt, rename_prefix,
                       stack_key_value, stage_shapes, without_class_row)
 
@@ -373,7 +373,8 @@ def official_to_mmpvt(state_dict: StateDict, classifier: bool = False
     return _fit(renamed(), classifier)
 
 
-@layout(LAYOUTS, 'mmdet', r'^layers\.\d+\.\d+\.', example='layers.0.0.projection.weight')
+@layout(LAYOUTS, 'mmdet', r'^layers\.\d+\.\d+\.', example='layers.0.0.projection.weight',
+        layer_norm_eps=MMDET_NORM_EPS)
 def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False
                    ) -> Tuple[StateDict, List[str]]:
     """mmdet 3.x ``PyramidVisionTransformer`` keys -> mmpvt keys. Block j sits at index j + 1,

@@ -40,8 +40,8 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..ops import Grid
-from .common import (BLOCK_NORM_EPS, PATCH_NORM_EPS, Family, FeedForward, Layout, PVTBlock,
-                     PyramidVisionTransformer, StateDict, drop_path_schedule, parse_arch,
+from .common import (BLOCK_NORM_EPS, MMDET_NORM_EPS, PATCH_NORM_EPS, Family, FeedForward, Layout,
+                     PVTBlock, PyramidVisionTransformer, StateDict, drop_path_schedule, parse_arch,
                      register_family, run_blocks)
 from .layouts import (HF_BLOCK_RENAMES, drop_keys, layout, mmdet_layers_to_mmpvt, rename_keys,
                       rename_prefix, split_stage_keys, stack_key_value, stage_shapes)
@@ -278,7 +278,8 @@ def official_to_mmpvt(state_dict: StateDict, classifier: bool = False
     return rename_keys(state_dict, OFFICIAL_RENAMES), dropped
 
 
-@layout(LAYOUTS, 'mmdet', r'^layers\.\d+\.\d+\.', example='layers.0.0.projection.weight')
+@layout(LAYOUTS, 'mmdet', r'^layers\.\d+\.\d+\.', example='layers.0.0.projection.weight',
+        layer_norm_eps=MMDET_NORM_EPS)
 def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False
                    ) -> Tuple[StateDict, List[str]]:
     """mmdet 3.x ``PyramidVisionTransformerV2`` keys -> mmpvt keys: the FFN is

@@ -15,6 +15,7 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from ...families import FAMILIES
 from ...families.layouts import (HEAD_KEY, Conversion, StateDict, convert_classifier,
                                  convert_to_mmpvt, extract_state_dict, infer_arch, is_backbone_key,
                                  key_listing, shape_text)
@@ -90,6 +91,25 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
     return out
 
 
+def compute_as_trained(model: nn.Module, layout: str, source: str) -> None:
+    """Give `model` the numerics of the code that trains in `layout`, where they are not the
+    authors' (:class:`~mmpvt.families.common.Layout`'s ``layer_norm_eps``: mmdet's ports use
+    1e-6 in every LayerNorm, the authors' code 1e-5 in patch embedding and spatial reduction),
+    so that the weights compute what they computed for their trainer; one log line says so."""
+    family = FAMILIES.get(getattr(model, 'family', None))
+    eps = family.layouts[layout].layer_norm_eps if family and layout in family.layouts else None
+    if eps is None:
+        return
+    changed = [m for m in model.modules() if isinstance(m, nn.LayerNorm) and m.eps != eps]
+    for norm in changed:
+        norm.eps = eps
+    if changed:
+        print_log(f'{model.family}: {source} is in the {layout} layout, whose code computes with '
+                  f'LayerNorm eps {eps:g} in every layer norm: {len(changed)} layer norms set '
+                  f'from the authors\' eps to {eps:g}, so that the weights compute as they were '
+                  'trained', logger='current')
+
+
 def convert_for(model: nn.Module, state_dict: StateDict) -> Conversion:
     """:func:`convert_to_mmpvt` for the backbone `model`: one with a class token (PVT v1 as a
     classifier) keeps the checkpoint's class token, final norm and class-token position; the
@@ -132,6 +152,7 @@ def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> No
         sub = check_state_dict(sub, model)
     except CheckpointMismatchError as e:
         raise CheckpointMismatchError(f'The weights {where}: {e}') from e
+    compute_as_trained(model, layout, f'the state dict {where}')
     if layout == 'mmpvt' and not dropped:  # keys ours; shapes checked (v1 tables resized)
         state_dict.update((prefix + k, v) for k, v in sub.items())
         return
@@ -229,6 +250,7 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
     check_family(model, family, layout, str(filename))
     converted = check_state_dict(converted, model)
     model.load_state_dict(converted, strict=True)
+    compute_as_trained(model, layout, str(filename))
     print_log(f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}'
               + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
                  else ''), logger='current')
