@@ -42,7 +42,7 @@ import os
 import os.path as osp
 import pickle
 import types
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 import numpy as np
@@ -60,8 +60,9 @@ from .torch_compat import has_safe_globals
 try:  # mmpvt[hub]: Hugging Face Hub names and .safetensors files
     import huggingface_hub
     from huggingface_hub import constants as hub_constants
-    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (EntryNotFoundError, HFValidationError,
+                                        LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
 except ImportError:
     huggingface_hub = None
 try:
@@ -224,25 +225,32 @@ def file_problem(path: str) -> str:
     return ''
 
 
+def starts_as_safetensors(head: bytes, size: int) -> bool:
+    """Whether a file of `size` bytes starting with `head` (its first 9 bytes or more) is in the
+    safetensors format: the header's length as 8 little-endian bytes, then the JSON header. (A
+    torch zip file has a 0 there, a legacy torch pickle 0xf9.)"""
+    return (len(head) >= 9 and head[8:9] == b'{'
+            and 2 <= int.from_bytes(head[:8], 'little') <= size - 8)
+
+
 def is_safetensors(path: str) -> bool:
-    """Whether the file `path` is in the safetensors format: named so, or starting as one does
-    (the header's length as 8 little-endian bytes, then the JSON header)."""
+    """Whether the file `path` is in the safetensors format: named so, or starting as one does."""
     if path.endswith('.safetensors'):
         return True
     with open(path, 'rb') as f:
-        head = f.read(9)
-    return (len(head) == 9 and head[8:9] == b'{'
-            and 2 <= int.from_bytes(head[:8], 'little') <= osp.getsize(path) - 8)
+        return starts_as_safetensors(f.read(9), osp.getsize(path))
 
 
-def load_safetensors(path: str, source: str) -> Dict[str, torch.Tensor]:
-    """The tensors of the safetensors file `path` on the CPU (a state dict; the format holds no
-    code to run); `source` names it in every error."""
+def load_safetensors(data: Union[str, bytes], source: str) -> Dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (`data`: its path, or its bytes) on the CPU: a state
+    dict (the format holds no code to run); `source` names it in every error."""
     if safetensors is None:
         raise CheckpointFileError(f'{source} is a .safetensors file; reading it needs the '
                                   f'safetensors package: {HUB_EXTRA}')
     try:
-        return safetensors.torch.load_file(path, device='cpu')
+        if isinstance(data, bytes):
+            return safetensors.torch.load(data)
+        return safetensors.torch.load_file(data, device='cpu')
     except Exception as e:  # noqa: BLE001  safetensors' own error types differ between versions
         raise CheckpointFileError(
             f'Could not read the checkpoint {source}: {type(e).__name__}: {e}. Expected a '
@@ -371,7 +379,10 @@ def load_from_mmcls(filename: str, map_location=None) -> dict:
 def load_from_ceph(filename: str, map_location=None) -> dict:
     """``s3://`` / ``petrel://`` through mmengine's file backend."""
     backend = get_file_backend(filename, backend_args={'backend': 'petrel'})
-    with io.BytesIO(backend.get(filename)) as buffer:
+    data = backend.get(filename)
+    if filename.endswith('.safetensors') or starts_as_safetensors(data[:9], len(data)):
+        return load_safetensors(data, filename)
+    with io.BytesIO(data) as buffer:
         return _load_named(buffer, filename, map_location)
 
 
@@ -385,10 +396,9 @@ def names_remote_checkpoint(name: str) -> bool:
     return '://' in name or name.startswith(HF_HUB_PREFIX)
 
 
-def hub_weights_file(name: str) -> str:
-    """The local path of the weights of ``hf-hub:OWNER/NAME[@REVISION]`` in the Hugging Face
-    cache (``$HF_HOME/hub``), downloaded there by ``huggingface_hub`` the first time; a cached
-    file is taken without asking the Hub, so it works offline (``HF_HUB_OFFLINE=1``)."""
+def hub_repo(name: str) -> Tuple[str, Optional[str]]:
+    """(repo id, revision or None) of ``hf-hub:OWNER/NAME[@REVISION]``; CheckpointFileError for
+    another form, or where huggingface_hub is not installed."""
     if huggingface_hub is None:
         raise CheckpointFileError(f'{name}: Hugging Face Hub names need the huggingface_hub '
                                   f'package: {HUB_EXTRA}')
@@ -396,7 +406,15 @@ def hub_weights_file(name: str) -> str:
     if repo.count('/') != 1 or not all(repo.split('/')):
         raise CheckpointFileError(f'{name}: expected {HF_HUB_PREFIX}OWNER/NAME (optionally '
                                   f'@REVISION), e.g. {HF_HUB_PREFIX}timm/pvt_v2_b2.in1k')
-    revision = revision or None
+    return repo, revision or None
+
+
+def hub_weights_file(name: str) -> str:
+    """The local path of the weights of ``hf-hub:OWNER/NAME[@REVISION]`` in the Hugging Face
+    cache (``$HF_HOME/hub``), downloaded there by ``huggingface_hub`` the first time: the first
+    of :data:`HUB_WEIGHT_FILES` already cached is taken without asking the Hub (so it works
+    offline, ``HF_HUB_OFFLINE=1``), else the first the model has is downloaded."""
+    repo, revision = hub_repo(name)
     for filename in HUB_WEIGHT_FILES:
         cached = huggingface_hub.try_to_load_from_cache(repo, filename, revision=revision)
         if isinstance(cached, str):
@@ -406,28 +424,40 @@ def hub_weights_file(name: str) -> str:
             return huggingface_hub.hf_hub_download(repo, filename, revision=revision)
         except LocalEntryNotFoundError as e:  # offline, or the Hub out of reach
             raise CheckpointFileError(
-                f'{name}: not in the Hugging Face cache ({hub_constants.HF_HUB_CACHE})'
-                ' and the Hub cannot be reached (offline, or HF_HUB_OFFLINE=1): download it once '
-                'on a machine online with the same HF_HOME, or give a local file') from e
+                f'{name}: not in the Hugging Face cache ({hub_constants.HF_HUB_CACHE}) and the '
+                'Hub cannot be reached (offline, or HF_HUB_OFFLINE=1): download it once on a '
+                'machine online with the same HF_HOME, or give a local file') from e
         except EntryNotFoundError:
             continue  # the model's weights under the other name
         except (RepositoryNotFoundError, RevisionNotFoundError) as e:
             raise CheckpointFileError(f'{name}: no such model (or revision) on the Hugging Face '
-                                      'Hub, or it is private (log in with `hf auth login`)') from e
+                                      'Hub, or it is private or gated (log in with '
+                                      '`huggingface-cli login`)') from e
+        except HFValidationError as e:
+            raise CheckpointFileError(f'{name}: not a valid Hugging Face model id ({e})') from e
+        except OSError as e:  # HTTP errors (401, 403, 429, 5xx), SSL, proxy, a dropped download
+            raise CheckpointFileError(f'{name}: could not download {filename} from the Hugging '
+                                      f'Face Hub: {type(e).__name__}: {e}') from e
     raise CheckpointFileError(f'{name}: the model has none of the weight files '
                               f'{", ".join(HUB_WEIGHT_FILES)}')
 
 
 def load_from_hf_hub(name: str, map_location=None) -> dict:
-    """``hf-hub:OWNER/NAME[@REVISION]``: the model's ``model.safetensors`` (else
-    ``pytorch_model.bin``) from the Hugging Face cache; rank 0 downloads first, the other ranks
-    then read its file."""
+    """``hf-hub:OWNER/NAME[@REVISION]``: the model's weights from the Hugging Face cache
+    (:func:`hub_weights_file`). In a distributed run rank 0 downloads first and the other ranks
+    then look in the cache (where the nodes share it, they find rank 0's file); every rank checks
+    the name first, and rank 0 reaches the barrier even when it fails, so no rank waits forever."""
+    hub_repo(name)
     distributed = dist.is_available() and dist.is_initialized()
     if distributed and dist.get_rank() > 0:
         dist.barrier()
-    path = hub_weights_file(name)
-    if distributed and dist.get_rank() == 0:
-        dist.barrier()
+        path = hub_weights_file(name)
+    else:
+        try:
+            path = hub_weights_file(name)
+        finally:
+            if distributed:
+                dist.barrier()
     return _load_named(path, f'{name} (cached as {path})', map_location)
 
 

@@ -177,13 +177,18 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
             cls._instance_dict.update(before)
 
 
+class Hung(BaseException):
+    """Raised by :func:`fails_if_it_hangs`; not an Exception (nor the OSError that TimeoutError
+    is), so that no ``except`` of the code under test takes it for its own error."""
+
+
 @contextlib.contextmanager
 def fails_if_it_hangs(seconds: int):
-    """Within the block, a call still blocked after `seconds` (a read of a FIFO that no one
-    writes) raises TimeoutError: SIGALRM interrupts the system call, and the handler's
+    """Within the block, a call still blocked after `seconds` (an open of a FIFO that no one
+    writes) raises :class:`Hung`: SIGALRM interrupts the system call, and the handler's
     exception ends it. Main thread only, as pytest runs tests."""
     def hung(signum, frame):
-        raise TimeoutError(f'still running after {seconds} s')
+        raise Hung(f'still running after {seconds} s')
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(seconds)
     try:

@@ -85,18 +85,35 @@ def png_header_only(path, width: int, height: int) -> None:
                      + chunk(b'IDAT', zlib.compress(b'\0' * 100)) + chunk(b'IEND', b''))
 
 
+def webp_header_only(path, width: int, height: int) -> None:
+    """A lossless WebP of 40x30 px whose header is rewritten to state `width` x `height` (at most
+    16384 each: 14 bits of the VP8L header, after its 0x2f signature byte)."""
+    lossless = [cv2.IMWRITE_WEBP_QUALITY, 101]
+    ok, data = cv2.imencode('.webp', np.zeros((30, 40, 3), np.uint8), lossless)
+    data = bytearray(data.tobytes())
+    at = data.index(b'VP8L') + 9  # chunk name, size (4 bytes), signature byte
+    rest = struct.unpack('<I', data[at:at + 4])[0] & ~((1 << 28) - 1)  # alpha and version bits
+    data[at:at + 4] = struct.pack('<I', rest | (width - 1) | (height - 1) << 14)
+    path.write_bytes(bytes(data))
+
+
+# (name, file writer, side, GiB at 160 bytes per pixel: 20000^2 x 160 / 2^30 = 59.6, 16000^2: 38.1);
+# the PNG's pixels are missing, so its size can only come from the header; PIL's WebP reader
+# refuses 256 MP on its own unless its limit is lifted
 @pytest.mark.slow  # image_demo imports mmdet's inferencer
-def test_a_huge_image_is_refused_from_its_header_with_the_memory_it_would_need(tmp_path):
-    # 20000x20000 px: decoding alone would take 1.2 GB; this file's pixels are missing, so a
-    # refusal naming the size can only come from the header
-    png_header_only(tmp_path / 'huge.png', 20000, 20000)
+@pytest.mark.parametrize('name,write,side,gib', [('huge.png', png_header_only, 20000, 59.6),
+                                                 ('huge.webp', webp_header_only, 16000, 38.1)],
+                         ids=['png', 'webp'])
+def test_a_huge_image_is_refused_from_its_header_with_the_memory_it_would_need(
+        tmp_path, name, write, side, gib):
+    write(tmp_path / name, side, side)
     result = run_main('image_demo.py', [str(tmp_path), RETINA_DEMO, '--out-dir',
                                         str(tmp_path / 'out')], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-2:] == [
-        f'image_demo: skipped {tmp_path}/huge.png: 20000x20000 px (400.0 MP) is over '
-        '--max-megapixels 40: drawing it at full size would take about 59.6 GiB of memory; '
-        'downscale it, or raise --max-megapixels',  # 4e8 px x 160 bytes = 59.6 GiB
+        f'image_demo: skipped {tmp_path}/{name}: {side}x{side} px ({side * side / 1e6:.1f} MP) '
+        f'is over --max-megapixels 40: drawing it at full size would take about {gib} GiB of '
+        'memory; downscale it, or raise --max-megapixels',
         'image_demo: 0 drawn, 1 skipped']
 
 

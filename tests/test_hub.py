@@ -4,9 +4,12 @@ Hugging Face Hub wherever a checkpoint path or URL is accepted, read from the Hu
 ``.safetensors`` files load wherever ``.pth`` files do. The expected weights are the random
 official-layout tensors the test put there, renamed by hand (helpers.assert_holds_official_weights).
 """
+import huggingface_hub
 import pytest
 import torch
 from huggingface_hub import constants as hub_constants
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.utils import reset_sessions
 
 from mmpvt.models import CheckpointReadError
 from .helpers import (assert_holds_official_weights, data_env, load_pretrained, official_weights,
@@ -24,7 +27,9 @@ def hub_cache(tmp_path, monkeypatch):
     cache.mkdir()
     monkeypatch.setattr(hub_constants, 'HF_HUB_CACHE', str(cache))
     monkeypatch.setattr(hub_constants, 'HF_HUB_OFFLINE', True)
-    return cache
+    reset_sessions()  # huggingface_hub reads HF_HUB_OFFLINE when it opens a session
+    yield cache
+    reset_sessions()
 
 
 # what the Hub holds: the authors' transformers classifiers (OpenGVLab) and timm's, as
@@ -92,8 +97,48 @@ def test_convert_checkpoint_reads_a_hub_name(hub_cache, tmp_path):
     assert_holds_official_weights(load_pretrained(tmp_path / 'b0.pth', 'b0'), official)
 
 
+def hub_answering(monkeypatch, answers):
+    """huggingface_hub.hf_hub_download answering file name -> a path, or an exception to raise
+    (as the Hub answers online); the files asked for, in order, are returned."""
+    asked = []
+
+    def download(repo, filename, revision=None):
+        asked.append(filename)
+        if isinstance(answers[filename], Exception):
+            raise answers[filename]
+        return answers[filename]
+    monkeypatch.setattr(huggingface_hub, 'hf_hub_download', download)
+    return asked
+
+
+def test_online_a_model_without_safetensors_gives_its_pytorch_file(
+        hub_cache, tmp_path, monkeypatch):
+    path = tmp_path / 'pytorch_model.bin'
+    torch.save(official_weights('b0'), path)
+    asked = hub_answering(monkeypatch, {'model.safetensors': EntryNotFoundError('404'),
+                                        'pytorch_model.bin': str(path)})
+    assert_holds_official_weights(load_pretrained('hf-hub:someone/b0', 'b0'),
+                                  official_weights('b0'))
+    assert asked == ['model.safetensors', 'pytorch_model.bin']
+
+
+@pytest.mark.parametrize('refusal,said', [
+    (RepositoryNotFoundError('401 Client Error'), 'hf-hub:someone/b0: no such model (or '
+     'revision) on the Hugging Face Hub, or it is private or gated (log in with '
+     '`huggingface-cli login`)'),
+    (HfHubHTTPError('429 Too Many Requests'), 'hf-hub:someone/b0: could not download '
+     'model.safetensors from the Hugging Face Hub: HfHubHTTPError: 429 Too Many Requests'),
+], ids=['no such model', 'rate-limited'])
+def test_online_a_download_the_hub_refuses_is_one_line_naming_the_model(
+        hub_cache, monkeypatch, refusal, said):
+    hub_answering(monkeypatch, {'model.safetensors': refusal})
+    with pytest.raises(CheckpointReadError) as err:
+        load_pretrained('hf-hub:someone/b0', 'b0')
+    assert str(err.value) == said
+
+
 @pytest.mark.slow  # builds a Semantic FPN and a RetinaNet
-@pytest.mark.parametrize('tool', ['test.py', 'image_demo.py'])
+@pytest.mark.parametrize('tool', ['test.py', 'image_demo.py', 'deploy/export_onnx.py'])
 def test_the_tools_read_a_hub_name_through_the_strict_loading(hub_cache, tiny_shapes,
                                                               tmp_path, tool):
     # a Semantic FPN's weights under a Hub name, given for a RetinaNet: the tool took the name
@@ -101,10 +146,11 @@ def test_the_tools_read_a_hub_name_through_the_strict_loading(hub_cache, tiny_sh
     fpn = torch.load(random_weights(FPN_DEMO, tmp_path / 'fpn.pth'))['state_dict']
     place_in_hub_cache(hub_cache, 'someone/sem_fpn_pvt_t', 'pytorch_model.bin', fpn)
     name = 'hf-hub:someone/sem_fpn_pvt_t'
-    args = ([RETINA_DEMO, name, '--work-dir', tmp_path / 'out'] if tool == 'test.py' else
-            [tiny_shapes / 'images' / 'validation', RETINA_DEMO, '--weights', name,
-             '--out-dir', tmp_path / 'out'])
+    args = {'test.py': [RETINA_DEMO, name, '--work-dir', tmp_path / 'out'],
+            'image_demo.py': [tiny_shapes / 'images' / 'validation', RETINA_DEMO, '--weights',
+                              name, '--out-dir', tmp_path / 'out'],
+            'deploy/export_onnx.py': [RETINA_DEMO, name, tmp_path / 'retina.onnx']}[tool]
     out = run_main(tool, args, env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith(
-        f'{tool[:-3]}: The checkpoint {name} does not fit this RetinaNet: ')
+        f'{tool.split("/")[-1][:-3]}: The checkpoint {name} does not fit this RetinaNet: ')

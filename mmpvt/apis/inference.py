@@ -34,21 +34,30 @@ DRAWING_BYTES_PER_PIXEL = 160
 
 def header_size(path: str) -> Optional[Tuple[int, int]]:
     """(W, H) of the image `path` as its header states it, or None where no image format of PIL
-    knows the file. PIL's format plugins read the header only, not the pixels; they are called
-    as ``Image.open`` calls them, without its refusal of sizes past ``Image.MAX_IMAGE_PIXELS``
-    (179 MP), which would not say the size."""
+    knows the file (or it cannot be opened). PIL's format plugins are called as ``Image.open``
+    calls them; they read what they need to know the size (the header; WebP's plugin reads the
+    file), not the pixels. PIL's refusal of sizes past ``Image.MAX_IMAGE_PIXELS`` (179 MP,
+    ``Image.open``'s and some plugins' own) would not say the size: it is lifted while the size is
+    read, and put back."""
     Image.init()
-    with open(path, 'rb') as f:
-        prefix = f.read(16)
-        for name in Image.ID:
-            factory, accept = Image.OPEN[name]
-            if accept is not None and not accept(prefix):
-                continue
-            f.seek(0)
-            try:
-                return factory(f, path).size
-            except (SyntaxError, IndexError, TypeError, ValueError, OSError, struct.error):
-                continue  # not this format (what Image.open catches to try the next one)
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None
+        with open(path, 'rb') as f:
+            prefix = f.read(16)
+            for name in Image.ID:
+                factory, accept = Image.OPEN[name]
+                try:
+                    known = accept is None or accept(prefix)
+                    if known and not isinstance(known, str):  # (a str: known, not supported)
+                        f.seek(0)
+                        return factory(f, path).size
+                except (SyntaxError, IndexError, TypeError, ValueError, OSError, struct.error):
+                    continue  # not this format (what Image.open catches to try the next one)
+    except OSError:  # unreadable: read_image says why
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     return None
 
 

@@ -47,17 +47,20 @@ def test_the_switch_takes_the_plain_ops_and_restores_the_previous_setting(monkey
     assert calls == [] and ops.fused_ops_enabled()
 
 
-def test_the_environment_variable_switches_the_default_off(monkeypatch):
-    # mmpvt.ops reads MMPVT_FUSED_OPS when it is imported: import it again with the variable
-    # set (in place: its functions, held by the layers, read the module's own globals), then
-    # once more without it
-    monkeypatch.setenv('MMPVT_FUSED_OPS', '0')
+@pytest.mark.parametrize('value,fused', [('0', False), ('1', True), (None, True)])
+def test_the_environment_variable_switches_the_default_off(monkeypatch, value, fused):
+    # mmpvt.ops reads MMPVT_FUSED_OPS when it is imported: it is imported again with the variable
+    # so (in place: its functions, held by the layers, read the module's own globals), and
+    # again once the environment is as it was
+    if value is None:
+        monkeypatch.delenv('MMPVT_FUSED_OPS', raising=False)
+    else:
+        monkeypatch.setenv('MMPVT_FUSED_OPS', value)
     try:
-        assert not importlib.reload(ops).fused_ops_enabled()
+        assert importlib.reload(ops).fused_ops_enabled() is fused
     finally:
-        monkeypatch.delenv('MMPVT_FUSED_OPS')
+        monkeypatch.undo()
         importlib.reload(ops)
-    assert ops.fused_ops_enabled()
 
 
 @pytest.mark.parametrize('arch', ['tiny', 'b0', pytest.param('b2_li', marks=pytest.mark.slow)])

@@ -25,6 +25,7 @@ import sys
 
 from mmpvt.deploy.export import export_model
 from mmpvt.fileio import WriteFailed, check_writable
+from mmpvt.safe_load import names_remote_checkpoint
 
 
 def main(argv=None) -> int:
@@ -43,10 +44,12 @@ def main(argv=None) -> int:
     parser.add_argument('--dynamo', action='store_true',
                         help="torch's dynamo exporter (opset >= 18) instead of TorchScript's")
     args = parser.parse_args(argv)
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not os.path.isfile(path):
-            print(f'export_onnx: {what} not found: {path}', file=sys.stderr)
-            return 1
+    if not os.path.isfile(args.config):
+        print(f'export_onnx: config not found: {args.config}', file=sys.stderr)
+        return 1
+    if not (os.path.isfile(args.checkpoint) or names_remote_checkpoint(args.checkpoint)):
+        print(f'export_onnx: checkpoint not found: {args.checkpoint}', file=sys.stderr)
+        return 1
     try:
         check_writable(args.out, 'out')  # said now, not after building and tracing the model
         size = 'x'.join(map(str, args.shape)) if args.shape else 'default-size'
