@@ -32,6 +32,10 @@ setup(
     long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmpvt', 'mmpvt.*', 'mmpvt_runtime', 'mmpvt_runtime.*']),
+    # the configs and the model index, where OpenMMLab packages keep them (mim search, get_model):
+    # mmpvt/.mim links to the repository's own, and a wheel holds copies
+    package_data={'mmpvt': ['.mim/model-index.yml', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py',
+                            '.mim/configs/*/*.yml']},
     python_requires='>=3.10',
     install_requires=read_requirements('runtime.txt'),
     extras_require=EXTRAS,

@@ -502,6 +502,17 @@ def random_weights(config, path):
     return path
 
 
+def mmdet_zoo_model(zoo_config: str):
+    """mmdet's own model of its installed zoo config `zoo_config` (e.g.
+    'pvt/retinanet_pvt-t_fpn_1x_coco.py'), randomly initialised (no ImageNet weights)."""
+    from mmengine.hub import get_config
+    from mmengine.registry import init_default_scope
+    cfg = get_config(f'mmdet::{zoo_config}')
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmdet')
+    return build_model(cfg)
+
+
 def place_in_hub_cache(cache, repo: str, filename: str, state_dict) -> str:
     """Put `state_dict` into the Hugging Face cache folder `cache` as the file `filename` of the
     model `repo` ('OWNER/NAME') at its main revision, laid out as huggingface_hub lays out what it

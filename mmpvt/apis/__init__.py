@@ -1,5 +1,6 @@
 """What users call: train/test runners (:mod:`.runner`), inference with mmdet's and mmseg's
-inferencers (:mod:`.inference`), checkpoint conversion (:mod:`.convert`) and what the
+inferencers (:mod:`.inference`), checkpoint conversion (:mod:`.convert`), the released models
+by name (:mod:`.model_index`: ``get_model``, ``list_models``) and what the
 command-line tools share for their arguments and errors (:mod:`.cli`). The demo, the benchmarks,
 FLOP counting and plotting are the tools' own, in ``mmpvt_tools`` (not installed).
 

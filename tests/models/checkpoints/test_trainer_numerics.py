@@ -5,11 +5,10 @@ layouts keep the authors' eps. Expected values: mmdet's own RetinaNets, built fr
 of the installed mmdet (configs/pvt/), in float64, where a 1e-5 vs 1e-6 eps shows."""
 import pytest
 import torch
-from mmengine.hub import get_config
-from mmengine.registry import init_default_scope
 
 from mmpvt.apis.runner import load_config
-from ...helpers import build_model, by_family, load_pretrained, official_weights, saved_checkpoint
+from ...helpers import (build_model, by_family, load_pretrained, mmdet_zoo_model, official_weights,
+                        saved_checkpoint)
 from ..reference_layouts import in_layout
 
 pytestmark = pytest.mark.parametrize('arch', by_family('tiny', 'b0'))
@@ -42,10 +41,7 @@ ZOO = {'tiny': ('pvt/retinanet_pvt-t_fpn_1x_coco.py', 'configs/retinanet/pvt_t_1
 @pytest.mark.slow  # two RetinaNets in float64
 def test_mmdets_zoo_retinanet_weights_give_mmdets_outputs_in_our_config(arch):
     zoo_config, our_config = ZOO[arch]
-    theirs_cfg = get_config(f'mmdet::{zoo_config}')
-    theirs_cfg.model.backbone.init_cfg = None
-    init_default_scope('mmdet')
-    theirs = build_model(theirs_cfg).double().eval()
+    theirs = mmdet_zoo_model(zoo_config).double().eval()
     ours_cfg = load_config(our_config)
     ours_cfg.model.backbone.init_cfg = None
     ours = build_model(ours_cfg).double().eval()
