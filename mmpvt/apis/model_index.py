@@ -21,11 +21,11 @@ _PACKAGE = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def index_root() -> str:
-    """The folder holding ``model-index.yml`` and ``configs/``: the wheel's ``mmpvt/.mim``, else
-    the clone that ``mmpvt`` is imported from; FileNotFoundError naming both where neither has
-    it."""
+    """The folder holding ``model-index.yml`` and ``configs/``: ``mmpvt/.mim`` (a wheel's copies;
+    in a clone, links to the repository's own), else the clone that ``mmpvt`` is imported from
+    (a checkout without symbolic links); FileNotFoundError naming both where neither has it."""
     for root in (osp.join(_PACKAGE, '.mim'), osp.dirname(_PACKAGE)):
-        if osp.isfile(osp.join(root, INDEX_NAME)):
+        if osp.isdir(osp.join(root, 'configs')) and osp.isfile(osp.join(root, INDEX_NAME)):
             return root
     raise FileNotFoundError(f'no {INDEX_NAME} in {osp.join(_PACKAGE, ".mim")} or '
                             f'{osp.dirname(_PACKAGE)}: this mmpvt was installed without its '
@@ -55,8 +55,10 @@ def get_model(name: str, pretrained: bool = False, device: str = 'cpu') -> nn.Mo
     """The released model `name` (see :func:`list_models`) built from its config, in eval mode on
     `device`. ``pretrained=True`` loads its released weights (downloaded once into
     ``$TORCH_HOME/hub/checkpoints``) strictly, converted from their layout and computing as their
-    trainer did; ``pretrained=False`` leaves the model randomly initialised (no download, not
-    even the backbone's ImageNet weights). The config is the model's ``_config``."""
+    trainer did; ``pretrained=False`` builds it with PyTorch's default initialisation (no
+    download, not even the backbone's ImageNet weights; ``init_weights()`` gives the recipe's).
+    The config is the model's ``cfg`` (what mmdet's ``inference_detector`` reads) and
+    ``_config``."""
     models = released_models()
     if name not in models:
         # the names of the same kind (the same last part: _in1k, _coco), else all
@@ -71,5 +73,5 @@ def get_model(name: str, pretrained: bool = False, device: str = 'cpu') -> nn.Mo
         checkpoint = load_checkpoint_file(entry['Weights'])
         fit_state_dict(model, checkpoint, entry['Weights'], strict=True)
         _load_checkpoint_to_model(model, checkpoint, strict=False)  # it fits: nothing skipped
-    model._config = cfg
+    model.cfg = model._config = cfg
     return model.to(device).eval()

@@ -18,6 +18,7 @@ from ..families import family_of, pvt_v1, pvt_v2
 from ..registry import MODELS
 from ..torch_compat import register_load_state_dict_pre_hook
 from .checkpoints import adopt_classifier_state_dict, adopt_state_dict, load_backbone_checkpoint
+from .checkpoints.loading import set_layer_norm_eps
 
 InitCfg = Optional[Union[dict, List[dict]]]
 
@@ -78,7 +79,9 @@ _INIT_CFG_DOC = '''
     checkpoint=PATH_OR_URL[, prefix=...])`` (or a list holding one) loads the authors', mmdet
     3.x, timm, transformers or mmpvt weights, also wrapped in a detector, segmentor or classifier
     checkpoint, strictly (:mod:`mmpvt.models.checkpoints`). None: the authors' random
-    initialisation.
+    initialisation. ``layer_norm_eps`` (default None: the authors' eps, 1e-5 in patch embedding
+    and spatial reduction, 1e-6 elsewhere) sets every LayerNorm's: 1e-6 computes as mmdet's
+    ports, whose weights also set it when they load.
 '''
 
 
@@ -89,9 +92,12 @@ def openmmlab_backbone(encoder: type) -> type:
     (the Runner calls it), not in the constructor. Register it with
     ``@MODELS.register_module()``."""
 
-    def __init__(self, *args, init_cfg: InitCfg = None, **kwargs) -> None:
+    def __init__(self, *args, init_cfg: InitCfg = None, layer_norm_eps: Optional[float] = None,
+                 **kwargs) -> None:
         super(backbone, self).__init__(*args, **kwargs)
         self.init_cfg = copy.deepcopy(init_cfg)
+        if layer_norm_eps is not None:
+            set_layer_norm_eps(self, layer_norm_eps)
 
     def finish(self) -> None:
         # OpenMMLab builds a model, then its Runner calls init_weights(): initialising in the
@@ -102,7 +108,9 @@ def openmmlab_backbone(encoder: type) -> type:
     __init__.__signature__ = signature.replace(parameters=[
         *signature.parameters.values(),
         inspect.Parameter('init_cfg', inspect.Parameter.KEYWORD_ONLY, default=None,
-                          annotation=InitCfg)])
+                          annotation=InitCfg),
+        inspect.Parameter('layer_norm_eps', inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Optional[float])])
     backbone = type(encoder.__name__, (encoder, OpenMMLabBackbone), dict(
         __init__=__init__, finish=finish, __doc__=(encoder.__doc__ or '') + _INIT_CFG_DOC,
         __module__=__name__, __qualname__=encoder.__name__))

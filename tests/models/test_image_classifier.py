@@ -24,6 +24,7 @@ from mmpvt.models import CheckpointMismatchError, build_backbone
 from mmpvt.models.checkpoints import fit_state_dict
 from ..helpers import (build_classifier, build_model, by_family, classifier_config, family,
                        load_pretrained, max_abs_diff, official_weights, parameter_count, size_id)
+from .reference_layouts import mmdet_layout
 from .reference_pvt import reference_classify
 from .reference_pvt_v2 import reference_classify_v2, reference_forward_v2
 
@@ -290,3 +291,14 @@ def test_prediction_scores_every_class_and_picks_the_top_one(arch):
         assert torch.allclose(result.pred_score, row.softmax(-1))
         assert result.pred_label.item() == row.argmax().item()
     assert [r.gt_label.item() for r in results] == [3, 5]
+
+
+def test_a_v2_classifier_reading_mmdets_layout_computes_with_mmdets_eps():
+    # mmpretrain's ImageClassifier renames a bare backbone of another layout through its own
+    # pre-hook (the head is left as it was: strict=False); mmdet's ports use LayerNorm eps 1e-6
+    # throughout (tests/models/checkpoints/test_trainer_numerics.py). PVT v1's classifier has a
+    # class token, which mmdet's layout has not.
+    classifier = build_classifier('b0')
+    classifier.load_state_dict(mmdet_layout(official_weights('b0')), strict=False)
+    assert {m.eps for m in classifier.backbone.modules()
+            if isinstance(m, torch.nn.LayerNorm)} == {1e-6}

@@ -91,23 +91,38 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
     return out
 
 
-def compute_as_trained(model: nn.Module, layout: str, source: str) -> None:
-    """Give `model` the numerics of the code that trains in `layout`, where they are not the
-    authors' (:class:`~mmpvt.families.common.Layout`'s ``layer_norm_eps``: mmdet's ports use
-    1e-6 in every LayerNorm, the authors' code 1e-5 in patch embedding and spatial reduction),
-    so that the weights compute what they computed for their trainer; one log line says so."""
-    family = FAMILIES.get(getattr(model, 'family', None))
-    eps = family.layouts[layout].layer_norm_eps if family and layout in family.layouts else None
-    if eps is None:
-        return
+def set_layer_norm_eps(model: nn.Module, eps: float) -> int:
+    """Every LayerNorm of `model` to `eps`; how many changed."""
+    if not eps > 0:
+        raise ValueError(f'layer_norm_eps must be positive, got {eps}')
     changed = [m for m in model.modules() if isinstance(m, nn.LayerNorm) and m.eps != eps]
     for norm in changed:
         norm.eps = eps
+    return len(changed)
+
+
+def trained_layer_norm_eps(family_name: str, layout: str) -> Optional[float]:
+    """The LayerNorm eps of every layer norm in the code that trains in `layout` of the family,
+    where it is not the authors' (:class:`~mmpvt.families.common.Layout`'s ``layer_norm_eps``:
+    mmdet's ports use 1e-6 throughout, the authors' code 1e-5 in patch embedding and spatial
+    reduction); None for the authors' eps."""
+    family = FAMILIES.get(family_name)
+    return family.layouts[layout].layer_norm_eps if family and layout in family.layouts else None
+
+
+def compute_as_trained(model: nn.Module, layout: str, source: str) -> None:
+    """Give `model` the numerics of the code that trains in `layout`, where they are not the
+    authors' (:func:`trained_layer_norm_eps`), so that the weights compute what they computed for
+    their trainer; one log line says so, and how to keep it for the checkpoints saved later."""
+    eps = trained_layer_norm_eps(getattr(model, 'family', None), layout)
+    changed = set_layer_norm_eps(model, eps) if eps is not None else 0
     if changed:
         print_log(f'{model.family}: {source} is in the {layout} layout, whose code computes with '
-                  f'LayerNorm eps {eps:g} in every layer norm: {len(changed)} layer norms set '
-                  f'from the authors\' eps to {eps:g}, so that the weights compute as they were '
-                  'trained', logger='current')
+                  f'LayerNorm eps {eps:g} throughout: {changed} layer norms set from the authors\' '
+                  f'eps to {eps:g}, so that the weights compute as they were trained (checkpoints '
+                  f'saved from this model do not record it: give the backbone '
+                  f'layer_norm_eps={eps:g} in the config that tests or resumes them)',
+                  logger='current')
 
 
 def convert_for(model: nn.Module, state_dict: StateDict) -> Conversion:
@@ -186,6 +201,7 @@ def adopt_classifier_state_dict(backbone: nn.Module, state_dict: StateDict, pref
     except ValueError as e:
         raise CheckpointMismatchError(f'The weights {where}: {e}') from e
     check_family(backbone, converted.family, converted.layout, f'The state dict {where}')
+    compute_as_trained(backbone, converted.layout, f'the state dict {where}')
     for k in keys:
         del state_dict[k]
     state_dict.update((prefix + k, v) for k, v in converted.state_dict.items())
