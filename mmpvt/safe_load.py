@@ -333,17 +333,25 @@ def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
     return _load_named(cached, f'{url} (cached as {cached})', map_location)
 
 
+def rank_zero_first(fetch: Callable[[], object]):
+    """`fetch()` on rank 0 first, then on the other ranks (which then find rank 0's download in
+    a shared cache), as mmengine's loaders order downloads; outside a distributed run, just
+    `fetch()`. Rank 0 releases the others even when it fails, so that none waits forever."""
+    distributed = dist.is_available() and dist.is_initialized()
+    if distributed and dist.get_rank() > 0:
+        dist.barrier()
+        return fetch()
+    try:
+        return fetch()
+    finally:
+        if distributed:
+            dist.barrier()
+
+
 def load_from_http(url: str, map_location=None) -> dict:
     """``http(s)://``: rank 0 downloads first, the other ranks read its file (as mmengine's)."""
-    distributed = dist.is_available() and dist.is_initialized()
-    rank = dist.get_rank() if distributed else 0
-    if rank == 0:
-        checkpoint = safe_load_url(url, map_location=map_location, progress=os.isatty(0))
-    if distributed:
-        dist.barrier()
-        if rank > 0:
-            checkpoint = safe_load_url(url, map_location=map_location, progress=os.isatty(0))
-    return checkpoint
+    return rank_zero_first(
+        lambda: safe_load_url(url, map_location=map_location, progress=os.isatty(0)))
 
 
 def load_from_torchvision(filename: str, map_location=None) -> dict:
@@ -444,20 +452,10 @@ def hub_weights_file(name: str) -> str:
 
 def load_from_hf_hub(name: str, map_location=None) -> dict:
     """``hf-hub:OWNER/NAME[@REVISION]``: the model's weights from the Hugging Face cache
-    (:func:`hub_weights_file`). In a distributed run rank 0 downloads first and the other ranks
-    then look in the cache (where the nodes share it, they find rank 0's file); every rank checks
-    the name first, and rank 0 reaches the barrier even when it fails, so no rank waits forever."""
+    (:func:`hub_weights_file`), rank 0's download first (:func:`rank_zero_first`); every rank
+    checks the name before."""
     hub_repo(name)
-    distributed = dist.is_available() and dist.is_initialized()
-    if distributed and dist.get_rank() > 0:
-        dist.barrier()
-        path = hub_weights_file(name)
-    else:
-        try:
-            path = hub_weights_file(name)
-        finally:
-            if distributed:
-                dist.barrier()
+    path = rank_zero_first(lambda: hub_weights_file(name))
     return _load_named(path, f'{name} (cached as {path})', map_location)
 
 
