@@ -18,6 +18,7 @@ Both count one FLOP per multiply-add and trace the model with mmengine's FlopAna
 ``scaled_dot_product_attention`` has no handler in mmengine, so a fused attention call would
 silently count as zero under either protocol: we add the handler.
 """
+import inspect
 from collections import Counter
 from math import prod
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -133,6 +134,20 @@ class _TensorForward(nn.Module):
         return self.model(x, self.data_samples, mode='tensor')
 
 
+class _SampleReadingHeadForward(_TensorForward):
+    """An mmseg segmentor whose decode head reads the batch's data samples (Mask2Former: the
+    input's padded size), which mmseg's tensor mode does not pass: backbone and neck, then the
+    decode head with the samples."""
+
+    def forward(self, x: torch.Tensor):
+        return self.model.decode_head.forward(self.model.extract_feat(x), self.data_samples)
+
+
+def _head_reads_samples(model: nn.Module) -> bool:
+    head = getattr(model, 'decode_head', None)
+    return head is not None and 'batch_data_samples' in inspect.signature(head.forward).parameters
+
+
 class _FixedProposalsForward(_TensorForward):
     """A two-stage detector as mmdet 2.x's ``forward_dummy`` ran it: backbone, neck, RPN head,
     then the RoI head on `PAPER_PROPOSALS` fixed boxes (its mask head on the first 100 of them,
@@ -169,17 +184,25 @@ def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model = build_from_config(cfg, pretrained=False).eval()  # no download for counting
+    wrapper_type = _TensorForward
     if cfg.default_scope in ('mmseg', 'mmpretrain'):
         shape = tuple(shape or ((512, 512) if cfg.default_scope == 'mmseg' else (224, 224)))
         data_samples = None
+        if _head_reads_samples(model):
+            from mmseg.structures import SegDataSample  # mmseg only for such a head
+            data_samples = [SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
+                                                        pad_shape=shape,
+                                                        batch_input_shape=shape))]
+            wrapper_type = _SampleReadingHeadForward
     else:
         from mmdet.structures import DetDataSample  # mmdet only for a detection config
         shape = tuple(shape or (800, 1333))
         meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
                     scale_factor=(1.0, 1.0))
         data_samples = [DetDataSample(metainfo=meta)]
-    wrapper = (_FixedProposalsForward if protocol == 'paper' and _uses_fixed_proposals(model)
-               else _TensorForward)(model, data_samples)
+    if protocol == 'paper' and _uses_fixed_proposals(model):
+        wrapper_type = _FixedProposalsForward
+    wrapper = wrapper_type(model, data_samples)
     x = torch.zeros(1, 3, *shape)
     with torch.no_grad():
         total = count_flops(wrapper, (x,), protocol)

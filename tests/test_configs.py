@@ -86,7 +86,8 @@ PVT_CONFIGS = [p for p in CONFIGS if '/pvt_' in p or p.startswith('configs/demo/
 @pytest.mark.parametrize('path', PVT_CONFIGS)
 def test_config_builds_a_model_with_mmpvt_backbone(path):
     cfg = load(path)
-    assert cfg.custom_imports == dict(imports=['mmpvt'], allow_failed_imports=False)
+    assert cfg.custom_imports.imports[-1] == 'mmpvt'  # after what the stock config imports
+    assert cfg.custom_imports.allow_failed_imports is False
     v2 = 'pvt_v2_' in os.path.basename(path)  # the file name says the family
     assert cfg.model.backbone.type == ('mmpvt.PVTv2' if v2 else 'mmpvt.PVT')
     model = build(path)
@@ -408,7 +409,10 @@ STOCK = {
                     ('neck', 'rpn_head', 'roi_head')),
     'sem_fpn': ('mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py', ('neck', 'decode_head')),
 }
-V2_CONFIGS = [p for p in CONFIGS if '/pvt_v2_' in p and not p.startswith('configs/demo/')]
+# The authors' PVTv2 recipes; the heads users pair PVTv2 with (DETR family, Mask2Former, UperNet,
+# Cityscapes) are mmdet's / mmseg's own configs: tests/test_head_configs.py.
+V2_CONFIGS = [p for p in CONFIGS if '/pvt_v2_' in p and p.split('/')[1] in STOCK
+              and not p.endswith('_cityscapes.py')]
 
 
 def official_v2_backbone_params(official_v2_keys, arch):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import nn
 
-from mmpvt_tools.flops import config_complexity, count_flops
+from mmpvt_tools.flops import backbone_complexity, config_complexity, count_flops
 from ..helpers import REPO
 
 
@@ -91,3 +91,16 @@ def test_paper_protocol_runs_the_roi_heads_on_1000_proposals_and_100_masks():
 def test_paper_gflops_are_reproduced(config, shape, paper):
     result = config_complexity(os.path.join(REPO, config), shape)
     assert abs(result['gflops'] - paper) <= 0.2, result['gflops']
+
+
+@pytest.mark.slow
+def test_a_decode_head_that_reads_the_data_samples_is_counted():
+    # mmseg's tensor mode calls decode_head.forward(feats) only; its Mask2Former head also needs
+    # the batch's data samples (the padded input size): backbone, then that head with them.
+    path = os.path.join(REPO, 'configs', 'mask2former', 'pvt_v2_b2_160k_ade20k.py')
+    result = config_complexity(path, (128, 128))
+    by_module = result['module_flops']
+    backbone = backbone_complexity('b2', (128, 128))['gflops']
+    assert result['backbone_gflops'] == pytest.approx(backbone, rel=1e-12)
+    assert by_module['model.decode_head'] > 0
+    assert result['gflops'] * 1e9 == by_module['model.backbone'] + by_module['model.decode_head']

@@ -1,0 +1,17 @@
+# Mask2Former + PVTv2-B2, ADE20K semantic segmentation, 160k iterations at 512x512: mmseg's own
+# recipe (8 GPUs x 2 images, AdamW lr 1e-4 and weight decay 0.05, backbone lr x0.1, no decay on
+# norms and query/level embeddings, poly schedule) with the ResNet-50 swapped for PVTv2-B2 from
+# the authors' ImageNet weights; all four stages (strides 4-32) feed the pixel decoder.
+_base_ = 'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py'
+# mmseg's Mask2Former head is built from mmdet's layers: the stock config imports mmdet.models.
+custom_imports = dict(imports=['mmdet.models', 'mmpvt'], allow_failed_imports=False)
+
+model = dict(
+    pretrained=None,
+    backbone=dict(
+        _delete_=True,
+        type='mmpvt.PVTv2',
+        arch='b2',
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
+    decode_head=dict(in_channels=[64, 128, 320, 512]))

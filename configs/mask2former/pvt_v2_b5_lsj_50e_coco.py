@@ -1,0 +1,8 @@
+# Mask2Former + PVTv2-B5 (the backbone of Panoptic SegFormer's largest model), COCO instance
+# segmentation: ./pvt_v2_b2_lsj_50e_coco.py with the B5 backbone; same channels (64-512).
+_base_ = './pvt_v2_b2_lsj_50e_coco.py'
+
+model = dict(
+    backbone=dict(
+        arch='b5',
+        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b5.pth')))
