@@ -2,7 +2,10 @@
 # recipe (8 GPUs x 2 images, AdamW lr 1e-4 and weight decay 0.05, backbone lr x0.1, no decay on
 # norms and query/level embeddings, poly schedule) with the ResNet-50 swapped for PVTv2-B2 from
 # the authors' ImageNet weights; all four stages (strides 4-32) feed the pixel decoder.
-_base_ = 'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py'
+_base_ = [
+    'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py',
+    '../_base_/pvt_v2_mask2former_norms.py',
+]
 # mmseg's Mask2Former head is built from mmdet's layers: the stock config imports mmdet.models.
 custom_imports = dict(imports=['mmdet.models', 'mmpvt'], allow_failed_imports=False)
 
@@ -15,3 +18,6 @@ model = dict(
         drop_path_rate=0.1,
         init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
     decode_head=dict(in_channels=[64, 128, 320, 512]))
+# The stock recipe's intent, no decay on norms, for PVTv2's LayerNorms too
+# (../_base_/pvt_v2_mask2former_norms.py).
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.pvt_v2_b2_norm_keys}}))
