@@ -98,6 +98,17 @@ def register_load_state_dict_pre_hook(module: nn.Module, hook: Callable) -> None
         module._register_load_state_dict_pre_hook(hook, with_module=True)
 
 
+def register_state_dict_hook(module: nn.Module, hook: Callable) -> None:
+    """``module.register_state_dict_post_hook(hook)``: hook(module, state_dict, prefix,
+    local_metadata) runs after `module` wrote its entries of a state dict (mmengine's
+    ``get_state_dict`` calls it too); `local_metadata` is the module's entry of the state dict's
+    ``_metadata``. Public from torch 2.5; before, the same hook through the private method."""
+    if hasattr(module, 'register_state_dict_post_hook'):
+        module.register_state_dict_post_hook(hook)
+    else:
+        module._register_state_dict_hook(hook)
+
+
 # torch 2.4 gave torch.is_autocast_enabled a device argument and added get_autocast_dtype; decided
 # once here, so that torch.compile traces a plain call (a try/except would not trace on 2.1)
 _AUTOCAST_BY_DEVICE = hasattr(torch, 'get_autocast_dtype')

@@ -16,7 +16,6 @@ import sys
 
 from mmpvt.apis.convert import convert_checkpoint_file, describe_conversion
 from mmpvt.families import arch_names
-from mmpvt.models.checkpoints.loading import trained_layer_norm_eps
 
 
 def main(argv=None) -> int:
@@ -43,11 +42,10 @@ def main(argv=None) -> int:
     print(f'converted {args.src} ({describe_conversion(info)}) -> {args.dst}')
     if info['dropped']:
         print('dropped classification-only entries: ' + ', '.join(info['dropped']))
-    eps = trained_layer_norm_eps(info['family'], info['layout'])
-    if eps is not None:  # the converted file is in mmpvt's layout, which does not say it
-        print(f'its {info["layout"]} layout was trained with LayerNorm eps {eps:g} throughout: '
-              f'give the backbone layer_norm_eps={eps:g} in the config that uses the converted '
-              'file')
+    eps = info['layer_norm_eps']
+    if eps is not None:
+        print(f'its backbone was trained with LayerNorm eps {eps:g} throughout: the converted '
+              'file records it, and a backbone that loads it computes with it')
     return 0
 
 

@@ -15,6 +15,8 @@ from ..fileio import atomic_torch_save
 from ..models.builder import build_from_config
 from ..models.checkpoints import CheckpointMismatchError, check_state_dict, load_checkpoint_file
 from ..models.checkpoints.detr import is_mmdet2_detr, mmdet2_detr_to_mmdet3
+from ..models.checkpoints.loading import (saved_layer_norm_eps, trained_layer_norm_eps,
+                                          with_saved_layer_norm_eps)
 from ..version import __version__
 
 HEAD_KEYS = (CLASSIFIER_HEAD + 'weight', CLASSIFIER_HEAD + 'bias')
@@ -106,12 +108,15 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
     a classifier or a whole model. The backbone is validated by loading it into a model of its
     family and of `arch` (or of the arch its shapes imply); `cast_dtypes` casts integer tensors
     where the model holds floats instead of refusing them. `dst` may not be `src` (the source is
-    never overwritten). Returns a summary dict.
+    never overwritten). A backbone trained with one LayerNorm eps where the authors' differ
+    (mmdet's layout, or an mmpvt file that recorded it) is written recording that eps, which the
+    backbone that loads the file takes. Returns a summary dict (``layer_norm_eps``: that eps).
     """
     if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
         raise ValueError(f'the output {dst} is the checkpoint being converted ({src}); write the '
                          'conversion to another file (the source would be lost)')
-    sd, meta = unwrap(load_checkpoint_file(src))
+    checkpoint = load_checkpoint_file(src)
+    sd, meta = unwrap(checkpoint)
     whole = (not any(is_backbone_key(k) for k in sd) and any(k.startswith('backbone.') for k in sd)
              and any(not k.startswith('backbone.') for k in sd))
     backbone = backbone_part(sd, 'backbone.' if whole else None)
@@ -128,17 +133,23 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
                 renamed_detr=0)
     mmpvt_meta = dict(mmpvt_version=__version__, source=str(src), family=family,
                       source_layout=layout)
+    # the LayerNorm eps its trainer computed with, where not the authors' (mmdet's layout, or
+    # what an mmpvt checkpoint recorded): the written file records it for its backbone
+    eps = trained_layer_norm_eps(family, layout) or saved_layer_norm_eps(checkpoint)
+    info['layer_norm_eps'] = eps
     if classifier is not None:
         converted, name, info['num_classes'] = _classifier_checked(classifier, str(src), arch,
                                                                    cast_dtypes)
         info.update(arch=name, num_tensors=len(converted), dropped=dropped)
         meta.update(mmpvt=dict(mmpvt_meta, arch=name, num_classes=info['num_classes']))
+        converted = with_saved_layer_norm_eps(OrderedDict(converted), eps, 'backbone')
         atomic_torch_save({'state_dict': converted, 'meta': meta}, dst)
         return info
     converted, name = _build_checked(converted, family, layout, str(src), arch, cast_dtypes)
     info.update(arch=name, num_tensors=len(converted), dropped=dropped)
     mmpvt_meta.update(arch=name)
     if not info['whole_model']:
+        converted = with_saved_layer_norm_eps(OrderedDict(converted), eps)
         atomic_torch_save({'state_dict': converted, 'meta': mmpvt_meta}, dst)
         return info
     rest = OrderedDict((k, v) for k, v in sd.items() if not k.startswith('backbone.'))
@@ -152,7 +163,8 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
         meta['dataset_meta'] = dict(classes=tuple(meta['CLASSES']))
         if meta.get('PALETTE') is not None:
             meta['dataset_meta']['palette'] = [tuple(c) for c in meta['PALETTE']]
-    atomic_torch_save({'state_dict': out, 'meta': meta}, dst)
+    atomic_torch_save({'state_dict': with_saved_layer_norm_eps(out, eps, 'backbone'), 'meta': meta},
+                      dst)
     return info
 
 

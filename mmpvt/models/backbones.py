@@ -16,15 +16,18 @@ from mmengine.model.weight_init import initialize
 
 from ..families import family_of, pvt_v1, pvt_v2
 from ..registry import MODELS
-from ..torch_compat import register_load_state_dict_pre_hook
+from ..torch_compat import register_load_state_dict_pre_hook, register_state_dict_hook
 from .checkpoints import adopt_classifier_state_dict, adopt_state_dict, load_backbone_checkpoint
-from .checkpoints.loading import set_layer_norm_eps
+from .checkpoints.loading import (LAYER_NORM_EPS_METADATA, compute_as_saved, record_layer_norm_eps,
+                                  set_layer_norm_eps)
 
 InitCfg = Optional[Union[dict, List[dict]]]
 
 
-def _adopt_loaded_state_dict(module, state_dict, prefix, *args) -> None:
+def _adopt_loaded_state_dict(module, state_dict, prefix, local_metadata, *args) -> None:
     adopt_state_dict(module, state_dict, prefix)
+    compute_as_saved(module, local_metadata.get(LAYER_NORM_EPS_METADATA),
+                     f'the state dict under {prefix!r}' if prefix else 'the state dict')
 
 
 class OpenMMLabBackbone(BaseModule):
@@ -39,6 +42,8 @@ class OpenMMLabBackbone(BaseModule):
         # Any loader (whole detectors through mmengine, load_from, inferencers) gets the
         # authors'/mmdet/timm/transformers layouts converted and a mismatch raised, not logged.
         register_load_state_dict_pre_hook(self, _adopt_loaded_state_dict)
+        # ... and a state dict saved from it records a LayerNorm eps that is not the authors'
+        register_state_dict_hook(self, record_layer_norm_eps)
 
     def _checkpoint_filter(self, state_dict: dict, prefix: str, *args) -> None:
         """mmpretrain's ImageClassifier registers this as *its* load-state-dict pre-hook (prefix:

@@ -74,7 +74,7 @@ def test_a_classifier_is_written_as_mmpretrains_image_classifier(classifier_file
     assert info == dict(family=family(arch), layout=layout, arch=arch,
                         num_tensors=len(official_key_table(arch)), dropped=[],
                         whole_model=False, classifier=True, num_classes=NUM_CLASSES,
-                        other_tensors=0, renamed_detr=0)
+                        other_tensors=0, renamed_detr=0, layer_norm_eps=None)
     saved = torch.load(out, weights_only=True)
     assert set(saved['state_dict']) == set(build_classifier(arch, NUM_CLASSES).state_dict())
     assert {k: saved['meta']['mmpvt'][k] for k in ('family', 'source_layout', 'arch',
@@ -141,7 +141,7 @@ def test_backbone_only_writes_the_backbone_of_a_classifier_in_mmpvt_layout(sourc
     assert convert_checkpoint_file(str(src), str(out), backbone_only=True) == dict(
         family=family(arch), layout=layout, arch=arch, num_tensors=num_tensors,
         dropped=dropped, whole_model=False, classifier=False, num_classes=None,
-        other_tensors=0, renamed_detr=0)
+        other_tensors=0, renamed_detr=0, layer_norm_eps=None)
     saved = torch.load(out, weights_only=True)
     assert identify(saved['state_dict']) == (family(arch), 'mmpvt')
     assert {k: saved['meta'][k] for k in ('family', 'source_layout', 'arch')} == dict(

@@ -113,16 +113,71 @@ def trained_layer_norm_eps(family_name: str, layout: str) -> Optional[float]:
 def compute_as_trained(model: nn.Module, layout: str, source: str) -> None:
     """Give `model` the numerics of the code that trains in `layout`, where they are not the
     authors' (:func:`trained_layer_norm_eps`), so that the weights compute what they computed for
-    their trainer; one log line says so, and how to keep it for the checkpoints saved later."""
+    their trainer; one log line says so. Checkpoints saved from `model` record it
+    (:func:`record_layer_norm_eps`)."""
     eps = trained_layer_norm_eps(getattr(model, 'family', None), layout)
     changed = set_layer_norm_eps(model, eps) if eps is not None else 0
     if changed:
         print_log(f'{model.family}: {source} is in the {layout} layout, whose code computes with '
                   f'LayerNorm eps {eps:g} throughout: {changed} layer norms set from the authors\' '
-                  f'eps to {eps:g}, so that the weights compute as they were trained (checkpoints '
-                  f'saved from this model do not record it: give the backbone '
-                  f'layer_norm_eps={eps:g} in the config that tests or resumes them)',
-                  logger='current')
+                  f'eps to {eps:g}, so that the weights compute as they were trained (the '
+                  f'checkpoints saved from this model record it)', logger='current')
+
+
+# A backbone whose LayerNorms all have one eps (mmdet's ports' 1e-6, set by loading their weights
+# or by layer_norm_eps; the authors' differ by location: 1e-5 in patch embedding and spatial
+# reduction, 1e-6 elsewhere) writes it into its entry of the state dict's per-module metadata,
+# where torch keeps BatchNorm's version: torch.save and mmengine's save_checkpoint keep it, and a
+# backbone that loads the state dict takes it. So the checkpoints of a model fine-tuned from
+# mmdet's weights test and resume with the eps they were trained with.
+LAYER_NORM_EPS_METADATA = 'mmpvt_layer_norm_eps'
+
+
+def uniform_layer_norm_eps(model: nn.Module) -> Optional[float]:
+    """The eps of `model`'s LayerNorms if they all have the same, else None (the authors')."""
+    eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
+    return eps.pop() if len(eps) == 1 else None
+
+
+def record_layer_norm_eps(model: nn.Module, state_dict: StateDict, prefix: str,
+                          local_metadata: dict) -> None:
+    """The backbones' state-dict hook: their eps into their metadata, where not the authors'."""
+    eps = uniform_layer_norm_eps(model)
+    if eps is not None:
+        local_metadata[LAYER_NORM_EPS_METADATA] = eps
+
+
+def saved_layer_norm_eps(checkpoint: dict) -> Optional[float]:
+    """The LayerNorm eps a backbone recorded in a loaded checkpoint object (a state dict, or a
+    training checkpoint holding one), whatever the module path it was saved under; None if none
+    did."""
+    holder = next((checkpoint[k] for k in ('state_dict', 'model', 'module')
+                   if isinstance(checkpoint.get(k), dict)), checkpoint)
+    metadata = getattr(holder, '_metadata', None) or {}
+    found = {entry[LAYER_NORM_EPS_METADATA] for entry in metadata.values()
+             if isinstance(entry, dict) and LAYER_NORM_EPS_METADATA in entry}
+    return found.pop() if len(found) == 1 else None
+
+
+def with_saved_layer_norm_eps(state_dict: StateDict, eps: Optional[float],
+                              module_path: str = '') -> StateDict:
+    """`state_dict` (an OrderedDict) recording `eps` for the backbone at `module_path` ('' at
+    the top level, 'backbone' in a detector's), as that backbone's state dict would; None:
+    unchanged."""
+    if eps is not None:
+        metadata = getattr(state_dict, '_metadata', None) or OrderedDict()
+        metadata.setdefault(module_path, {})[LAYER_NORM_EPS_METADATA] = eps
+        state_dict._metadata = metadata
+    return state_dict
+
+
+def compute_as_saved(model: nn.Module, eps: Optional[float], source: str) -> None:
+    """Give `model` the LayerNorm eps its checkpoint recorded (None: nothing recorded, nothing
+    changes); one log line where that changes the model."""
+    changed = set_layer_norm_eps(model, eps) if eps is not None else 0
+    if changed:
+        print_log(f'{model.family}: {source} was saved from a model computing with LayerNorm eps '
+                  f'{eps:g} throughout: {changed} layer norms set to {eps:g}', logger='current')
 
 
 def convert_for(model: nn.Module, state_dict: StateDict) -> Conversion:
@@ -242,7 +297,14 @@ def read_checkpoint(filename: str, prefix: Optional[str] = None, map_location: s
                     model: Optional[nn.Module] = None) -> Conversion:
     """Read the backbone of a checkpoint of any known layout and convert it to mmpvt's (for the
     backbone `model`, see :func:`convert_for`; None: a backbone for dense prediction)."""
-    sd = extract_state_dict(load_checkpoint_file(filename, map_location), prefix)
+    return convert_checkpoint(load_checkpoint_file(filename, map_location), filename, prefix,
+                              model)
+
+
+def convert_checkpoint(checkpoint: dict, filename: str, prefix: Optional[str] = None,
+                       model: Optional[nn.Module] = None) -> Conversion:
+    """:func:`read_checkpoint` of a checkpoint object already loaded from `filename`."""
+    sd = extract_state_dict(checkpoint, prefix)
     try:
         return convert_for(model, sd) if model is not None else convert_to_mmpvt(sd)
     except ValueError as e:  # neither family: name the file
@@ -262,11 +324,13 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
 
     Returns (detected layout, dropped classification-only entries).
     """
-    converted, family, layout, dropped = read_checkpoint(filename, prefix, map_location, model)
+    checkpoint = load_checkpoint_file(filename, map_location)
+    converted, family, layout, dropped = convert_checkpoint(checkpoint, filename, prefix, model)
     check_family(model, family, layout, str(filename))
     converted = check_state_dict(converted, model)
     model.load_state_dict(converted, strict=True)
     compute_as_trained(model, layout, str(filename))
+    compute_as_saved(model, saved_layer_norm_eps(checkpoint), str(filename))
     print_log(f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}'
               + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
                  else ''), logger='current')

@@ -43,7 +43,9 @@ def _load_in_place(module: nn.Module, state_dict: StateDict, prefix: str = '') -
     missing: List[str] = []
     unexpected: List[str] = []
     errors: List[str] = []
-    module._load_from_state_dict(state_dict, prefix, {}, False, missing, unexpected, errors)
+    metadata = getattr(state_dict, '_metadata', None) or {}
+    module._load_from_state_dict(state_dict, prefix, metadata.get(prefix[:-1], {}), False,
+                                 missing, unexpected, errors)
     for name, child in module._modules.items():
         if child is not None:
             _load_in_place(child, state_dict, f'{prefix}{name}.')
@@ -99,6 +101,10 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
     holder = 'state_dict' if isinstance(checkpoint.get('state_dict'), dict) else None
     raw = checkpoint[holder] if holder else checkpoint
     state_dict: StateDict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in raw.items())
+    # the modules' metadata (a recorded LayerNorm eps, BatchNorm's version) goes along
+    state_dict._metadata = OrderedDict(
+        (re.sub(r'^module(\.|$)', '', k), v)
+        for k, v in (getattr(raw, '_metadata', None) or {}).items())
     _load_in_place(model, state_dict)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]

@@ -8,6 +8,8 @@ import torch
 
 from mmpvt.apis.runner import load_config
 from mmpvt.models import build_backbone
+from mmpvt.models.checkpoints import fit_state_dict, load_checkpoint_file
+from mmpvt.models.checkpoints.loading import LAYER_NORM_EPS_METADATA
 from ...helpers import (build_model, by_family, load_pretrained, mmdet_zoo_model, official_weights,
                         run_main, saved_checkpoint)
 from ..reference_layouts import in_layout
@@ -25,9 +27,8 @@ def test_weights_in_mmdets_layout_give_every_layer_norm_mmdets_eps(tmp_path, arc
     assert [line for line in log_lines if 'LayerNorm eps' in line] == [
         f'{"PVT" if arch == "tiny" else "PVTv2"}: {path} is in the mmdet layout, whose code '
         'computes with LayerNorm eps 1e-06 throughout: 10 layer norms set from the authors\' eps '
-        'to 1e-06, so that the weights compute as they were trained (checkpoints saved from this '
-        'model do not record it: give the backbone layer_norm_eps=1e-06 in the config that tests '
-        'or resumes them)']  # 4 patch embeddings + 6 reductions (2 blocks in each of 3 stages)
+        'to 1e-06, so that the weights compute as they were trained (the checkpoints saved from '
+        'this model record it)']  # 4 patch embeddings + 6 reductions (2 blocks in each of 3 stages)
 
 
 def test_weights_in_the_authors_layout_keep_the_authors_eps(tmp_path, arch, log_lines):
@@ -42,12 +43,46 @@ def test_the_layer_norm_eps_option_sets_every_layer_norm(arch):
     assert layer_norm_eps(build_backbone(arch)) == {1e-5, 1e-6}  # the authors'
 
 
-def test_converting_weights_in_mmdets_layout_says_which_eps_to_give(tmp_path, arch):
+def test_weights_converted_from_mmdets_layout_keep_mmdets_eps(tmp_path, arch):
     path = saved_checkpoint(tmp_path, in_layout('mmdet', official_weights(arch)))
     out = run_main('convert_checkpoint.py', [path, tmp_path / 'converted.pth'])
     assert out.stdout.splitlines()[-1] == (
-        'its mmdet layout was trained with LayerNorm eps 1e-06 throughout: give the backbone '
-        'layer_norm_eps=1e-06 in the config that uses the converted file')
+        'its backbone was trained with LayerNorm eps 1e-06 throughout: the converted file records '
+        'it, and a backbone that loads it computes with it')
+    assert layer_norm_eps(load_pretrained(tmp_path / 'converted.pth', arch)) == {1e-6}
+
+
+# ---- checkpoints saved from a model with mmdet's eps record it ---------------------------------
+def saved_metadata(model):
+    """{module path: its metadata entry} of `model`'s state dict."""
+    return dict(model.state_dict()._metadata)
+
+
+def test_a_backbone_with_the_authors_eps_records_nothing(arch):
+    assert all(LAYER_NORM_EPS_METADATA not in entry
+               for entry in saved_metadata(build_backbone(arch)).values())
+
+
+def test_a_state_dict_saved_with_mmdets_eps_loads_with_it(tmp_path, arch, log_lines):
+    trained = build_backbone(arch, layer_norm_eps=1e-6)
+    assert saved_metadata(trained)[''][LAYER_NORM_EPS_METADATA] == 1e-6
+    torch.save(trained.state_dict(), tmp_path / 'backbone.pth')
+    state_dict = load_checkpoint_file(str(tmp_path / 'backbone.pth'))  # mmpvt's safe loader
+    model = build_backbone(arch)
+    model.load_state_dict(state_dict)
+    assert layer_norm_eps(model) == {1e-6}
+    family = 'PVT' if arch == 'tiny' else 'PVTv2'
+    assert [line for line in log_lines if 'LayerNorm eps' in line] == [
+        f'{family}: the state dict was saved from a model computing with LayerNorm eps 1e-06 '
+        'throughout: 10 layer norms set to 1e-06']
+
+
+def test_a_backbone_initialised_from_a_detector_saved_with_mmdets_eps_takes_it(tmp_path, arch):
+    detector = torch.nn.Module()  # what init_cfg reads: a detector's checkpoint, 'backbone.*'
+    detector.backbone = build_backbone(arch, layer_norm_eps=1e-6)
+    torch.save({'state_dict': detector.state_dict()}, tmp_path / 'detector.pth')
+    model = load_pretrained(tmp_path / 'detector.pth', arch, prefix='backbone.')
+    assert layer_norm_eps(model) == {1e-6}
 
 
 ZOO = {'tiny': ('pvt/retinanet_pvt-t_fpn_1x_coco.py', 'configs/retinanet/pvt_t_1x.py'),
@@ -74,3 +109,28 @@ def test_mmdets_zoo_retinanet_weights_give_mmdets_outputs_in_our_config(arch):
     for norm, eps in authors_eps.items():  # the same weights with the authors' eps: off
         norm.eps = eps
     assert max_error() > 1e-7
+
+
+@pytest.mark.slow  # two RetinaNets in float64
+def test_a_detector_fine_tuned_from_mmdets_weights_tests_as_it_trained(tmp_path, arch):
+    """Our config loads mmdet's zoo RetinaNet (mmdet's eps), the Runner saves a checkpoint, and
+    the model tools/test.py builds from the config loads it as the Runner does (our fit hook,
+    then mmengine's loader): mmdet's eps, and the saved model's outputs exactly."""
+    from mmengine.runner.checkpoint import (_load_checkpoint_to_model, get_state_dict,
+                                            save_checkpoint, weights_to_cpu)
+    zoo_config, our_config = ZOO[arch]
+    cfg = load_config(our_config)
+    cfg.model.backbone.init_cfg = None
+    trained = build_model(cfg).double().eval()
+    trained.load_state_dict(mmdet_zoo_model(zoo_config).double().state_dict())
+    path = str(tmp_path / 'epoch_1.pth')
+    save_checkpoint({'state_dict': weights_to_cpu(get_state_dict(trained)), 'meta': {}}, path)
+    tested = build_model(cfg).double().eval()
+    checkpoint = load_checkpoint_file(path)
+    fit_state_dict(tested, checkpoint, path)
+    _load_checkpoint_to_model(tested, checkpoint)
+    assert layer_norm_eps(tested.backbone) == {1e-6}
+    x = torch.randn(1, 3, 128, 160, dtype=torch.float64)
+    with torch.no_grad():
+        for ours, theirs in zip(tested(x, mode='tensor'), trained(x, mode='tensor')):
+            assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
