@@ -135,7 +135,8 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
                       source_layout=layout)
     # the LayerNorm eps its trainer computed with, where not the authors' (mmdet's layout, or
     # what an mmpvt checkpoint recorded): the written file records it for its backbone
-    eps = trained_layer_norm_eps(family, layout) or saved_layer_norm_eps(checkpoint)
+    eps = (trained_layer_norm_eps(family, layout)
+           or saved_layer_norm_eps(checkpoint, 'backbone.' if whole else None))
     info['layer_norm_eps'] = eps
     if classifier is not None:
         converted, name, info['num_classes'] = _classifier_checked(classifier, str(src), arch,

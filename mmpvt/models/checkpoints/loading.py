@@ -6,6 +6,7 @@ match the model's keys and shapes, else a :class:`~.errors.CheckpointMismatchErr
 Two entry points: :func:`load_backbone_checkpoint` (``init_cfg=dict(type='Pretrained', ...)``) and
 :func:`adopt_state_dict` (the backbones' load-state-dict pre-hook, for every other loader).
 """
+import re
 from collections import OrderedDict
 from typing import List, Optional, Tuple
 from urllib.error import URLError
@@ -147,16 +148,22 @@ def record_layer_norm_eps(model: nn.Module, state_dict: StateDict, prefix: str,
         local_metadata[LAYER_NORM_EPS_METADATA] = eps
 
 
-def saved_layer_norm_eps(checkpoint: dict) -> Optional[float]:
-    """The LayerNorm eps a backbone recorded in a loaded checkpoint object (a state dict, or a
-    training checkpoint holding one), whatever the module path it was saved under; None if none
-    did."""
+def saved_layer_norm_eps(checkpoint: dict, prefix: Optional[str] = None) -> Optional[float]:
+    """The LayerNorm eps that the backbone under `prefix` (e.g. 'backbone.'; None: the top level,
+    else 'backbone.', as :func:`~mmpvt.families.layouts.extract_state_dict` picks it) recorded in
+    a loaded checkpoint object (a state dict, or a training checkpoint holding one; DDP's
+    ``module.`` prefix removed); None if it recorded none. Safetensors files and state dicts
+    rebuilt key by key hold no such record."""
     holder = next((checkpoint[k] for k in ('state_dict', 'model', 'module')
                    if isinstance(checkpoint.get(k), dict)), checkpoint)
-    metadata = getattr(holder, '_metadata', None) or {}
-    found = {entry[LAYER_NORM_EPS_METADATA] for entry in metadata.values()
-             if isinstance(entry, dict) and LAYER_NORM_EPS_METADATA in entry}
-    return found.pop() if len(found) == 1 else None
+    metadata = {re.sub(r'^module(\.|$)', '', path): entry
+                for path, entry in (getattr(holder, '_metadata', None) or {}).items()}
+    paths = [prefix.rstrip('.')] if prefix else ['', 'backbone']
+    for path in paths:
+        entry = metadata.get(path)
+        if isinstance(entry, dict) and LAYER_NORM_EPS_METADATA in entry:
+            return entry[LAYER_NORM_EPS_METADATA]
+    return None
 
 
 def with_saved_layer_norm_eps(state_dict: StateDict, eps: Optional[float],
@@ -173,8 +180,15 @@ def with_saved_layer_norm_eps(state_dict: StateDict, eps: Optional[float],
 
 def compute_as_saved(model: nn.Module, eps: Optional[float], source: str) -> None:
     """Give `model` the LayerNorm eps its checkpoint recorded (None: nothing recorded, nothing
-    changes); one log line where that changes the model."""
-    changed = set_layer_norm_eps(model, eps) if eps is not None else 0
+    changes; it overrides the backbone's ``layer_norm_eps``); one log line where that changes
+    the model."""
+    if eps is None:
+        return
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
+        raise CheckpointMismatchError(
+            f'{source} records LayerNorm eps {eps!r} for its {model.family} backbone; expected a '
+            'number between 0 and 1 (is the file damaged?)')
+    changed = set_layer_norm_eps(model, float(eps))
     if changed:
         print_log(f'{model.family}: {source} was saved from a model computing with LayerNorm eps '
                   f'{eps:g} throughout: {changed} layer norms set to {eps:g}', logger='current')
@@ -330,7 +344,7 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
     converted = check_state_dict(converted, model)
     model.load_state_dict(converted, strict=True)
     compute_as_trained(model, layout, str(filename))
-    compute_as_saved(model, saved_layer_norm_eps(checkpoint), str(filename))
+    compute_as_saved(model, saved_layer_norm_eps(checkpoint, prefix), str(filename))
     print_log(f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}'
               + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
                  else ''), logger='current')

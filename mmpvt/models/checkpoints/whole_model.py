@@ -107,7 +107,9 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
         for k, v in (getattr(raw, '_metadata', None) or {}).items())
     _load_in_place(model, state_dict)
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict]
+    # BatchNorm's step counter may be absent (mmengine's loader ignores it too): it keeps 0
+    missing = [k for k in expected if k not in state_dict
+               and not k.endswith('.num_batches_tracked')]
     unexpected = [k for k in state_dict if k not in expected]
     mismatched = [k for k in expected if k in state_dict and (
         not isinstance(state_dict[k], Tensor) or state_dict[k].shape != expected[k].shape)]
@@ -137,3 +139,5 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
     else:
         checkpoint.clear()
         checkpoint.update(state_dict)
+        if isinstance(checkpoint, OrderedDict):  # a plain dict has no metadata to keep
+            checkpoint._metadata = state_dict._metadata
