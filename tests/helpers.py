@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,6 +148,7 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
     start_method = multiprocessing.get_start_method(allow_none=True)
     root = logging.getLogger()
     root_handlers, root_level = list(root.handlers), root.level
+    repo_entries = _repository_outputs()
     try:
         with warnings.catch_warnings():
             for cls in managers:  # as in a new process: no current scope, logger, visualizer
@@ -155,6 +157,12 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
             os.chdir(REPO)
             sys.argv = [argv0, *args]
             yield
+        left = sorted(_repository_outputs() - repo_entries)
+        if left:  # the run's default folders (work_dirs/<config>, ...) are in the repository
+            for path in left:
+                shutil.rmtree(os.path.join(REPO, path), ignore_errors=True)
+            raise AssertionError(f'{argv0} {args} wrote into the repository: {", ".join(left)}; '
+                                 'give it an output folder under tmp_path (--work-dir, ...)')
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
@@ -175,6 +183,18 @@ def tool_process_state(argv0: str, args: Sequence[str], env: dict = None):
                         handler.close()
             cls._instance_dict.clear()
             cls._instance_dict.update(before)
+
+
+# Where a tool run from the repository writes when not told otherwise (mmengine's default
+# work_dir, the demo's outputs); the suite keeps the repository as it found it.
+REPOSITORY_OUTPUT_FOLDERS = ('work_dirs', 'data', 'outputs')
+
+
+def _repository_outputs() -> set:
+    """What the tools' default output folders in the repository hold: {'work_dirs/x', ...}."""
+    return {f'{folder}/{name}' for folder in REPOSITORY_OUTPUT_FOLDERS
+            if os.path.isdir(os.path.join(REPO, folder))
+            for name in os.listdir(os.path.join(REPO, folder))}
 
 
 class Hung(BaseException):

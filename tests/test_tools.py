@@ -35,7 +35,8 @@ def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
              env=data_env(tiny_shapes))
     checkpoint = tmp_path / 'iter_1.pth'
     out = run_main('test.py', [FPN_DEMO, str(checkpoint), '--tta', '--out',
-                               str(tmp_path / 'masks'), '--cfg-options',
+                               str(tmp_path / 'masks'), '--work-dir', str(tmp_path / 'test'),
+                               '--cfg-options',
                                'test_dataloader.num_workers=0',
                                'test_dataloader.persistent_workers=False'],
                    env=data_env(tiny_shapes))
