@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -407,6 +408,18 @@ def read_key_table(family_name: str) -> Dict[str, List[Tuple[str, tuple]]]:
 
 def official_key_table(arch: str) -> List[Tuple[str, tuple]]:
     return read_key_table(family(arch))[arch]
+
+
+def official_backbone_params(arch: str) -> int:
+    """The parameters of an official PVTv2 checkpoint of `arch` without its classifier head."""
+    return sum(math.prod(s) for k, s in official_key_table(arch) if not k.startswith('head.'))
+
+
+@functools.lru_cache(maxsize=None)
+def repository_config(path: str) -> Config:
+    """The config at `path` (relative to the repository), parsed once per session; shared: do not
+    modify it (deep-copy it first)."""
+    return Config.fromfile(os.path.join(REPO, path))
 
 
 def release_backbone_shapes(arch: str) -> Dict[str, tuple]:

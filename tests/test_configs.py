@@ -8,12 +8,12 @@ import re
 
 import pytest
 import torch
-from mmengine.config import Config
 
 import mmpvt  # noqa: F401
 from mmpvt.models import PVT, PVTv2
 from mmpvt.models.builder import registry_of
-from .helpers import REPO, build_model, parameter_count, segmentation_inputs
+from .helpers import (REPO, build_model, official_backbone_params, parameter_count,
+                      repository_config, segmentation_inputs)
 from .test_head_configs import HEADS
 
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
@@ -41,9 +41,7 @@ PAPER_TABLE = [(pattern.format(v), params[i]) for pattern, params in PAPER_PARAM
 PAPER_TABLE += [('retinanet/pvt_s_1x_640.py', 34.2), ('sem_fpn/pvt_l_320k_msflip.py', 65.1)]
 
 
-@functools.lru_cache(maxsize=None)
-def load(path):
-    return Config.fromfile(os.path.join(REPO, path))
+load = repository_config
 
 
 # Trans2Seg's head reads tensor values while it is built (its drop-path rates): not on meta.
@@ -416,11 +414,6 @@ V2_CONFIGS = [p for p in CONFIGS if '/pvt_v2_' in p and not p.startswith('config
               and p not in HEADS]
 
 
-def official_v2_backbone_params(official_v2_keys, arch):
-    import math
-    return sum(math.prod(s) for k, s in official_v2_keys[arch] if not k.startswith('head.'))
-
-
 def cascade_bbox_head_params(num_classes=80):
     """Hand count of one authors' Cascade bbox head: 4 x (3x3 conv 256->256, no bias, + BN),
     fc 256*7*7 -> 1024, cls 1024 -> 81, class-specific reg 1024 -> 4 * 80."""
@@ -450,13 +443,12 @@ def stock_head_params(family, in_channels):
 
 
 @pytest.mark.parametrize('path', V2_CONFIGS)
-def test_pvt_v2_model_size_is_official_backbone_plus_standard_neck_and_heads(
-        path, official_v2_keys):
+def test_pvt_v2_model_size_is_official_backbone_plus_standard_neck_and_heads(path):
     cfg = load(path)
     model = build(path)
     arch = cfg.model.backbone.arch
     backbone = sum(p.numel() for p in model.backbone.parameters())
-    assert backbone == official_v2_backbone_params(official_v2_keys, arch)
+    assert backbone == official_backbone_params(arch)
     family = path.split('/')[1]
     dims = (32, 64, 160, 256) if arch == 'b0' else (64, 128, 320, 512)
     rest = sum(p.numel() for p in model.parameters()) - backbone

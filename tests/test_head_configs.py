@@ -16,8 +16,8 @@ from mmengine.hub import get_config
 import mmpvt  # noqa: F401
 from mmpvt.models import PVTv2
 from mmpvt.models.builder import registry_of
-from .helpers import (REPO, build_model, data_env, official_key_table, parameter_count,
-                      tool_process_state)
+from .helpers import (REPO, build_model, data_env, official_backbone_params, parameter_count,
+                      repository_config, tool_process_state)
 
 pytestmark = pytest.mark.slow  # whole models and training runs: not in test-fast
 
@@ -67,9 +67,7 @@ OPTIMIZER_FROM = {
 ARCH = {path: os.path.basename(path).split('_')[2] for path in HEADS}
 
 
-@functools.lru_cache(maxsize=None)
-def load(path):
-    return Config.fromfile(os.path.join(REPO, path))
+load = repository_config
 
 
 @functools.lru_cache(maxsize=None)
@@ -209,11 +207,6 @@ def test_head_config_trains_the_backbone_as_its_recipe_says(path):
     expected = optimizer_settings(stock_cfg, stock_model)
     head = {n: v for n, v in got.items() if not n.startswith('backbone.')}
     assert head == {n: v for n, v in expected.items() if not n.startswith('backbone.')}
-
-
-def official_backbone_params(arch):
-    """PVTv2's parameters from the official checkpoint's key table, the classifier dropped."""
-    return sum(math.prod(s) for k, s in official_key_table(arch) if not k.startswith('head.'))
 
 
 @pytest.mark.parametrize('path', sorted(HEADS))

@@ -13,12 +13,11 @@ import os
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import PARAM_SCHEDULERS
 
 import mmpvt  # noqa: F401
-from .helpers import REPO, build_model
+from .helpers import REPO, build_model, repository_config
 
 CONFIGS = sorted(os.path.relpath(p, REPO)
                  for p in glob.glob(os.path.join(REPO, 'configs', 'imagenet', '*.py')))
@@ -73,9 +72,7 @@ RECIPE = dict(
 )
 
 
-@functools.lru_cache(maxsize=None)
-def load(path):
-    return Config.fromfile(os.path.join(REPO, path))
+load = repository_config
 
 
 def _transform(cfg: dict):

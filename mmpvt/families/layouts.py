@@ -234,6 +234,14 @@ def identify(state_dict: StateDict) -> Tuple[str, str]:
     return found[0].name, max(counts, key=counts.get)
 
 
+def module_metadata(state_dict: StateDict) -> 'OrderedDict[str, dict]':
+    """The per-module metadata torch keeps on a state dict (its ``_metadata``: BatchNorm's
+    version, a recorded LayerNorm eps), by module path, DDP's ``module`` prefix removed as
+    :func:`unwrap` removes it from the keys; empty where the state dict has none."""
+    return OrderedDict((re.sub(r'^module(\.|$)', '', path), entry)
+                       for path, entry in (getattr(state_dict, '_metadata', None) or {}).items())
+
+
 def unwrap(checkpoint: dict) -> Tuple[StateDict, dict]:
     """(state dict, meta) of a loaded checkpoint object; DDP ``module.`` prefix removed."""
     if not isinstance(checkpoint, dict):

@@ -6,7 +6,6 @@ match the model's keys and shapes, else a :class:`~.errors.CheckpointMismatchErr
 Two entry points: :func:`load_backbone_checkpoint` (``init_cfg=dict(type='Pretrained', ...)``) and
 :func:`adopt_state_dict` (the backbones' load-state-dict pre-hook, for every other loader).
 """
-import re
 from collections import OrderedDict
 from typing import List, Optional, Tuple
 from urllib.error import URLError
@@ -19,7 +18,7 @@ from torch import Tensor, nn
 from ...families import FAMILIES
 from ...families.layouts import (HEAD_KEY, Conversion, StateDict, convert_classifier,
                                  convert_to_mmpvt, extract_state_dict, infer_arch, is_backbone_key,
-                                 key_listing, shape_text)
+                                 key_listing, module_metadata, shape_text)
 from ...safe_load import CheckpointFileError, CheckpointRefusedError, refusal_reason
 from .errors import CheckpointMismatchError, CheckpointReadError
 
@@ -156,8 +155,7 @@ def saved_layer_norm_eps(checkpoint: dict, prefix: Optional[str] = None) -> Opti
     rebuilt key by key hold no such record."""
     holder = next((checkpoint[k] for k in ('state_dict', 'model', 'module')
                    if isinstance(checkpoint.get(k), dict)), checkpoint)
-    metadata = {re.sub(r'^module(\.|$)', '', path): entry
-                for path, entry in (getattr(holder, '_metadata', None) or {}).items()}
+    metadata = module_metadata(holder)
     paths = [prefix.rstrip('.')] if prefix else ['', 'backbone']
     for path in paths:
         entry = metadata.get(path)

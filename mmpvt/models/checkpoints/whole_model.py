@@ -25,7 +25,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from torch import Tensor, nn
 
-from ...families.layouts import StateDict, key_listing, shape_text
+from ...families.layouts import StateDict, key_listing, module_metadata, shape_text
 from .errors import CheckpointMismatchError
 
 
@@ -102,9 +102,7 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
     raw = checkpoint[holder] if holder else checkpoint
     state_dict: StateDict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in raw.items())
     # the modules' metadata (a recorded LayerNorm eps, BatchNorm's version) goes along
-    state_dict._metadata = OrderedDict(
-        (re.sub(r'^module(\.|$)', '', k), v)
-        for k, v in (getattr(raw, '_metadata', None) or {}).items())
+    state_dict._metadata = module_metadata(raw)
     _load_in_place(model, state_dict)
     expected = model.state_dict()
     # BatchNorm's step counter may be absent (mmengine's loader ignores it too): it keeps 0
