@@ -41,6 +41,16 @@ def sync(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed(step: Callable[[], object], device: str = 'cpu') -> float:
+    """Seconds of one call of `step` on `device`, to the end of its work (synchronised before and
+    after)."""
+    sync(device)
+    start = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - start
+
+
 def interleave(steps: Dict[str, Callable[[], object]], warmup: int,
                repeats: int) -> Dict[str, List[float]]:
     """Seconds of each call of each step, `warmup` untimed rounds first, then `repeats` rounds
@@ -101,6 +111,29 @@ def cuda_peak(step: Callable[[], object]) -> dict:
     step()
     peak = torch.cuda.max_memory_allocated()
     return dict(peak_bytes=peak, rise_bytes=peak - base)
+
+
+def reset_peak(device: torch.device) -> None:
+    """Start a new peak-memory measurement on `device`: CUDA's allocator statistics, or on CPU
+    the process's peak resident memory (Linux: writing '5' to /proc/self/clear_refs resets
+    VmHWM to the current resident memory; elsewhere the peak since the start stays)."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
+
+
+def peak_bytes(device: torch.device) -> int:
+    """Peak allocated CUDA memory, or the process's peak resident memory, since
+    :func:`reset_peak`."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device)
+    return peak_rss_bytes()
 
 
 def in_worker(target: Callable, args: tuple, name: str) -> dict:

@@ -16,7 +16,9 @@ The checks, in order (``CHECKS``; ``--skip NAME`` leaves one out):
   PVTv2-B2-Li (TF32 off).
 * ``autocast-fp16`` / ``autocast-bf16``: features finite and within 5e-2 (relative L2) of
   float32, gradients' cosine to float32's above 0.99 (fp16 keeps 11 significand bits, bf16 8).
-* ``channels-last``: a channels_last input gives the contiguous input's features (1e-4).
+* ``channels-last``: a channels_last model and input give the contiguous run's features and
+  gradients in float32 (1e-4) and, under each autocast dtype the device runs, finite features
+  within 5e-2 of float32.
 * ``sdpa``: every attention layer of PVT-S and PVTv2-B2 runs one of SDPA's fused kernels (flash,
   memory-efficient or cuDNN; on the CPU its flash kernel), counted per aten call under autocast.
 * ``amp-train-step``: a whole-backbone training step of PVT-S and PVTv2-B2 at ``size`` (800x1344)
@@ -50,7 +52,7 @@ from mmpvt.ops import use_fused_ops
 from mmpvt.torch_compat import autocast_supports
 from .demo_data import generate
 from .distributed_run import REPO, DistributedRun
-from .measure import cpu_name, peak_rss_bytes, save_report
+from .measure import cpu_name, peak_bytes, reset_peak, save_report
 
 # float32 against float32 in another order of operations
 FP32_TOL = 1e-4
@@ -347,21 +349,37 @@ def _autocast_bf16(p: Preflight):
 
 @check('channels-last')
 def _channels_last(p: Preflight):
-    worst = {}
-    with exact_float32(), torch.no_grad():
+    worst, low = {}, {}
+    dtypes = [d for d in (torch.float16, torch.bfloat16) if unsupported_autocast(p, d) is None]
+    with exact_float32():
         for arch in SMALL_ARCHS:
-            model = p.backbone(arch).eval()
-            x = p.image()
-            ref = model(x)
+            model, x = p.backbone(arch).train(), p.image()
+            ref = features_and_gradients(model, x)
             model = model.to(memory_format=torch.channels_last)
-            got = model(x.contiguous(memory_format=torch.channels_last))
-            if not all(torch.isfinite(g).all() for g in got):
-                raise Failed(f'{arch}: channels_last features are not finite')
-            worst[arch] = max(relative_error(a, b) for a, b in zip(got, ref))
+            x = x.contiguous(memory_format=torch.channels_last)
+            runs = {'float32': features_and_gradients(model, x)}
+            for dtype in dtypes:
+                with torch.autocast(p.device.type, dtype=dtype):
+                    runs[str(dtype)[6:]] = features_and_gradients(model, x)
+            for name, run in runs.items():
+                if not all(torch.isfinite(t).all() for t in run[0] + run[1]):
+                    raise Failed(f'{arch}: a channels_last feature or gradient in {name} is not '
+                                 'finite')
+            worst[arch] = worst_error(runs.pop('float32'), ref)
+            low.update({f'{arch} {name}': max(((a - b).norm() / b.norm()).item()
+                                              for a, b in zip(run[0], ref[0]))
+                        for name, run in runs.items()})
     if max(worst.values()) > FP32_TOL:
-        raise Failed(f'channels_last features differ by {worst} (relative), more than {FP32_TOL}')
-    return (f'features equal the contiguous input\'s within {max(worst.values()):.1e}',
-            dict(relative_error=worst))
+        raise Failed(f'channels_last features and gradients differ by {worst} (relative), more '
+                     f'than {FP32_TOL}')
+    if low and max(low.values()) > LOW_PRECISION_TOL:
+        raise Failed(f'channels_last features under autocast off by {low} (relative L2), more '
+                     f'than {LOW_PRECISION_TOL}')
+    under = (f'; under {", ".join(str(d)[6:] for d in dtypes)} autocast finite and within '
+             f'{max(low.values()):.1e} of float32 (<= {LOW_PRECISION_TOL})' if low else '')
+    return (f'training features and gradients equal the contiguous run\'s within '
+            f'{max(worst.values()):.1e} (<= {FP32_TOL}){under}',
+            dict(relative_error=worst, autocast_relative_l2=low))
 
 
 # SDPA's fused kernels as aten names them (CUDA's; the CPU's flash kernel)
@@ -411,26 +429,6 @@ def _sdpa(p: Preflight):
             dict(kernels=taken, dtype=str(dtype)))
 
 
-def reset_peak_memory(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        return
-    try:  # Linux: '5' resets the process's peak resident memory (VmHWM) to its current one
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-    except OSError:
-        pass
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    """Peak allocated CUDA memory, or the process's peak resident memory, since
-    :func:`reset_peak_memory`."""
-    if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return peak_rss_bytes() / 2**20
-
-
 @check('amp-train-step')
 def _amp_train_step(p: Preflight):
     cuda = p.device.type == 'cuda'
@@ -445,7 +443,7 @@ def _amp_train_step(p: Preflight):
         scaler = torch.amp.GradScaler('cuda', enabled=cuda) if hasattr(torch, 'amp') and \
             hasattr(torch.amp, 'GradScaler') else torch.cuda.amp.GradScaler(enabled=cuda)
         x = p.image(2, p.size)
-        reset_peak_memory(p.device)
+        reset_peak(p.device)
         start = time.perf_counter()
         # GradScaler starts at 2^16: an fp16 first step that overflows is skipped and the scale
         # halved, as in any AMP run; a step must go through within AMP_STEPS
@@ -473,7 +471,7 @@ def _amp_train_step(p: Preflight):
         if cuda:
             torch.cuda.synchronize()
         measured[arch] = dict(steps=step, seconds=round(time.perf_counter() - start, 3),
-                              peak_mib=round(peak_memory_mib(p.device), 1))
+                              peak_mib=round(peak_bytes(p.device) / 2**20, 1))
         del model, optimizer, scaler, x, loss  # the next model's peak is its own
     what = 'peak allocated' if cuda else 'process peak resident'
     summary = ', '.join(f'{a} {m["peak_mib"]:.0f} MiB {what}' for a, m in measured.items())

@@ -371,9 +371,7 @@ def assert_same_detections(got, expected, min_count: int = 50,
 
 # ---- the official checkpoints, as facts (tests/data) -------------------------------------------
 # tests/data holds copies of the facts of official_pvt_v{1,2}_checkpoint_keys.json: the key
-# names and shapes of the authors' ImageNet checkpoints, in file order.
-V1_ARCHS = ('tiny', 'small', 'medium', 'large')
-V2_ARCHS = ('b0', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5')
+# names and shapes of the authors' ImageNet checkpoints, in file order, per released variant.
 KEY_TABLES = {'PVT': os.path.join(TESTS, 'data', 'official_pvt_v1_checkpoint_keys.json'),
               'PVTv2': os.path.join(TESTS, 'data', 'official_pvt_v2_checkpoint_keys.json')}
 # Entries of the ImageNet checkpoints that only the classifier uses (PVT v1: the class token, the
@@ -383,10 +381,26 @@ CLASSIFIER_ONLY = {'PVT': re.compile(r'^(cls_token|norm\.(weight|bias)|head\.(we
                    'PVTv2': re.compile(r'^head\.(weight|bias)$')}
 
 
+@functools.lru_cache(maxsize=None)
+def read_key_table(family_name: str) -> Dict[str, List[Tuple[str, tuple]]]:
+    """{variant: [(key, shape), ...]} of one family's official checkpoints."""
+    with open(KEY_TABLES[family_name]) as f:
+        return {k: [(name, tuple(shape)) for name, shape in v] for k, v in json.load(f).items()}
+
+
+# The variants the authors released ImageNet weights of (the facts' variants, in their order),
+# and those without released weights: the paper's Table 9 wider PVT-Small.
+V1_ARCHS, V2_ARCHS = tuple(read_key_table('PVT')), tuple(read_key_table('PVTv2'))
+UNRELEASED_ARCHS = {'small_wide': 'PVT'}
+
+
 def family(arch: str) -> str:
-    """'PVT' for the paper's v1 variants, 'PVTv2' for b0..b5 and b2_li."""
-    assert arch in V1_ARCHS + V2_ARCHS, arch
-    return 'PVT' if arch in V1_ARCHS else 'PVTv2'
+    """The family of variant `arch` as the facts give it (independent of mmpvt's tables): the
+    one whose official checkpoints include it, else :data:`UNRELEASED_ARCHS`."""
+    found = [name for name in KEY_TABLES if arch in read_key_table(name)]
+    found += [UNRELEASED_ARCHS[arch]] if arch in UNRELEASED_ARCHS else []
+    assert len(found) == 1, f'variant {arch!r}: families {found}'
+    return found[0]
 
 
 def by_family(*archs, **marks):
@@ -397,13 +411,6 @@ def by_family(*archs, **marks):
 def size_id(value):
     """pytest ids: an (H, W) input size as 'HxW'; anything else as pytest writes it."""
     return 'x'.join(map(str, value)) if isinstance(value, tuple) else None
-
-
-@functools.lru_cache(maxsize=None)
-def read_key_table(family_name: str) -> Dict[str, List[Tuple[str, tuple]]]:
-    """{variant: [(key, shape), ...]} of one family's official checkpoints."""
-    with open(KEY_TABLES[family_name]) as f:
-        return {k: [(name, tuple(shape)) for name, shape in v] for k, v in json.load(f).items()}
 
 
 def official_key_table(arch: str) -> List[Tuple[str, tuple]]:

@@ -210,8 +210,9 @@ def test_vit_small_retinanet_trains_one_step_and_predicts():
 
 
 # ---- the authors' settings, config by config (PVT v1) --------------------------------------------
-# The specification: whai362/PVT's released configs (mmdet 2.13 / mmseg 0.13) where they exist,
-# else the paper's Sec. 5 text; each row says which. A config change that breaks a row fails.
+# The specification: the authors' released configs (mmdet 2.13 / mmseg 0.13) where they exist
+# (tests/data/pvt_v1_config_facts.md), else the paper's Sec. 5 text (tests/data/pvt_v1_facts.md,
+# "Training settings"); each row says which. A config change that breaks a row fails.
 DET_TEST = ('Resize', (1333, 800))
 ADE_TRAIN = ('RandomResize', (2048, 512), (0.5, 2.0))
 ADE_TEST = ('mmpvt.AlignResize', (2048, 512))
@@ -456,7 +457,7 @@ def test_pvt_v2_model_size_is_official_backbone_plus_standard_neck_and_heads(pat
 
 
 def test_gfl_b2_size_is_the_authors_reported_33_11m():
-    # whai362/PVT detection README, get_flops of gfl_pvt_v2_b2_fpn_3x_mstrain_fp16.py: 33.11 M
+    # tests/data/pvt_v2_facts.md Sec. 7 (get_flops of the authors' GFL B2 config): 33.11 M
     params = sum(p.numel() for p in build('configs/gfl/pvt_v2_b2_3x_ms.py').parameters())
     assert round(params / 1e6, 2) == 33.11
 

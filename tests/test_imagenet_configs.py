@@ -1,9 +1,10 @@
 """The ImageNet configs (configs/imagenet/*_300e.py) against the authors' recipe.
 
-The specification is whai362/PVT's classification code (main.py defaults, per-variant configs)
-as timm 0.3.2 runs it: every value below is written from that description, not read off our
-configs. A row is the resolved setting (the config after inheritance, and mmpretrain's defaults
-for what it leaves unsaid, read off the built transforms).
+The specification is tests/data/classification_facts.md Sec. 2 and 4 (the authors'
+classification code: main.py defaults and per-variant configs, as timm 0.3.2 runs it): every value
+below is written from that description, not read off our configs. A row is the resolved setting
+(the config after inheritance, and mmpretrain's defaults for what it leaves unsaid, read off the
+built transforms).
 """
 import copy
 import functools

@@ -134,7 +134,7 @@ def test_imagenet_classifier_gflops_at_224_match_paper_table2(variant, paper):
 
 
 def test_pvt_v2_b2_gflops_at_224_match_the_authors_get_flops():
-    # whai362/PVT classification README: get_flops.py pvt_v2_b2 -> 4.04 GFLOPs (attention included)
+    # tests/data/pvt_v2_facts.md Sec. 6: get_flops.py pvt_v2_b2 -> 4.04 GFLOPs (attention included)
     assert round(backbone_complexity('b2')['gflops'], 1) == 4.0
 
 

@@ -252,6 +252,10 @@ def cpu_backend(cfg: Config) -> str:
     return backend
 
 
+# the names a config gives mmengine's DDP wrapper (mmengine's Runner defaults to it)
+MMENGINE_DDP = ('MMDistributedDataParallel', 'mmengine.MMDistributedDataParallel')
+
+
 def _setup_cpu_distributed(cfg: Config) -> None:
     """Make ``--launcher pytorch`` work without CUDA (e.g. gloo on CPU).
 
@@ -266,11 +270,18 @@ def _setup_cpu_distributed(cfg: Config) -> None:
         return
     if not dist.is_initialized():
         dist.init_process_group(backend=cpu_backend(cfg))
-    if cfg.get('model_wrapper_cfg') is None:
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
         cfg.model_wrapper_cfg = ConfigDict(
             type='mmpvt.CPUDistributedDataParallel',
             find_unused_parameters=cfg.get('find_unused_parameters', False))
-    else:
+    elif wrapper.get('type', 'MMDistributedDataParallel') in MMENGINE_DDP:
+        # the config's own settings of mmengine's wrapper (e.g. find_unused_parameters=True)
+        cfg.model_wrapper_cfg = ConfigDict(wrapper, type='mmpvt.CPUDistributedDataParallel')
+        print_log(f"no CUDA: the config's {wrapper.get('type', 'MMDistributedDataParallel')} "
+                  'runs as mmpvt.CPUDistributedDataParallel (no device ids, SyncBN as BatchNorm)',
+                  logger='current')
+    else:  # another wrapper (e.g. MMFullyShardedDataParallel): as the config says, on CPU
         cfg.model_wrapper_cfg.setdefault('device_ids', None)
 
 

@@ -54,6 +54,12 @@ class RoIAlignFunction(torch.autograd.Function):
         return roi_align(feat, rois, out_size, scale, sampling_ratio, 'avg', True)
 
     @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        # An export-only stand-in: the graphs it runs in are traced, never trained.
+        raise RuntimeError('RoIAlignFunction is the ONNX export form of mmcv RoIAlign and has no '
+                           'backward; train with the detector itself (its mmcv.ops.RoIAlign)')
+
+    @staticmethod
     def symbolic(g, feat, rois, out_size, scale, sampling_ratio):
         def columns(*idx):
             return g.op('Gather', rois, g.op('Constant', value_t=torch.tensor(idx)), axis_i=1)

@@ -14,6 +14,8 @@ same machine state. Peak memory of a step is measured as in :mod:`.backbone`: on
 of the resident memory of an isolated worker process per model, on CUDA
 ``torch.cuda.max_memory_allocated`` above what the model and batch already hold.
 """
+import functools
+import glob
 import importlib.util
 import os
 import sys
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import nn
 
-from mmpvt.families import FAMILIES, family_of
+from mmpvt.families import family_of
 from mmpvt.models.builder import build_from_config
 from .. import REPO
 from ..flops import num_params
@@ -32,15 +34,23 @@ from ..measure import compared, cuda_peak, in_worker, interleave, machine, rss_r
 
 # the implementations always compared (the authors' joins them given their checkout)
 IMPLEMENTATIONS = ('mmpvt', 'transformers')
-# arch -> our ImageNet config
-CONFIGS = {'tiny': 'pvt_t', 'small': 'pvt_s', 'medium': 'pvt_m', 'large': 'pvt_l',
-           **{a: f'pvt_v2_{a}' for a in FAMILIES['PVTv2'].archs}}
+
+
+@functools.lru_cache(maxsize=None)
+def imagenet_configs() -> Dict[str, str]:
+    """arch -> our ImageNet config (``configs/imagenet/*_300e.py``), as each config's backbone
+    names its arch."""
+    configs = {}
+    for path in sorted(glob.glob(os.path.join(REPO, 'configs', 'imagenet', '*_300e.py'))):
+        configs[Config.fromfile(path).model.backbone.arch] = path
+    return configs
 
 
 def config_path(arch: str) -> str:
-    if arch not in CONFIGS:
-        raise ValueError(f'no ImageNet config for arch {arch!r}; choose from {list(CONFIGS)}')
-    return os.path.join(REPO, 'configs', 'imagenet', f'{CONFIGS[arch]}_300e.py')
+    if arch not in imagenet_configs():
+        raise ValueError(f'no ImageNet config for arch {arch!r}; choose from '
+                         f'{list(imagenet_configs())}')
+    return imagenet_configs()[arch]
 
 
 def build_mmpvt(arch: str) -> nn.Module:

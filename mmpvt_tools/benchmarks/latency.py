@@ -17,7 +17,6 @@ no annotations, and nothing that is timed reads them). Detection and segmentatio
 import os.path as osp
 import statistics
 import tempfile
-import time
 from contextlib import ExitStack
 from importlib import import_module
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -34,7 +33,7 @@ from mmpvt.apis.cli import check_device
 from mmpvt.models.builder import build_from_config, registry_of
 from mmpvt.models.checkpoints import fit_state_dict, load_checkpoint_file
 from ..demo_data import DEFAULTS, render_image
-from ..measure import AMP_DTYPES, autocast, machine, sync
+from ..measure import AMP_DTYPES, autocast, machine, timed
 
 WARMUP_IMAGES = 5        # the authors' tool: the first 5 images are not timed
 PAPER_IMAGES = 2000      # ... and the next 2000 are
@@ -158,12 +157,9 @@ def measure_latency(config: str, checkpoint: Optional[str] = None, device: str =
             if progress and index == warmup:
                 bar = ProgressBar(images)  # started after the warm-up: its rate is the timed one
             data = source[index]  # the data loading: not timed
-            sync(device)
-            start = time.perf_counter()
-            model.test_step(data)
-            sync(device)
+            seconds = timed(lambda: model.test_step(data), device)
             if index >= warmup:
-                times.append(time.perf_counter() - start)
+                times.append(seconds)
                 if bar is not None:
                     bar.update()
     if bar is not None:

@@ -37,7 +37,8 @@ def counting(least: int):
 # name -> add_argument keywords; the option is --name with '_' as '-'
 OPTIONS = dict(
     arch=dict(nargs='+', default=['small'], choices=ARCHS,
-              help='PVT tiny..large or PVTv2 b0..b5 (mmdet has no b2_li)'),
+              help='variants to compare (every one mmdet 3.3 ports: all but b2_li, whose linear '
+                   'spatial reduction mmdet lacks)'),
     shapes=dict(nargs='+', type=parse_shape, default=[(224, 224), (512, 512), (800, 1333)],
                 help=f'input sizes, HxW (sides {MIN_SIDE} to {MAX_SIDE})'),
     batch=dict(nargs='+', type=counting(1), default=[1], help='batch sizes'),

@@ -58,6 +58,30 @@ def test_a_run_without_cuda_takes_gloo_where_the_config_says_nccl(
     assert any('uses gloo instead of' in line for line in log_lines) == logged
 
 
+@pytest.mark.parametrize('wrapper,expected', [
+    (None, dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=False)),
+    (dict(type='MMDistributedDataParallel', find_unused_parameters=True),
+     dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=True)),
+    (dict(find_unused_parameters=True),  # mmengine's Runner: no type means its DDP wrapper
+     dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=True)),
+    (dict(type='MMFullyShardedDataParallel'),
+     dict(type='MMFullyShardedDataParallel', device_ids=None)),
+], ids=['none', 'mmengine-ddp', 'untyped', 'another-wrapper'])
+def test_a_distributed_run_without_cuda_wraps_as_the_config_asks_without_device_ids(
+        wrapper, expected, monkeypatch):
+    # the config's own DDP settings must reach the CPU wrapper, which also runs SyncBN as
+    # BatchNorm (torch has no CPU SyncBN); the process group is taken as already made
+    from mmengine.config import Config
+
+    from mmpvt.apis import runner
+    monkeypatch.setattr(runner.dist, 'is_initialized', lambda: True)
+    cfg = Config(dict(launcher='pytorch'))
+    if wrapper is not None:
+        cfg.model_wrapper_cfg = wrapper
+    runner._setup_cpu_distributed(cfg)
+    assert cfg.model_wrapper_cfg.to_dict() == expected
+
+
 def test_no_demo_config_pins_a_process_group_backend():
     # a pinned gloo would make a GPU run of the demo talk over TCP instead of NCCL
     import glob

@@ -112,3 +112,14 @@ def test_roi_align_node_equals_mmcv_roi_align_in_onnxruntime(tmp_path):
         got = session.run(None, {'feat': f.numpy(), 'rois': r.numpy()})[0]
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_roi_align_export_form_refuses_a_backward_naming_what_to_train_with():
+    from mmpvt.deploy.two_stage import RoIAlignFunction
+
+    feat = torch.randn(1, 4, 16, 16, requires_grad=True)
+    rois = torch.tensor([[0.0, 1.0, 1.0, 30.0, 30.0]])
+    pooled = RoIAlignFunction.apply(feat, rois, (2, 2), 0.25, 0)
+    with pytest.raises(RuntimeError, match=r'export form of mmcv RoIAlign and has no backward; '
+                                           r'train with the detector itself'):
+        pooled.sum().backward()

@@ -4,6 +4,7 @@ config, ``init_cfg`` loading strictly) and the converter tool's checks work for 
 import pytest
 import torch
 
+from mmpvt.apis.convert import convert_checkpoint_file
 from mmpvt.families import FAMILIES, build_encoder, convert_to_mmpvt, family_of, register_family
 from mmpvt.models import CheckpointMismatchError
 from mmpvt.models.backbones import openmmlab_backbone
@@ -56,6 +57,21 @@ def test_its_openmmlab_backbone_builds_by_config_and_loads_strictly(toy, tmp_pat
                               init_cfg=dict(type='Pretrained', checkpoint=str(path))))
     with pytest.raises(CheckpointMismatchError, match=r'shape mismatches.*stages\.1'):
         other.init_weights()
+
+
+def test_the_converter_tool_converts_and_checks_its_checkpoints(toy, tmp_path):
+    torch.manual_seed(0)
+    source = toy_family.Toy('toy_m')
+    torch.save(toy_family.mmpvt_to_authors(source.state_dict()), tmp_path / 'authors.pth')
+    info = convert_checkpoint_file(str(tmp_path / 'authors.pth'), str(tmp_path / 'mmpvt.pth'))
+    assert (info['family'], info['layout'], info['classifier']) == ('Toy', 'official', False)
+    written = torch.load(tmp_path / 'mmpvt.pth', weights_only=True)
+    written = written.get('state_dict', written)
+    assert sorted(written) == sorted(source.state_dict())
+    assert all(torch.equal(written[k], v) for k, v in source.state_dict().items())
+    with pytest.raises(CheckpointMismatchError, match=r'authors\.pth'):
+        convert_checkpoint_file(str(tmp_path / 'authors.pth'), str(tmp_path / 'small.pth'),
+                                arch='toy_s')
 
 
 def test_a_family_taking_another_familys_name_or_variant_is_refused(toy):

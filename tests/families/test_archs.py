@@ -1,16 +1,18 @@
 """Specification of the variant tables (each family module's ``*_ARCHS``): which names exist
-and which family each belongs to (PVT paper Table 1; the PVTv2 release)."""
+and which family each belongs to (tests/data: the official checkpoints of each family; the
+paper's Tables 1 and 9)."""
 import pytest
 
 from mmpvt.families import FAMILIES, family_of
 from mmpvt.families.pvt_v1 import PVT_ARCHS
 from mmpvt.families.pvt_v2 import PVTV2_ARCHS
-from ..helpers import V1_ARCHS, V2_ARCHS, by_family, family
+from ..helpers import UNRELEASED_ARCHS, V1_ARCHS, V2_ARCHS, by_family, family
 
 
 def test_each_family_has_exactly_the_published_variants():
     # and Table 9's wider PVT-Small, which has no released weights
-    assert (tuple(PVT_ARCHS), tuple(PVTV2_ARCHS)) == (V1_ARCHS + ('small_wide', ), V2_ARCHS)
+    assert (tuple(PVT_ARCHS), tuple(PVTV2_ARCHS)) == (V1_ARCHS + tuple(UNRELEASED_ARCHS),
+                                                      V2_ARCHS)
 
 
 def test_wide_small_is_pvt_s_with_stages_about_1_4x_wider_and_64_wide_heads():
@@ -25,7 +27,7 @@ def test_wide_small_is_pvt_s_with_stages_about_1_4x_wider_and_64_wide_heads():
         {k: v for k, v in small.items() if k not in ('embed_dims', 'num_heads')}
 
 
-@pytest.mark.parametrize('name', by_family(*V1_ARCHS, *V2_ARCHS))
+@pytest.mark.parametrize('name', by_family(*V1_ARCHS, *UNRELEASED_ARCHS, *V2_ARCHS))
 def test_family_of_names_the_family_of_each_variant(name):
     assert family_of(name) is FAMILIES[family(name)]
 

@@ -3,8 +3,9 @@
 Loading never ignores anything silently: classification-only entries are dropped with one info
 line, a checkpoint of the other family is refused naming what it is, and every other key must
 match the model's keys and shapes, else a :class:`~.errors.CheckpointMismatchError` names them.
-Two entry points: :func:`load_backbone_checkpoint` (``init_cfg=dict(type='Pretrained', ...)``) and
-:func:`adopt_state_dict` (the backbones' load-state-dict pre-hook, for every other loader).
+Two entry points, :func:`load_backbone_checkpoint` (``init_cfg=dict(type='Pretrained', ...)``) and
+:func:`adopt_state_dict` (the backbones' load-state-dict pre-hook, for every other loader), and
+one path after reading: :func:`fit_to_backbone`.
 """
 from collections import OrderedDict
 from typing import List, Optional, Tuple
@@ -204,6 +205,28 @@ def convert_for(model: nn.Module, state_dict: StateDict) -> Conversion:
     return converted._replace(state_dict=kept, dropped=converted.dropped + head)
 
 
+def fit_to_backbone(model: nn.Module, state_dict: StateDict, source: str) -> Conversion:
+    """What every loader of a backbone's weights does once it has read them: convert them from
+    any known layout (unless their keys are already the model's), refuse the other family, match
+    keys, shapes and values to `model` (:func:`check_state_dict`) and give `model` the numerics
+    of the weights' trainer (:func:`compute_as_trained`). `source` names the weights in errors and
+    log lines ('The state dict under 'backbone.'', a file name). Returns the fitted state dict
+    with the family, layout and dropped classification-only entries found."""
+    family, layout, dropped = model.family, 'mmpvt', []
+    if set(state_dict) != set(model.state_dict()):
+        try:
+            state_dict, family, layout, dropped = convert_for(model, state_dict)
+        except ValueError as e:  # neither family
+            raise CheckpointMismatchError(f'{source}: {e}') from e
+        check_family(model, family, layout, source)
+    try:
+        state_dict = check_state_dict(state_dict, model)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'{source}: {e}') from e
+    compute_as_trained(model, layout, source)
+    return Conversion(state_dict, family, layout, dropped)
+
+
 def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> None:
     """Convert, in place, the entries of `state_dict` under `prefix` to `model`'s mmpvt layout.
 
@@ -223,27 +246,14 @@ def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> No
             f'(no key {where}); it would keep its initial weights. Its first keys: '
             + ', '.join(list(state_dict)[:5]))
     sub: StateDict = OrderedDict((k[len(prefix):], state_dict[k]) for k in keys)
-    layout, dropped = 'mmpvt', []
-    if set(sub) != set(model.state_dict()):
-        try:
-            sub, found_family, layout, dropped = convert_for(model, sub)
-        except ValueError as e:
-            raise CheckpointMismatchError(f'The weights {where}: {e}') from e
-        check_family(model, found_family, layout, f'The state dict {where}')
-    try:
-        sub = check_state_dict(sub, model)
-    except CheckpointMismatchError as e:
-        raise CheckpointMismatchError(f'The weights {where}: {e}') from e
-    compute_as_trained(model, layout, f'the state dict {where}')
-    if layout == 'mmpvt' and not dropped:  # keys ours; shapes checked (v1 tables resized)
-        state_dict.update((prefix + k, v) for k, v in sub.items())
-        return
+    sub, _, layout, dropped = fit_to_backbone(model, sub, f'The state dict {where}')
     for k in keys:
         del state_dict[k]
     state_dict.update((prefix + k, v) for k, v in sub.items())
-    print_log(f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout'
-              + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
-                 else ''), logger='current')
+    if layout != 'mmpvt' or dropped:
+        print_log(f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout'
+                  + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
+                     else ''), logger='current')
 
 
 def adopt_classifier_state_dict(backbone: nn.Module, state_dict: StateDict, prefix: str) -> None:
@@ -308,15 +318,9 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
 def read_checkpoint(filename: str, prefix: Optional[str] = None, map_location: str = 'cpu',
                     model: Optional[nn.Module] = None) -> Conversion:
     """Read the backbone of a checkpoint of any known layout and convert it to mmpvt's (for the
-    backbone `model`, see :func:`convert_for`; None: a backbone for dense prediction)."""
-    return convert_checkpoint(load_checkpoint_file(filename, map_location), filename, prefix,
-                              model)
-
-
-def convert_checkpoint(checkpoint: dict, filename: str, prefix: Optional[str] = None,
-                       model: Optional[nn.Module] = None) -> Conversion:
-    """:func:`read_checkpoint` of a checkpoint object already loaded from `filename`."""
-    sd = extract_state_dict(checkpoint, prefix)
+    backbone `model`, see :func:`convert_for`; None: a backbone for dense prediction), without
+    loading it anywhere."""
+    sd = extract_state_dict(load_checkpoint_file(filename, map_location), prefix)
     try:
         return convert_for(model, sd) if model is not None else convert_to_mmpvt(sd)
     except ValueError as e:  # neither family: name the file
@@ -337,11 +341,9 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
     Returns (detected layout, dropped classification-only entries).
     """
     checkpoint = load_checkpoint_file(filename, map_location)
-    converted, family, layout, dropped = convert_checkpoint(checkpoint, filename, prefix, model)
-    check_family(model, family, layout, str(filename))
-    converted = check_state_dict(converted, model)
+    converted, _, layout, dropped = fit_to_backbone(
+        model, extract_state_dict(checkpoint, prefix), str(filename))
     model.load_state_dict(converted, strict=True)
-    compute_as_trained(model, layout, str(filename))
     compute_as_saved(model, saved_layer_norm_eps(checkpoint, prefix), str(filename))
     print_log(f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}'
               + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped

@@ -269,8 +269,8 @@ def test_a_whole_official_classifier_loads_into_the_classifier(arch, load):
     pytest.param('b0', 'tiny', r"^The state dict at the top level is a PVTv2 checkpoint "
                                r"\(official layout\); it cannot be loaded into PVT\.",
                  id='PVTv2-into-PVT'),
-    pytest.param('small', 'tiny', r"(?s)^The weights under 'backbone\.': The checkpoint does not "
-                                  r"fit this PVT \(arch tiny\).*looks like PVT arch small\.$",
+    pytest.param('small', 'tiny', r"(?s)^The state dict under 'backbone\.': The checkpoint does "
+                                  r"not fit this PVT \(arch tiny\).*looks like PVT arch small\.$",
                  id='PVT-small-into-tiny'),
 ])
 def test_a_classifier_of_another_family_or_variant_is_an_error_saying_what_it_is(
