@@ -21,9 +21,11 @@ test:  ## run the test suite with the venv interpreter, one worker per core, fil
 test-fast:  ## backbones, layers, checkpoint loaders, transforms, argument checks (< 60 s), on both cores
 	$(PY) -m pytest tests -q -m "not slow" -n 2 --dist loadfile
 
-lint:  ## flake8 and isort --check with the settings of setup.cfg (what CI runs)
-	$(PY) -m flake8 mmpvt mmpvt_runtime mmpvt_tools tools tests configs setup.py
-	$(PY) -m isort --check-only --quiet mmpvt mmpvt_runtime mmpvt_tools tools tests configs setup.py
+LINTED := mmpvt mmpvt_runtime mmpvt_tools tools tests configs setup.py
+lint:  ## flake8, isort --check and yapf --diff with the settings of setup.cfg (what CI runs)
+	$(PY) -m flake8 $(LINTED)
+	$(PY) -m isort --check-only --quiet $(LINTED)
+	$(PY) -m yapf --diff --recursive $(LINTED)
 
 demo: export MMPVT_DEMO_VIA = make
 demo:  ## train + evaluate PVT-T RetinaNet on the bundled synthetic data (CPU, ~4.5 min); ARGS=--full: the longer run, ARGS=--help: all options

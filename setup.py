@@ -20,8 +20,10 @@ def read_version():
 
 
 # the backbones need torch, mmengine and mmcv; each OpenMMLab task package is an extra
-EXTRAS = {name: read_requirements(f'{name}.txt') for name in ('det', 'seg', 'cls', 'hub',
-                                                              'deploy', 'tests')}
+EXTRAS = {
+    name: read_requirements(f'{name}.txt')
+    for name in ('det', 'seg', 'cls', 'hub', 'deploy', 'tests')
+}
 EXTRAS['all'] = EXTRAS['det'] + EXTRAS['seg'] + EXTRAS['cls'] + EXTRAS['hub']
 
 setup(
@@ -34,8 +36,12 @@ setup(
     packages=find_packages(include=['mmpvt', 'mmpvt.*', 'mmpvt_runtime', 'mmpvt_runtime.*']),
     # the configs and the model index, where OpenMMLab packages keep them (mim search, get_model):
     # mmpvt/.mim links to the repository's own, and a wheel holds copies
-    package_data={'mmpvt': ['.mim/model-index.yml', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py',
-                            '.mim/configs/*/*.yml']},
+    package_data={
+        'mmpvt': [
+            '.mim/model-index.yml', '.mim/configs/*/*.py', '.mim/configs/*/*/*.py',
+            '.mim/configs/*/*.yml'
+        ]
+    },
     python_requires='>=3.10',
     install_requires=read_requirements('runtime.txt'),
     extras_require=EXTRAS,

@@ -79,8 +79,7 @@ def atomic_path(path: str) -> Iterator[str]:
     name = os.path.basename(path)
     _remove_stale_temporaries(directory, name)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f'.{name}.{_writer_tag()}.', suffix='.tmp',
-                                   dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{name}.{_writer_tag()}.', suffix='.tmp', dir=directory)
     except OSError as e:
         raise _write_failed(path, e) from e
     os.close(fd)

@@ -34,8 +34,8 @@ def _child(parent: Registry, name: str, locations: List[str]) -> Registry:
         name, parent=parent, scope='mmpvt', locations=locations)
 
 
-MODELS = _child(MMENGINE_MODELS, 'model', ['mmpvt.models', 'mmpvt.models.detectors',
-                                           'mmpvt.models.heads'])
+MODELS = _child(MMENGINE_MODELS, 'model',
+                ['mmpvt.models', 'mmpvt.models.detectors', 'mmpvt.models.heads'])
 TRANSFORMS = _child(MMENGINE_TRANSFORMS, 'transform', ['mmpvt.datasets'])
 HOOKS = _child(MMENGINE_HOOKS, 'hook', ['mmpvt.engine'])
 MODEL_WRAPPERS = _child(MMENGINE_MODEL_WRAPPERS, 'model_wrapper', ['mmpvt.engine'])

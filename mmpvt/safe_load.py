@@ -92,8 +92,9 @@ def _numpy_globals() -> List[object]:
     from numpy.core import multiarray  # numpy 2 keeps this path as an alias
 
     # np.dtype instances are rebuilt through their concrete classes (numpy.dtypes.Float64DType...)
-    dtype_classes = [c for c in vars(np.dtypes).values()
-                     if isinstance(c, type) and issubclass(c, np.dtype)]
+    dtype_classes = [
+        c for c in vars(np.dtypes).values() if isinstance(c, type) and issubclass(c, np.dtype)
+    ]
     entries: List[object] = [np.ndarray, np.dtype, *dtype_classes]
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         entries += [(multiarray._reconstruct, f'{module}._reconstruct'),
@@ -121,9 +122,14 @@ def _allowed_globals() -> Dict[str, object]:
     # What later torch releases added to that list, as far as this torch has it: plain data types
     # (protocol 2 pickles bytes, e.g. numpy's array data, as _codecs.encode(text, 'latin1');
     # torch's MultiStepLR keeps its milestones in a Counter), every dtype and torch.device.
-    allowed.update({'_codecs.encode': codecs.encode, 'builtins.set': set,
-                    'builtins.bytearray': bytearray, 'builtins.complex': complex,
-                    'collections.Counter': collections.Counter, 'torch.device': torch.device})
+    allowed.update({
+        '_codecs.encode': codecs.encode,
+        'builtins.set': set,
+        'builtins.bytearray': bytearray,
+        'builtins.complex': complex,
+        'collections.Counter': collections.Counter,
+        'torch.device': torch.device
+    })
     allowed.update((f'torch.{name}', value) for name, value in vars(torch).items()
                    if isinstance(value, torch.dtype))
     for entry in mmengine_globals():
@@ -151,7 +157,8 @@ class AllowListUnpickler(pickle.Unpickler):
 
 # torch.load's pickle_module: it subclasses `Unpickler` and calls `load` for legacy files
 _ALLOW_LIST_PICKLE = types.SimpleNamespace(
-    __name__='mmpvt_allow_list_pickle', Unpickler=AllowListUnpickler,
+    __name__='mmpvt_allow_list_pickle',
+    Unpickler=AllowListUnpickler,
     load=lambda file, **kwargs: AllowListUnpickler(file, **kwargs).load(),
     UnpicklingError=pickle.UnpicklingError)
 
@@ -161,8 +168,8 @@ def safe_torch_load(f, map_location=None):
     only, on any supported torch; anything else raises ``pickle.UnpicklingError``."""
     if has_safe_globals():
         return torch.load(f, map_location=map_location, weights_only=True)
-    return torch.load(f, map_location=map_location, weights_only=False,
-                      pickle_module=_ALLOW_LIST_PICKLE)
+    return torch.load(
+        f, map_location=map_location, weights_only=False, pickle_module=_ALLOW_LIST_PICKLE)
 
 
 def refusal_reason(error: BaseException) -> str:
@@ -172,9 +179,9 @@ def refusal_reason(error: BaseException) -> str:
     # torch's own unpickler names what it refused after this tag (on the same or a later line)
     text = text.split('WeightsUnpickler error:', 1)[-1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return next((line for line in lines
-                 if 'GLOBAL' in line or 'nsupported' in line or 'Refusing' in line),
-                lines[0] if lines else type(error).__name__)
+    return next(
+        (line for line in lines if 'GLOBAL' in line or 'nsupported' in line or 'Refusing' in line),
+        lines[0] if lines else type(error).__name__)
 
 
 class CheckpointRefusedError(pickle.UnpicklingError):
@@ -297,13 +304,17 @@ def prefer_trainer_weights(checkpoint, source: str):
     if not isinstance(checkpoint, dict):
         return checkpoint
     if isinstance(checkpoint.get('state_dict_ema'), dict):
-        print_log(f'{source}: took the EMA weights (state_dict_ema), as timm\'s loader does; '
-                  'the non-EMA state_dict is not loaded', logger='current')
+        print_log(
+            f'{source}: took the EMA weights (state_dict_ema), as timm\'s loader does; '
+            'the non-EMA state_dict is not loaded',
+            logger='current')
         checkpoint = dict(checkpoint, state_dict=checkpoint['state_dict_ema'])
         del checkpoint['state_dict_ema']
     elif all(isinstance(checkpoint.get(key), dict) for key in ('model', 'model_ema')):
-        print_log(f'{source}: took the weights under model, which the authors\' code evaluates; '
-                  'its model_ema weights are not loaded', logger='current')
+        print_log(
+            f'{source}: took the weights under model, which the authors\' code evaluates; '
+            'its model_ema weights are not loaded',
+            logger='current')
     return checkpoint
 
 
@@ -319,8 +330,11 @@ def load_from_local(filename: str, map_location=None) -> dict:
     return _load_named(filename, filename, map_location)
 
 
-def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
-                  progress: bool = True, file_name: Optional[str] = None) -> dict:
+def safe_load_url(url: str,
+                  model_dir: Optional[str] = None,
+                  map_location=None,
+                  progress: bool = True,
+                  file_name: Optional[str] = None) -> dict:
     """Download `url` once into `model_dir` (default ``$TORCH_HOME/hub/checkpoints``), as
     ``torch.hub.load_state_dict_from_url`` does, and unpickle it with :func:`safe_torch_load`.
     A refused file raises UnpicklingError naming the URL and the cached file."""
@@ -366,8 +380,10 @@ def load_from_openmmlab(filename: str, map_location=None) -> dict:
     scheme, name = filename.split('://', 1)
     renamed = get_deprecated_model_names().get(name)
     if renamed is not None:
-        print_log(f'{scheme}://{name} is deprecated in favor of {scheme}://{renamed}',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'{scheme}://{name} is deprecated in favor of {scheme}://{renamed}',
+            logger='current',
+            level=logging.WARNING)
         name = renamed
     url = get_external_models()[name]
     if url.startswith(('http://', 'https://')):
@@ -379,8 +395,7 @@ def load_from_mmcls(filename: str, map_location=None) -> dict:
     """``mmcls://NAME``: an mmcls classifier's backbone, renamed as mmengine's loader does."""
     checkpoint = load_from_http(get_mmcls_models()[filename[len('mmcls://'):]], map_location)
     state_dict = checkpoint.get('state_dict', checkpoint)
-    backbone = {k[len('backbone.'):]: v for k, v in state_dict.items()
-                if k.startswith('backbone.')}
+    backbone = {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
     return {'state_dict': backbone}
 
 

@@ -31,8 +31,7 @@ def has_dynamic_export() -> bool:
     """torch.export with ``Dim.DYNAMIC`` and the dynamo ONNX exporter are available."""
     export = getattr(torch, 'export', None)
     dim = getattr(export, 'Dim', None)
-    return (hasattr(dim, 'DYNAMIC')
-            and 'dynamo' in inspect.signature(torch.onnx.export).parameters)
+    return (hasattr(dim, 'DYNAMIC') and 'dynamo' in inspect.signature(torch.onnx.export).parameters)
 
 
 def has_safe_globals() -> bool:
@@ -84,8 +83,9 @@ def is_exporting() -> bool:
 def legacy_onnx_export_kwargs() -> dict:
     """Keyword arguments that select the TorchScript ONNX exporter: ``dynamo=False`` where
     torch.onnx.export has the choice (torch >= 2.5 defaults to dynamo from 2.9), none before."""
-    return ({'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters
-            else {})
+    return ({
+        'dynamo': False
+    } if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {})
 
 
 def register_load_state_dict_pre_hook(module: nn.Module, hook: Callable) -> None:
@@ -118,16 +118,16 @@ def autocast_enabled(device_type: str) -> bool:
     """``torch.is_autocast_enabled(device_type)`` (torch >= 2.4; before, per-device functions)."""
     if _AUTOCAST_BY_DEVICE:
         return torch.is_autocast_enabled(device_type)
-    return (torch.is_autocast_cpu_enabled() if device_type == 'cpu'
-            else torch.is_autocast_enabled())
+    return (torch.is_autocast_cpu_enabled()
+            if device_type == 'cpu' else torch.is_autocast_enabled())
 
 
 def autocast_dtype(device_type: str) -> torch.dtype:
     """``torch.get_autocast_dtype(device_type)``: the dtype autocast computes in on the device."""
     if _AUTOCAST_BY_DEVICE:
         return torch.get_autocast_dtype(device_type)
-    return (torch.get_autocast_cpu_dtype() if device_type == 'cpu'
-            else torch.get_autocast_gpu_dtype())
+    return (torch.get_autocast_cpu_dtype()
+            if device_type == 'cpu' else torch.get_autocast_gpu_dtype())
 
 
 def autocast_supports(device_type: str, dtype: torch.dtype) -> bool:

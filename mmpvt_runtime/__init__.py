@@ -29,6 +29,6 @@ __all__ = [
     'draw_classification', 'draw_detections', 'draw_segmentation', 'grid_anchors', 'label_text',
     'map_roi_levels', 'nms', 'output_paths', 'padding_mask', 'paste_masks', 'prediction_json',
     'preprocess', 'random_palette', 'read_image', 'resize_and_crop', 'rpn_proposals',
-    'save_outputs', 'shared_output_name', 'softmax', 'to_original', 'top_k',
-    'two_stage_detections', 'unwritable_reason'
+    'save_outputs', 'shared_output_name', 'softmax', 'to_original', 'top_k', 'two_stage_detections',
+    'unwritable_reason'
 ]

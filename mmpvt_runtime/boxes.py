@@ -72,8 +72,8 @@ def decode_distances(anchors: np.ndarray, dist: np.ndarray, coder: dict,
 DECODERS = {'delta': decode_boxes, 'distance': decode_distances}
 
 
-def decode(anchors: np.ndarray, reg: np.ndarray, coder: dict,
-           img_shape: Tuple[int, int]) -> np.ndarray:
+def decode(anchors: np.ndarray, reg: np.ndarray, coder: dict, img_shape: Tuple[int,
+                                                                               int]) -> np.ndarray:
     """(N, 4) anchors and (N, 4) regression outputs -> (N, 4) boxes, by the coder's type."""
     return DECODERS[coder.get('type', 'delta')](anchors, reg, coder, img_shape)
 
@@ -100,8 +100,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, np.int64)
 
 
-def batched_nms(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray,
-                iou_threshold: float, split_thr: int = 10000) -> np.ndarray:
+def batched_nms(boxes: np.ndarray,
+                scores: np.ndarray,
+                idxs: np.ndarray,
+                iou_threshold: float,
+                split_thr: int = 10000) -> np.ndarray:
     """mmcv's ``batched_nms``: NMS within each ``idxs`` group; kept indices by score. Below
     split_thr boxes it is one NMS on boxes offset by group (idx * (max coordinate + 1)), so that
     boxes of different groups never overlap; above it one NMS per group, as mmcv does (the two
@@ -112,8 +115,8 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray,
         offsets = idxs.astype(np.float32) * (boxes.max() + np.float32(1))
         return nms(boxes + offsets[:, None], scores, iou_threshold)
     kept = [np.nonzero(idxs == i)[0] for i in np.unique(idxs)]
-    kept = np.concatenate([members[nms(boxes[members], scores[members], iou_threshold)]
-                           for members in kept])
+    kept = np.concatenate(
+        [members[nms(boxes[members], scores[members], iou_threshold)] for members in kept])
     return kept[np.argsort(-scores[kept], kind='stable')]
 
 
@@ -133,5 +136,7 @@ def best_detections(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
 
 def no_detections() -> Dict[str, np.ndarray]:
     """An empty result with the dtypes of a full one."""
-    return dict(bboxes=np.zeros((0, 4), np.float32), scores=np.zeros(0, np.float32),
-                labels=np.zeros(0, np.int64))
+    return dict(
+        bboxes=np.zeros((0, 4), np.float32),
+        scores=np.zeros(0, np.float32),
+        labels=np.zeros(0, np.int64))

@@ -15,8 +15,13 @@ from typing import Dict, Sequence, Tuple
 import cv2
 import numpy as np
 
-_CV2_FILTERS = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR,
-                'bicubic': cv2.INTER_CUBIC, 'area': cv2.INTER_AREA, 'lanczos': cv2.INTER_LANCZOS4}
+_CV2_FILTERS = {
+    'nearest': cv2.INTER_NEAREST,
+    'bilinear': cv2.INTER_LINEAR,
+    'bicubic': cv2.INTER_CUBIC,
+    'area': cv2.INTER_AREA,
+    'lanczos': cv2.INTER_LANCZOS4
+}
 
 
 def edge_size(h: int, w: int, scale: int, edge: str = 'short') -> Tuple[int, int]:
@@ -38,8 +43,8 @@ def _resize(image: np.ndarray, size: Tuple[int, int], interpolation: str,
             pass
         else:
             resample = getattr(Image, 'Resampling', Image)
-            return np.asarray(Image.fromarray(image).resize(
-                (w, h), getattr(resample, interpolation.upper())))
+            return np.asarray(
+                Image.fromarray(image).resize((w, h), getattr(resample, interpolation.upper())))
     return cv2.resize(image, (w, h), interpolation=_CV2_FILTERS[interpolation])
 
 

@@ -32,6 +32,6 @@ def detr_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, meta: dict,
     cxcy, wh = bbox_pred[order, :2], bbox_pred[order, 2:]
     boxes = np.concatenate([cxcy - 0.5 * wh, cxcy + 0.5 * wh], axis=1).astype(np.float32)
     h, w = info['img_shape']
-    boxes = to_original(clip_to_image(boxes * np.asarray([w, h, w, h], np.float32),
-                                      info['img_shape']), info)
+    boxes = to_original(
+        clip_to_image(boxes * np.asarray([w, h, w, h], np.float32), info['img_shape']), info)
     return dict(bboxes=boxes, scores=scores[order], labels=labels[order].astype(np.int64))

@@ -101,8 +101,8 @@ def _draw_label(out: np.ndarray, text: str, x: float, y: float, font_points: int
     box = out.copy()
     cv2.rectangle(box, (x0, y0), (x1, y1), (0, 0, 0), -1)
     out[:] = _blend(out, box, TEXT_BOX_ALPHA)
-    cv2.putText(out, text, (int(round(x)), int(round(y + h))), FONT, scale, _bgr(TEXT_COLOUR),
-                1, cv2.LINE_AA)
+    cv2.putText(out, text, (int(round(x)), int(round(y + h))), FONT, scale, _bgr(TEXT_COLOUR), 1,
+                cv2.LINE_AA)
 
 
 def _draw_artists(out: np.ndarray, boxes: np.ndarray, labels: np.ndarray, texts: List[str],
@@ -127,8 +127,12 @@ def _draw_artists(out: np.ndarray, boxes: np.ndarray, labels: np.ndarray, texts:
     return out
 
 
-def draw_detections(image: np.ndarray, result: Dict[str, np.ndarray], classes: Sequence[str] = (),
-                    palette: Sequence = (), score_thr: float = 0.3, seed: int = 0) -> np.ndarray:
+def draw_detections(image: np.ndarray,
+                    result: Dict[str, np.ndarray],
+                    classes: Sequence[str] = (),
+                    palette: Sequence = (),
+                    score_thr: float = 0.3,
+                    seed: int = 0) -> np.ndarray:
     """A copy of the BGR `image` with the detections whose score is > `score_thr` (mmdet's
     comparison) drawn."""
     keep = result['scores'] > score_thr
@@ -141,8 +145,10 @@ def draw_detections(image: np.ndarray, result: Dict[str, np.ndarray], classes: S
     cap = max(math.sqrt(h * w) // 90, 10) / 4
     line, outline = _thickness(min(LINE_WIDTH, cap)), _thickness(min(MASK_EDGE_WIDTH, cap))
     masks = result['masks'][keep] if 'masks' in result else np.zeros((0, h, w), bool)
-    outlines = [c for mask in masks for c in cv2.findContours(
-        mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)[0]]
+    outlines = [
+        c for mask in masks
+        for c in cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)[0]
+    ]
     texts = [label_text(label, score, classes) for score, label in zip(scores, labels)]
     out = _draw_artists(image.copy(), boxes, labels, texts, colours, outlines, line, outline)
     if not len(masks):
@@ -168,7 +174,7 @@ def _label_anchor(mask: np.ndarray) -> Tuple[int, int]:
 
 
 def draw_segmentation(image: np.ndarray, seg_map: np.ndarray, classes: Sequence[str] = (),
-                      palette: Sequence = ()) -> np.ndarray:
+                      palette: Sequence = ()) -> np.ndarray:  # yapf: disable
     """mmseg's SegLocalVisualizer with labels: each class present painted in its colour (classes
     past the class list are left out, as mmseg does) with its name on a box of that colour,
     then blended with the image at SEG_OPACITY."""
@@ -191,7 +197,8 @@ def draw_segmentation(image: np.ndarray, seg_map: np.ndarray, classes: Sequence[
     return (image * (1 - SEG_OPACITY) + layer * SEG_OPACITY).astype(np.uint8)
 
 
-def draw_classification(image: np.ndarray, result: Dict[str, np.ndarray],
+def draw_classification(image: np.ndarray,
+                        result: Dict[str, np.ndarray],
                         classes: Sequence[str] = ()) -> np.ndarray:
     """The best class of a classification result written on a copy of `image`; small images are
     drawn at 224 px on the short side first (as image_demo draws them), so that the text fits."""
@@ -205,8 +212,11 @@ def draw_classification(image: np.ndarray, result: Dict[str, np.ndarray],
     return out
 
 
-def draw(image: np.ndarray, result: Dict[str, np.ndarray], classes: Sequence[str] = (),
-         palette: Sequence = (), score_thr: float = 0.3) -> np.ndarray:
+def draw(image: np.ndarray,
+         result: Dict[str, np.ndarray],
+         classes: Sequence[str] = (),
+         palette: Sequence = (),
+         score_thr: float = 0.3) -> np.ndarray:
     """:func:`draw_segmentation` for a result with ``seg_map``, :func:`draw_classification` for
     one with ``probs``, else :func:`draw_detections`."""
     if 'probs' in result:

@@ -35,19 +35,22 @@ def _fail(path: str, expected: str, value) -> None:
 
 
 def simple(expected: str, accepts: Callable[[object], bool]) -> Spec:
+
     def check(value, path):
         if not accepts(value):
             _fail(path, expected, value)
+
     return Spec(check, expected)
 
 
 def number(low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> Spec:
     """A finite int or float in [low, high] (low excluded with `low_open`)."""
     bounds = ('(' if low_open else '[') + f'{low:g}, {high:g}]'
-    expected = 'a finite number' + ('' if (low, high) == (-math.inf, math.inf) else
-                                    f' in {bounds}')
-    return simple(expected, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-                  and math.isfinite(v) and (v > low if low_open else v >= low) and v <= high)
+    expected = 'a finite number' + ('' if (low, high) == (-math.inf, math.inf) else f' in {bounds}')
+    return simple(
+        expected,
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and
+        (v > low if low_open else v >= low) and v <= high)
 
 
 def integer(low: int) -> Spec:
@@ -65,14 +68,14 @@ def one_of(*choices) -> Spec:
 
 def file_name() -> Spec:
     """A file of the model's own directory: a plain name, no directory part."""
-    return simple('a file name beside the model (no directory part)',
-                  lambda v: isinstance(v, str) and v not in ('', '.', '..')
-                  and os.path.basename(v) == v and '/' not in v and '\\' not in v)
+    return simple(
+        'a file name beside the model (no directory part)',
+        lambda v: isinstance(v, str) and v not in
+        ('', '.', '..') and os.path.basename(v) == v and '/' not in v and '\\' not in v)
 
 
 def list_of(item: Spec, length: Optional[int] = None, min_length: int = 0) -> Spec:
-    size = f'{length} ' if length is not None else (f'at least {min_length} '
-                                                    if min_length else '')
+    size = f'{length} ' if length is not None else (f'at least {min_length} ' if min_length else '')
     expected = f'a list of {size}items, each {item.expected}'
 
     def check(value, path):
@@ -81,6 +84,7 @@ def list_of(item: Spec, length: Optional[int] = None, min_length: int = 0) -> Sp
             _fail(path, expected, value)
         for i, element in enumerate(value):
             item.check(element, f'{path}[{i}]')
+
     return Spec(check, expected)
 
 
@@ -93,12 +97,13 @@ def mapping(key: Spec, value: Spec) -> Spec:
         for k, v in given.items():
             key.check(k, f'{path} key')
             value.check(v, f'{path}.{k}')
+
     return Spec(check, expected)
 
 
 def nullable(spec: Spec) -> Spec:
-    return Spec(lambda v, path: None if v is None else spec.check(v, path),
-                f'null or {spec.expected}')
+    return Spec(lambda v, path: None
+                if v is None else spec.check(v, path), f'null or {spec.expected}')
 
 
 def either(*specs: Spec) -> Spec:
@@ -114,15 +119,18 @@ def either(*specs: Spec) -> Spec:
             except MetadataError:
                 pass
         _fail(path, expected, value)
+
     return Spec(check, expected)
 
 
 def tagged(key: str, records: Dict[str, Spec], default: str) -> Spec:
     """An object whose `key` entry (`default` if absent: files of older exports) names which of
     `records` it is."""
+
     def check(value, path):
         record({}, {key: one_of(*records)}).check(value, path)
         records[value.get(key, default)].check(value, path)
+
     return Spec(check, f'an object with {key} ' + ' or '.join(map(repr, records)))
 
 
@@ -142,6 +150,7 @@ def record(required: Dict[str, Spec], optional: Optional[Dict[str, Spec]] = None
         for name, spec in optional.items():
             if name in value:
                 spec.check(value[name], f'{path}.{name}' if path else name)
+
     return Spec(check, 'an object')
 
 
@@ -161,16 +170,30 @@ COMMON = {
 }
 COMMON_OPTIONAL = {'classes': list_of(TEXT), 'palette': list_of(RGB)}
 
-DENSE_RESIZE = record({'type': one_of('resize', 'align'), 'scale': list_of(SIDE, length=2)},
-                      {'size_divisor': integer(1)})
-CLS_RESIZE = record({'type': one_of('resize_edge', 'resize'),
-                     'scale': either(SIDE, list_of(SIDE, length=2)),
-                     'interpolation': TEXT, 'backend': one_of('cv2', 'pillow')},
-                    {'edge': one_of('short', 'long', 'height', 'width')})
-CODER = tagged('type', {
-    'delta': record({'means': list_of(number(), length=4), 'stds': list_of(POSITIVE, length=4),
-                     'clip_border': BOOLEAN, 'wh_ratio_clip': POSITIVE}),
-    'distance': record({'clip_border': BOOLEAN})}, default='delta')
+DENSE_RESIZE = record({
+    'type': one_of('resize', 'align'),
+    'scale': list_of(SIDE, length=2)
+}, {'size_divisor': integer(1)})
+CLS_RESIZE = record(
+    {
+        'type': one_of('resize_edge', 'resize'),
+        'scale': either(SIDE, list_of(SIDE, length=2)),
+        'interpolation': TEXT,
+        'backend': one_of('cv2', 'pillow')
+    }, {'edge': one_of('short', 'long', 'height', 'width')})
+CODER = tagged(
+    'type', {
+        'delta':
+        record({
+            'means': list_of(number(), length=4),
+            'stds': list_of(POSITIVE, length=4),
+            'clip_border': BOOLEAN,
+            'wh_ratio_clip': POSITIVE
+        }),
+        'distance':
+        record({'clip_border': BOOLEAN})
+    },
+    default='delta')
 ANCHORS = {
     'strides': list_of(list_of(POSITIVE, length=2), min_length=1),
     'base_anchors': list_of(list_of(list_of(number(), length=4), min_length=1), min_length=1),
@@ -181,30 +204,76 @@ NMS_PRE = integer(-1)  # -1: all of them
 MAX_PER_IMAGE = integer(1)
 
 TASKS: Dict[str, Spec] = {
-    'det': record(dict(COMMON, resize=DENSE_RESIZE, num_classes=integer(1), **ANCHORS,
-                       score_factors=BOOLEAN,
-                       test_cfg=record({'nms_pre': NMS_PRE, 'score_thr': PROBABILITY,
-                                        'iou_threshold': IOU, 'max_per_img': MAX_PER_IMAGE,
-                                        'min_bbox_size': number()})), COMMON_OPTIONAL),
-    'two_stage': record(dict(
-        COMMON, resize=DENSE_RESIZE, graphs=mapping(TEXT, file_name()),
-        rpn=record(dict(ANCHORS, test_cfg=record({
-            'nms_pre': NMS_PRE, 'max_per_img': MAX_PER_IMAGE, 'iou_threshold': IOU,
-            'min_bbox_size': number()}))),
-        rcnn=record({'num_classes': integer(1),
-                     'stages': list_of(record({'coder': CODER, 'reg_class_agnostic': BOOLEAN,
-                                               'bbox_roi': ROI_LEVELS, 'bbox_graph': TEXT},
-                                              {'mask_roi': ROI_LEVELS, 'mask_graph': TEXT}),
-                                       min_length=1),
-                     'test_cfg': record({'score_thr': PROBABILITY, 'iou_threshold': IOU,
-                                         'max_per_img': MAX_PER_IMAGE})},
-                    {'class_agnostic_mask': BOOLEAN, 'mask_thr_binary': PROBABILITY})),
+    'det':
+    record(
+        dict(
+            COMMON,
+            resize=DENSE_RESIZE,
+            num_classes=integer(1),
+            **ANCHORS,
+            score_factors=BOOLEAN,
+            test_cfg=record({
+                'nms_pre': NMS_PRE,
+                'score_thr': PROBABILITY,
+                'iou_threshold': IOU,
+                'max_per_img': MAX_PER_IMAGE,
+                'min_bbox_size': number()
+            })), COMMON_OPTIONAL),
+    'two_stage':
+    record(
+        dict(
+            COMMON,
+            resize=DENSE_RESIZE,
+            graphs=mapping(TEXT, file_name()),
+            rpn=record(
+                dict(
+                    ANCHORS,
+                    test_cfg=record({
+                        'nms_pre': NMS_PRE,
+                        'max_per_img': MAX_PER_IMAGE,
+                        'iou_threshold': IOU,
+                        'min_bbox_size': number()
+                    }))),
+            rcnn=record(
+                {
+                    'num_classes':
+                    integer(1),
+                    'stages':
+                    list_of(
+                        record(
+                            {
+                                'coder': CODER,
+                                'reg_class_agnostic': BOOLEAN,
+                                'bbox_roi': ROI_LEVELS,
+                                'bbox_graph': TEXT
+                            }, {
+                                'mask_roi': ROI_LEVELS,
+                                'mask_graph': TEXT
+                            }),
+                        min_length=1),
+                    'test_cfg':
+                    record({
+                        'score_thr': PROBABILITY,
+                        'iou_threshold': IOU,
+                        'max_per_img': MAX_PER_IMAGE
+                    })
+                }, {
+                    'class_agnostic_mask': BOOLEAN,
+                    'mask_thr_binary': PROBABILITY
+                })), COMMON_OPTIONAL),
+    'detr':
+    record(
+        dict(COMMON, resize=DENSE_RESIZE, num_classes=integer(1), max_per_img=MAX_PER_IMAGE),
         COMMON_OPTIONAL),
-    'detr': record(dict(COMMON, resize=DENSE_RESIZE, num_classes=integer(1),
-                        max_per_img=MAX_PER_IMAGE), COMMON_OPTIONAL),
-    'seg': record(dict(COMMON, resize=DENSE_RESIZE), COMMON_OPTIONAL),
-    'cls': record(dict(COMMON, resize=CLS_RESIZE, crop=nullable(list_of(SIDE, length=2)),
-                       num_classes=integer(1)), COMMON_OPTIONAL),
+    'seg':
+    record(dict(COMMON, resize=DENSE_RESIZE), COMMON_OPTIONAL),
+    'cls':
+    record(
+        dict(
+            COMMON,
+            resize=CLS_RESIZE,
+            crop=nullable(list_of(SIDE, length=2)),
+            num_classes=integer(1)), COMMON_OPTIONAL),
 }
 
 

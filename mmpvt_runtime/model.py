@@ -69,15 +69,20 @@ class Task(NamedTuple):
 
 TASKS = {
     # only the shape of size_ref is read: it tells the graph the size to resize the map to
-    'seg': Task(lambda x, info: dict(size_ref=np.zeros((1, *info['ori_shape']), np.uint8)),
-                lambda model, out, info: dict(seg_map=out['seg_map'][0])),
-    'det': Task(None, lambda model, out, info: dense_detections(out, model.meta, info)),
-    'two_stage': Task(None, lambda model, out, info: two_stage_detections(
-        out, model.companions, model.meta, info)),
-    'detr': Task(lambda x, info: dict(pad_mask=padding_mask(x.shape[-2:], info['img_shape'])),
-                 lambda model, out, info: detr_detections(out['cls_score'][0],
-                                                          out['bbox_pred'][0], model.meta, info)),
-    'cls': Task(None, lambda model, out, info: classification(out['logits'][0], model.topk)),
+    'seg':
+    Task(lambda x, info: dict(size_ref=np.zeros((1, *info['ori_shape']), np.uint8)),
+         lambda model, out, info: dict(seg_map=out['seg_map'][0])),
+    'det':
+    Task(None, lambda model, out, info: dense_detections(out, model.meta, info)),
+    'two_stage':
+    Task(None,
+         lambda model, out, info: two_stage_detections(out, model.companions, model.meta, info)),
+    'detr':
+    Task(
+        lambda x, info: dict(pad_mask=padding_mask(x.shape[-2:], info['img_shape'])), lambda model,
+        out, info: detr_detections(out['cls_score'][0], out['bbox_pred'][0], model.meta, info)),
+    'cls':
+    Task(None, lambda model, out, info: classification(out['logits'][0], model.topk)),
 }
 
 
@@ -100,7 +105,9 @@ class OnnxModel:
     (two-stage RoI heads), by the names the metadata gives them; ``topk``: how many classes a
     classifier's result lists."""
 
-    def __init__(self, path: str, providers: Sequence[str] = ('CPUExecutionProvider', ),
+    def __init__(self,
+                 path: str,
+                 providers: Sequence[str] = ('CPUExecutionProvider', ),
                  topk: int = 5) -> None:
         path = str(path)
         self.path = path

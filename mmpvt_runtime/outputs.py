@@ -63,8 +63,9 @@ def output_paths(out_dir: str, image_path: str, task: str = 'det') -> Dict[str, 
     """dict(vis=drawing path, pred=prediction path) of `image_path` under `out_dir`."""
     name = osp.basename(image_path)
     stem = osp.splitext(name)[0]
-    pred = (osp.join(out_dir, 'pred', f'{stem}_pred.png') if task == 'seg' else
-            osp.join(out_dir, 'preds', f'{stem}.json'))
+    pred = (
+        osp.join(out_dir, 'pred', f'{stem}_pred.png') if task == 'seg' else osp.join(
+            out_dir, 'preds', f'{stem}.json'))
     return dict(vis=osp.join(out_dir, 'vis', name), pred=pred)
 
 
@@ -72,20 +73,25 @@ def prediction_json(result: Dict[str, np.ndarray]) -> dict:
     """A detection result as DetInferencer's JSON. Masks are left out: mmdet writes them as
     COCO run-length encodings, which need pycocotools, and this package depends on numpy, cv2
     and onnxruntime only."""
-    return dict(labels=result['labels'].tolist(), scores=result['scores'].tolist(),
-                bboxes=result['bboxes'].tolist())
+    return dict(
+        labels=result['labels'].tolist(),
+        scores=result['scores'].tolist(),
+        bboxes=result['bboxes'].tolist())
 
 
 def classification_json(result: Dict[str, np.ndarray], classes) -> dict:
     """A classification result as ImageClassificationInferencer's dict, plus ``topk``."""
+
     def name(label):
         return classes[label] if label < len(classes) else str(label)
 
     best = int(result['labels'][0])
-    return dict(pred_label=best, pred_score=float(result['scores'][0]), pred_class=name(best),
-                pred_scores=result['probs'].tolist(),
-                topk=[[int(k), name(int(k)), float(p)]
-                      for k, p in zip(result['labels'], result['scores'])])
+    return dict(
+        pred_label=best,
+        pred_score=float(result['scores'][0]),
+        pred_class=name(best),
+        pred_scores=result['probs'].tolist(),
+        topk=[[int(k), name(int(k)), float(p)] for k, p in zip(result['labels'], result['scores'])])
 
 
 class OutputWriteError(OSError):
@@ -116,8 +122,12 @@ def encoded_image(path: str, image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def save_outputs(out_dir: str, image_path: str, image: np.ndarray, result: Dict[str, np.ndarray],
-                 meta: dict, score_thr: float = 0.3) -> Dict[str, str]:
+def save_outputs(out_dir: str,
+                 image_path: str,
+                 image: np.ndarray,
+                 result: Dict[str, np.ndarray],
+                 meta: dict,
+                 score_thr: float = 0.3) -> Dict[str, str]:
     """Write the drawing and the prediction of one image (BGR `image` read from `image_path`,
     `result` of an OnnxModel with metadata `meta`); returns their paths (:func:`output_paths`).
     Each file is written whole or not at all (:func:`write_atomically`)."""

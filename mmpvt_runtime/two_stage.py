@@ -83,14 +83,14 @@ def class_boxes(rois: np.ndarray, bbox_pred: np.ndarray, stage: dict, num_classe
     heads: the same box for every class), clipped to the resized image."""
     n = len(rois)
     per_roi = 1 if stage['reg_class_agnostic'] else num_classes
-    boxes = decode_boxes(np.repeat(rois, per_roi, axis=0), bbox_pred.reshape(-1, 4),
-                         stage['coder'], img_shape).reshape(n, per_roi, 4)
+    boxes = decode_boxes(
+        np.repeat(rois, per_roi, axis=0), bbox_pred.reshape(-1, 4), stage['coder'],
+        img_shape).reshape(n, per_roi, 4)
     return np.broadcast_to(boxes, (n, num_classes, 4)).astype(np.float32)
 
 
-def rcnn_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, proposals: np.ndarray,
-                    rcnn: dict, stage: dict, img_shape: Tuple[int, int]
-                    ) -> Dict[str, np.ndarray]:
+def rcnn_detections(cls_score: np.ndarray, bbox_pred: np.ndarray, proposals: np.ndarray, rcnn: dict,
+                    stage: dict, img_shape: Tuple[int, int]) -> Dict[str, np.ndarray]:
     """BBoxHead.predict_by_feat (rescale=False) + multiclass_nms: softmax scores, per-class boxes
     decoded from the proposals and clipped, (box, class) pairs with score > score_thr, class-wise
     NMS, the best ``max_per_img``. Boxes stay in resized pixels."""
@@ -178,8 +178,10 @@ def two_stage_detections(outputs: Dict[str, np.ndarray], roi_sessions: dict, met
     if 'mask_graph' in stages[0]:
         probs = np.zeros((0, 1, 1), np.float32)
         if len(scaled):
-            per_stage = [sigmoid(roi_outputs(stage['mask_graph'], stage['mask_roi'],
-                                             result['bboxes'])[0]) for stage in stages]
+            per_stage = [
+                sigmoid(roi_outputs(stage['mask_graph'], stage['mask_roi'], result['bboxes'])[0])
+                for stage in stages
+            ]
             merged = per_stage[0] if len(per_stage) == 1 else np.mean(per_stage, axis=0)
             channel = 0 if rcnn['class_agnostic_mask'] else result['labels']
             probs = merged[np.arange(len(merged)), channel]

@@ -33,8 +33,9 @@ def scalar_files(work_dir: str) -> List[str]:
     first; FileNotFoundError naming the folder if there is none."""
     if not osp.isdir(work_dir):
         raise FileNotFoundError(f'work dir not found: {work_dir}')
-    files = sorted(glob.glob(osp.join(work_dir, 'vis_data', 'scalars.json'))
-                   + glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, 'vis_data', 'scalars.json')) +
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise FileNotFoundError(f'{work_dir}: no vis_data/scalars.json in it or in a timestamped '
                                 'folder of it (mmengine writes WORK_DIR/<timestamp>/vis_data/'
@@ -79,8 +80,10 @@ def x_label(records: Sequence[Record], key: str) -> str:
     return 'epoch' if epoch_based and not any('iter' in r for r in with_key) else 'iteration'
 
 
-def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP', ),
-                legend: Optional[Sequence[str]] = None, out: str = 'curves.png',
+def plot_curves(work_dirs: Sequence[str],
+                keys: Sequence[str] = ('coco/bbox_mAP', ),
+                legend: Optional[Sequence[str]] = None,
+                out: str = 'curves.png',
                 title: Optional[str] = None) -> List[Curve]:
     """Draw each of `keys` against epoch (or iteration) for every run, one panel per key, one line
     per run, into the PNG `out`. Returns the lines as drawn (read back from the figure).
@@ -116,8 +119,10 @@ def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP'
         ax.grid(True, alpha=0.3)
         ax.legend()
         for line in ax.get_lines():
-            curves.append(Curve(line.get_label(), key, np.asarray(line.get_xdata()).tolist(),
-                                np.asarray(line.get_ydata()).tolist()))
+            curves.append(
+                Curve(line.get_label(), key,
+                      np.asarray(line.get_xdata()).tolist(),
+                      np.asarray(line.get_ydata()).tolist()))
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -48,8 +48,8 @@ KNOWN_LOG_WARNINGS = (
 
 def _known_warning(record: logging.LogRecord) -> bool:
     message, source = record.getMessage(), record.pathname.replace(os.sep, '/')
-    return any(pattern.search(message) and source.endswith(path)
-               for pattern, path in KNOWN_LOG_WARNINGS)
+    return any(
+        pattern.search(message) and source.endswith(path) for pattern, path in KNOWN_LOG_WARNINGS)
 
 
 class _ConsoleFilter(logging.Filter):
@@ -127,15 +127,16 @@ def _caption(width: int, captions: Sequence[str]) -> np.ndarray:
             scale -= 0.05
             (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         x = int(i * column + (column - w) / 2)
-        cv2.putText(strip, text, (max(x, 0), (CAPTION_HEIGHT + h) // 2),
-                    cv2.FONT_HERSHEY_SIMPLEX, scale, CAPTION_COLOUR, 1, cv2.LINE_AA)
+        cv2.putText(strip, text, (max(x, 0), (CAPTION_HEIGHT + h) // 2), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, CAPTION_COLOUR, 1, cv2.LINE_AA)
         strip[:, int(i * column)] = CAPTION_COLOUR  # a rule left of each part, tiles included
     return strip
 
 
 def prediction_grid(image_paths: List[str], out_file: str, columns: int = 4,
                     tile_height: int = 256,
-                    captions: Optional[Sequence[str]] = ('ground truth', 'prediction')) -> str:
+                    captions: Optional[Sequence[str]] = ('ground truth', 'prediction')
+                    ) -> str:  # yapf: disable
     """Tile drawn predictions (any sizes) into one PNG, `columns` per row.
 
     Each tile is one drawing scaled to `tile_height`, with a caption strip of
@@ -150,8 +151,7 @@ def prediction_grid(image_paths: List[str], out_file: str, columns: int = 4,
         scale = tile_height / img.shape[0]
         tiles.append(cv2.resize(img, (max(1, round(img.shape[1] * scale)), tile_height)))
     width = max(t.shape[1] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT)
-             for t in tiles]
+    tiles = [cv2.copyMakeBorder(t, 0, 0, 0, width - t.shape[1], cv2.BORDER_CONSTANT) for t in tiles]
     if captions:
         tiles = [np.concatenate([_caption(t.shape[1], captions), t]) for t in tiles]
     tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
@@ -213,15 +213,19 @@ def _describe_schedule(cfg: Config, validate: bool = False) -> str:
     text = f'{length}, batch {cfg.train_dataloader.batch_size}'
     if validate:
         interval = train_cfg.get('val_interval', 1)
-        text += (f', validating after every {unit}' if interval == 1 else
-                 f', validating every {interval} {unit}s')
+        text += (f', validating after every {unit}'
+                 if interval == 1 else f', validating every {interval} {unit}s')
     return text
 
 
 def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
-             data_root: str = 'data/shapes', work_dir: Optional[str] = None,
-             cfg_options: Optional[dict] = None, num_pictures: int = 8, resume: bool = False,
-             quiet: bool = True, say: Callable[[str], None] = print,
+             data_root: str = 'data/shapes',
+             work_dir: Optional[str] = None,
+             cfg_options: Optional[dict] = None,
+             num_pictures: int = 8,
+             resume: bool = False,
+             quiet: bool = True,
+             say: Callable[[str], None] = print,
              validate: bool = False) -> dict:
     """Generate the data if missing, train `config`, evaluate it and draw predictions.
 
@@ -254,8 +258,8 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
     runner = (_QuietRunner if quiet else Runner).from_cfg(cfg)
     log_file = runner.logger.log_file
     if resume:
-        say(f'training: resuming from {previous}' if previous else
-            f'training: no checkpoint in {work_dir} yet, starting from scratch')
+        say(f'training: resuming from {previous}'
+            if previous else f'training: no checkpoint in {work_dir} yet, starting from scratch')
     say(f'training {osp.basename(config)} ({_describe_schedule(cfg, validate)}) on CPU; full log: '
         f'{log_file}')
     with _prints_to_log(runner.logger, quiet):
@@ -277,14 +281,22 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
     captions = _captions(cfg)
     say(f'drawing {len(shown)} validation images ({" | ".join(captions)}) -> {picture}')
     prediction_grid(shown, picture, captions=captions)
-    return dict(metrics=metrics, checkpoint=checkpoint, picture=picture, captions=tuple(captions),
-                work_dir=work_dir, log_dir=runner.log_dir, log_file=log_file,
-                num_test_images=num_test, default_scope=cfg.default_scope)
+    return dict(
+        metrics=metrics,
+        checkpoint=checkpoint,
+        picture=picture,
+        captions=tuple(captions),
+        work_dir=work_dir,
+        log_dir=runner.log_dir,
+        log_file=log_file,
+        num_test_images=num_test,
+        default_scope=cfg.default_scope)
 
 
 def _drawings(show_dir: str) -> List[str]:
-    return sorted(p for ext in ('png', 'jpg')
-                  for p in glob.glob(osp.join(show_dir, '**', f'*.{ext}'), recursive=True))
+    return sorted(
+        p for ext in ('png', 'jpg')
+        for p in glob.glob(osp.join(show_dir, '**', f'*.{ext}'), recursive=True))
 
 
 def _captions(cfg: Config) -> Sequence[str]:

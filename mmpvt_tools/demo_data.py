@@ -140,9 +140,9 @@ def _write_split(root: str, split: str, count: int, first_index: int, params: di
     os.makedirs(img_dir)
     os.makedirs(seg_dir)
     for i in range(count):
-        img, semantic, objects = render_image(
-            first_index + i, params['seed'], tuple(params['img_size']), params['max_objects'],
-            tuple(params['size_range']))
+        img, semantic, objects = render_image(first_index + i, params['seed'],
+                                              tuple(params['img_size']), params['max_objects'],
+                                              tuple(params['size_range']))
         name = f'{first_index + i:06d}.png'
         cv2.imwrite(osp.join(img_dir, name), img)
         cv2.imwrite(osp.join(seg_dir, name), semantic)
@@ -154,22 +154,31 @@ def _write_split(root: str, split: str, count: int, first_index: int, params: di
             if len(xs) == 0 or not polys:
                 continue
             x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=image_id, category_id=obj['category'] + 1,
-                bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                area=float(len(xs)), segmentation=polys, iscrowd=0))
-    coco = dict(images=images, annotations=annotations,
-                categories=[dict(id=k + 1, name=n) for k, n in enumerate(CLASSES)])
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=image_id,
+                    category_id=obj['category'] + 1,
+                    bbox=[float(x0), float(y0),
+                          float(x1 - x0), float(y1 - y0)],
+                    area=float(len(xs)),
+                    segmentation=polys,
+                    iscrowd=0))
+    coco = dict(
+        images=images,
+        annotations=annotations,
+        categories=[dict(id=k + 1, name=n) for k, n in enumerate(CLASSES)])
     with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
         json.dump(coco, f, sort_keys=True)
 
 
 # generate()'s defaults: the dataset `make demo` and the demo configs expect.
-DEFAULTS = dict(num_train=300, num_val=60, img_size=(256, 256), max_objects=4,
-                size_range=(32, 112), seed=0)
+DEFAULTS = dict(
+    num_train=300, num_val=60, img_size=(256, 256), max_objects=4, size_range=(32, 112), seed=0)
 
 
-def generate(root: str = 'data/shapes', num_train: int = DEFAULTS['num_train'],
+def generate(root: str = 'data/shapes',
+             num_train: int = DEFAULTS['num_train'],
              num_val: int = DEFAULTS['num_val'],
              img_size: Tuple[int, int] = DEFAULTS['img_size'],
              max_objects: int = DEFAULTS['max_objects'],
@@ -182,9 +191,15 @@ def generate(root: str = 'data/shapes', num_train: int = DEFAULTS['num_train'],
     """
     if max(img_size) > 320 or min(img_size) < 32:
         raise ValueError(f'img_size must be within 32..320 px, got {img_size}')
-    params = dict(classes=list(CLASSES), img_size=list(img_size), max_objects=max_objects,
-                  num_train=num_train, num_val=num_val, seed=seed, size_range=list(size_range),
-                  version=1)
+    params = dict(
+        classes=list(CLASSES),
+        img_size=list(img_size),
+        max_objects=max_objects,
+        num_train=num_train,
+        num_val=num_val,
+        seed=seed,
+        size_range=list(size_range),
+        version=1)
     meta_path = osp.join(root, 'meta.json')
     if osp.exists(root):
         existing: Optional[dict] = None

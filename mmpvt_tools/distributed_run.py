@@ -81,7 +81,8 @@ def short_config(config: str, work_dir: str, cfg_options: Optional[dict] = None)
         metrics = cfg[f'{split}_evaluator']
         metrics = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
         cfg[f'{split}_evaluator'] = metrics + [
-            dict(type='DumpResults', out_file_path=osp.join(work_dir, dump))]
+            dict(type='DumpResults', out_file_path=osp.join(work_dir, dump))
+        ]
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     os.makedirs(osp.join(work_dir, 'config'), exist_ok=True)
@@ -130,9 +131,15 @@ class DistributedRun:
         timeout: seconds per step. Default: 600.
     """
 
-    def __init__(self, config: str, work_dir: str, nproc: int = 1, expected_samples: int = 0,
-                 cfg_options: Optional[dict] = None, train_args: Sequence[str] = (),
-                 export_shape: Optional[Sequence[int]] = None, env: Optional[dict] = None,
+    def __init__(self,
+                 config: str,
+                 work_dir: str,
+                 nproc: int = 1,
+                 expected_samples: int = 0,
+                 cfg_options: Optional[dict] = None,
+                 train_args: Sequence[str] = (),
+                 export_shape: Optional[Sequence[int]] = None,
+                 env: Optional[dict] = None,
                  timeout: int = 600) -> None:
         self.config, self.work_dir, self.nproc = config, osp.abspath(work_dir), nproc
         self.expected_samples = expected_samples
@@ -189,8 +196,11 @@ class DistributedRun:
 
     def _export_command(self) -> List[str]:
         shape = ['--shape', *map(str, self.export_shape)] if self.export_shape else []
-        return [sys.executable, osp.join(REPO, 'tools', 'deploy', 'export_onnx.py'),
-                self.short_config, self.last_checkpoint, self.onnx_path, *shape]
+        return [
+            sys.executable,
+            osp.join(REPO, 'tools', 'deploy', 'export_onnx.py'), self.short_config,
+            self.last_checkpoint, self.onnx_path, *shape
+        ]
 
     @property
     def onnx_path(self) -> str:
@@ -266,8 +276,14 @@ def run_in_own_group(command: List[str], timeout: float, env: dict) -> Tuple[Opt
     repository root in a process group of its own, which is killed whole on timeout: the
     launchers ``exec`` torchrun, whose workers would otherwise outlive it (holding the GPU and
     the work dir)."""
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=timeout)
         return proc.returncode, output
@@ -281,7 +297,9 @@ def last_error(output: str) -> str:
     """The line of `output` that says what went wrong in a rank (a tool's one-line error, an
     exception, an abort), not torchrun's summary; else its last line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines
-              if re.search(r'Error\b|error:|^\S+: |terminate called|Signal \d+', line)
-              and not re.search(r'error_file|ChildFailedError|elastic', line)]
+    errors = [
+        line for line in lines
+        if re.search(r'Error\b|error:|^\S+: |terminate called|Signal \d+', line)
+        and not re.search(r'error_file|ChildFailedError|elastic', line)
+    ]
     return (errors or lines or ['(no output)'])[-1][:300]

@@ -57,9 +57,11 @@ def _conv_with_bias(inputs: List[Any], outputs: List[Any]) -> Counter:
 
 def _norm(affine_index: int):
     """mmcv's norm count: numel, twice that with an affine weight (input `affine_index`)."""
+
     def handle(inputs: List[Any], outputs: List[Any]) -> int:
         numel = prod(get_shape(inputs[0]))
         return numel * (2 if get_shape(inputs[affine_index]) is not None else 1)
+
     return handle
 
 
@@ -75,15 +77,24 @@ def _uncounted(inputs: List[Any], outputs: List[Any]) -> int:
     return 0  # replaces a default handle: set_op_handle(name, None) leaves the default in place
 
 
+# products the paper's protocol leaves out (attention and resizing: it counts convolutions, norms
+# and pooling as mmcv's counter does)
+UNCOUNTED_OPS = ('aten::matmul', 'aten::mm', 'aten::bmm', 'aten::einsum',
+                 'aten::upsample_nearest2d', 'aten::upsample_bilinear2d', 'aten::grid_sampler')
 PAPER_HANDLES = {
     'aten::_convolution': _conv_with_bias,
-    'aten::layer_norm': _norm(2), 'aten::group_norm': _norm(2), 'aten::batch_norm': _norm(1),
-    'aten::relu': _output_numel, 'aten::relu_': _output_numel,
-    'aten::max_pool2d': _input_numel, 'aten::avg_pool2d': _input_numel,
+    'aten::layer_norm': _norm(2),
+    'aten::group_norm': _norm(2),
+    'aten::batch_norm': _norm(1),
+    'aten::relu': _output_numel,
+    'aten::relu_': _output_numel,
+    'aten::max_pool2d': _input_numel,
+    'aten::avg_pool2d': _input_numel,
     'aten::adaptive_avg_pool2d': _input_numel,
-    **{op: _uncounted for op in ('aten::matmul', 'aten::mm', 'aten::bmm', 'aten::einsum',
-                                 'aten::upsample_nearest2d', 'aten::upsample_bilinear2d',
-                                 'aten::grid_sampler')},
+    **{
+        op: _uncounted
+        for op in UNCOUNTED_OPS
+    },
 }
 
 
@@ -93,7 +104,8 @@ def check_protocol(protocol: str) -> str:
     return protocol
 
 
-def count_flops(model: nn.Module, inputs: Tuple[Any, ...],
+def count_flops(model: nn.Module,
+                inputs: Tuple[Any, ...],
                 protocol: str = 'fvcore') -> FlopAnalyzer:
     """A FlopAnalyzer for ``model(*inputs)`` under `protocol` that also counts fused attention."""
     analyzer = FlopAnalyzer(model, inputs)
@@ -111,14 +123,19 @@ def num_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def backbone_complexity(arch: str = 'small', shape: Sequence[int] = (224, 224),
+def backbone_complexity(arch: str = 'small',
+                        shape: Sequence[int] = (224, 224),
                         protocol: str = 'paper') -> dict:
     """Parameters and GFLOPs of a PVT or PVTv2 backbone alone at input size `shape` (H, W)."""
     model = build_backbone(arch).eval()
     with torch.no_grad():
-        flops = count_flops(model, (torch.zeros(1, 3, *shape),), protocol).total()
-    return dict(model=f'{model.family}-{arch}', shape=tuple(shape), params=num_params(model),
-                gflops=flops / 1e9, protocol=protocol)
+        flops = count_flops(model, (torch.zeros(1, 3, *shape), ), protocol).total()
+    return dict(
+        model=f'{model.family}-{arch}',
+        shape=tuple(shape),
+        params=num_params(model),
+        gflops=flops / 1e9,
+        protocol=protocol)
 
 
 class _TensorForward(nn.Module):
@@ -169,7 +186,8 @@ def _uses_fixed_proposals(model: nn.Module) -> bool:
     return rpn is not None and hasattr(rpn, 'prior_generator') and hasattr(model, 'roi_head')
 
 
-def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
+def config_complexity(config: str,
+                      shape: Optional[Sequence[int]] = None,
                       protocol: str = 'paper',
                       cfg_options: Optional[dict] = None) -> Dict[str, Any]:
     """Parameters (all, trainable) and GFLOPs (whole model and backbone) of a config's model;
@@ -190,25 +208,36 @@ def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
         data_samples = None
         if _head_reads_samples(model):
             from mmseg.structures import SegDataSample  # mmseg only for such a head
-            data_samples = [SegDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
-                                                        pad_shape=shape,
-                                                        batch_input_shape=shape))]
+            data_samples = [
+                SegDataSample(
+                    metainfo=dict(
+                        img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape))
+            ]
             wrapper_type = _SampleReadingHeadForward
     else:
         from mmdet.structures import DetDataSample  # mmdet only for a detection config
         shape = tuple(shape or (800, 1333))
-        meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
-                    scale_factor=(1.0, 1.0))
+        meta = dict(
+            img_shape=shape,
+            ori_shape=shape,
+            pad_shape=shape,
+            batch_input_shape=shape,
+            scale_factor=(1.0, 1.0))
         data_samples = [DetDataSample(metainfo=meta)]
     if protocol == 'paper' and _uses_fixed_proposals(model):
         wrapper_type = _FixedProposalsForward
     wrapper = wrapper_type(model, data_samples)
     x = torch.zeros(1, 3, *shape)
     with torch.no_grad():
-        total = count_flops(wrapper, (x,), protocol)
+        total = count_flops(wrapper, (x, ), protocol)
         by_module = total.by_module()
-    return dict(model=config, shape=shape, params=num_params(model),
-                trainable_params=num_params(model, trainable_only=True),
-                backbone_params=num_params(model.backbone), gflops=total.total() / 1e9,
-                backbone_gflops=by_module['model.backbone'] / 1e9, protocol=protocol,
-                module_flops=dict(by_module))
+    return dict(
+        model=config,
+        shape=shape,
+        params=num_params(model),
+        trainable_params=num_params(model, trainable_only=True),
+        backbone_params=num_params(model.backbone),
+        gflops=total.total() / 1e9,
+        backbone_gflops=by_module['model.backbone'] / 1e9,
+        protocol=protocol,
+        module_flops=dict(by_module))

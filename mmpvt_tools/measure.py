@@ -31,8 +31,8 @@ MIN_SIDE, MAX_SIDE = 32, 4096
 def autocast(device: str, amp: Optional[str]) -> torch.autocast:
     """``torch.autocast`` on `device` ('cpu', 'cuda', 'cuda:N') in the dtype of `amp` ('bf16',
     'fp16'); disabled (fp32) when `amp` is None."""
-    return torch.autocast(device.split(':')[0], dtype=AMP_DTYPES[amp or 'bf16'],
-                          enabled=amp is not None)
+    return torch.autocast(
+        device.split(':')[0], dtype=AMP_DTYPES[amp or 'bf16'], enabled=amp is not None)
 
 
 def sync(device: str) -> None:
@@ -70,8 +70,8 @@ def interleave(steps: Dict[str, Callable[[], object]], warmup: int,
 def summary(times: Sequence[float]) -> dict:
     """``median_s``, ``min_s``, ``max_s`` and ``repeats`` (the number of times) of `times`
     (seconds)."""
-    return dict(median_s=statistics.median(times), min_s=min(times), max_s=max(times),
-                repeats=len(times))
+    return dict(
+        median_s=statistics.median(times), min_s=min(times), max_s=max(times), repeats=len(times))
 
 
 def rss_bytes() -> int:

@@ -67,8 +67,8 @@ AMP_STEPS = 4
 SMALL_ARCHS = ('tiny', 'b0', 'b2_li')
 # the backbones of the paper's headline detectors for the speed-path checks
 HEADLINE_ARCHS = ('small', 'b2')
-DEMOS = tuple(osp.join(REPO, 'configs', 'demo', name)
-              for name in ('retinanet_pvt_t.py', 'sem_fpn_pvt_t.py'))
+DEMOS = tuple(
+    osp.join(REPO, 'configs', 'demo', name) for name in ('retinanet_pvt_t.py', 'sem_fpn_pvt_t.py'))
 OPTIONAL_PACKAGES = ('mmdet', 'mmsegmentation', 'mmpretrain')
 MMCV_CHECKS = ('mmcv.ops.nms', 'mmcv.ops.RoIAlign', 'mmcv.ops.sigmoid_focal_loss')
 REBUILD = ('rebuild mmcv with CUDA ops: delete its cached wheel and run make install on this GPU '
@@ -99,9 +99,11 @@ CHECKS: List[Tuple[str, Callable]] = []
 
 
 def check(name: str) -> Callable:
+
     def register(function: Callable) -> Callable:
         CHECKS.append((name, function))
         return function
+
     return register
 
 
@@ -133,8 +135,12 @@ class Preflight:
         skip: names of checks to leave out.
     """
 
-    def __init__(self, device: str, work_dir: str, size: Sequence[int] = (800, 1344),
-                 nproc: int = 1, skip: Sequence[str] = ()) -> None:
+    def __init__(self,
+                 device: str,
+                 work_dir: str,
+                 size: Sequence[int] = (800, 1344),
+                 nproc: int = 1,
+                 skip: Sequence[str] = ()) -> None:
         self.device = torch.device(device)
         self.work_dir, self.size, self.nproc = work_dir, tuple(size), nproc
         self.skip = set(skip)
@@ -176,18 +182,26 @@ class Preflight:
             yield CheckResult(name, status, detail, time.perf_counter() - start, data)
 
     def environment(self) -> dict:
-        info = dict(device=str(self.device), torch=torch.__version__,
-                    python=platform.python_version(), cpu=cpu_name())
+        info = dict(
+            device=str(self.device),
+            torch=torch.__version__,
+            python=platform.python_version(),
+            cpu=cpu_name())
         if self.device.type == 'cuda':
-            info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
-                        capability='sm_%d%d' % torch.cuda.get_device_capability())
+            info.update(
+                gpu=torch.cuda.get_device_name(),
+                cuda=torch.version.cuda,
+                capability='sm_%d%d' % torch.cuda.get_device_capability())
         return info
 
 
 def write_report(path: str, environment: dict, results: Sequence[CheckResult]) -> None:
     """The JSON report of the checks so far, written atomically."""
-    save_report(dict(environment=environment, passed=all(r.status != 'FAIL' for r in results),
-                     checks=[asdict(r) for r in results]), path)
+    save_report(
+        dict(
+            environment=environment,
+            passed=all(r.status != 'FAIL' for r in results),
+            checks=[asdict(r) for r in results]), path)
 
 
 # --- the checks, in the order they run -----------------------------------------------------------
@@ -237,6 +251,7 @@ def _nms(p: Preflight):
         boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]],
                              device=p.device)
         return nms(boxes, torch.tensor([0.9, 0.8, 0.7], device=p.device), 0.5)[1].tolist()
+
     return _mmcv_op(p, 'nms', keep, [0, 2])
 
 
@@ -248,6 +263,7 @@ def _roi_align(p: Preflight):
         feature = torch.arange(16., device=p.device).reshape(1, 1, 4, 4)
         roi = torch.tensor([[0., 0., 0., 4., 4.]], device=p.device)
         return RoIAlign(2, 1.0, 1, aligned=False)(feature, roi).flatten().tolist()
+
     return _mmcv_op(p, 'RoIAlign', bins, [5., 7., 13., 15.])
 
 
@@ -259,10 +275,11 @@ def _focal_loss(p: Preflight):
     from mmcv.ops import sigmoid_focal_loss
 
     def loss():  # logit 0, target class 0 of 1: alpha * 0.5^2 * log(2) with alpha = 0.25
-        value = sigmoid_focal_loss(torch.zeros(1, 1, device=p.device),
-                                   torch.zeros(1, dtype=torch.long, device=p.device), 2.0, 0.25,
-                                   None, 'sum').item()
+        value = sigmoid_focal_loss(
+            torch.zeros(1, 1, device=p.device), torch.zeros(1, dtype=torch.long, device=p.device),
+            2.0, 0.25, None, 'sum').item()
         return round(value, 6)
+
     return _mmcv_op(p, 'sigmoid_focal_loss', loss, round(0.25 * 0.25 * 0.6931472, 6))
 
 
@@ -366,9 +383,11 @@ def _channels_last(p: Preflight):
                     raise Failed(f'{arch}: a channels_last feature or gradient in {name} is not '
                                  'finite')
             worst[arch] = worst_error(runs.pop('float32'), ref)
-            low.update({f'{arch} {name}': max(((a - b).norm() / b.norm()).item()
-                                              for a, b in zip(run[0], ref[0]))
-                        for name, run in runs.items()})
+            low.update({
+                f'{arch} {name}':
+                max(((a - b).norm() / b.norm()).item() for a, b in zip(run[0], ref[0]))
+                for name, run in runs.items()
+            })
     if max(worst.values()) > FP32_TOL:
         raise Failed(f'channels_last features and gradients differ by {worst} (relative), more '
                      f'than {FP32_TOL}')
@@ -456,8 +475,8 @@ def _amp_train_step(p: Preflight):
                              f'gave a non-finite loss ({loss.item()})')
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
-            finite = all(torch.isfinite(q.grad).all() for q in model.parameters()
-                         if q.grad is not None)
+            finite = all(
+                torch.isfinite(q.grad).all() for q in model.parameters() if q.grad is not None)
             scaler.step(optimizer)
             scaler.update()
             if finite:
@@ -470,8 +489,10 @@ def _amp_train_step(p: Preflight):
                          f'overflowed (loss scale now {scaler.get_scale()})')
         if cuda:
             torch.cuda.synchronize()
-        measured[arch] = dict(steps=step, seconds=round(time.perf_counter() - start, 3),
-                              peak_mib=round(peak_bytes(p.device) / 2**20, 1))
+        measured[arch] = dict(
+            steps=step,
+            seconds=round(time.perf_counter() - start, 3),
+            peak_mib=round(peak_bytes(p.device) / 2**20, 1))
         del model, optimizer, scaler, x, loss  # the next model's peak is its own
     what = 'peak allocated' if cuda else 'process peak resident'
     summary = ', '.join(f'{a} {m["peak_mib"]:.0f} MiB {what}' for a, m in measured.items())
@@ -514,22 +535,25 @@ def _compile(p: Preflight):
 def _distributed_run(p: Preflight):
     data = osp.abspath(osp.join(p.work_dir, 'data'))
     if not osp.isdir(data):
-        generate(data, num_train=8, num_val=4, img_size=(96, 128), max_objects=3,
-                 size_range=(24, 64))
+        generate(
+            data, num_train=8, num_val=4, img_size=(96, 128), max_objects=3, size_range=(24, 64))
     lines, data_out = [], {}
     for config in DEMOS:
         name = osp.splitext(osp.basename(config))[0]
-        run = DistributedRun(config, osp.join(p.work_dir, name), nproc=p.nproc,
-                             expected_samples=len(os.listdir(osp.join(data, 'images',
-                                                                      'validation'))),
-                             export_shape=(96, 128), env={'MMPVT_DEMO_DATA': f'{data}/'})
+        run = DistributedRun(
+            config,
+            osp.join(p.work_dir, name),
+            nproc=p.nproc,
+            expected_samples=len(os.listdir(osp.join(data, 'images', 'validation'))),
+            export_shape=(96, 128),
+            env={'MMPVT_DEMO_DATA': f'{data}/'})
         seconds = 0.0
         for step in run.steps():
-            data_out[f'{name}/{step.name}'] = dict(ok=step.ok, detail=step.detail,
-                                                   seconds=round(step.seconds, 1))
+            data_out[f'{name}/{step.name}'] = dict(
+                ok=step.ok, detail=step.detail, seconds=round(step.seconds, 1))
             seconds += step.seconds
             if not step.ok:
                 raise Failed(f'{name}: {step.line()} (logs: {run.work_dir})')
         lines.append(f'{name} in {seconds:.0f} s')
-    return (f'{p.nproc} process(es) trained, checkpointed, resumed, tested and exported: '
-            + ', '.join(lines), dict(steps=data_out))
+    return (f'{p.nproc} process(es) trained, checkpointed, resumed, tested and exported: ' +
+            ', '.join(lines), dict(steps=data_out))

@@ -39,6 +39,7 @@ def _parse_package_metafiles_once():
                 and file.endswith(('.yml', '.yaml')):
             return parsed(file)
         return load(file, *args, **kwargs)
+
     config_utils.load = load_metafile_once
 
 
@@ -64,8 +65,8 @@ def tiny_shapes(tmp_path_factory):
     """A tiny synthetic shapes dataset (8 training / 4 validation images of 96x128)."""
     from mmpvt_tools.demo_data import generate
     root = tmp_path_factory.mktemp('data') / 'shapes'
-    generate(str(root), num_train=8, num_val=4, img_size=(96, 128), max_objects=3,
-             size_range=(24, 64))
+    generate(
+        str(root), num_train=8, num_val=4, img_size=(96, 128), max_objects=3, size_range=(24, 64))
     return root
 
 
@@ -75,6 +76,7 @@ def log_lines():
     lines = []
 
     class Collect(logging.Handler):
+
         def emit(self, record):
             lines.append(record.getMessage())
 

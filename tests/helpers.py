@@ -45,7 +45,7 @@ REPO = os.path.dirname(TESTS)
 needs_dynamic_export = pytest.mark.skipif(
     not has_dynamic_export(),
     reason=f'torch.export with Dim.DYNAMIC and the dynamo ONNX exporter need torch >= '
-           f'{DYNAMIC_EXPORT_TORCH}, this is torch {torch.__version__}')
+    f'{DYNAMIC_EXPORT_TORCH}, this is torch {torch.__version__}')
 
 
 def cpu_autocast_supports(dtype: torch.dtype) -> bool:
@@ -70,16 +70,19 @@ BOX_TOL = 1e-3
 SCORE_TOL = 1e-4
 
 
-def run_command(args: Sequence[str], env: dict = None, timeout: int = 600,
-                check: bool = True, cwd: str = REPO) -> subprocess.CompletedProcess:
+def run_command(args: Sequence[str],
+                env: dict = None,
+                timeout: int = 600,
+                check: bool = True,
+                cwd: str = REPO) -> subprocess.CompletedProcess:
     """Run a command from the repository root (or `cwd`) with this interpreter; `args[0]` ending
     in .py is run by it. With `check`, a non-zero exit is an AssertionError showing the output's
     end."""
     full_env = dict(os.environ, PYTHON=sys.executable, PYTHONUNBUFFERED='1', **(env or {}))
     full_env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + full_env.get('PATH', '')
     cmd = [sys.executable, *args] if args[0].endswith('.py') else list(args)
-    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f'{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
                              f'{result.stderr[-3000:]}')
@@ -90,8 +93,8 @@ def run_command(args: Sequence[str], env: dict = None, timeout: int = 600,
 def tool_module(relpath: str):
     """tools/<relpath> (``'test.py'``, ``'deploy/export_onnx.py'``) loaded as a module, once per
     session: its ``main(argv)`` is the tool without the interpreter around it."""
-    spec = importlib.util.spec_from_file_location(
-        '_mmpvt_tool_' + re.sub(r'\W', '_', relpath), os.path.join(REPO, 'tools', relpath))
+    spec = importlib.util.spec_from_file_location('_mmpvt_tool_' + re.sub(r'\W', '_', relpath),
+                                                  os.path.join(REPO, 'tools', relpath))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -111,8 +114,8 @@ def write_run(work_dir, starts) -> str:
         folder.mkdir(parents=True)
         lines = []
         for epoch, value in results:
-            lines.append(dict(lr=1e-4, loss=1.0 / epoch, epoch=epoch, iter=10 * epoch,
-                              step=10 * epoch))
+            lines.append(
+                dict(lr=1e-4, loss=1.0 / epoch, epoch=epoch, iter=10 * epoch, step=10 * epoch))
             lines.append({'coco/bbox_mAP': value, 'coco/bbox_mAP_50': 2 * value, 'step': epoch})
         (folder / 'scalars.json').write_text(''.join(json.dumps(r) + '\n' for r in lines))
     return str(work_dir)
@@ -193,9 +196,11 @@ REPOSITORY_OUTPUT_FOLDERS = ('work_dirs', 'data', 'outputs')
 
 def _repository_outputs() -> set:
     """What the tools' default output folders in the repository hold: {'work_dirs/x', ...}."""
-    return {f'{folder}/{name}' for folder in REPOSITORY_OUTPUT_FOLDERS
-            if os.path.isdir(os.path.join(REPO, folder))
-            for name in os.listdir(os.path.join(REPO, folder))}
+    return {
+        f'{folder}/{name}'
+        for folder in REPOSITORY_OUTPUT_FOLDERS if os.path.isdir(os.path.join(REPO, folder))
+        for name in os.listdir(os.path.join(REPO, folder))
+    }
 
 
 class Hung(BaseException):
@@ -208,8 +213,10 @@ def fails_if_it_hangs(seconds: int):
     """Within the block, a call still blocked after `seconds` (an open of a FIFO that no one
     writes) raises :class:`Hung`: SIGALRM interrupts the system call, and the handler's
     exception ends it. Main thread only, as pytest runs tests."""
+
     def hung(signum, frame):
         raise Hung(f'still running after {seconds} s')
+
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(seconds)
     try:
@@ -219,7 +226,9 @@ def fails_if_it_hangs(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_main(relpath: str, args: Sequence[str], env: dict = None,
+def run_main(relpath: str,
+             args: Sequence[str],
+             env: dict = None,
              check: bool = True) -> subprocess.CompletedProcess:
     """``tools/<relpath> ARGS`` run as its ``main(args)`` in this process (see
     :func:`tool_process_state`; any fixture scope), answered as :func:`run_command` answers: the
@@ -240,8 +249,8 @@ def run_main(relpath: str, args: Sequence[str], env: dict = None,
         except Exception:  # noqa: BLE001 -- the interpreter's answer to an uncaught exception
             traceback.print_exc()
             code = 1
-    result = subprocess.CompletedProcess(['tools/' + relpath, *args], code or 0,
-                                         stdout.getvalue(), stderr.getvalue())
+    result = subprocess.CompletedProcess(['tools/' + relpath, *args], code or 0, stdout.getvalue(),
+                                         stderr.getvalue())
     if check and result.returncode != 0:
         raise AssertionError(f'tools/{relpath} {args} failed ({result.returncode}):\n'
                              f'{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
@@ -257,11 +266,12 @@ def build_model(cfg):
 # ImageNet mean / std, RGB on 0..255 pixels: the classifiers' data preprocessor.
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
-
 # How each family classifies (tests/data/classification_facts.md Sec. 1): v1 the class token
 # after the final norm, v2 the stage-4 tokens averaged: (backbone arguments, neck).
-CLASSIFIER_BODY = {'PVT': (dict(out_type='cls_token'), None),
-                   'PVTv2': (dict(out_indices=(3, )), dict(type='GlobalAveragePooling'))}
+CLASSIFIER_BODY = {
+    'PVT': (dict(out_type='cls_token'), None),
+    'PVTv2': (dict(out_indices=(3, )), dict(type='GlobalAveragePooling'))
+}
 
 
 def classifier_config(arch: str, num_classes: int = 1000, **backbone):
@@ -270,10 +280,12 @@ def classifier_config(arch: str, num_classes: int = 1000, **backbone):
     width = dict(official_key_table(arch))['head.weight'][1]  # C4
     body_args, neck = CLASSIFIER_BODY[family(arch)]
     body = dict(type=f'mmpvt.{family(arch)}', arch=arch, **body_args, **backbone)
-    model = dict(type='ImageClassifier', backbone=body, neck=neck,
-                 head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width),
-                 data_preprocessor=dict(num_classes=num_classes, mean=MEAN, std=STD,
-                                        to_rgb=True))
+    model = dict(
+        type='ImageClassifier',
+        backbone=body,
+        neck=neck,
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width),
+        data_preprocessor=dict(num_classes=num_classes, mean=MEAN, std=STD, to_rgb=True))
     return Config(dict(default_scope='mmpretrain', model=model))
 
 
@@ -291,8 +303,9 @@ def segmentation_inputs(hw=(128, 160), num_classes=150, batch=2) -> dict:
         sample = SegDataSample(metainfo=dict(img_shape=hw, ori_shape=hw, pad_shape=hw))
         sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, *hw)))
         samples.append(sample)
-    return dict(inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in range(batch)],
-                data_samples=samples)
+    return dict(
+        inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in range(batch)],
+        data_samples=samples)
 
 
 def max_abs_diff(a: Sequence, b: Sequence) -> float:
@@ -313,7 +326,10 @@ def detections_as_numpy(instances) -> Dict[str, np.ndarray]:
     return out
 
 
-def match_detections(got, expected, score_tol: float = SCORE_TOL, box_tol: float = BOX_TOL,
+def match_detections(got,
+                     expected,
+                     score_tol: float = SCORE_TOL,
+                     box_tol: float = BOX_TOL,
                      max_unmatched: int = 2) -> Tuple[np.ndarray, np.ndarray]:
     """Pair the detections of two paths that are the same detection; returns (i_got, i_expected).
 
@@ -331,10 +347,11 @@ def match_detections(got, expected, score_tol: float = SCORE_TOL, box_tol: float
     got, expected = detections_as_numpy(got), detections_as_numpy(expected)
     gb, gs, gl = got['bboxes'], got['scores'], got['labels']
     eb, es, el = expected['bboxes'], expected['scores'], expected['labels']
-    compatible = ((gl[:, None] == el[None, :])
-                  & (np.abs(gs[:, None] - es[None, :]) <= score_tol)
-                  & np.all(np.abs(gb[:, None] - eb[None, :])
-                           <= box_tol + box_tol * np.abs(eb[None, :]), axis=-1))
+    compatible = (
+        (gl[:, None] == el[None, :])
+        & (np.abs(gs[:, None] - es[None, :]) <= score_tol)
+        & np.all(
+            np.abs(gb[:, None] - eb[None, :]) <= box_tol + box_tol * np.abs(eb[None, :]), axis=-1))
     box_error = np.abs(gb[:, None] - eb[None, :]).max(axis=-1) if len(gb) and len(eb) else \
         np.zeros((len(gb), len(eb)))
     cost = np.where(compatible, box_error, 1e9)
@@ -352,7 +369,9 @@ def match_detections(got, expected, score_tol: float = SCORE_TOL, box_tol: float
     return rows, cols
 
 
-def assert_same_detections(got, expected, min_count: int = 50,
+def assert_same_detections(got,
+                           expected,
+                           min_count: int = 50,
                            max_flipped_mask_fraction: float = 1e-4) -> None:
     """The deployment target, independent of the order of near-equal scores: every detection
     of one path is one of the other (:func:`match_detections`), and where both have masks, at most
@@ -372,13 +391,17 @@ def assert_same_detections(got, expected, min_count: int = 50,
 # ---- the official checkpoints, as facts (tests/data) -------------------------------------------
 # tests/data holds copies of the facts of official_pvt_v{1,2}_checkpoint_keys.json: the key
 # names and shapes of the authors' ImageNet checkpoints, in file order, per released variant.
-KEY_TABLES = {'PVT': os.path.join(TESTS, 'data', 'official_pvt_v1_checkpoint_keys.json'),
-              'PVTv2': os.path.join(TESTS, 'data', 'official_pvt_v2_checkpoint_keys.json')}
+KEY_TABLES = {
+    'PVT': os.path.join(TESTS, 'data', 'official_pvt_v1_checkpoint_keys.json'),
+    'PVTv2': os.path.join(TESTS, 'data', 'official_pvt_v2_checkpoint_keys.json')
+}
 # Entries of the ImageNet checkpoints that only the classifier uses (PVT v1: the class token, the
 # final norm and the head; PVTv2: the head). v1's stage-4 position table also has a class-token
 # row (50 = 1 + 7 x 7 positions), which a backbone does not keep.
-CLASSIFIER_ONLY = {'PVT': re.compile(r'^(cls_token|norm\.(weight|bias)|head\.(weight|bias))$'),
-                   'PVTv2': re.compile(r'^head\.(weight|bias)$')}
+CLASSIFIER_ONLY = {
+    'PVT': re.compile(r'^(cls_token|norm\.(weight|bias)|head\.(weight|bias))$'),
+    'PVTv2': re.compile(r'^head\.(weight|bias)$')
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -595,7 +618,7 @@ class RunsCode:
         self.marker = marker
 
     def __reduce__(self):
-        return os.mkdir, (self.marker,)
+        return os.mkdir, (self.marker, )
 
 
 def poison_hub_cache(torch_home, name: str = 'evil.pth'):
@@ -605,8 +628,12 @@ def poison_hub_cache(torch_home, name: str = 'evil.pth'):
     cache = torch_home / 'hub' / 'checkpoints'
     cache.mkdir(parents=True, exist_ok=True)
     marker = torch_home / 'code_ran'
-    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': RunsCode(str(marker))},
-               cache / name)
+    torch.save({
+        'state_dict': {
+            'w': torch.zeros(1)
+        },
+        'payload': RunsCode(str(marker))
+    }, cache / name)
     return marker
 
 
@@ -622,14 +649,20 @@ def tiny_segmentation_graph(path, size: int, meta_text: Optional[str] = None) ->
     import onnx  # the deploy extra's
     from onnx import TensorProto, helper
     graph = helper.make_graph(
-        [helper.make_node('ArgMax', ['input'], ['seg_map'], axis=1, keepdims=0)], 'tiny',
-        [helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, 3, size, size]),
-         helper.make_tensor_value_info('size_ref', TensorProto.UINT8, [1, 'h', 'w'])],
-        [helper.make_tensor_value_info('seg_map', TensorProto.INT64, [1, size, size])])
+        [helper.make_node('ArgMax', ['input'], ['seg_map'], axis=1, keepdims=0)], 'tiny', [
+            helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, 3, size, size]),
+            helper.make_tensor_value_info('size_ref', TensorProto.UINT8, [1, 'h', 'w'])
+        ], [helper.make_tensor_value_info('seg_map', TensorProto.INT64, [1, size, size])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
     model.ir_version = 8
-    meta = dict(task='seg', resize=dict(type='resize', scale=[size, size]), mean=[0, 0, 0],
-                std=[1, 1, 1], bgr_to_rgb=False, pad_size_divisor=32, classes=['a', 'b', 'c'],
-                palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    meta = dict(
+        task='seg',
+        resize=dict(type='resize', scale=[size, size]),
+        mean=[0, 0, 0],
+        std=[1, 1, 1],
+        bgr_to_rgb=False,
+        pad_size_divisor=32,
+        classes=['a', 'b', 'c'],
+        palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
     helper.set_model_props(model, {'mmpvt': meta_text or json.dumps(meta)})
     onnx.save(model, str(path))

@@ -38,7 +38,6 @@ FAMILIES = {
 # Entries of the ImageNet checkpoints that the authors' detection/segmentation backbones lack.
 CLASSIFIER_ONLY = re.compile(r'^(cls_token|norm\.(weight|bias)|head\.(weight|bias))$')
 
-
 # ---- mmdet 2.13 DETR names, from its DETRHead (input_proj, query_embedding, fc_cls, reg_ffn,
 # fc_reg) and Transformer (mmcv 1.3 BaseTransformerLayer: attentions[0] self-attention,
 # attentions[1] cross-attention in operation_order, ffns[0], norms[j]; decoder.post_norm) -------
@@ -47,11 +46,13 @@ FFN = ('layers.0.0.weight', 'layers.0.0.bias', 'layers.1.weight', 'layers.1.bias
 
 
 def mmdet213_detr_keys(num_layers=6):
-    keys = ['bbox_head.input_proj.weight', 'bbox_head.input_proj.bias',
-            'bbox_head.query_embedding.weight', 'bbox_head.fc_cls.weight',
-            'bbox_head.fc_cls.bias', 'bbox_head.fc_reg.weight', 'bbox_head.fc_reg.bias',
-            'bbox_head.transformer.decoder.post_norm.weight',
-            'bbox_head.transformer.decoder.post_norm.bias']
+    keys = [
+        'bbox_head.input_proj.weight', 'bbox_head.input_proj.bias',
+        'bbox_head.query_embedding.weight', 'bbox_head.fc_cls.weight', 'bbox_head.fc_cls.bias',
+        'bbox_head.fc_reg.weight', 'bbox_head.fc_reg.bias',
+        'bbox_head.transformer.decoder.post_norm.weight',
+        'bbox_head.transformer.decoder.post_norm.bias'
+    ]
     keys += [f'bbox_head.reg_ffn.{k}' for k in FFN]
     for part, attentions, norms in (('encoder', 1, 2), ('decoder', 2, 3)):
         for i in range(num_layers):
@@ -89,14 +90,17 @@ def to_mmdet213_detr(key):
 # fc_cls, fc_reg; FCNMaskHead: convs, upsample, conv_logits; mmseg FPNHead: scale_heads of
 # ConvModule `conv`/`bn`, conv_seg.) The 3.x / 1.x models must use exactly these names.
 MMDET2_HEAD_NAMES = {
-    'retinanet': r'^(neck\.(lateral|fpn)_convs\.\d+\.conv|bbox_head\.((cls|reg)_convs\.\d+\.conv'
-                 r'|retina_cls|retina_reg))\.(weight|bias)$',
-    'mask_rcnn': r'^(neck\.(lateral|fpn)_convs\.\d+\.conv|rpn_head\.rpn_(conv|cls|reg)'
-                 r'|roi_head\.bbox_head\.(shared_fcs\.\d+|fc_cls|fc_reg)'
-                 r'|roi_head\.mask_head\.(convs\.\d+\.conv|upsample|conv_logits))\.(weight|bias)$',
-    'sem_fpn': r'^(neck\.(lateral|fpn)_convs\.\d+\.conv\.(weight|bias)'
-               r'|decode_head\.scale_heads\.\d+\.\d+\.(conv\.weight|bn\.(weight|bias|running_mean'
-               r'|running_var|num_batches_tracked))|decode_head\.conv_seg\.(weight|bias))$',
+    'retinanet':
+    r'^(neck\.(lateral|fpn)_convs\.\d+\.conv|bbox_head\.((cls|reg)_convs\.\d+\.conv'
+    r'|retina_cls|retina_reg))\.(weight|bias)$',
+    'mask_rcnn':
+    r'^(neck\.(lateral|fpn)_convs\.\d+\.conv|rpn_head\.rpn_(conv|cls|reg)'
+    r'|roi_head\.bbox_head\.(shared_fcs\.\d+|fc_cls|fc_reg)'
+    r'|roi_head\.mask_head\.(convs\.\d+\.conv|upsample|conv_logits))\.(weight|bias)$',
+    'sem_fpn':
+    r'^(neck\.(lateral|fpn)_convs\.\d+\.conv\.(weight|bias)'
+    r'|decode_head\.scale_heads\.\d+\.\d+\.(conv\.weight|bn\.(weight|bias|running_mean'
+    r'|running_var|num_batches_tracked))|decode_head\.conv_seg\.(weight|bias))$',
 }
 MMDET2_HEAD_NAMES['retinanet_v2'] = MMDET2_HEAD_NAMES['retinanet']
 
@@ -112,8 +116,11 @@ def authors_files(tmp_path_factory, official_keys, official_v2_keys):
     files = {}
     for name, (config, task, table, variant) in FAMILIES.items():
         keys = (official_keys if table == 'v1' else official_v2_keys)[variant]
-        backbone = {k: v for k, v in random_official_state_dict(keys, seed=1).items()
-                    if not CLASSIFIER_ONLY.match(k)}
+        backbone = {
+            k: v
+            for k, v in random_official_state_dict(keys, seed=1).items()
+            if not CLASSIFIER_ONLY.match(k)
+        }
         official = root / f'{name}_backbone_official.pth'
         torch.save(backbone, official)
         cfg = Config.fromfile(f'{REPO}/{config}')
@@ -132,12 +139,23 @@ def authors_files(tmp_path_factory, official_keys, official_v2_keys):
         meta['mmdet_version' if task == 'det' else 'mmseg_version'] = \
             '2.13.0' if task == 'det' else '0.13.0'
         authors = root / f'{name}_authors.pth'
-        torch.save({'meta': meta, 'state_dict': {**{f'backbone.{k}': v
-                                                    for k, v in backbone.items()}, **head}},
-                   authors)
+        torch.save(
+            {
+                'meta': meta,
+                'state_dict': {
+                    **{
+                        f'backbone.{k}': v
+                        for k, v in backbone.items()
+                    },
+                    **head
+                }
+            }, authors)
         ours = root / f'{name}_mmpvt.pth'
-        torch.save({'meta': dict(dataset_meta=dict(classes=meta['CLASSES'])),
-                    'state_dict': model.state_dict()}, ours)
+        torch.save(
+            {
+                'meta': dict(dataset_meta=dict(classes=meta['CLASSES'])),
+                'state_dict': model.state_dict()
+            }, ours)
         files[name] = (cfg, model, authors, ours)
     return files
 
@@ -213,12 +231,16 @@ def test_tools_test_scores_the_authors_file_as_the_model_it_was_made_from(
     for weights in (authors, ours):
         out = tmp_path / weights.stem
         results = out / ('results.pkl' if name == 'retinanet' else 'masks')
-        run_main('test.py', [FAMILIES[name][0], str(weights), '--work-dir', str(out),
-                             '--out', str(results), '--cfg-options',
-                             'test_dataloader.num_workers=0',
-                             'test_dataloader.persistent_workers=False']
-                 + (['model.test_cfg.score_thr=0.0'] if name == 'retinanet' else []),
-                 env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+        run_main(
+            'test.py',
+            [
+                FAMILIES[name][0],
+                str(weights), '--work-dir',
+                str(out), '--out',
+                str(results), '--cfg-options', 'test_dataloader.num_workers=0',
+                'test_dataloader.persistent_workers=False'
+            ] + (['model.test_cfg.score_thr=0.0'] if name == 'retinanet' else []),
+            env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
         outputs.append(out)
     if name == 'retinanet':
         import mmengine
@@ -245,17 +267,20 @@ def _without(path, key, dst):
 def test_backbone_that_cannot_be_matched_is_an_error_naming_the_key(authors_files, tmp_path):
     cfg, _, authors, _ = authors_files['retinanet']
     broken = _without(authors, 'backbone.block1.0.attn.q.weight', tmp_path / 'broken.pth')
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'missing.*stages\.0\.blocks\.0\.attn\.q\.weight'):
+    with pytest.raises(
+            CheckpointMismatchError, match=r'missing.*stages\.0\.blocks\.0\.attn\.q\.weight'):
         load_checkpoint(build_model(cfg), str(broken), map_location='cpu')
 
 
 def test_tools_test_refuses_a_file_whose_backbone_does_not_fit(authors_files, tiny_shapes,
                                                                tmp_path):
     _, _, authors, _ = authors_files['retinanet_v2']  # a PVTv2 file given to a PVT config
-    out = run_main('test.py', [FAMILIES['retinanet'][0], str(authors), '--work-dir',
-                               str(tmp_path)], env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
-                   check=False)
+    out = run_main(
+        'test.py', [FAMILIES['retinanet'][0],
+                    str(authors), '--work-dir',
+                    str(tmp_path)],
+        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
+        check=False)
     assert out.returncode != 0
     assert "is a PVTv2 checkpoint (official layout); it cannot be loaded into PVT" in \
         out.stdout + out.stderr
@@ -275,8 +300,9 @@ def test_detr_file_with_an_unknown_transformer_key_is_refused(authors_files, tmp
     sd['bbox_head.transformer.encoder.layers.0.self_attn.in_proj_weight'] = sd.pop(
         'bbox_head.transformer.encoder.layers.0.attentions.0.attn.in_proj_weight')
     torch.save(ckpt, tmp_path / 'old_detr.pth')
-    with pytest.raises(CheckpointMismatchError, match='mmdet 2.x DETR checkpoint that does not '
-                                                      'map'):
+    with pytest.raises(
+            CheckpointMismatchError, match='mmdet 2.x DETR checkpoint that does not '
+            'map'):
         load_checkpoint(build_model(cfg), str(tmp_path / 'old_detr.pth'), map_location='cpu')
 
 
@@ -305,6 +331,8 @@ def test_converted_whole_model_equals_the_model_it_was_made_from(authors_files, 
 def test_convert_tool_backbone_only_writes_the_backbone(authors_files, tmp_path):
     _, model, authors, _ = authors_files['mask_rcnn']
     run_main('convert_checkpoint.py', [str(authors), str(tmp_path / 'bb.pth'), '--backbone-only'])
-    expected = {k[len('backbone.'):]: v for k, v in model.state_dict().items()
-                if k.startswith('backbone.')}
+    expected = {
+        k[len('backbone.'):]: v
+        for k, v in model.state_dict().items() if k.startswith('backbone.')
+    }
     assert tensors_equal(torch.load(tmp_path / 'bb.pth')['state_dict'], expected)

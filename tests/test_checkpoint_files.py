@@ -56,13 +56,16 @@ def test_an_empty_file_is_named_as_empty(tmp_path):
                                 'download or copy?); expected a checkpoint written by torch.save')
 
 
-@pytest.mark.parametrize('inside,said', [
-    ('pytorch_model.bin', 'is a directory; expected a checkpoint file: give the weights inside '
-                          'it, {path}/pytorch_model.bin'),
-    ('model.safetensors', 'is a directory; expected a checkpoint file: give the weights inside '
-                          'it, {path}/model.safetensors'),
-    (None, 'is a directory; expected a checkpoint file (written by torch.save, or .safetensors)'),
-], ids=['pytorch_model.bin', 'model.safetensors', 'empty'])
+@pytest.mark.parametrize(
+    'inside,said', [
+        ('pytorch_model.bin', 'is a directory; expected a checkpoint file: give the weights inside '
+         'it, {path}/pytorch_model.bin'),
+        ('model.safetensors', 'is a directory; expected a checkpoint file: give the weights inside '
+         'it, {path}/model.safetensors'),
+        (None,
+         'is a directory; expected a checkpoint file (written by torch.save, or .safetensors)'),
+    ],
+    ids=['pytorch_model.bin', 'model.safetensors', 'empty'])
 def test_a_directory_is_told_which_file_inside_to_give(checkpoint, tmp_path, inside, said):
     folder = tmp_path / 'hf_model'
     folder.mkdir()
@@ -93,16 +96,22 @@ def test_a_pretrained_backbone_from_an_archive_is_a_read_error(checkpoint, tmp_p
 
 @pytest.mark.slow  # tools/test.py builds the runner
 @pytest.mark.parametrize('given', ['empty', 'tar', 'directory'])
-def test_test_py_says_what_the_checkpoint_is_in_one_line(checkpoint, tiny_shapes, tmp_path,
-                                                         given):
-    path = {'empty': tmp_path / 'empty.pth', 'directory': tmp_path,
-            'tar': archive('tar', checkpoint, tmp_path / 'model.tar')}[given]
+def test_test_py_says_what_the_checkpoint_is_in_one_line(checkpoint, tiny_shapes, tmp_path, given):
+    path = {
+        'empty': tmp_path / 'empty.pth',
+        'directory': tmp_path,
+        'tar': archive('tar', checkpoint, tmp_path / 'model.tar')
+    }[given]
     if given == 'empty':
         path.touch()
-    result = run_main('test.py', ['configs/demo/cls_pvt_v2_b0.py', str(path),
-                                  '--work-dir', str(tmp_path / 'work')],
-                      env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}, check=False)
-    (line,) = result.stderr.splitlines()
+    result = run_main(
+        'test.py',
+        ['configs/demo/cls_pvt_v2_b0.py',
+         str(path), '--work-dir',
+         str(tmp_path / 'work')],
+        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
+        check=False)
+    (line, ) = result.stderr.splitlines()
     assert result.returncode == 1 and line.startswith(f'test: {path} is ')
 
 
@@ -126,8 +135,12 @@ def mmpvt_log():
 
 def test_timm_ema_weights_are_taken_as_timms_loader_takes_them(tmp_path, mmpvt_log):
     trained, ema = trained_and_ema()
-    torch.save({'epoch': 3, 'arch': 'pvt_v2_b0', 'state_dict': trained, 'state_dict_ema': ema},
-               tmp_path / 'timm_train.pth')
+    torch.save({
+        'epoch': 3,
+        'arch': 'pvt_v2_b0',
+        'state_dict': trained,
+        'state_dict_ema': ema
+    }, tmp_path / 'timm_train.pth')
     model = PVTv2('b0')
     load_checkpoint(model, str(tmp_path / 'timm_train.pth'), map_location='cpu', strict=True)
     assert all(torch.equal(model.state_dict()[k], ema[k]) for k in ema)

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in 
 
 # Detection, segmentation and demo configs. The ImageNet classifiers' recipes
 # (configs/imagenet) have their own specification: tests/test_imagenet_configs.py.
-CONFIGS = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'configs', '*',
-                                                                          '*.py'))
-                 if '/_base_/' not in p and '/imagenet/' not in p)  # _base_: fragments
+CONFIGS = sorted(
+    os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'configs', '*', '*.py'))
+    if '/_base_/' not in p and '/imagenet/' not in p)  # _base_: fragments
 URL = 'https://github.com/whai362/PVT/releases/download/v2/pvt_{}.pth'
 V2_URL = 'https://github.com/whai362/PVT/releases/download/v2/pvt_v2_{}.pth'
 V2 = ('b0', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5')
@@ -40,9 +40,7 @@ PAPER_TABLE = [(pattern.format(v), params[i]) for pattern, params in PAPER_PARAM
                for i, v in enumerate('tsml')]
 PAPER_TABLE += [('retinanet/pvt_s_1x_640.py', 34.2), ('sem_fpn/pvt_l_320k_msflip.py', 65.1)]
 
-
 load = repository_config
-
 
 # Trans2Seg's head reads tensor values while it is built (its drop-path rates): not on meta.
 BUILT_ON_CPU = {'configs/trans2seg/pvt_s_40k.py', 'configs/trans2seg/r50_d16_40k.py'}
@@ -60,8 +58,12 @@ def build(path):
 
 
 def test_all_families_are_shipped():
-    expected = {f'{fam}/pvt_{v}_{s}.py' for fam in ('retinanet', 'mask_rcnn') for v in 'tsml'
-                for s in ('1x', '3x_ms')}
+    expected = {
+        f'{fam}/pvt_{v}_{s}.py'
+        for fam in ('retinanet', 'mask_rcnn')
+        for v in 'tsml'
+        for s in ('1x', '3x_ms')
+    }
     expected |= {f'sem_fpn/pvt_{v}_{s}.py' for v in 'tsml' for s in ('80k', '40k')}
     expected |= {'sem_fpn/pvt_l_320k_msflip.py', 'detr/pvt_s_50e.py', 'retinanet/pvt_s_1x_640.py'}
     assert expected <= {p[len('configs/'):] for p in CONFIGS}
@@ -69,8 +71,11 @@ def test_all_families_are_shipped():
 
 def test_all_pvt_v2_recipes_are_shipped():
     expected = {f'{fam}/pvt_v2_{v}_1x.py' for fam in ('retinanet', 'mask_rcnn') for v in V2}
-    expected |= {f'{fam}/pvt_v2_{v}_3x_ms.py' for v in ('b2', 'b2_li')
-                 for fam in ('mask_rcnn', 'cascade_mask_rcnn', 'atss', 'gfl', 'sparse_rcnn')}
+    expected |= {
+        f'{fam}/pvt_v2_{v}_3x_ms.py'
+        for v in ('b2', 'b2_li')
+        for fam in ('mask_rcnn', 'cascade_mask_rcnn', 'atss', 'gfl', 'sparse_rcnn')
+    }
     expected |= {f'sem_fpn/pvt_v2_{v}_40k.py' for v in V2} | {'demo/retinanet_pvt_v2_b0.py'}
     assert expected <= {p[len('configs/'):] for p in CONFIGS}
 
@@ -123,8 +128,9 @@ def test_detr_size_is_official_pvt_s_plus_stock_detr(official_keys):
     # Table 6 gives no size: the official PVT-S without its classifier entries (cls_token, norm,
     # head, the class-token row of pos_embed4) plus mmdet's stock DETR minus its ResNet, with the
     # input projection reading 512 channels.
-    backbone = sum(math.prod(shape) for name, shape in official_keys['small']
-                   if not re.match(r'^(cls_token|norm\.|head\.)', name)) - 512
+    backbone = sum(
+        math.prod(shape) for name, shape in official_keys['small']
+        if not re.match(r'^(cls_token|norm\.|head\.)', name)) - 512
     from mmengine.hub import get_config
     stock = get_config('mmdet::detr/detr_r50_8xb2-150e_coco.py')
     stock.model.neck.in_channels = [512]
@@ -162,11 +168,10 @@ def needs_mmpretrain():
                     'mmpretrain 1.2.0 installed (the torch 2.14 environment)')
 
 
-@pytest.mark.parametrize('path,patch,paper_millions,facts_millions', [
-    ('configs/retinanet/vit_s32_1x.py', 32, 60.8, 60.83),
-    ('configs/retinanet/vit_s4_1x.py', 4, 60.9, 60.87)])
-def test_vit_small_retinanet_has_the_size_of_table8(path, patch, paper_millions,
-                                                    facts_millions):
+@pytest.mark.parametrize('path,patch,paper_millions,facts_millions',
+                         [('configs/retinanet/vit_s32_1x.py', 32, 60.8, 60.83),
+                          ('configs/retinanet/vit_s4_1x.py', 4, 60.9, 60.87)])
+def test_vit_small_retinanet_has_the_size_of_table8(path, patch, paper_millions, facts_millions):
     # ViT-Small: 768 wide, 8 layers, 8 heads, MLP 2304, no qkv bias; 224 px position table
     # (7^2 + 1 rows at patch 32, 56^2 + 1 at patch 4), then the stock FPN (start level 1) and head.
     needs_mmpretrain()
@@ -177,7 +182,7 @@ def test_vit_small_retinanet_has_the_size_of_table8(path, patch, paper_millions,
     attn = vit.layers[0].attn
     assert attn.num_heads == 8 and attn.qkv.bias is None
     assert vit.layers[0].ffn.layers[0][0].out_features == 2304
-    assert vit.pos_embed.shape == (1, (224 // patch) ** 2 + 1, 768)
+    assert vit.pos_embed.shape == (1, (224 // patch)**2 + 1, 768)
     assert parameter_count(model.backbone) == parameter_count(vit)  # the resizing is free
     params = parameter_count(model) / 1e6
     assert round(params, 1) == paper_millions and abs(params - facts_millions) < 0.01
@@ -199,8 +204,9 @@ def test_vit_small_pyramid_takes_layers_2_4_6_8_at_strides_4_to_32():
     assert [tuple(m.shape) for m in maps] == [(1, 768, 64 // s, 96 // s) for s in (4, 8, 16, 32)]
     for layer, stride, got in zip('2468', (4, 8, 16, 32), maps):
         grid = tokens[layer][:, 1:].transpose(1, 2).reshape(1, 768, 2, 3)  # class token dropped
-        expected = F.interpolate(grid, size=(64 // stride, 96 // stride), mode='bilinear',
-                                 align_corners=False) if stride != 32 else grid
+        expected = F.interpolate(
+            grid, size=(64 // stride, 96 //
+                        stride), mode='bilinear', align_corners=False) if stride != 32 else grid
         assert torch.allclose(got, expected, atol=1e-6), layer
 
 
@@ -218,19 +224,51 @@ ADE_TRAIN = ('RandomResize', (2048, 512), (0.5, 2.0))
 ADE_TEST = ('mmpvt.AlignResize', (2048, 512))
 
 
-def det_row(lr, batch=2, base=16, epochs=12, steps=(8, 11), train=('Resize', (1333, 800)),
-            test=DET_TEST, drop_path=0.1, amp=False):
-    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=batch, base_batch=base, amp=amp,
-                clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=32,
-                epochs=epochs, steps=list(steps), warmup_iters=500, train_resize=train,
-                crop=None, test_resize=test)
+def det_row(lr,
+            batch=2,
+            base=16,
+            epochs=12,
+            steps=(8, 11),
+            train=('Resize', (1333, 800)),
+            test=DET_TEST,
+            drop_path=0.1,
+            amp=False):
+    return dict(
+        optimizer='AdamW',
+        lr=lr,
+        weight_decay=1e-4,
+        batch=batch,
+        base_batch=base,
+        amp=amp,
+        clip_grad=None,
+        backbone_lr_mult=1.0,
+        drop_path=drop_path,
+        pad=32,
+        epochs=epochs,
+        steps=list(steps),
+        warmup_iters=500,
+        train_resize=train,
+        crop=None,
+        test_resize=test)
 
 
 def seg_row(lr, base, iters, drop_path=0.1):
-    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=4, base_batch=base, amp=False,
-                clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=None,
-                iters=iters, poly_power=0.9, train_resize=ADE_TRAIN, crop=(512, 512),
-                test_resize=ADE_TEST)
+    return dict(
+        optimizer='AdamW',
+        lr=lr,
+        weight_decay=1e-4,
+        batch=4,
+        base_batch=base,
+        amp=False,
+        clip_grad=None,
+        backbone_lr_mult=1.0,
+        drop_path=drop_path,
+        pad=None,
+        iters=iters,
+        poly_power=0.9,
+        train_resize=ADE_TRAIN,
+        crop=(512, 512),
+        test_resize=ADE_TEST)
 
 
 MS_TRAIN = ('RandomResize', ((1333, 640), (1333, 800)))
@@ -241,14 +279,14 @@ for _i, _v in enumerate('tsml'):
     # trains in mixed precision (apex: EpochBasedRunnerAmp, DistOptimizerHook use_fp16=True)
     V1_SETTINGS[f'retinanet/pvt_{_v}_1x.py'] = det_row(1e-4, drop_path=_dp, amp=_v == 'l')
     # 3x + multi-scale: the paper's text (no released v1 config)
-    V1_SETTINGS[f'retinanet/pvt_{_v}_3x_ms.py'] = det_row(1e-4, epochs=36, steps=(27, 33),
-                                                          train=MS_TRAIN, drop_path=_dp)
+    V1_SETTINGS[f'retinanet/pvt_{_v}_3x_ms.py'] = det_row(
+        1e-4, epochs=36, steps=(27, 33), train=MS_TRAIN, drop_path=_dp)
     # Mask R-CNN 1x: mask_rcnn_pvt_{v}_fpn_1x_coco.py (lr 2e-4; L: 8 GPUs x 1, lr 2e-4 / 1.4)
     V1_SETTINGS[f'mask_rcnn/pvt_{_v}_1x.py'] = (
-        det_row(2e-4 / 1.4, batch=1, base=8, drop_path=_dp) if _v == 'l'
-        else det_row(2e-4, drop_path=_dp))
-    V1_SETTINGS[f'mask_rcnn/pvt_{_v}_3x_ms.py'] = det_row(2e-4, epochs=36, steps=(27, 33),
-                                                          train=MS_TRAIN, drop_path=_dp)
+        det_row(2e-4 /
+                1.4, batch=1, base=8, drop_path=_dp) if _v == 'l' else det_row(2e-4, drop_path=_dp))
+    V1_SETTINGS[f'mask_rcnn/pvt_{_v}_3x_ms.py'] = det_row(
+        2e-4, epochs=36, steps=(27, 33), train=MS_TRAIN, drop_path=_dp)
     # Semantic FPN: the paper's 80k (4 GPUs x 4, lr 1e-4) and the released 40k (8 x 4, lr 2e-4)
     V1_SETTINGS[f'sem_fpn/pvt_{_v}_80k.py'] = seg_row(1e-4, 16, 80000)
     V1_SETTINGS[f'sem_fpn/pvt_{_v}_40k.py'] = seg_row(2e-4, 32, 40000)
@@ -265,13 +303,15 @@ V1_SETTINGS['retinanet/pvt_s_wide_1x.py'] = V1_SETTINGS['retinanet/pvt_s_1x.py']
 V1_SETTINGS['trans2seg/pvt_s_40k.py'] = seg_row(1e-4, 16, 40000)
 # detr_pvt_s_8x2_50ep_coco.py: short side from 640..800 step 32, flip, no crop, pad 32
 V1_SETTINGS['detr/pvt_s_50e.py'] = dict(
-    det_row(1e-4, epochs=50, steps=(33, ), test=DET_TEST), clip_grad=0.1, backbone_lr_mult=0.1,
+    det_row(1e-4, epochs=50, steps=(33, ), test=DET_TEST),
+    clip_grad=0.1,
+    backbone_lr_mult=0.1,
     warmup_iters=None,
     train_resize=('RandomChoiceResize', tuple((1333, s) for s in range(640, 801, 32))))
 
 
-def _resize_of(pipeline, types=('Resize', 'RandomResize', 'RandomChoiceResize',
-                                'mmpvt.AlignResize')):
+def _resize_of(pipeline,
+               types=('Resize', 'RandomResize', 'RandomChoiceResize', 'mmpvt.AlignResize')):
     resizes = [t for t in pipeline if t.type in types]
     assert len(resizes) == 1, f'expected one resize in {pipeline}'
     t = resizes[0]
@@ -289,21 +329,26 @@ def settings_of(cfg):
     keys = (wrapper.get('paramwise_cfg') or {}).get('custom_keys', {})
     train = cfg.train_dataloader.dataset.pipeline
     crops = [t for t in train if t.type == 'RandomCrop']
-    out = dict(optimizer=wrapper.optimizer.type, lr=wrapper.optimizer.lr,
-               weight_decay=wrapper.optimizer.weight_decay, batch=cfg.train_dataloader.batch_size,
-               amp=wrapper.type == 'AmpOptimWrapper',
-               base_batch=cfg.auto_scale_lr.base_batch_size,
-               clip_grad=(wrapper.get('clip_grad') or {}).get('max_norm'),
-               backbone_lr_mult=keys.get('backbone', {}).get('lr_mult', 1.0),
-               drop_path=cfg.model.backbone.drop_path_rate,
-               pad=cfg.model.data_preprocessor.get('pad_size_divisor'),
-               train_resize=_resize_of(train), crop=tuple(crops[0].crop_size) if crops else None,
-               test_resize=_resize_of(cfg.test_dataloader.dataset.pipeline))
+    out = dict(
+        optimizer=wrapper.optimizer.type,
+        lr=wrapper.optimizer.lr,
+        weight_decay=wrapper.optimizer.weight_decay,
+        batch=cfg.train_dataloader.batch_size,
+        amp=wrapper.type == 'AmpOptimWrapper',
+        base_batch=cfg.auto_scale_lr.base_batch_size,
+        clip_grad=(wrapper.get('clip_grad') or {}).get('max_norm'),
+        backbone_lr_mult=keys.get('backbone', {}).get('lr_mult', 1.0),
+        drop_path=cfg.model.backbone.drop_path_rate,
+        pad=cfg.model.data_preprocessor.get('pad_size_divisor'),
+        train_resize=_resize_of(train),
+        crop=tuple(crops[0].crop_size) if crops else None,
+        test_resize=_resize_of(cfg.test_dataloader.dataset.pipeline))
     schedulers = {s.type: s for s in cfg.param_scheduler}
     if cfg.train_cfg.type == 'EpochBasedTrainLoop':
-        out.update(epochs=cfg.train_cfg.max_epochs,
-                   steps=list(schedulers['MultiStepLR'].milestones),
-                   warmup_iters=schedulers['LinearLR'].end if 'LinearLR' in schedulers else None)
+        out.update(
+            epochs=cfg.train_cfg.max_epochs,
+            steps=list(schedulers['MultiStepLR'].milestones),
+            warmup_iters=schedulers['LinearLR'].end if 'LinearLR' in schedulers else None)
     else:
         poly = schedulers['PolyLR']
         assert poly.end == cfg.train_cfg.max_iters and poly.eta_min == 0.0
@@ -321,6 +366,7 @@ def test_pvt_v1_config_follows_the_authors_settings(path):
         if isinstance(b, float) and isinstance(a, (int, float)):
             return math.isclose(a, b, rel_tol=1e-12)
         return a == b
+
     diff = {k: (got[k], expected[k]) for k in got if not same(got[k], expected[k])}
     assert not diff, f'{path}: (config, authors) differ in {diff}'
 
@@ -336,24 +382,31 @@ def test_settings_table_catches_a_changed_value(key, value):
 
 
 def test_every_pvt_v1_paper_config_has_a_settings_row():
-    shipped = {p[len('configs/'):] for p in CONFIGS
-               if '/pvt_' in p and '/pvt_v2_' not in p and not p.startswith('configs/demo/')}
+    shipped = {
+        p[len('configs/'):]
+        for p in CONFIGS
+        if '/pvt_' in p and '/pvt_v2_' not in p and not p.startswith('configs/demo/')
+    }
     assert shipped == set(V1_SETTINGS)
 
 
 def test_pvt_l_star_tests_at_six_aligned_scales_with_flip():
     tta = load('configs/sem_fpn/pvt_l_320k_msflip.py').tta_pipeline[1].transforms
-    assert [(t.type, t.scale) for t in tta[0]] == [
-        ('mmpvt.AlignResize', (int(2048 * r), int(512 * r)))
-        for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)]
+    assert [(t.type, t.scale)
+            for t in tta[0]] == [('mmpvt.AlignResize', (int(2048 * r), int(512 * r)))
+                                 for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)]
     assert [t.prob for t in tta[1]] == [0.0, 1.0]
 
 
 # ---- one training step and one prediction per family (PVT-T, synthetic inputs) ----------------
 def detection_inputs(with_mask, hw=(128, 160), num_classes=80):
     from mmdet.testing import demo_mm_inputs
-    return demo_mm_inputs(batch_size=2, image_shapes=[(3, *hw)] * 2, num_items=[3, 2],
-                          num_classes=num_classes, with_mask=with_mask)
+    return demo_mm_inputs(
+        batch_size=2,
+        image_shapes=[(3, *hw)] * 2,
+        num_items=[3, 2],
+        num_classes=num_classes,
+        with_mask=with_mask)
 
 
 def check_train_step_and_predict(cfg, kind):
@@ -398,10 +451,10 @@ def test_family_trains_one_step_and_predicts(path, kind):
 # widths set to PVTv2's.
 STOCK = {
     'retinanet': ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', ('neck', 'bbox_head')),
-    'mask_rcnn': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
-                  ('neck', 'rpn_head', 'roi_head')),
-    'cascade_mask_rcnn': ('mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
-                          ('neck', 'rpn_head')),
+    'mask_rcnn':
+    ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', ('neck', 'rpn_head', 'roi_head')),
+    'cascade_mask_rcnn':
+    ('mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py', ('neck', 'rpn_head')),
     'atss': ('mmdet::atss/atss_r50_fpn_1x_coco.py', ('neck', 'bbox_head')),
     'gfl': ('mmdet::gfl/gfl_r50_fpn_1x_coco.py', ('neck', 'bbox_head')),
     'sparse_rcnn': ('mmdet::sparse_rcnn/'
@@ -411,8 +464,9 @@ STOCK = {
 }
 # The authors' PVTv2 recipes: every other PVTv2 config is one of the heads users pair PVTv2 with
 # (mmdet's / mmseg's own configs, specified in tests/test_head_configs.py).
-V2_CONFIGS = [p for p in CONFIGS if '/pvt_v2_' in p and not p.startswith('configs/demo/')
-              and p not in HEADS]
+V2_CONFIGS = [
+    p for p in CONFIGS if '/pvt_v2_' in p and not p.startswith('configs/demo/') and p not in HEADS
+]
 
 
 def cascade_bbox_head_params(num_classes=80):
@@ -420,8 +474,8 @@ def cascade_bbox_head_params(num_classes=80):
     fc 256*7*7 -> 1024, cls 1024 -> 81, class-specific reg 1024 -> 4 * 80."""
     convs = 4 * (256 * 256 * 9 + 2 * 256)
     fc = 256 * 7 * 7 * 1024 + 1024
-    return convs + fc + (1024 * (num_classes + 1) + num_classes + 1) + (1024 * 4 * num_classes
-                                                                        + 4 * num_classes)
+    return convs + fc + (1024 * (num_classes + 1) + num_classes + 1) + (1024 * 4 * num_classes +
+                                                                        4 * num_classes)
 
 
 @functools.lru_cache(maxsize=None)
@@ -432,8 +486,8 @@ def stock_head_params(family, in_channels):
     registry = registry_of(cfg)
     cfg.model.neck.in_channels = list(in_channels)
     with torch.device('meta'):  # sizes only
-        total = sum(parameter_count(registry.build(copy.deepcopy(cfg.model[part])))
-                    for part in parts)
+        total = sum(
+            parameter_count(registry.build(copy.deepcopy(cfg.model[part]))) for part in parts)
         # cascade: the stock RoI head (a mask head per stage) with the authors' bbox heads
         if family == 'cascade_mask_rcnn':
             roi = registry.build(copy.deepcopy(cfg.model.roi_head))
@@ -465,30 +519,37 @@ def test_gfl_b2_size_is_the_authors_reported_33_11m():
 # The authors' settings per recipe (facts file Sec. 4-5): optimizer, lr, weight decay, images per
 # GPU, base batch, epochs/iterations, lr steps, fp16.
 V2_SETTINGS = {
-    'retinanet/pvt_v2_{}_1x.py': dict(opt='AdamW', lr=1e-4, wd=1e-4, batch=2, base=16, epochs=12,
-                                      steps=[8, 11], amp=False),
-    'mask_rcnn/pvt_v2_{}_1x.py': dict(opt='AdamW', lr=2e-4, wd=1e-4, batch=2, base=16, epochs=12,
-                                      steps=[8, 11], amp=False),
-    'mask_rcnn/pvt_v2_b2_3x_ms.py': dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16,
-                                         epochs=36, steps=[27, 33], amp=False),
-    'mask_rcnn/pvt_v2_b2_li_3x_ms.py': dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16,
-                                            epochs=36, steps=[27, 33], amp=True),
-    'sparse_rcnn/pvt_v2_b2_3x_ms.py': dict(opt='AdamW', lr=2.5e-5 / 1.4, wd=1e-4, batch=1, base=8,
-                                           epochs=36, steps=[27, 33], amp=False),
-    'sparse_rcnn/pvt_v2_b2_li_3x_ms.py': dict(opt='AdamW', lr=2.5e-5, wd=1e-4, batch=2, base=16,
-                                              epochs=36, steps=[27, 33], amp=False),
+    'retinanet/pvt_v2_{}_1x.py':
+    dict(opt='AdamW', lr=1e-4, wd=1e-4, batch=2, base=16, epochs=12, steps=[8, 11], amp=False),
+    'mask_rcnn/pvt_v2_{}_1x.py':
+    dict(opt='AdamW', lr=2e-4, wd=1e-4, batch=2, base=16, epochs=12, steps=[8, 11], amp=False),
+    'mask_rcnn/pvt_v2_b2_3x_ms.py':
+    dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16, epochs=36, steps=[27, 33], amp=False),
+    'mask_rcnn/pvt_v2_b2_li_3x_ms.py':
+    dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16, epochs=36, steps=[27, 33], amp=True),
+    'sparse_rcnn/pvt_v2_b2_3x_ms.py':
+    dict(
+        opt='AdamW',
+        lr=2.5e-5 / 1.4,
+        wd=1e-4,
+        batch=1,
+        base=8,
+        epochs=36,
+        steps=[27, 33],
+        amp=False),
+    'sparse_rcnn/pvt_v2_b2_li_3x_ms.py':
+    dict(opt='AdamW', lr=2.5e-5, wd=1e-4, batch=2, base=16, epochs=36, steps=[27, 33], amp=False),
 }
 for _fam in ('cascade_mask_rcnn', 'atss', 'gfl'):
     for _v in ('b2', 'b2_li'):
-        V2_SETTINGS[f'{_fam}/pvt_v2_{_v}_3x_ms.py'] = dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2,
-                                                           base=16, epochs=36, steps=[27, 33],
-                                                           amp=True)
+        V2_SETTINGS[f'{_fam}/pvt_v2_{_v}_3x_ms.py'] = dict(
+            opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16, epochs=36, steps=[27, 33], amp=True)
 
 
 def v2_settings_table():
     rows = []
     for pattern, spec in V2_SETTINGS.items():
-        for v in (V2 if '{}' in pattern else (None,)):
+        for v in (V2 if '{}' in pattern else (None, )):
             path = 'configs/' + pattern.format(v)
             row = dict(spec)
             if v in ('b4', 'b5'):  # 1 image per GPU, lr / 1.4
@@ -501,8 +562,8 @@ def v2_settings_table():
 def test_pvt_v2_detection_configs_follow_the_authors_settings(path, spec):
     cfg = load(path)
     wrapper = cfg.optim_wrapper
-    assert wrapper.optimizer.type == spec['opt'] and set(wrapper.optimizer) <= {
-        'type', 'lr', 'weight_decay', 'betas'}
+    assert wrapper.optimizer.type == spec['opt'] and set(
+        wrapper.optimizer) <= {'type', 'lr', 'weight_decay', 'betas'}
     assert wrapper.optimizer.lr == pytest.approx(spec['lr'], rel=1e-12)
     assert wrapper.optimizer.weight_decay == spec['wd']
     assert (wrapper.type == 'AmpOptimWrapper') == spec['amp']
@@ -534,8 +595,9 @@ def test_cascade_heads_are_the_authors_giou_4conv1fc():
     assert [h.type for h in heads] == ['ConvFCBBoxHead'] * 3
     assert all(h.loss_bbox == dict(type='GIoULoss', loss_weight=10.0) and h.reg_decoded_bbox
                for h in heads)
-    assert [h.bbox_coder.target_stds for h in heads] == [
-        [0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067]]
+    assert [h.bbox_coder.target_stds for h in heads] == [[0.1, 0.1, 0.2, 0.2],
+                                                         [0.05, 0.05, 0.1, 0.1],
+                                                         [0.033, 0.033, 0.067, 0.067]]
 
 
 @pytest.mark.parametrize('arch', V2)
@@ -545,8 +607,9 @@ def test_pvt_v2_sem_fpn_follows_the_authors_recipe(arch):
     assert cfg.train_dataloader.batch_size == 4 and cfg.auto_scale_lr.base_batch_size == 32
     assert cfg.train_cfg.max_iters == 40000 and cfg.train_cfg.val_interval == 4000
     assert cfg.param_scheduler[0].end == 40000 and cfg.param_scheduler[0].eta_min == 0.0
-    assert dict(type='mmpvt.AlignResize', scale=(2048, 512), keep_ratio=True,
-                size_divisor=32) in cfg.test_dataloader.dataset.pipeline
+    assert dict(
+        type='mmpvt.AlignResize', scale=(2048, 512), keep_ratio=True,
+        size_divisor=32) in cfg.test_dataloader.dataset.pipeline
     assert cfg.model.decode_head.num_classes == 150 and cfg.model.decode_head.channels == 128
 
 

@@ -32,8 +32,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     files = []
     for root, _, names in os.walk(tmp_path / 'a'):
         files += [os.path.relpath(os.path.join(root, n), tmp_path / 'a') for n in names]
-    match, mismatch, errors = filecmp.cmpfiles(tmp_path / 'a', tmp_path / 'b', files,
-                                               shallow=False)
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / 'a', tmp_path / 'b', files, shallow=False)
     images = [f for f in files if not f.startswith('crops')]  # + one crop per shape
     assert len(images) == 2 * 6 + 3 and mismatch == [] and errors == [] and not cmp.left_only
 
@@ -50,8 +49,9 @@ def test_coco_json_and_masks_describe_the_same_objects(tiny_shapes):
     assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(demo_data.CLASSES)
     assert len(coco.getImgIds()) == 8 and len(coco.getAnnIds()) >= 8
     for image in coco.loadImgs(coco.getImgIds()):
-        semantic = cv2.imread(str(tiny_shapes / 'annotations' / 'training' / image['file_name']),
-                              cv2.IMREAD_UNCHANGED)
+        semantic = cv2.imread(
+            str(tiny_shapes / 'annotations' / 'training' / image['file_name']),
+            cv2.IMREAD_UNCHANGED)
         assert semantic.shape == (96, 128) and set(np.unique(semantic)) <= {0, 1, 2, 3, 4}
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=image['id'])):
             x, y, w, h = ann['bbox']
@@ -73,6 +73,7 @@ def test_existing_directory_is_never_overwritten(tmp_path):
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
+
     def fail(root, split, *args):
         if split == 'validation':
             raise KeyboardInterrupt
@@ -105,8 +106,7 @@ def test_crops_are_one_square_per_shape_labelled_with_its_class(tiny_shapes, spl
         assert name.startswith(f'{split}/')
         crop = cv2.imread(str(tiny_shapes / 'crops' / name))
         stem = name.split('/')[1].rsplit('_', 1)[0]
-        image = next(i for i in coco.loadImgs(coco.getImgIds())
-                     if i['file_name'] == f'{stem}.png')
+        image = next(i for i in coco.loadImgs(coco.getImgIds()) if i['file_name'] == f'{stem}.png')
         k = by_image[stem] = by_image.get(stem, -1) + 1
         ann = [a for a in anns if a['image_id'] == image['id']][k]
         assert label == ann['category_id'] - 1
@@ -133,18 +133,22 @@ def test_crops_are_added_to_a_dataset_made_without_them(tmp_path):
 NOT_ON_TERMINAL = ('Config:', 'System environment', 'Hooks will be executed',
                    'pkg_resources is deprecated', '"FileClient" will be deprecated',
                    '"HardDiskBackend" is the alias', 'loading annotations into memory',
-                   'instance named of visualizer has been created', 'is out of bounds',
-                   'Traceback')
-PHASES = ('[demo] generating data: ', '[demo] training ', '[demo] evaluating ',
-          '[demo] drawing ', 'Final metrics')
-FAST = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False']
+                   'instance named of visualizer has been created', 'is out of bounds', 'Traceback')
+PHASES = ('[demo] generating data: ', '[demo] training ', '[demo] evaluating ', '[demo] drawing ',
+          'Final metrics')
+FAST = [
+    'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False'
+]
 
 
 def demo_command(data, work_dir, *args, options=()):
-    return ['tools/demo.py', '--data', str(data), '--work-dir', str(work_dir), *args,
-            '--cfg-options', *FAST, *options]
+    return [
+        'tools/demo.py', '--data',
+        str(data), '--work-dir',
+        str(work_dir), *args, '--cfg-options', *FAST, *options
+    ]
 
 
 def assert_quiet(result):
@@ -157,23 +161,27 @@ def caption_has_text(strip):
     blank = np.full_like(strip, CAPTION_BACKGROUND)
     half = strip.shape[1] // 2
     # the rule at x = 0 and x = half is left out: only the text counts
-    return [np.count_nonzero(np.any(strip[:, a + 2:b - 2] != blank[:, a + 2:b - 2], axis=2)) > 20
-            for a, b in ((0, half), (half, strip.shape[1]))]
+    return [
+        np.count_nonzero(np.any(strip[:, a + 2:b - 2] != blank[:, a + 2:b - 2], axis=2)) > 20
+        for a, b in ((0, half), (half, strip.shape[1]))
+    ]
 
 
-@pytest.mark.parametrize('config,options,metric', [
-    ('retinanet_pvt_t_quick', ['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'],
-     'coco/bbox_mAP_50'),
-    # fewer proposals and RoI samples than the demo's (the behaviour is the same, the RoI and
-    # mask heads' work a fraction)
-    ('mask_rcnn_pvt_t', ['train_cfg.max_epochs=1', 'model.test_cfg.rcnn.score_thr=0.0',
-                         'model.test_cfg.rcnn.max_per_img=20', 'model.test_cfg.rpn.max_per_img=100',
-                         'model.train_cfg.rpn_proposal.max_per_img=200',
-                         'model.train_cfg.rcnn.sampler.num=64'],
-     'coco/segm_mAP_50'),
-    ('sem_fpn_pvt_t', ['train_cfg.max_iters=2', 'train_cfg.val_interval=2'], 'mIoU'),
-    ('detr_pvt_t', ['train_cfg.max_epochs=1'], 'coco/bbox_mAP_50'),
-])  # (retinanet_pvt_t: --full, the quick run's model on larger images; retinanet_pvt_v2_b0:
+@pytest.mark.parametrize(
+    'config,options,metric',
+    [
+        ('retinanet_pvt_t_quick', ['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'
+                                   ], 'coco/bbox_mAP_50'),
+        # fewer proposals and RoI samples than the demo's (the behaviour is the same, the RoI and
+        # mask heads' work a fraction)
+        ('mask_rcnn_pvt_t', [
+            'train_cfg.max_epochs=1', 'model.test_cfg.rcnn.score_thr=0.0',
+            'model.test_cfg.rcnn.max_per_img=20', 'model.test_cfg.rpn.max_per_img=100',
+            'model.train_cfg.rpn_proposal.max_per_img=200', 'model.train_cfg.rcnn.sampler.num=64'
+        ], 'coco/segm_mAP_50'),
+        ('sem_fpn_pvt_t', ['train_cfg.max_iters=2', 'train_cfg.val_interval=2'], 'mIoU'),
+        ('detr_pvt_t', ['train_cfg.max_epochs=1'], 'coco/bbox_mAP_50'),
+    ])  # (retinanet_pvt_t: --full, the quick run's model on larger images; retinanet_pvt_v2_b0:
 #     trained twice by the Figure 5 test)
 def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options, metric,
                                          monkeypatch):
@@ -199,8 +207,10 @@ def test_demo_trains_evaluates_and_draws(tiny_shapes, tmp_path, config, options,
         assert caption_has_text(strip) == [True, True]
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     model_options = dict(o.split('=') for o in options if o.startswith('model.'))
-    check_image_demo_draws(config, tmp_path, tiny_shapes, {k: ast.literal_eval(v)
-                                                           for k, v in model_options.items()})
+    check_image_demo_draws(config, tmp_path, tiny_shapes, {
+        k: ast.literal_eval(v)
+        for k, v in model_options.items()
+    })
 
 
 def check_image_demo_draws(config, work_dir, data_root, cfg_options):
@@ -209,10 +219,13 @@ def check_image_demo_draws(config, work_dir, data_root, cfg_options):
     from mmpvt.apis import find_resume_checkpoint
     from mmpvt.apis.inference import draw_predictions
     image = sorted((data_root / 'images' / 'validation').glob('*.png'))[0]
-    drawn, _ = draw_predictions(str(image), f'{REPO}/configs/demo/{config}.py',
-                                weights=find_resume_checkpoint(str(work_dir)),
-                                out_dir=str(work_dir / 'image_demo'), score_thr=0.0,
-                                cfg_options=cfg_options)
+    drawn, _ = draw_predictions(
+        str(image),
+        f'{REPO}/configs/demo/{config}.py',
+        weights=find_resume_checkpoint(str(work_dir)),
+        out_dir=str(work_dir / 'image_demo'),
+        score_thr=0.0,
+        cfg_options=cfg_options)
     assert drawn == [str(work_dir / 'image_demo' / 'vis' / image.name)]
     original, picture = cv2.imread(str(image)), cv2.imread(drawn[0])
     assert picture.shape == original.shape and not np.array_equal(picture, original)
@@ -222,9 +235,14 @@ def test_default_demo_is_quiet_and_says_each_phase(tiny_shapes, tmp_path):
     """`make demo`'s run (the quick config), 1 epoch on a copy of the tiny data made by the demo
     itself: the phase lines and mmengine's progress lines, nothing else; the rest is in the log."""
     data = tmp_path / 'shapes'
-    result = run_command(demo_command(data, tmp_path / 'work', options=[
-        'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=8',
-        'test_dataloader.dataset.indices=4', 'model.test_cfg.score_thr=0.0']))
+    result = run_command(
+        demo_command(
+            data,
+            tmp_path / 'work',
+            options=[
+                'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=8',
+                'test_dataloader.dataset.indices=4', 'model.test_cfg.score_thr=0.0'
+            ]))
     assert_quiet(result)
     lines = result.stdout.splitlines()
     starts = [next(i for i, line in enumerate(lines) if line.startswith(p)) for p in PHASES]
@@ -233,8 +251,9 @@ def test_default_demo_is_quiet_and_says_each_phase(tiny_shapes, tmp_path):
     assert lines[starts[3]].endswith(f'-> {tmp_path / "work" / "predictions.png"}')
     assert any('Epoch(train) [1][2/2]' in line for line in lines)
     # everything before the summary: phase lines and mmengine progress lines only
-    assert all(line.startswith('[demo] ') or 'Epoch(' in line
-               for line in lines[:starts[4] - 1] if line.strip()), result.stdout
+    assert all(
+        line.startswith('[demo] ') or 'Epoch(' in line for line in lines[:starts[4] - 1]
+        if line.strip()), result.stdout
     assert set(lines[starts[4] - 1]) == {'='}
     summary = result.stdout[result.stdout.index('Final metrics'):]
     log_file = summary.split('log:')[1].split()[0]
@@ -254,14 +273,23 @@ def test_help_documents_the_longer_run():
 def start_demo(data, work_dir, env=None):
     """tools/demo.py in its own process group (like a terminal's foreground job), 3 epochs, with
     the configs' dataloader workers (they get the Ctrl-C too)."""
-    cmd = [sys.executable, 'tools/demo.py', '--data', str(data), '--work-dir', str(work_dir),
-           '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=3']
+    cmd = [
+        sys.executable, 'tools/demo.py', '--data',
+        str(data), '--work-dir',
+        str(work_dir), '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=3'
+    ]
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     # SIGINT back to its default in the child: a shell's background job (this test run's parent,
     # maybe) ignores it, and Python would then never raise KeyboardInterrupt
-    return subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def interrupt_after(proc, path, timeout=240):
@@ -281,13 +309,18 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(tiny_shapes, tmp_path):
     assert proc.returncode == 130
     assert 'Traceback' not in err and 'KeyboardInterrupt' not in err, err
     hint = [line for line in err.splitlines() if 'interrupted' in line]
-    assert hint == ['[demo] interrupted; continue from the last checkpoint with: python '
-                    f'tools/demo.py --data {tiny_shapes} --work-dir {work_dir} --cfg-options '
-                    'train_dataloader.batch_size=4 train_cfg.max_epochs=3 --resume'], err
+    assert hint == [
+        '[demo] interrupted; continue from the last checkpoint with: python '
+        f'tools/demo.py --data {tiny_shapes} --work-dir {work_dir} --cfg-options '
+        'train_dataloader.batch_size=4 train_cfg.max_epochs=3 --resume'
+    ], err
     # the hint's command continues from the last checkpoint (epoch 1, or 2 if Ctrl-C came late)
-    resumed = run_command(['tools/demo.py', '--data', str(tiny_shapes), '--work-dir', str(work_dir),
-                           '--cfg-options', 'train_dataloader.batch_size=4',
-                           'train_cfg.max_epochs=3', '--resume'])
+    resumed = run_command([
+        'tools/demo.py', '--data',
+        str(tiny_shapes), '--work-dir',
+        str(work_dir), '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=3',
+        '--resume'
+    ])
     assert f'[demo] training: resuming from {work_dir / "epoch_"}' in resumed.stdout
     assert 'Epoch(train) [3][2/2]' in resumed.stdout and 'Final metrics' in resumed.stdout
     assert_quiet(resumed)
@@ -315,8 +348,9 @@ def test_terminal_filter_drops_only_known_third_party_warnings():
     keep = _ConsoleFilter().filter
     assert not keep(record('"FileClient" will be deprecated in future. Please use io ...'))
     assert not keep(record('"HardDiskBackend" is the alias of "LocalBackend" and the former ...'))
-    assert not keep(record('The testing results of the whole dataset is empty.', logging.ERROR,
-                           '/x/mmdet/evaluation/metrics/coco_metric.py'))
+    assert not keep(
+        record('The testing results of the whole dataset is empty.', logging.ERROR,
+               '/x/mmdet/evaluation/metrics/coco_metric.py'))
     # the same words from another module, and any other warning, are shown
     assert keep(record('"FileClient" will be deprecated in future.', path='/x/mmpvt/apis/x.py'))
     assert keep(record('The testing results of the whole dataset is empty.', logging.ERROR))
@@ -339,12 +373,20 @@ def test_tool_silences_only_the_known_python_warnings():
         tool.silence_known_warnings()
         for module in ('mmengine.utils.package_utils', 'importlib', 'mmpvt.models', 'mylib'):
             warnings.warn_explicit(pkg, UserWarning, 'x.py', 1, module=module)
-        warnings.warn_explicit('The draw is False, it means that the hook for visualization '
-                               'will not take effect.', UserWarning, 'x.py', 1,
-                               module='mmseg.engine.hooks.visualization_hook')
-        warnings.warn_explicit('Warning: The bbox is out of bounds, the drawn bbox may not be in '
-                               'the image', UserWarning, 'x.py', 1,
-                               module='mmengine.visualization.visualizer')
+        warnings.warn_explicit(
+            'The draw is False, it means that the hook for visualization '
+            'will not take effect.',
+            UserWarning,
+            'x.py',
+            1,
+            module='mmseg.engine.hooks.visualization_hook')
+        warnings.warn_explicit(
+            'Warning: The bbox is out of bounds, the drawn bbox may not be in '
+            'the image',
+            UserWarning,
+            'x.py',
+            1,
+            module='mmengine.visualization.visualizer')
         warnings.warn_explicit('something else', UserWarning, 'x.py', 1, module='mmengine.x')
     assert sorted((str(w.message)[:14], w.filename) for w in caught) == \
         [('pkg_resources ', 'x.py'), ('pkg_resources ', 'x.py'), ('something else', 'x.py')]
@@ -378,13 +420,18 @@ def test_prediction_grid_captions_each_half_of_each_tile(tmp_path):
 # ---- the demo data from any config ----------------------------------------------------------
 DATASETS = f'{REPO}/configs/_base_/datasets'
 USER_CONFIGS = {
-    'det': ['mmdet::_base_/models/retinanet_r50_fpn.py', f'{DATASETS}/demo_shapes_det.py',
-            'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py'],
-    'instance': ['mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-                 f'{DATASETS}/demo_shapes_instance.py',
-                 'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py'],
-    'seg': ['mmseg::_base_/models/fpn_r50.py', f'{DATASETS}/demo_shapes_seg.py',
-            'mmseg::_base_/schedules/schedule_80k.py', 'mmseg::_base_/default_runtime.py'],
+    'det': [
+        'mmdet::_base_/models/retinanet_r50_fpn.py', f'{DATASETS}/demo_shapes_det.py',
+        'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py'
+    ],
+    'instance': [
+        'mmdet::_base_/models/mask-rcnn_r50_fpn.py', f'{DATASETS}/demo_shapes_instance.py',
+        'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py'
+    ],
+    'seg': [
+        'mmseg::_base_/models/fpn_r50.py', f'{DATASETS}/demo_shapes_seg.py',
+        'mmseg::_base_/schedules/schedule_80k.py', 'mmseg::_base_/default_runtime.py'
+    ],
 }
 
 
@@ -407,8 +454,8 @@ def build_dataset(cfg, split):
 
 @pytest.mark.parametrize('kind', list(USER_CONFIGS))
 @pytest.mark.parametrize('slash', ['/', ''])
-def test_any_config_reads_the_demo_data_through_the_dataset_base(tiny_shapes, tmp_path,
-                                                                 monkeypatch, kind, slash):
+def test_any_config_reads_the_demo_data_through_the_dataset_base(tiny_shapes, tmp_path, monkeypatch,
+                                                                 kind, slash):
     from mmengine.config import Config
 
     import mmpvt  # noqa: F401  (AlignResize in the seg pipeline)
@@ -497,9 +544,14 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     its checkpoint through image_demo (top-k printed) and test.py (--out), then
     retinanet_pvt_v2_b0_from_cls.py starting from that checkpoint's backbone."""
     cls_dir = tmp_path / 'cls'
-    result = run_main('demo.py', demo_command(tiny_shapes, cls_dir, '--config',
-                                              'configs/demo/cls_pvt_v2_b0.py',
-                                              options=['train_cfg.max_epochs=1'])[1:])
+    result = run_main(
+        'demo.py',
+        demo_command(
+            tiny_shapes,
+            cls_dir,
+            '--config',
+            'configs/demo/cls_pvt_v2_b0.py',
+            options=['train_cfg.max_epochs=1'])[1:])
     assert_quiet(result)
     assert '[demo] training cls_pvt_v2_b0.py (1 epoch, batch 4)' in result.stdout
     summary = result.stdout[result.stdout.index('Final metrics'):]
@@ -509,28 +561,40 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     checkpoint = find_checkpoint(cls_dir)
 
     crop = sorted((tiny_shapes / 'crops' / 'validation').glob('*.png'))[0]
-    shown = run_main('image_demo.py', [str(crop), 'configs/demo/cls_pvt_v2_b0.py',
-                                       '--weights', checkpoint, '--out-dir',
-                                       str(tmp_path / 'image_demo')],
-                     env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}).stdout
+    shown = run_main(
+        'image_demo.py', [
+            str(crop), 'configs/demo/cls_pvt_v2_b0.py', '--weights', checkpoint, '--out-dir',
+            str(tmp_path / 'image_demo')
+        ],
+        env={
+            'MMPVT_DEMO_DATA': f'{tiny_shapes}/'
+        }).stdout
     ranks = [line.split()[:2] for line in shown.splitlines() if line.startswith('  ')]
     assert [r[0] for r in ranks] == ['1.', '2.', '3.', '4.']  # 4 classes: fewer than 5
     assert sorted(r[1] for r in ranks) == sorted(demo_data.CLASSES)
     assert (tmp_path / 'image_demo' / 'vis' / crop.name).is_file()
 
-    tested = run_main('test.py', ['configs/demo/cls_pvt_v2_b0.py', checkpoint,
-                                  '--work-dir', str(tmp_path / 'test'),
-                                  '--out', str(tmp_path / 'r.pkl'),
-                                  '--cfg-options', 'test_dataloader.num_workers=0',
-                                  'test_dataloader.persistent_workers=False'],
-                      env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}).stdout
+    tested = run_main(
+        'test.py', [
+            'configs/demo/cls_pvt_v2_b0.py', checkpoint, '--work-dir',
+            str(tmp_path / 'test'), '--out',
+            str(tmp_path / 'r.pkl'), '--cfg-options', 'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False'
+        ],
+        env={
+            'MMPVT_DEMO_DATA': f'{tiny_shapes}/'
+        }).stdout
     assert "'accuracy/top1'" in tested and (tmp_path / 'r.pkl').is_file()
 
-    det = run_main('demo.py', demo_command(tiny_shapes, tmp_path / 'det', '--config',
-                                           'configs/demo/retinanet_pvt_v2_b0_from_cls.py',
-                                           options=['train_cfg.max_epochs=1',
-                                                    'model.test_cfg.score_thr=0.0'])[1:],
-                   env={'MMPVT_DEMO_BACKBONE': checkpoint})
+    det = run_main(
+        'demo.py',
+        demo_command(
+            tiny_shapes,
+            tmp_path / 'det',
+            '--config',
+            'configs/demo/retinanet_pvt_v2_b0_from_cls.py',
+            options=['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'])[1:],
+        env={'MMPVT_DEMO_BACKBONE': checkpoint})
     assert_quiet(det)
     assert 'coco/bbox_mAP_50' in det.stdout[det.stdout.index('Final metrics'):]
 
@@ -557,22 +621,28 @@ def find_checkpoint(work_dir):
 
 
 # ---- the paper's Figure 5 in miniature ------------------------------------------------------
-def test_figure5_trains_the_classifier_first_when_its_checkpoint_is_missing(
-        tmp_path, monkeypatch):
+def test_figure5_trains_the_classifier_first_when_its_checkpoint_is_missing(tmp_path, monkeypatch):
     # the classifier run itself is the classifier demo's (test_classifier_demo_then_a_detector_
     # from_its_backbone); here: it is started, with its config and work dir, before any detector
     from mmpvt_tools import demo, figure5
     started, said = [], []
-    monkeypatch.setattr(demo, 'run_demo', lambda config, data_root, work_dir, **kwargs:
-                        started.append((config, data_root, work_dir, kwargs['resume'])))
+    monkeypatch.setattr(
+        demo, 'run_demo', lambda config, data_root, work_dir, **kwargs: started.append(
+            (config, data_root, work_dir, kwargs['resume'])))
     checkpoint = tmp_path / 'cls' / 'epoch_10.pth'
     with pytest.raises(FileNotFoundError, match=f'the classifier run left no {checkpoint}'):
-        figure5.run_figure5('data', str(tmp_path / 'fig5'), str(tmp_path / 'cls'),
-                            f'{REPO}/configs/demo', say=said.append)
+        figure5.run_figure5(
+            'data',
+            str(tmp_path / 'fig5'),
+            str(tmp_path / 'cls'),
+            f'{REPO}/configs/demo',
+            say=said.append)
     assert started == [(f'{REPO}/configs/demo/cls_pvt_v2_b0.py', 'data', str(tmp_path / 'cls'),
                         False)]
-    assert said == [f'figure 5, 1/3: training the demo classifier (cls_pvt_v2_b0.py): no '
-                    f'{checkpoint} yet']
+    assert said == [
+        f'figure 5, 1/3: training the demo classifier (cls_pvt_v2_b0.py): no '
+        f'{checkpoint} yet'
+    ]
 
 
 def demo_classifier_checkpoint(path):
@@ -598,29 +668,35 @@ def test_figure5_trains_both_detectors_from_the_classifier_and_draws_what_they_l
     work_dir = tmp_path / 'fig5'
     checkpoint = tmp_path / 'work_dirs' / 'cls_pvt_v2_b0' / 'epoch_10.pth'
     demo_classifier_checkpoint(checkpoint)
-    result = run_command([f'{REPO}/tools/demo.py', '--figure5', '--data', str(tiny_shapes),
-                          '--work-dir', str(work_dir), '--cfg-options', *FAST,
-                          'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-                          'train_cfg.max_epochs=2', 'model.test_cfg.score_thr=0.0'],
+    result = run_command([
+        f'{REPO}/tools/demo.py', '--figure5', '--data',
+        str(tiny_shapes), '--work-dir',
+        str(work_dir), '--cfg-options', *FAST, 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False', 'train_cfg.max_epochs=2',
+        'model.test_cfg.score_thr=0.0'
+    ],
                          cwd=str(tmp_path))
     assert_quiet(result)
-    phases = [line for line in result.stdout.splitlines()
-              if line.startswith('[demo] figure 5') or line.startswith('[demo] drawing val')]
+    phases = [
+        line for line in result.stdout.splitlines()
+        if line.startswith('[demo] figure 5') or line.startswith('[demo] drawing val')
+    ]
     assert phases == [
         f'[demo] figure 5, 1/3: reusing the demo classifier {checkpoint}',
         '[demo] figure 5, 2/3: RetinaNet + PVTv2-B0, backbone from the demo classifier',
         '[demo] figure 5, 3/3: RetinaNet + PVTv2-B0, backbone from scratch',
-        f'[demo] drawing validation AP per epoch of both -> {work_dir / "curves.png"}']
+        f'[demo] drawing validation AP per epoch of both -> {work_dir / "curves.png"}'
+    ]
     assert result.stdout.count('validating after every epoch) on CPU') == 2
     assert cv2.imread(str(work_dir / 'curves.png')) is not None
 
     logged = {}
     for name in ('from_classifier', 'from_scratch'):
-        (log,) = work_dir.glob(f'{name}/*/*.log')
+        (log, ) = work_dir.glob(f'{name}/*/*.log')
         loads = re.search(rf'PVTv2: loaded \d+ tensors .* from {re.escape(str(checkpoint))}\n',
                           log.read_text())
         assert bool(loads) == (name == 'from_classifier'), name
-        (scalars,) = work_dir.glob(f'{name}/*/vis_data/scalars.json')
+        (scalars, ) = work_dir.glob(f'{name}/*/vis_data/scalars.json')
         records = [json.loads(line) for line in scalars.read_text().splitlines()]
         validated = [r for r in records if 'coco/bbox_mAP' in r]
         assert [r['step'] for r in validated] == [1, 2], name  # its own two epochs, once each
@@ -629,8 +705,10 @@ def test_figure5_trains_both_detectors_from_the_classifier_and_draws_what_they_l
     table = result.stdout[result.stdout.index('epoch  AP cls'):].splitlines()
     for epoch, row in zip((1, 2), table[1:3]):
         (a, a50), (b, b50) = logged['from_classifier'][epoch], logged['from_scratch'][epoch]
-        assert row.split() == [str(epoch), f'{a:.3f}', f'{b:.3f}', f'{a - b:+.3f}',
-                               f'{a50:.3f}', f'{b50:.3f}', f'{a50 - b50:+.3f}'], row
+        assert row.split() == [
+            str(epoch), f'{a:.3f}', f'{b:.3f}', f'{a - b:+.3f}', f'{a50:.3f}', f'{b50:.3f}',
+            f'{a50 - b50:+.3f}'
+        ], row
     assert table[3].startswith('final gap: AP ') and f'curves:      {work_dir / "curves.png"}' \
         in result.stdout
 

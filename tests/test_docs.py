@@ -19,8 +19,9 @@ from .helpers import REPO
 ROOT = Path(REPO)
 TOOLS_DOC = ROOT / 'docs' / 'tools.md'
 DOC_FILES = [ROOT / 'README.md', *sorted((ROOT / 'docs').glob('*.md'))]
-TOOL_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / 'tools').rglob('*')
-                    if p.is_file() and p.suffix in ('.py', '.sh'))
+TOOL_FILES = sorted(
+    p.relative_to(ROOT).as_posix() for p in (ROOT / 'tools').rglob('*')
+    if p.is_file() and p.suffix in ('.py', '.sh'))
 PY_TOOLS = [t for t in TOOL_FILES if t.endswith('.py')]
 SH_TOOLS = [t for t in TOOL_FILES if t.endswith('.sh')]
 HELP = {'-h', '--help'}
@@ -97,6 +98,7 @@ SECTIONS = tool_sections()
 
 # ---- reading the tools ----------------------------------------------------------------------
 class _Parser(Exception):
+
     def __init__(self, parser):
         super().__init__('parser captured')
         self.parser = parser
@@ -149,8 +151,10 @@ def script_arguments(relpath):
     """Positional names (`NAME=$N`), environment variables (`${NAME:-...}`, its own and those of
     the scripts it runs) and pass-through (`${@:N}`) of a shell script."""
     text = (ROOT / relpath).read_text()
-    positionals = [name for _, name in sorted(
-        (int(n), name) for name, n in re.findall(r'^([A-Z_]+)=\$(\d+)\s*$', text, re.M))]
+    positionals = [
+        name for _, name in sorted((int(n), name)
+                                   for name, n in re.findall(r'^([A-Z_]+)=\$(\d+)\s*$', text, re.M))
+    ]
     env = set(re.findall(r'\$\{([A-Z_][A-Z0-9_]*):-', text))
     for delegate in delegates(relpath):
         env |= script_arguments(delegate)[1]
@@ -159,8 +163,10 @@ def script_arguments(relpath):
 
 # What other tools run, and developer tools: docs/tools.md has their sections, the README's
 # table (what a user runs) does not need them.
-HELPERS = {d for t in SH_TOOLS for d in delegates(t)} | {t for t in TOOL_FILES
-                                                         if t.startswith('tools/dev/')}
+HELPERS = {d
+           for t in SH_TOOLS
+           for d in delegates(t)} | {t
+                                     for t in TOOL_FILES if t.startswith('tools/dev/')}
 
 
 # ---- the tool tables ------------------------------------------------------------------------
@@ -247,8 +253,10 @@ def expand_braces(path):
     m = re.search(r'\{([^{}]*)\}', path)
     if not m:
         return [path]
-    return [p for alt in m.group(1).split(',')
-            for p in expand_braces(path[:m.start()] + alt + path[m.end():])]
+    return [
+        p for alt in m.group(1).split(',')
+        for p in expand_braces(path[:m.start()] + alt + path[m.end():])
+    ]
 
 
 @pytest.mark.parametrize('doc', DOC_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -303,12 +311,16 @@ def test_readme_plain_pytorch_example_runs_without_any_openmmlab_package():
     import subprocess
     import sys
     blocked = ('mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain')
-    program = (f'import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n'
-               + readme_python_block('from mmpvt.families.pvt_v2 import PVTv2')
-               + 'print(sorted(m for m in sys.modules if m.split(".")[0] in '
+    program = (f'import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n' +
+               readme_python_block('from mmpvt.families.pvt_v2 import PVTv2') +
+               'print(sorted(m for m in sys.modules if m.split(".")[0] in '
                f'{blocked!r} and sys.modules[m] is not None))\n')
-    out = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
+    out = subprocess.run([sys.executable, '-c', program],
+                         capture_output=True,
+                         text=True,
+                         cwd=ROOT,
+                         timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
-        'PVTv2 official', '[(1, 64, 28, 28), (1, 160, 14, 14), (1, 256, 7, 7)]', '[]']
+        'PVTv2 official', '[(1, 64, 28, 28), (1, 160, 14, 14), (1, 256, 7, 7)]', '[]'
+    ]

@@ -33,8 +33,9 @@ def installed_stack():
 
 def test_every_pin_of_the_installed_stack_is_installed():
     pins = read_pins(installed_stack())
-    assert {'torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation', 'mmpretrain',
-            'numpy'} <= set(pins)
+    assert {
+        'torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation', 'mmpretrain', 'numpy'
+    } <= set(pins)
     assert {name: version(name).split('+')[0] for name in pins} == pins
 
 
@@ -46,13 +47,16 @@ def test_the_declared_ranges_admit_every_tested_stack(stack):
     requirements = []
     for name in ('runtime', 'det', 'seg', 'cls', 'hub'):
         with open(os.path.join(REPO, 'requirements', f'{name}.txt')) as f:
-            requirements += [Requirement(line.split('#')[0].strip()) for line in f
-                             if line.split('#')[0].strip()]
+            requirements += [
+                Requirement(line.split('#')[0].strip()) for line in f if line.split('#')[0].strip()
+            ]
     pins = read_pins(stack)
     ranged = [req for req in requirements if req.specifier]
     assert {req.name for req in ranged} <= set(pins), 'a declared range no stack tests'
-    outside = [f'{req} excludes {pins[req.name]}' for req in ranged
-               if not req.specifier.contains(pins[req.name])]
+    outside = [
+        f'{req} excludes {pins[req.name]}' for req in ranged
+        if not req.specifier.contains(pins[req.name])
+    ]
     assert outside == []
 
 
@@ -124,10 +128,14 @@ def test_installing_mmpvt_into_this_environment_would_install_only_mmpvt(tmp_pat
     # what a user runs in an OpenMMLab environment of their own: with supported versions
     # installed, pip's resolver (offline here) changes nothing but mmpvt
     report = tmp_path / 'report.json'
-    result = subprocess.run(
-        [sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index', '--no-build-isolation',
-         '--disable-pip-version-check', '--report', str(report), '-e', f'{REPO}[all]'],
-        capture_output=True, text=True, cwd=str(tmp_path))
+    result = subprocess.run([
+        sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index', '--no-build-isolation',
+        '--disable-pip-version-check', '--report',
+        str(report), '-e', f'{REPO}[all]'
+    ],
+                            capture_output=True,
+                            text=True,
+                            cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     with open(report) as f:
         installs = [item['metadata']['name'] for item in json.load(f)['install']]
@@ -147,8 +155,8 @@ def test_a_gpu_node_whose_mmcv_ops_do_not_run_on_cuda_is_told_to_rebuild(monkeyp
     # gives on a GPU node ("implementation for device cuda:0 not found")
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     lines = load_check_env().cuda_op_problems()
-    assert [line.split(' does not run on CUDA')[0] for line in lines] == [
-        'mmcv.ops.nms', 'mmcv.ops.RoIAlign', 'mmcv.ops.sigmoid_focal_loss']
+    assert [line.split(' does not run on CUDA')[0] for line in lines
+            ] == ['mmcv.ops.nms', 'mmcv.ops.RoIAlign', 'mmcv.ops.sigmoid_focal_loss']
     assert all('rebuild mmcv with CUDA ops' in line for line in lines)
 
 
@@ -168,14 +176,18 @@ def test_asking_for_cuda_ops_finds_that_this_mmcv_was_built_for_the_cpu():
 def run_setup(tmp_path, **env):
     """tools/setup_env.sh for the latest stack into a venv under `tmp_path` that does not exist."""
     env = dict(os.environ, MMPVT_STACK='latest', MMPVT_VENV=str(tmp_path / 'new' / 'venv'), **env)
-    return subprocess.run(['bash', os.path.join(REPO, 'tools', 'setup_env.sh')], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(['bash', os.path.join(REPO, 'tools', 'setup_env.sh')],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=60)
 
 
 def test_setup_says_how_much_disk_it_needs_before_it_installs_anything(tmp_path):
     result = run_setup(tmp_path, MMPVT_MIN_FREE_GB='100000000')  # 100 PB: more than any disk
     free_gb = shutil.disk_usage(tmp_path).free // 2**30
-    (line,) = result.stderr.splitlines()
+    (line, ) = result.stderr.splitlines()
     said = re.fullmatch(
         r"\[setup_env\] ERROR: the latest stack needs about 100000000 GB free, (\S+) \(for the "
         r"venv (\S+)\) has (\d+) GB\. Free some space, point MMPVT_VENV / MMPVT_WHEEL_CACHE / "
@@ -189,4 +201,5 @@ def test_setup_says_how_much_disk_it_needs_before_it_installs_anything(tmp_path)
 def test_setup_refuses_a_disk_requirement_that_is_not_a_number(tmp_path):
     result = run_setup(tmp_path, MMPVT_MIN_FREE_GB='10GB')
     assert result.returncode == 1 and result.stderr.splitlines() == [
-        "[setup_env] ERROR: MMPVT_MIN_FREE_GB must be a whole number of GB, got '10GB'"]
+        "[setup_env] ERROR: MMPVT_MIN_FREE_GB must be a whole number of GB, got '10GB'"
+    ]

@@ -78,8 +78,7 @@ def _killed_writer(target):
 
 
 @pytest.mark.slow  # a writer process killed mid-write
-def test_a_killed_writer_leaves_no_partial_file_and_the_next_write_removes_its_temporary(
-        tmp_path):
+def test_a_killed_writer_leaves_no_partial_file_and_the_next_write_removes_its_temporary(tmp_path):
     target = tmp_path / 'iter_4.pth'
     _killed_writer(target)
     assert not target.exists()
@@ -102,11 +101,13 @@ def test_a_live_writers_temporary_is_left_alone(tmp_path):
 # AtomicLocalBackend) and of ONNX files, in a process of their own whose writes past 256 KiB
 # fail with EFBIG (RLIMIT_FSIZE), as on a full disk.
 WRITERS = {
-    'checkpoint': 'from mmpvt.fileio import AtomicLocalBackend\n'
-                  'AtomicLocalBackend().put(b"x" * (1 << 20), PATH)\n',
-    'onnx': 'import torch\nfrom mmpvt.deploy.export import export_onnx\n'
-            'export_onnx(torch.nn.Linear(512, 512), (torch.randn(1, 512), ), PATH, ["input"], '
-            '["out"], {})\n',
+    'checkpoint':
+    'from mmpvt.fileio import AtomicLocalBackend\n'
+    'AtomicLocalBackend().put(b"x" * (1 << 20), PATH)\n',
+    'onnx':
+    'import torch\nfrom mmpvt.deploy.export import export_onnx\n'
+    'export_onnx(torch.nn.Linear(512, 512), (torch.randn(1, 512), ), PATH, ["input"], '
+    '["out"], {})\n',
 }
 FULL_DISK = ('import resource, signal, sys\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n'
              'resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 18, 1 << 18))\nPATH = sys.argv[1]\n'
@@ -116,14 +117,16 @@ FULL_DISK = ('import resource, signal, sys\nsignal.signal(signal.SIGXFSZ, signal
 
 @pytest.mark.slow  # a process of its own
 @pytest.mark.parametrize('writer', list(WRITERS))
-def test_a_write_the_disk_cannot_hold_names_the_file_and_keeps_the_previous_one(
-        tmp_path, writer):
+def test_a_write_the_disk_cannot_hold_names_the_file_and_keeps_the_previous_one(tmp_path, writer):
     path = tmp_path / f'{writer}.out'
     path.write_bytes(b'previous')
     body = ''.join(f'    {line}\n' for line in WRITERS[writer].splitlines())
-    result = subprocess.run([sys.executable, '-c', FULL_DISK.format(body=body), str(path)],
-                            capture_output=True, text=True)
-    (line,) = result.stdout.splitlines()
+    result = subprocess.run(
+        [sys.executable, '-c', FULL_DISK.format(body=body),
+         str(path)],
+        capture_output=True,
+        text=True)
+    (line, ) = result.stdout.splitlines()
     assert line.startswith(f'could not write {path} (File too large, '), result.stderr
     assert line.endswith('MiB free there); the file there before, if any, is left as it was')
     assert path.read_bytes() == b'previous' and sorted(os.listdir(tmp_path)) == [path.name]

@@ -28,44 +28,53 @@ STAGES_2_TO_4 = [128, 320, 512]  # what the DETR family reads (strides 8-32, as 
 # config -> (the stock config it inherits, the stock's inputs that take PVTv2's widths, the demo
 # data it trains on). Everything else of the stock config stays as it is, but where named below.
 HEADS = {
-    'configs/deformable_detr/pvt_v2_b2_refine_twostage_50e.py': (
-        'mmdet::deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
-        {'neck.in_channels': STAGES_2_TO_4}, 'det'),
-    'configs/dino/pvt_v2_b2_4scale_12e.py': (
-        'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
-        {'neck.in_channels': STAGES_2_TO_4}, 'det'),
-    'configs/mask2former/pvt_v2_b2_lsj_50e_coco.py': (
-        'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py',
-        {'panoptic_head.in_channels': STAGES_1_TO_4}, 'instance'),
-    'configs/mask2former/pvt_v2_b5_lsj_50e_coco.py': (
-        'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py',
-        {'panoptic_head.in_channels': STAGES_1_TO_4}, 'instance'),
-    'configs/mask2former/pvt_v2_b2_160k_ade20k.py': (
-        'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py',
-        {'decode_head.in_channels': STAGES_1_TO_4}, 'seg'),
-    'configs/mask2former/pvt_v2_b5_160k_ade20k.py': (
-        'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py',
-        {'decode_head.in_channels': STAGES_1_TO_4}, 'seg'),
-    'configs/upernet/pvt_v2_b2_160k_ade20k.py': (
-        'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
-        {'decode_head.in_channels': STAGES_1_TO_4, 'auxiliary_head.in_channels': 320}, 'seg'),
-    'configs/upernet/pvt_v2_b2_80k_cityscapes.py': (
-        'mmseg::upernet/upernet_r50_4xb2-80k_cityscapes-512x1024.py',
-        {'decode_head.in_channels': STAGES_1_TO_4, 'auxiliary_head.in_channels': 320}, 'seg'),
-    'configs/sem_fpn/pvt_v2_b2_80k_cityscapes.py': (
-        'mmseg::sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py',
-        {'neck.in_channels': STAGES_1_TO_4}, 'seg'),
+    'configs/deformable_detr/pvt_v2_b2_refine_twostage_50e.py':
+    ('mmdet::deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py', {
+        'neck.in_channels': STAGES_2_TO_4
+    }, 'det'),
+    'configs/dino/pvt_v2_b2_4scale_12e.py': ('mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py', {
+        'neck.in_channels': STAGES_2_TO_4
+    }, 'det'),
+    'configs/mask2former/pvt_v2_b2_lsj_50e_coco.py':
+    ('mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py', {
+        'panoptic_head.in_channels': STAGES_1_TO_4
+    }, 'instance'),
+    'configs/mask2former/pvt_v2_b5_lsj_50e_coco.py':
+    ('mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py', {
+        'panoptic_head.in_channels': STAGES_1_TO_4
+    }, 'instance'),
+    'configs/mask2former/pvt_v2_b2_160k_ade20k.py':
+    ('mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py', {
+        'decode_head.in_channels': STAGES_1_TO_4
+    }, 'seg'),
+    'configs/mask2former/pvt_v2_b5_160k_ade20k.py':
+    ('mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py', {
+        'decode_head.in_channels': STAGES_1_TO_4
+    }, 'seg'),
+    'configs/upernet/pvt_v2_b2_160k_ade20k.py':
+    ('mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py', {
+        'decode_head.in_channels': STAGES_1_TO_4,
+        'auxiliary_head.in_channels': 320
+    }, 'seg'),
+    'configs/upernet/pvt_v2_b2_80k_cityscapes.py':
+    ('mmseg::upernet/upernet_r50_4xb2-80k_cityscapes-512x1024.py', {
+        'decode_head.in_channels': STAGES_1_TO_4,
+        'auxiliary_head.in_channels': 320
+    }, 'seg'),
+    'configs/sem_fpn/pvt_v2_b2_80k_cityscapes.py':
+    ('mmseg::sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py', {
+        'neck.in_channels': STAGES_1_TO_4
+    }, 'seg'),
 }
 # The Cityscapes configs replace ResNet's SGD by the optimizer of a PVTv2 recipe they name:
 # (recipe, lr scaled by the batch size: the authors' Semantic FPN recipes keep lr per image).
 OPTIMIZER_FROM = {
-    'configs/upernet/pvt_v2_b2_80k_cityscapes.py': ('configs/upernet/pvt_v2_b2_160k_ade20k.py',
-                                                    False),
+    'configs/upernet/pvt_v2_b2_80k_cityscapes.py':
+    ('configs/upernet/pvt_v2_b2_160k_ade20k.py', False),
     'configs/sem_fpn/pvt_v2_b2_80k_cityscapes.py': ('configs/sem_fpn/pvt_v2_b2_40k.py', True),
 }
 # The backbone each head config names, from its file name.
 ARCH = {path: os.path.basename(path).split('_')[2] for path in HEADS}
-
 
 load = repository_config
 
@@ -98,9 +107,11 @@ def with_widths(model_cfg, widths):
 
 def test_every_head_config_is_shipped_and_nothing_else_in_their_folders():
     folders = ('deformable_detr', 'dino', 'mask2former', 'upernet')
-    shipped = {f'configs/{folder}/{name}' for folder in folders
-               for name in os.listdir(os.path.join(REPO, 'configs', folder))
-               if name.endswith('.py')}
+    shipped = {
+        f'configs/{folder}/{name}'
+        for folder in folders
+        for name in os.listdir(os.path.join(REPO, 'configs', folder)) if name.endswith('.py')
+    }
     assert shipped == {p for p in HEADS if p.split('/')[1] in folders}
     assert all(os.path.isfile(os.path.join(REPO, p)) for p in HEADS)
 
@@ -114,13 +125,17 @@ def test_head_config_is_the_stock_config_with_pvt_v2_from_the_authors_weights(pa
     cfg, base = without_scope(load(path).to_dict()), stock(stock_path).to_dict()
     imports = base.pop('custom_imports', {}).get('imports', [])  # mmseg's Mask2Former: mmdet's
     imports = [imports] if isinstance(imports, str) else list(imports)
-    assert cfg.pop('custom_imports') == dict(imports=imports + ['mmpvt'],
-                                             allow_failed_imports=False)
+    assert cfg.pop('custom_imports') == dict(
+        imports=imports + ['mmpvt'], allow_failed_imports=False)
     backbone = cfg['model'].pop('backbone')
-    assert backbone == dict(type='mmpvt.PVTv2', arch=ARCH[path], drop_path_rate=0.1,
-                            init_cfg=dict(type='Pretrained', checkpoint=V2_URL.format(ARCH[path])),
-                            **({'out_indices': (1, 2, 3)} if 'detr' in path or 'dino' in path
-                               else {}))
+    assert backbone == dict(
+        type='mmpvt.PVTv2',
+        arch=ARCH[path],
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained', checkpoint=V2_URL.format(ARCH[path])),
+        **({
+            'out_indices': (1, 2, 3)
+        } if 'detr' in path or 'dino' in path else {}))
     base['model'].pop('backbone')
     if 'pretrained' in cfg['model']:
         assert cfg['model'].pop('pretrained') is None
@@ -161,8 +176,13 @@ def test_cityscapes_config_trains_with_the_optimizer_of_its_pvt_v2_recipe(path):
 # weight decay). Mask2Former's recipe: lr x0.1 and no decay on norms (its norm_decay_mult=0);
 # the DETRs': lr x0.1, every norm decayed as theirs are; mmseg's transformer UperNet: no decay on
 # norms (its 'norm' key); the authors' Semantic FPN: decay on every parameter.
-BACKBONE_TRAINING = {'deformable_detr': (0.1, False), 'dino': (0.1, False),
-                     'mask2former': (0.1, True), 'upernet': (1.0, True), 'sem_fpn': (1.0, False)}
+BACKBONE_TRAINING = {
+    'deformable_detr': (0.1, False),
+    'dino': (0.1, False),
+    'mask2former': (0.1, True),
+    'upernet': (1.0, True),
+    'sem_fpn': (1.0, False)
+}
 
 
 def optimizer_settings(cfg, model):
@@ -171,8 +191,11 @@ def optimizer_settings(cfg, model):
     from mmengine.optim import build_optim_wrapper
     registry_of(cfg)  # the config's scope, whose constructors and wrappers build it
     optimizer = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper)).optimizer
-    by_id = {id(p): (group['lr'], group['weight_decay'])
-             for group in optimizer.param_groups for p in group['params']}
+    by_id = {
+        id(p): (group['lr'], group['weight_decay'])
+        for group in optimizer.param_groups
+        for p in group['params']
+    }
     return {name: by_id[id(p)] for name, p in model.named_parameters() if id(p) in by_id}
 
 
@@ -187,12 +210,16 @@ def test_head_config_trains_the_backbone_as_its_recipe_says(path):
     got = optimizer_settings(cfg, model)
     base = cfg.optim_wrapper.optimizer
     lr_mult, norms_exempt = BACKBONE_TRAINING[path.split('/')[1]]
-    norms = {f'backbone.{module_name}.{name}'
-             for module_name, module in model.backbone.named_modules()
-             if isinstance(module, torch.nn.LayerNorm) for name, _ in module.named_parameters()}
+    norms = {
+        f'backbone.{module_name}.{name}'
+        for module_name, module in model.backbone.named_modules()
+        if isinstance(module, torch.nn.LayerNorm) for name, _ in module.named_parameters()
+    }
     assert len(norms) > 0
-    assert {n for n in got if n.startswith('backbone.')} == {
-        f'backbone.{n}' for n, _ in model.backbone.named_parameters()}  # all of it trains
+    assert {n
+            for n in got if n.startswith('backbone.')
+            } == {f'backbone.{n}'
+                  for n, _ in model.backbone.named_parameters()}  # all of it trains
     for name, (lr, decay) in got.items():
         if name.startswith('backbone.'):
             expected_decay = 0.0 if name in norms and norms_exempt else base.weight_decay
@@ -246,14 +273,14 @@ def on_demo_data(cfg, kind, work_dir, iterations=2, side=128):
         for key in ('scale', 'crop_size'):
             if key in step:
                 step[key] = (side, side)
-    cfg.train_dataloader = dict(demo.train_dataloader, batch_size=2, num_workers=0,
-                                persistent_workers=False)
+    cfg.train_dataloader = dict(
+        demo.train_dataloader, batch_size=2, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.pipeline = pipeline
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iterations)
     for part in ('val', 'test'):
         cfg[f'{part}_dataloader'] = cfg[f'{part}_cfg'] = cfg[f'{part}_evaluator'] = None
-    cfg.default_hooks = dict(cfg.default_hooks, checkpoint=None, logger=dict(type='LoggerHook',
-                                                                             interval=1))
+    cfg.default_hooks = dict(
+        cfg.default_hooks, checkpoint=None, logger=dict(type='LoggerHook', interval=1))
     cfg.work_dir = str(work_dir)
     return cfg
 

@@ -39,8 +39,8 @@ def hub_cache(tmp_path, monkeypatch):
     ('timm/pvt_v2_b0.in1k', 'b0', 'timm', 'model.safetensors'),
     ('Zetatech/pvt-tiny-224', 'tiny', 'transformers', 'pytorch_model.bin'),
 ])
-def test_a_hub_name_initialises_the_backbone_from_the_cache_offline(
-        hub_cache, repo, arch, layout, filename):
+def test_a_hub_name_initialises_the_backbone_from_the_cache_offline(hub_cache, repo, arch, layout,
+                                                                    filename):
     official = official_weights(arch)
     place_in_hub_cache(hub_cache, repo, filename, in_layout(layout, official))
     assert_holds_official_weights(load_pretrained(f'hf-hub:{repo}', arch), official)
@@ -53,8 +53,8 @@ def test_the_safetensors_file_is_taken_before_the_pytorch_one(hub_cache):
     assert_holds_official_weights(load_pretrained(f'hf-hub:{repo}', 'b0'), official_weights('b0'))
 
 
-@pytest.mark.parametrize('name', ['model.safetensors', 'weights.bin'],
-                         ids=['named .safetensors', 'named otherwise'])
+@pytest.mark.parametrize(
+    'name', ['model.safetensors', 'weights.bin'], ids=['named .safetensors', 'named otherwise'])
 def test_a_safetensors_file_loads_where_a_pth_file_does(tmp_path, name):
     from safetensors.torch import save_file
     official = official_weights('tiny')
@@ -67,8 +67,10 @@ def test_a_truncated_safetensors_file_is_one_line_naming_it(tmp_path):
     path = tmp_path / 'model.safetensors'
     save_file(official_weights('b0'), str(path))
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(CheckpointReadError, match=rf'^Could not read the checkpoint {path}: .*'
-                       r'Expected a safetensors file \(is the file complete\?\)$'):
+    with pytest.raises(
+            CheckpointReadError,
+            match=rf'^Could not read the checkpoint {path}: .*'
+            r'Expected a safetensors file \(is the file complete\?\)$'):
         load_pretrained(path, 'b0')
 
 
@@ -83,8 +85,10 @@ def test_a_hub_model_missing_from_the_cache_offline_says_what_to_do(hub_cache):
 
 @pytest.mark.parametrize('name', ['hf-hub:pvt_v2_b0', 'hf-hub:a/b/c', 'hf-hub:/pvt_v2_b0'])
 def test_a_malformed_hub_name_says_the_form_expected(hub_cache, name):
-    with pytest.raises(CheckpointReadError, match=rf'^{name}: expected hf-hub:OWNER/NAME \('
-                       r'optionally @REVISION\), e\.g\. hf-hub:timm/pvt_v2_b2\.in1k$'):
+    with pytest.raises(
+            CheckpointReadError,
+            match=rf'^{name}: expected hf-hub:OWNER/NAME \('
+            r'optionally @REVISION\), e\.g\. hf-hub:timm/pvt_v2_b2\.in1k$'):
         load_pretrained(name, 'b0')
 
 
@@ -92,8 +96,8 @@ def test_convert_checkpoint_reads_a_hub_name(hub_cache, tmp_path):
     official = official_weights('b0')
     place_in_hub_cache(hub_cache, 'timm/pvt_v2_b0.in1k', 'model.safetensors',
                        in_layout('timm', official))
-    run_main('convert_checkpoint.py', ['hf-hub:timm/pvt_v2_b0.in1k', tmp_path / 'b0.pth',
-                                       '--backbone-only'])
+    run_main('convert_checkpoint.py',
+             ['hf-hub:timm/pvt_v2_b0.in1k', tmp_path / 'b0.pth', '--backbone-only'])
     assert_holds_official_weights(load_pretrained(tmp_path / 'b0.pth', 'b0'), official)
 
 
@@ -107,28 +111,33 @@ def hub_answering(monkeypatch, answers):
         if isinstance(answers[filename], Exception):
             raise answers[filename]
         return answers[filename]
+
     monkeypatch.setattr(huggingface_hub, 'hf_hub_download', download)
     return asked
 
 
-def test_online_a_model_without_safetensors_gives_its_pytorch_file(
-        hub_cache, tmp_path, monkeypatch):
+def test_online_a_model_without_safetensors_gives_its_pytorch_file(hub_cache, tmp_path,
+                                                                   monkeypatch):
     path = tmp_path / 'pytorch_model.bin'
     torch.save(official_weights('b0'), path)
-    asked = hub_answering(monkeypatch, {'model.safetensors': EntryNotFoundError('404'),
-                                        'pytorch_model.bin': str(path)})
-    assert_holds_official_weights(load_pretrained('hf-hub:someone/b0', 'b0'),
-                                  official_weights('b0'))
+    asked = hub_answering(monkeypatch, {
+        'model.safetensors': EntryNotFoundError('404'),
+        'pytorch_model.bin': str(path)
+    })
+    assert_holds_official_weights(
+        load_pretrained('hf-hub:someone/b0', 'b0'), official_weights('b0'))
     assert asked == ['model.safetensors', 'pytorch_model.bin']
 
 
-@pytest.mark.parametrize('refusal,said', [
-    (RepositoryNotFoundError('401 Client Error'), 'hf-hub:someone/b0: no such model (or '
-     'revision) on the Hugging Face Hub, or it is private or gated (log in with '
-     '`huggingface-cli login`)'),
-    (HfHubHTTPError('429 Too Many Requests'), 'hf-hub:someone/b0: could not download '
-     'model.safetensors from the Hugging Face Hub: HfHubHTTPError: 429 Too Many Requests'),
-], ids=['no such model', 'rate-limited'])
+@pytest.mark.parametrize(
+    'refusal,said', [
+        (RepositoryNotFoundError('401 Client Error'), 'hf-hub:someone/b0: no such model (or '
+         'revision) on the Hugging Face Hub, or it is private or gated (log in with '
+         '`huggingface-cli login`)'),
+        (HfHubHTTPError('429 Too Many Requests'), 'hf-hub:someone/b0: could not download '
+         'model.safetensors from the Hugging Face Hub: HfHubHTTPError: 429 Too Many Requests'),
+    ],
+    ids=['no such model', 'rate-limited'])
 def test_online_a_download_the_hub_refuses_is_one_line_naming_the_model(
         hub_cache, monkeypatch, refusal, said):
     hub_answering(monkeypatch, {'model.safetensors': refusal})
@@ -139,17 +148,21 @@ def test_online_a_download_the_hub_refuses_is_one_line_naming_the_model(
 
 @pytest.mark.slow  # builds a Semantic FPN and a RetinaNet
 @pytest.mark.parametrize('tool', ['test.py', 'image_demo.py', 'deploy/export_onnx.py'])
-def test_the_tools_read_a_hub_name_through_the_strict_loading(hub_cache, tiny_shapes,
-                                                              tmp_path, tool):
+def test_the_tools_read_a_hub_name_through_the_strict_loading(hub_cache, tiny_shapes, tmp_path,
+                                                              tool):
     # a Semantic FPN's weights under a Hub name, given for a RetinaNet: the tool took the name
     # and read the file from the cache when it names what the weights do not fit
     fpn = torch.load(random_weights(FPN_DEMO, tmp_path / 'fpn.pth'))['state_dict']
     place_in_hub_cache(hub_cache, 'someone/sem_fpn_pvt_t', 'pytorch_model.bin', fpn)
     name = 'hf-hub:someone/sem_fpn_pvt_t'
-    args = {'test.py': [RETINA_DEMO, name, '--work-dir', tmp_path / 'out'],
-            'image_demo.py': [tiny_shapes / 'images' / 'validation', RETINA_DEMO, '--weights',
-                              name, '--out-dir', tmp_path / 'out'],
-            'deploy/export_onnx.py': [RETINA_DEMO, name, tmp_path / 'retina.onnx']}[tool]
+    args = {
+        'test.py': [RETINA_DEMO, name, '--work-dir', tmp_path / 'out'],
+        'image_demo.py': [
+            tiny_shapes / 'images' / 'validation', RETINA_DEMO, '--weights', name, '--out-dir',
+            tmp_path / 'out'
+        ],
+        'deploy/export_onnx.py': [RETINA_DEMO, name, tmp_path / 'retina.onnx']
+    }[tool]
     out = run_main(tool, args, env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith(

@@ -20,8 +20,8 @@ from mmengine.registry import PARAM_SCHEDULERS
 import mmpvt  # noqa: F401
 from .helpers import REPO, build_model, repository_config
 
-CONFIGS = sorted(os.path.relpath(p, REPO)
-                 for p in glob.glob(os.path.join(REPO, 'configs', 'imagenet', '*.py')))
+CONFIGS = sorted(
+    os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'configs', 'imagenet', '*.py')))
 
 # ---- the authors' per-variant settings: (backbone type, arch, drop path, clip_grad max norm,
 # parameters of the released checkpoint). drop path / clip: the authors' configs/ (M, L, b3-b5:
@@ -48,11 +48,19 @@ PAPER_WIDE_PARAMS = 46.8e6
 # ---- the recipe every variant shares (main.py defaults; timm 0.3.2 for what the calls do) ------
 BGR_MEAN, BGR_STD = [103.53, 116.28, 123.675], [57.375, 57.12, 58.395]
 RECIPE = dict(
-    optimizer='AdamW', lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05,
+    optimizer='AdamW',
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.05,
     # 8 GPUs x 128, lr given for 1024 images; AMP with a dynamic loss scale
-    batch=128, base_batch=1024, epochs=300, wrapper=('AmpOptimWrapper', 'dynamic'),
+    batch=128,
+    base_batch=1024,
+    epochs=300,
+    wrapper=('AmpOptimWrapper', 'dynamic'),
     # SoftTargetCrossEntropy on Mixup-smoothed targets; Mixup 0.8 / CutMix 1.0, switch 0.5
-    loss=('LabelSmoothLoss', 0.1, 'original'), augments=(('Mixup', 0.8), ('CutMix', 1.0)),
+    loss=('LabelSmoothLoss', 0.1, 'original'),
+    augments=(('Mixup', 0.8), ('CutMix', 1.0)),
     sampler=('RepeatAugSampler', 3),
     train=(
         ('RandomResizedCrop', (224, 224), (0.08, 1.0), (3 / 4, 4 / 3), 'bicubic'),
@@ -65,13 +73,15 @@ RECIPE = dict(
     ),
     # short side int(256 / 224 * 224) = 256 bicubic, centre crop 224
     test=(('ResizeEdge', 256, 'short', 'bicubic'), ('CenterCrop', (224, 224))),
-    topk=(1, 5), mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True,
+    topk=(1, 5),
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True,
     num_classes=1000,
     # the authors seed each process with seed + rank: every rank draws its own Mixup/CutMix
     # choice, lambda and pairing, augmentations and drop-path masks
     diff_rank_seed=True,
 )
-
 
 load = repository_config
 
@@ -93,8 +103,8 @@ def _train_transform(t) -> tuple:
         return (name, None, t.num_policies, t.magnitude_level, t.magnitude_std, t.total_level,
                 tuple(t.hparams['pad_val']), t.hparams['interpolation'])
     if name == 'RandomErasing':
-        return (name, t.erase_prob, (t.min_area_ratio, t.max_area_ratio),
-                tuple(t.aspect_range), t.mode, list(t.fill_color), list(t.fill_std))
+        return (name, t.erase_prob, (t.min_area_ratio, t.max_area_ratio), tuple(t.aspect_range),
+                t.mode, list(t.fill_color), list(t.fill_std))
     return (name, )
 
 
@@ -111,28 +121,42 @@ def settings_of(cfg) -> dict:
     """The recipe row this config implements."""
     wrapper, optimizer = cfg.optim_wrapper, cfg.optim_wrapper.optimizer
     head = cfg.model.head
-    train = [t for t in cfg.train_dataloader.dataset.pipeline
-             if t.type not in ('LoadImageFromFile', 'PackInputs')]
+    train = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t.type not in ('LoadImageFromFile', 'PackInputs')
+    ]
     rows = []
     for t in train:
         row = _train_transform(_transform(t))
         if row[0] == 'RandAugment':  # the built transform keeps the expanded list, not the name
             row = (row[0], t.policies) + row[2:]
         rows.append(row)
-    test = [_test_transform(_transform(t)) for t in cfg.test_dataloader.dataset.pipeline
-            if t.type not in ('LoadImageFromFile', 'PackInputs')]
+    test = [
+        _test_transform(_transform(t)) for t in cfg.test_dataloader.dataset.pipeline
+        if t.type not in ('LoadImageFromFile', 'PackInputs')
+    ]
     pre = cfg.model.data_preprocessor
     sampler = cfg.train_dataloader.sampler
     return dict(
-        optimizer=optimizer.type, lr=optimizer.lr, betas=tuple(optimizer.betas),
-        eps=optimizer.eps, weight_decay=optimizer.weight_decay,
-        batch=cfg.train_dataloader.batch_size, base_batch=cfg.auto_scale_lr.base_batch_size,
-        epochs=cfg.train_cfg.max_epochs, wrapper=(wrapper.type, wrapper.get('loss_scale')),
+        optimizer=optimizer.type,
+        lr=optimizer.lr,
+        betas=tuple(optimizer.betas),
+        eps=optimizer.eps,
+        weight_decay=optimizer.weight_decay,
+        batch=cfg.train_dataloader.batch_size,
+        base_batch=cfg.auto_scale_lr.base_batch_size,
+        epochs=cfg.train_cfg.max_epochs,
+        wrapper=(wrapper.type, wrapper.get('loss_scale')),
         loss=(head.loss.type, head.loss.label_smooth_val, head.loss.mode),
         augments=tuple((a.type, a.alpha) for a in cfg.model.train_cfg.augments),
-        sampler=(sampler.type, sampler.get('num_repeats')), train=tuple(rows), test=tuple(test),
-        topk=tuple(cfg.test_evaluator.topk), mean=list(pre.mean), std=list(pre.std),
-        to_rgb=pre.to_rgb, num_classes=head.num_classes,
+        sampler=(sampler.type, sampler.get('num_repeats')),
+        train=tuple(rows),
+        test=tuple(test),
+        topk=tuple(cfg.test_evaluator.topk),
+        mean=list(pre.mean),
+        std=list(pre.std),
+        to_rgb=pre.to_rgb,
+        num_classes=head.num_classes,
         diff_rank_seed=cfg.get('randomness', {}).get('diff_rank_seed', False))
 
 
@@ -173,8 +197,10 @@ def test_head_reads_what_each_family_feeds_it(path):
 
 
 @pytest.mark.parametrize('key,value', [
-    ('optim_wrapper.optimizer.lr', 5e-4), ('train_dataloader.batch_size', 64),
-    ('model.head.loss.label_smooth_val', 0.2), ('train_cfg.max_epochs', 310),
+    ('optim_wrapper.optimizer.lr', 5e-4),
+    ('train_dataloader.batch_size', 64),
+    ('model.head.loss.label_smooth_val', 0.2),
+    ('train_cfg.max_epochs', 310),
     ('train_dataloader.sampler.num_repeats', 1),
 ])
 def test_settings_table_catches_a_changed_value(key, value):
@@ -199,8 +225,10 @@ def lr_per_epoch(cfg) -> list:
     steps every by_epoch scheduler after each epoch, in list order)."""
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([param], lr=cfg.optim_wrapper.optimizer.lr)
-    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
-                  for s in copy.deepcopy(cfg.param_scheduler)]
+    schedulers = [
+        PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
+        for s in copy.deepcopy(cfg.param_scheduler)
+    ]
     assert all(s.by_epoch for s in schedulers)  # stepped per epoch, as the authors'
     lrs = []
     for _ in range(cfg.train_cfg.max_epochs):
@@ -252,14 +280,18 @@ def test_wide_pvt_s_is_within_1_percent_of_table_9():
 def timm_no_decay(model) -> set:
     """timm's add_weight_decay: 1-D parameters, names ending in '.bias' and the model's
     no_weight_decay() names (v1: the class token; v2's list names nothing that exists)."""
-    return {n for n, p in model.named_parameters()
-            if p.ndim == 1 or n.endswith('.bias') or n.split('.')[-1] == 'cls_token'}
+    return {
+        n
+        for n, p in model.named_parameters()
+        if p.ndim == 1 or n.endswith('.bias') or n.split('.')[-1] == 'cls_token'
+    }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('path', ['configs/imagenet/pvt_t_300e.py',
-                                  'configs/imagenet/pvt_v2_b0_300e.py',
-                                  'configs/imagenet/pvt_v2_b2_li_300e.py'])
+@pytest.mark.parametrize('path', [
+    'configs/imagenet/pvt_t_300e.py', 'configs/imagenet/pvt_v2_b0_300e.py',
+    'configs/imagenet/pvt_v2_b2_li_300e.py'
+])
 def test_weight_decay_spares_exactly_timms_no_decay_set(path):
     cfg = load(path)
     model = built(path)
@@ -268,10 +300,16 @@ def test_weight_decay_spares_exactly_timms_no_decay_set(path):
     paramwise = wrapper_cfg.pop('paramwise_cfg')
     optimizer = DefaultOptimWrapperConstructor(wrapper_cfg, paramwise)(model).optimizer
     name_of = {id(p): n for n, p in model.named_parameters()}
-    no_decay = {name_of[id(p)] for g in optimizer.param_groups for p in g['params']
-                if g['weight_decay'] == 0}
-    decayed = {name_of[id(p)] for g in optimizer.param_groups for p in g['params']
-               if g['weight_decay'] == 0.05}
+    no_decay = {
+        name_of[id(p)]
+        for g in optimizer.param_groups
+        for p in g['params'] if g['weight_decay'] == 0
+    }
+    decayed = {
+        name_of[id(p)]
+        for g in optimizer.param_groups
+        for p in g['params'] if g['weight_decay'] == 0.05
+    }
     assert no_decay == timm_no_decay(model)
     assert decayed == set(name_of.values()) - no_decay
     if cfg.model.backbone.type == V1:  # the position tables are decayed, as the authors'

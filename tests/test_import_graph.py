@@ -29,17 +29,22 @@ def test_a_library_module_importing_the_tools_package_is_refused(tmp_path):
                           ('mmpvt_tools', 'from mmpvt import f\n\n\ndef g():\n    pass\n')):
         (tmp_path / package).mkdir()
         (tmp_path / package / '__init__.py').write_text(text)
-    out = run_command([sys.executable, f'{REPO}/tools/dev/check_imports.py',
-                       str(tmp_path / 'mmpvt'), str(tmp_path / 'mmpvt_tools')], check=False)
+    out = run_command([
+        sys.executable, f'{REPO}/tools/dev/check_imports.py',
+        str(tmp_path / 'mmpvt'),
+        str(tmp_path / 'mmpvt_tools')
+    ],
+                      check=False)
     assert out.returncode == 1
-    assert out.stdout.splitlines() == ['import circle: mmpvt -> mmpvt_tools -> mmpvt',
-                                       'forbidden import: mmpvt -> mmpvt_tools']
+    assert out.stdout.splitlines() == [
+        'import circle: mmpvt -> mmpvt_tools -> mmpvt', 'forbidden import: mmpvt -> mmpvt_tools'
+    ]
 
 
 def _check_imports():
     import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'check_imports', f'{REPO}/tools/dev/check_imports.py')
+    spec = importlib.util.spec_from_file_location('check_imports',
+                                                  f'{REPO}/tools/dev/check_imports.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,12 +67,13 @@ def test_heads_and_detectors_are_imported_only_by_deploy_and_apis():
     # the heads build on the shared layers only.
     graph = _graph()
     on_top = ('mmpvt.models.heads', 'mmpvt.models.detectors')
-    importers = sorted(m for m, targets in graph.items() if not m.startswith(on_top)
-                       and any(t.startswith(on_top) for t in targets))
+    importers = sorted(m for m, targets in graph.items()
+                       if not m.startswith(on_top) and any(t.startswith(on_top) for t in targets))
     assert [m for m in importers if not m.startswith(('mmpvt.deploy.', 'mmpvt.apis.'))] == []
     heads = set().union(*(t for m, t in graph.items() if m.startswith('mmpvt.models.heads')))
-    assert {t for t in heads if not t.startswith('mmpvt.models.heads')} <= {
-        'mmpvt.registry', 'mmpvt.families.common', 'mmpvt.ops'}
+    assert {t
+            for t in heads if not t.startswith('mmpvt.models.heads')
+            } <= {'mmpvt.registry', 'mmpvt.families.common', 'mmpvt.ops'}
 
 
 def test_the_families_and_ops_import_nothing_of_openmmlab():
@@ -76,15 +82,16 @@ def test_the_families_and_ops_import_nothing_of_openmmlab():
     # OpenMMLab")
     import ast
     import pathlib
-    plain = [*sorted(pathlib.Path(REPO, 'mmpvt', 'families').glob('*.py')),
-             *sorted(pathlib.Path(REPO, 'mmpvt', 'ops').glob('*.py')),
-             pathlib.Path(REPO, 'mmpvt', 'torch_compat.py')]
+    plain = [
+        *sorted(pathlib.Path(REPO, 'mmpvt', 'families').glob('*.py')),
+        *sorted(pathlib.Path(REPO, 'mmpvt', 'ops').glob('*.py')),
+        pathlib.Path(REPO, 'mmpvt', 'torch_compat.py')
+    ]
     outside = {}
     for path in plain:
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
-                     else [])
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             for name in names:
                 top = name.split('.')[0]
                 if top not in sys.stdlib_module_names and top not in ('torch', 'numpy'):

@@ -17,9 +17,16 @@ from mmpvt.models.builder import build_from_config
 from .helpers import (REPO, assert_holds_official_classifier, mmdet_zoo_model, official_weights,
                       parameter_count)
 
-RELEASE = {'pvt-t': 'pvt_tiny', 'pvt-s': 'pvt_small', 'pvt-m': 'pvt_medium', 'pvt-l': 'pvt_large',
-           **{f'pvt-v2-{v}': f'pvt_v2_{v.replace("-", "_")}'
-              for v in ('b0', 'b1', 'b2', 'b2-li', 'b3', 'b4', 'b5')}}
+RELEASE = {
+    'pvt-t': 'pvt_tiny',
+    'pvt-s': 'pvt_small',
+    'pvt-m': 'pvt_medium',
+    'pvt-l': 'pvt_large',
+    **{
+        f'pvt-v2-{v}': f'pvt_v2_{v.replace("-", "_")}'
+        for v in ('b0', 'b1', 'b2', 'b2-li', 'b3', 'b4', 'b5')
+    }
+}
 
 
 def facts_table():
@@ -74,8 +81,10 @@ def test_the_detectors_are_mmdets_zoo_models_with_its_numbers():
 
 
 def test_an_unknown_name_is_one_line_listing_the_names_like_it():
-    with pytest.raises(ValueError, match=r"^'pvt-x_in1k' is no released model of mmpvt; expected "
-                                         r'one of pvt-t_in1k, pvt-s_in1k, .*pvt-v2-b5_in1k$'):
+    with pytest.raises(
+            ValueError,
+            match=r"^'pvt-x_in1k' is no released model of mmpvt; expected "
+            r'one of pvt-t_in1k, pvt-s_in1k, .*pvt-v2-b5_in1k$'):
         get_model('pvt-x_in1k')
 
 

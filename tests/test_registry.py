@@ -11,43 +11,50 @@ from mmpvt.models import PVT, PVTv2
 from mmpvt.models.builder import build_from_config, registry_of
 
 
-@pytest.mark.parametrize('registry_module,scope', [
-    ('mmdet.registry', 'mmdet'), ('mmseg.registry', 'mmseg'),
-    ('mmpretrain.registry', 'mmpretrain'), ('mmengine.registry', 'mmengine')])
+@pytest.mark.parametrize('registry_module,scope', [('mmdet.registry', 'mmdet'),
+                                                   ('mmseg.registry', 'mmseg'),
+                                                   ('mmpretrain.registry', 'mmpretrain'),
+                                                   ('mmengine.registry', 'mmengine')])
 def test_mmpvt_pvt_builds_under_each_default_scope(registry_module, scope):
     MODELS = importlib.import_module(registry_module).MODELS
     with DefaultScope.overwrite_default_scope(scope):
-        model = MODELS.build(dict(type='mmpvt.PVT', arch='tiny', out_indices=(3,)))
-    assert type(model) is PVT and model.out_indices == (3,)
+        model = MODELS.build(dict(type='mmpvt.PVT', arch='tiny', out_indices=(3, )))
+    assert type(model) is PVT and model.out_indices == (3, )
     with DefaultScope.overwrite_default_scope(scope):
-        model = MODELS.build(dict(type='mmpvt.PVTv2', arch='b0', out_indices=(1,)))
-    assert type(model) is PVTv2 and model.out_indices == (1,)
+        model = MODELS.build(dict(type='mmpvt.PVTv2', arch='b0', out_indices=(1, )))
+    assert type(model) is PVTv2 and model.out_indices == (1, )
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
 def test_a_configs_default_scope_picks_that_librarys_models(scope):
     """What tools/train.py and tools/test.py build from: the config's default_scope."""
-    assert registry_of(Config(dict(default_scope=scope))) is importlib.import_module(
-        f'{scope}.registry').MODELS
+    assert registry_of(Config(
+        dict(default_scope=scope))) is importlib.import_module(f'{scope}.registry').MODELS
 
 
 def test_a_config_of_another_scope_is_refused_naming_the_scopes():
-    with pytest.raises(ValueError, match=r"^default_scope must be one of \('mmdet', 'mmseg', "
-                                         r"'mmpretrain'\) .*, got 'mmocr'$"):
+    with pytest.raises(
+            ValueError,
+            match=r"^default_scope must be one of \('mmdet', 'mmseg', "
+            r"'mmpretrain'\) .*, got 'mmocr'$"):
         registry_of(Config(dict(default_scope='mmocr')))
 
 
 def test_an_image_classifier_config_builds_with_our_backbone():
     """A classification config (default_scope 'mmpretrain') names the backbone 'mmpvt.PVT'."""
-    cfg = Config(dict(default_scope='mmpretrain', model=dict(
-        type='ImageClassifier', backbone=dict(type='mmpvt.PVT', arch='tiny', out_type='cls_token'),
-        head=dict(type='LinearClsHead', num_classes=10, in_channels=512))))
+    cfg = Config(
+        dict(
+            default_scope='mmpretrain',
+            model=dict(
+                type='ImageClassifier',
+                backbone=dict(type='mmpvt.PVT', arch='tiny', out_type='cls_token'),
+                head=dict(type='LinearClsHead', num_classes=10, in_channels=512))))
     model = build_from_config(cfg)
     assert type(model.backbone) is PVT and model.backbone.with_cls_token
 
 
-@pytest.mark.parametrize('registry_module,scope', [
-    ('mmdet.registry', 'mmdet'), ('mmseg.registry', 'mmseg')])
+@pytest.mark.parametrize('registry_module,scope', [('mmdet.registry', 'mmdet'),
+                                                   ('mmseg.registry', 'mmseg')])
 def test_align_resize_builds_from_each_transforms_registry(registry_module, scope):
     TRANSFORMS = importlib.import_module(registry_module).TRANSFORMS
     with DefaultScope.overwrite_default_scope(scope):
@@ -62,18 +69,22 @@ def test_mmdet_pyramid_vision_transformer_is_left_alone():
     from mmpvt.registry import MODELS as MMPVT_MODELS
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
     assert MODELS.get('PyramidVisionTransformerV2') is PyramidVisionTransformerV2
-    assert sorted(MMPVT_MODELS.module_dict) == ['DETR', 'PVT', 'PVTv2', 'Trans2SegHead',
-                                                'ViTPyramid']
+    assert sorted(
+        MMPVT_MODELS.module_dict) == ['DETR', 'PVT', 'PVTv2', 'Trans2SegHead', 'ViTPyramid']
 
 
 @pytest.mark.slow  # a fresh interpreter
 def test_import_mmpvt_does_not_import_mmdet_or_mmseg_models():
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, '-c', 'import sys, mmpvt; print(sorted(m for m in '
-                          'sys.modules if m.startswith(("mmdet.models", "mmseg.models", '
-                          '"mmpvt.models.detectors", "mmpvt.models.heads"))))'],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([
+        sys.executable, '-c', 'import sys, mmpvt; print(sorted(m for m in '
+        'sys.modules if m.startswith(("mmdet.models", "mmseg.models", '
+        '"mmpvt.models.detectors", "mmpvt.models.heads"))))'
+    ],
+                         capture_output=True,
+                         text=True,
+                         check=True)
     assert out.stdout.strip() == '[]'
 
 

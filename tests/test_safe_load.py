@@ -21,16 +21,18 @@ pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in 
 
 
 class ToyModel(BaseModel):
+
     def __init__(self):
         super().__init__()
         self.linear = nn.Linear(2, 1)
 
     def forward(self, x, y, mode='loss'):
         out = self.linear(torch.stack(x))
-        return dict(loss=((out - torch.stack(y)) ** 2).mean())
+        return dict(loss=((out - torch.stack(y))**2).mean())
 
 
 class ToyData(Dataset):
+
     def __len__(self):
         return 8
 
@@ -41,15 +43,20 @@ class ToyData(Dataset):
 
 def toy_runner(work_dir, max_epochs, resume=False, name='a'):
     return Runner(
-        model=ToyModel(), work_dir=str(work_dir), experiment_name=name,
-        train_dataloader=dict(dataset=ToyData(), batch_size=4,
-                              sampler=dict(type='DefaultSampler', shuffle=True)),
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        experiment_name=name,
+        train_dataloader=dict(
+            dataset=ToyData(), batch_size=4, sampler=dict(type='DefaultSampler', shuffle=True)),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
         # MultiStepLR keeps its milestones in a collections.Counter, pickled into the checkpoint
-        param_scheduler=[dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
-                         dict(type='MultiStepLR', milestones=[1], by_epoch=True)],
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
+            dict(type='MultiStepLR', milestones=[1], by_epoch=True)
+        ],
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)), resume=resume)
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+        resume=resume)
 
 
 @pytest.fixture(scope='module')
@@ -83,10 +90,15 @@ def load_through_mmengine(path):
 
 def test_a_local_checkpoint_that_would_run_code_is_refused_naming_it(tmp_path):
     marker = tmp_path / 'code_ran'
-    torch.save({'state_dict': {'w': torch.zeros(1)}, 'payload': RunsCode(str(marker))},
-               tmp_path / 'evil.pth')
-    with pytest.raises(pickle.UnpicklingError,
-                       match=r'Refused to load the checkpoint .*evil\.pth: .*GLOBAL posix\.mkdir'):
+    torch.save({
+        'state_dict': {
+            'w': torch.zeros(1)
+        },
+        'payload': RunsCode(str(marker))
+    }, tmp_path / 'evil.pth')
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=r'Refused to load the checkpoint .*evil\.pth: .*GLOBAL posix\.mkdir'):
         load_through_mmengine(tmp_path / 'evil.pth')
     assert not marker.exists()
 
@@ -99,6 +111,7 @@ def test_checkpoint_with_pickled_callable_is_refused(tmp_path):
 
 
 class _GetattrPayload:
+
     def __reduce__(self):  # what an attacker would pickle: getattr(<allowed class>, <anything>)
         return getattr, (HistoryBuffer, '__init__')
 
@@ -112,8 +125,11 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
 
 def test_runner_refuses_to_resume_from_a_malicious_checkpoint(tmp_path):
     marker = tmp_path / 'code_ran'
-    torch.save({'state_dict': {}, 'meta': {}, 'payload': RunsCode(str(marker))},
-               tmp_path / 'evil.pth')
+    torch.save({
+        'state_dict': {},
+        'meta': {},
+        'payload': RunsCode(str(marker))
+    }, tmp_path / 'evil.pth')
     runner = toy_runner(tmp_path, max_epochs=1)
     with pytest.raises(pickle.UnpicklingError, match=r'unsupported GLOBAL posix\.mkdir'):
         runner.resume(str(tmp_path / 'evil.pth'))
@@ -152,13 +168,14 @@ def _convert_checkpoint_file(tmp_path):  # tools/convert_checkpoint.py
     convert_checkpoint_file(URL, str(tmp_path / 'out.pth'))
 
 
-@pytest.mark.parametrize('load', [_mmengine_loader, _mmengine_load_checkpoint, _backbone_init_cfg,
-                                  _convert_checkpoint_file])
+@pytest.mark.parametrize(
+    'load',
+    [_mmengine_loader, _mmengine_load_checkpoint, _backbone_init_cfg, _convert_checkpoint_file])
 def test_a_url_checkpoint_that_would_run_code_is_refused_naming_it(poisoned_hub_cache, tmp_path,
                                                                    load):
     with pytest.raises((pickle.UnpicklingError, ValueError),
                        match=r'Refused to load the checkpoint https://example\.invalid/evil\.pth '
-                             r'\(cached as .*evil\.pth\).*GLOBAL posix\.mkdir'):
+                       r'\(cached as .*evil\.pth\).*GLOBAL posix\.mkdir'):
         load(tmp_path)
     assert not poisoned_hub_cache.exists()
 

@@ -27,19 +27,27 @@ CLS_DEMO = 'configs/demo/cls_pvt_v2_b0.py'
 
 
 def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
-    common = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-              'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
-    run_main('train.py', [FPN_DEMO, '--work-dir', str(tmp_path), '--cfg-options',
-                          'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
-                          'train_dataloader.batch_size=2', *common],
-             env=data_env(tiny_shapes))
+    common = [
+        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'
+    ]
+    run_main(
+        'train.py', [
+            FPN_DEMO, '--work-dir',
+            str(tmp_path), '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+            'train_dataloader.batch_size=2', *common
+        ],
+        env=data_env(tiny_shapes))
     checkpoint = tmp_path / 'iter_1.pth'
-    out = run_main('test.py', [FPN_DEMO, str(checkpoint), '--tta', '--out',
-                               str(tmp_path / 'masks'), '--work-dir', str(tmp_path / 'test'),
-                               '--cfg-options',
-                               'test_dataloader.num_workers=0',
-                               'test_dataloader.persistent_workers=False'],
-                   env=data_env(tiny_shapes))
+    out = run_main(
+        'test.py', [
+            FPN_DEMO,
+            str(checkpoint), '--tta', '--out',
+            str(tmp_path / 'masks'), '--work-dir',
+            str(tmp_path / 'test'), '--cfg-options', 'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False'
+        ],
+        env=data_env(tiny_shapes))
     assert "'mIoU': " in out.stdout  # the metrics printed (the logged config names 'mIoU' too)
     assert len(list((tmp_path / 'masks').rglob('*.png'))) == 4
 
@@ -66,14 +74,21 @@ runpy.run_path('tools/train.py', run_name='__main__')
 
 def test_run_killed_while_writing_a_checkpoint_resumes_to_the_same_length(tiny_shapes, tmp_path):
     # a checkpoint each iteration; the run is killed writing the second, resumed from the first
-    options = ['--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_iters=3',
-               'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=1',
-               'default_hooks.checkpoint.max_keep_ckpts=10', 'train_dataloader.batch_size=2',
-               'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-               'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+    options = [
+        '--work-dir',
+        str(tmp_path), '--cfg-options', 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+        'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=10',
+        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED='1', STALL_ON='iter_2.pth', **data_env(tiny_shapes))
-    proc = subprocess.Popen([sys.executable, '-c', STALLING_TRAIN, FPN_DEMO, *options], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, '-c', STALLING_TRAIN, FPN_DEMO, *options],
+                            cwd=REPO,
+                            env=env,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            text=True)
     deadline = time.time() + 300
     for line in proc.stdout:
         if line.startswith('STALLED WRITING'):
@@ -111,7 +126,8 @@ def test_resume_skips_a_truncated_newest_checkpoint_naming_it(tmp_path, log_line
     assert find_resume_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
     assert [line for line in log_lines if 'skipping' in line] == [
         f'--resume: skipping {tmp_path / "iter_4.pth"}: incomplete or not a PyTorch checkpoint '
-        '(File is not a zip file)']
+        '(File is not a zip file)'
+    ]
     (tmp_path / 'iter_2.pth').write_bytes(b'')  # nothing complete: start from scratch
     assert find_resume_checkpoint(str(tmp_path)) is None
 
@@ -145,9 +161,10 @@ def test_get_flops_cli_takes_pvt_v2_arch_names():
 
 
 def test_get_flops_cli_applies_cfg_options_to_a_config_and_refuses_them_for_an_arch():
-    out = run_main('get_flops.py', ['configs/trans2seg/pvt_s_40k.py', '--shape', '64', '64',
-                                    '--cfg-options',
-                                    'model.decode_head.prune_unused=False']).stdout
+    out = run_main('get_flops.py', [
+        'configs/trans2seg/pvt_s_40k.py', '--shape', '64', '64', '--cfg-options',
+        'model.decode_head.prune_unused=False'
+    ]).stdout
     assert 'at 64x64: 32.66M params' in out  # with the original's unused parts (hand count)
     refused = run_main('get_flops.py', ['tiny', '--cfg-options', 'a=1'], check=False)
     assert refused.returncode == 2 and '--cfg-options needs a config file' in refused.stderr
@@ -160,7 +177,7 @@ def test_get_flops_cli_counts_attention():
     from mmengine.analysis import FlopAnalyzer
 
     from mmpvt.models import PVT
-    plain = FlopAnalyzer(PVT('tiny').eval(), (torch.zeros(1, 3, 224, 224),))
+    plain = FlopAnalyzer(PVT('tiny').eval(), (torch.zeros(1, 3, 224, 224), ))
     plain.unsupported_ops_warnings(False)
     assert plain.total() / 1e9 < 1.9
 
@@ -199,8 +216,11 @@ print(type(model).__name__, type(model.backbone).__module__, type(model.backbone
 def test_config_of_another_project_builds_with_mmpvt_backbone(tmp_path, text, scope, expected):
     (tmp_path / 'my_config.py').write_text(text)
     (tmp_path / 'build.py').write_text(BUILD)
-    result = subprocess.run([sys.executable, 'build.py', 'my_config.py', scope], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, 'build.py', 'my_config.py', scope],
+                            cwd=tmp_path,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == expected
 
@@ -213,18 +233,24 @@ def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes
     (images / 'notes.png').write_text('not an image')
     (images / 'cut.png').write_bytes((images / names[0]).read_bytes()[:40])  # a truncated PNG
     weights = random_weights(RETINA_DEMO, tmp_path / 'random.pth')
-    out = run_main('image_demo.py', [str(images), RETINA_DEMO, '--weights', str(weights),
-                                     '--out-dir', str(tmp_path / 'out'), '--score-thr',
-                                     '0.0'], env=data_env(tiny_shapes), check=False)
+    out = run_main(
+        'image_demo.py', [
+            str(images), RETINA_DEMO, '--weights',
+            str(weights), '--out-dir',
+            str(tmp_path / 'out'), '--score-thr', '0.0'
+        ],
+        env=data_env(tiny_shapes),
+        check=False)
     assert out.returncode == 1
-    assert out.stdout.splitlines()[-4:] == [f'drawn: {tmp_path / "out" / "vis" / n}'
-                                            for n in names]
+    assert out.stdout.splitlines()[-4:] == [f'drawn: {tmp_path / "out" / "vis" / n}' for n in names]
     assert out.stderr.strip().splitlines()[-3:] == [
         f'image_demo: skipped {images / "cut.png"}: cannot be decoded as an image',
         f'image_demo: skipped {images / "notes.png"}: cannot be decoded as an image',
-        'image_demo: 4 drawn, 2 skipped']
+        'image_demo: 4 drawn, 2 skipped'
+    ]
     assert sorted(p.name for p in (tmp_path / 'out' / 'preds').glob('*.json')) == [
-        n.replace('.png', '.json') for n in names]
+        n.replace('.png', '.json') for n in names
+    ]
 
 
 @pytest.mark.slow  # the tool in its own process (a file size limit of its own)
@@ -235,13 +261,18 @@ def test_image_demo_that_cannot_write_leaves_the_previous_outputs_whole(tiny_sha
     image = tmp_path / 'noise.png'
     cv2.imwrite(str(image), np.random.RandomState(0).randint(0, 256, (512, 512, 3), np.uint8))
     out_dir = tmp_path / 'out'
-    previous = {out_dir / 'vis' / image.name: b'previous drawing',
-                out_dir / 'preds' / f'{image.stem}.json': b'{"previous": "run"}'}
+    previous = {
+        out_dir / 'vis' / image.name: b'previous drawing',
+        out_dir / 'preds' / f'{image.stem}.json': b'{"previous": "run"}'
+    }
     for path, data in previous.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    argv = [f'{REPO}/tools/image_demo.py', str(image), RETINA_DEMO, '--out-dir', str(out_dir),
-            '--score-thr', '0.0']
+    argv = [
+        f'{REPO}/tools/image_demo.py',
+        str(image), RETINA_DEMO, '--out-dir',
+        str(out_dir), '--score-thr', '0.0'
+    ]
     code = ('import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); '
             'resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 18, 1 << 18)); '
             f'sys.argv = {argv!r}; runpy.run_path(sys.argv[0], run_name="__main__")')
@@ -257,9 +288,13 @@ def test_image_demo_that_cannot_write_leaves_the_previous_outputs_whole(tiny_sha
 def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
     weights = random_weights(FPN_DEMO, tmp_path / 'fpn.pth')
     image = next((tiny_shapes / 'images' / 'validation').glob('*.png'))
-    out = run_main('image_demo.py', [str(image), RETINA_DEMO, '--weights', str(weights),
-                                     '--out-dir', str(tmp_path / 'out')],
-                   env=data_env(tiny_shapes), check=False)
+    out = run_main(
+        'image_demo.py',
+        [str(image), RETINA_DEMO, '--weights',
+         str(weights), '--out-dir',
+         str(tmp_path / 'out')],
+        env=data_env(tiny_shapes),
+        check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(f'image_demo: The checkpoint {weights} does not fit this RetinaNet: ')
@@ -269,9 +304,13 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
 def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tmp_path):
     weights = random_weights(RETINA_DEMO, tmp_path / 'retina.pth')
     crop = next((tiny_shapes / 'crops' / 'validation').glob('*.png'))
-    out = run_main('image_demo.py', [str(crop), CLS_DEMO, '--weights', str(weights),
-                                     '--out-dir', str(tmp_path / 'out')],
-                   env=data_env(tiny_shapes), check=False)
+    out = run_main(
+        'image_demo.py',
+        [str(crop), CLS_DEMO, '--weights',
+         str(weights), '--out-dir',
+         str(tmp_path / 'out')],
+        env=data_env(tiny_shapes),
+        check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     # a PVT-T RetinaNet's backbone for the classifier's PVTv2-B0: refused before any drawing
@@ -282,15 +321,15 @@ def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tm
 @pytest.mark.parametrize('args,message', [
     (['missing.png', RETINA_DEMO], 'image or directory not found: missing.png'),
     (['README.md', RETINA_DEMO, '--weights', 'nope.pth'], 'checkpoint not found: nope.pth'),
-    (['README.md', RETINA_DEMO, '--weights', 'docs/benchmark_cpu_pvt_s.json'],
-     'Could not read the checkpoint docs/benchmark_cpu_pvt_s.json: UnpicklingError'),
+    (['README.md', RETINA_DEMO, '--weights', 'docs/benchmark_cpu_pvt_s.json'
+      ], 'Could not read the checkpoint docs/benchmark_cpu_pvt_s.json: UnpicklingError'),
     (['README.md', RETINA_DEMO, '--device', 'cuda:99'], 'CUDA is not available'),
-    (['README.md', RETINA_DEMO, '--device', 'gpu'],
-     "--device must be cpu, cuda or cuda:N, got 'gpu'"),
+    (['README.md', RETINA_DEMO, '--device', 'gpu'
+      ], "--device must be cpu, cuda or cuda:N, got 'gpu'"),
     (['README.md', RETINA_DEMO, '--device', 'cuda:x'], "--device must be cpu, cuda or cuda:N, "
-                                                       "got 'cuda:x'"),
+     "got 'cuda:x'"),
     (['README.md', RETINA_DEMO, '--out-dir', 'README.md'], 'cannot write into the output '
-                                                           'directory README.md'),
+     'directory README.md'),
     (['README.md', 'configs/demo/cls_pvt_v2_b0.py', '--topk', '0'], 'topk must be at least 1'),
 ])
 def test_image_demo_cli_bad_input_is_one_clear_line(args, message):
@@ -309,8 +348,11 @@ def test_image_demo_script_exits_with_the_status_of_its_main():
 
 def test_tools_test_refuses_weights_of_another_model(tiny_shapes, tmp_path):
     weights = random_weights(FPN_DEMO, tmp_path / 'fpn.pth')
-    out = run_main('test.py', [RETINA_DEMO, str(weights), '--work-dir', str(tmp_path)],
-                   env=data_env(tiny_shapes), check=False)
+    out = run_main(
+        'test.py', [RETINA_DEMO, str(weights), '--work-dir',
+                    str(tmp_path)],
+        env=data_env(tiny_shapes),
+        check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(f'test: The checkpoint {weights} does not fit this RetinaNet: ')
@@ -319,8 +361,11 @@ def test_tools_test_refuses_weights_of_another_model(tiny_shapes, tmp_path):
 
 def test_tools_test_refuses_a_url_checkpoint_that_would_run_code(tiny_shapes, tmp_path):
     marker = poison_hub_cache(tmp_path)
-    out = run_main('test.py', [RETINA_DEMO, 'https://example.invalid/evil.pth',
-                               '--work-dir', str(tmp_path / 'work')],
-                   env=dict(data_env(tiny_shapes), TORCH_HOME=str(tmp_path)), check=False)
+    out = run_main(
+        'test.py',
+        [RETINA_DEMO, 'https://example.invalid/evil.pth', '--work-dir',
+         str(tmp_path / 'work')],
+        env=dict(data_env(tiny_shapes), TORCH_HOME=str(tmp_path)),
+        check=False)
     assert out.returncode != 0 and not marker.exists()
     assert 'Refused to load the checkpoint https://example.invalid/evil.pth' in out.stderr

@@ -27,18 +27,29 @@ ARCHS = arch_names()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('target', help=f'a config file or a PVT arch {ARCHS}')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input size (default: 224 224 for an arch or a classification '
-                             'config, 800 1333 for a detection config, 512 512 for a '
-                             'segmentation config)')
-    parser.add_argument('--protocol', choices=PROTOCOLS, default='paper',
-                        help="what counts: 'paper' = the authors' mmcv rules (conv bias, no "
-                             "GELU/softmax/interpolation, 1000 proposals), 'fvcore' = fvcore's")
-    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, metavar='KEY=VALUE',
-                        help='override config entries first (a config target only)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='input size (default: 224 224 for an arch or a classification '
+        'config, 800 1333 for a detection config, 512 512 for a '
+        'segmentation config)')
+    parser.add_argument(
+        '--protocol',
+        choices=PROTOCOLS,
+        default='paper',
+        help="what counts: 'paper' = the authors' mmcv rules (conv bias, no "
+        "GELU/softmax/interpolation, 1000 proposals), 'fvcore' = fvcore's")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=ConfigOptions,
+        metavar='KEY=VALUE',
+        help='override config entries first (a config target only)')
     args = parser.parse_args(argv)
     if args.shape and not all(MIN_SIDE <= side <= MAX_SIDE for side in args.shape):
         parser.error(f'--shape sides must be {MIN_SIDE} to {MAX_SIDE} pixels, got '
@@ -50,8 +61,7 @@ def main(argv=None):
         print(f'{r["model"]} at {r["shape"][0]}x{r["shape"][1]}: '
               f'{r["params"] / 1e6:.2f}M params, {r["gflops"]:.2f} GFLOPs')
     elif osp.isfile(args.target):
-        r = config_complexity(args.target, args.shape, args.protocol,
-                              cfg_options=args.cfg_options)
+        r = config_complexity(args.target, args.shape, args.protocol, cfg_options=args.cfg_options)
         frozen = r['params'] != r['trainable_params']
         trainable = f'{r["trainable_params"] / 1e6:.2f}M trainable, ' if frozen else ''
         print(f'{r["model"]} at {r["shape"][0]}x{r["shape"][1]}: {r["params"] / 1e6:.2f}M params '

@@ -16,8 +16,11 @@ custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 # ImageNet mean / std in RGB order on 0..255 pixels (the authors' torchvision Normalize).
 data_preprocessor = dict(
-    type='ClsDataPreprocessor', num_classes=1000, mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375], to_rgb=True)
+    type='ClsDataPreprocessor',
+    num_classes=1000,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
 
 model = dict(
     type='ImageClassifier',
@@ -36,7 +39,8 @@ model = dict(
     # timm Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, mode='batch'):
     # RandomBatchAugment picks one of the two per batch, uniformly. The image each one is mixed
     # with comes from a random permutation of the batch (timm: the flipped batch).
-    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8),
+                             dict(type='CutMix', alpha=1.0)]),
 )
 
 # 8 GPUs x 128 images (the authors' dist_train.sh); repeated augmentation, 3 repeats. mmpretrain's

@@ -9,11 +9,17 @@
 def _norm_keys(depths):
     """{key: multipliers} for the LayerNorms of a PVTv2 with `depths` layers per stage."""
     norm = dict(lr_mult=0.1, decay_mult=0.0)
-    keys = {f'backbone.stages.{stage}.{name}': norm
-            for stage in range(4) for name in ('patch_embed.norm', 'norm')}
-    keys.update({f'backbone.stages.{stage}.blocks.{block}.{name}': norm
-                 for stage, num_blocks in enumerate(depths) for block in range(num_blocks)
-                 for name in ('norm', 'attn.norm')})  # 'norm': norm1 and norm2
+    keys = {
+        f'backbone.stages.{stage}.{name}': norm
+        for stage in range(4)
+        for name in ('patch_embed.norm', 'norm')
+    }
+    keys.update({
+        f'backbone.stages.{stage}.blocks.{block}.{name}': norm
+        for stage, num_blocks in enumerate(depths)
+        for block in range(num_blocks)
+        for name in ('norm', 'attn.norm')
+    })  # 'norm': norm1 and norm2
     return keys
 
 

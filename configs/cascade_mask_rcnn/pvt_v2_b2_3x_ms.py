@@ -11,7 +11,6 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
-
 # The authors' Cascade heads: 4 shared convs + 1 fc (SyncBN), class-specific regression of
 # decoded boxes with a GIoU loss (weight 10); mmdet's base has 2 fcs and smooth-L1.
 cascade_bbox_heads = [
@@ -24,8 +23,7 @@ cascade_bbox_heads = [
         fc_out_channels=1024,
         roi_feat_size=7,
         num_classes=80,
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                        target_stds=stds),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.], target_stds=stds),
         reg_class_agnostic=False,
         reg_decoded_bbox=True,
         norm_cfg=dict(type='SyncBN', requires_grad=True),
@@ -40,7 +38,9 @@ model = dict(
         type='mmpvt.PVTv2',
         arch='b2',
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
     neck=dict(in_channels=[64, 128, 320, 512]),
     roi_head=dict(bbox_head=cascade_bbox_heads))
 

@@ -17,8 +17,7 @@ train_pipeline = [  # the paper's multi-scale training, at the demo's image size
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomChoiceResize', scales=[(224, 224), (256, 256), (288, 288)],
-         keep_ratio=True),
+    dict(type='RandomChoiceResize', scales=[(224, 224), (256, 256), (288, 288)], keep_ratio=True),
     dict(type='PackDetInputs'),
 ]
 train_dataloader = dict(_delete_=True, **_shapes.train_dataloader)
@@ -29,9 +28,7 @@ val_evaluator = dict(_delete_=True, **_shapes.val_evaluator)
 test_evaluator = val_evaluator
 del Config, _shapes
 
-model = dict(
-    backbone=dict(arch='tiny', init_cfg=None),
-    bbox_head=dict(num_classes=4))
+model = dict(backbone=dict(arch='tiny', init_cfg=None), bbox_head=dict(num_classes=4))
 
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

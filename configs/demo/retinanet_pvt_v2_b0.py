@@ -4,6 +4,5 @@
 _base_ = './retinanet_pvt_t.py'
 
 model = dict(
-    backbone=dict(_delete_=True, type='mmpvt.PVTv2', arch='b0', drop_path_rate=0.1,
-                  init_cfg=None),
+    backbone=dict(_delete_=True, type='mmpvt.PVTv2', arch='b0', drop_path_rate=0.1, init_cfg=None),
     neck=dict(in_channels=[32, 64, 160, 256]))

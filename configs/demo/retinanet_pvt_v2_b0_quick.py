@@ -8,8 +8,7 @@
 _base_ = './retinanet_pvt_t_quick.py'
 
 model = dict(
-    backbone=dict(_delete_=True, type='mmpvt.PVTv2', arch='b0', drop_path_rate=0.1,
-                  init_cfg=None),
+    backbone=dict(_delete_=True, type='mmpvt.PVTv2', arch='b0', drop_path_rate=0.1, init_cfg=None),
     neck=dict(in_channels=[32, 64, 160, 256]))
 
 train_cfg = dict(val_interval=1)

@@ -15,8 +15,7 @@ data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
-    backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny', drop_path_rate=0.1,
-                  init_cfg=None),
+    backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny', drop_path_rate=0.1, init_cfg=None),
     neck=dict(in_channels=[64, 128, 320, 512]),
     decode_head=dict(num_classes=5))
 
@@ -32,6 +31,5 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=0.0, power=0.9, begin=50, end=max_iters, by_epoch=False),
 ]
 default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2))
+    logger=dict(interval=10), checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2))
 auto_scale_lr = dict(enable=False, base_batch_size=8)

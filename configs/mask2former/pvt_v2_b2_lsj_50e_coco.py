@@ -15,7 +15,9 @@ model = dict(
         type='mmpvt.PVTv2',
         arch='b2',
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
     panoptic_head=dict(in_channels=[64, 128, 320, 512]))
 # The stock recipe's intent, no decay on norms, for PVTv2's LayerNorms too
 # (../_base_/pvt_v2_mask2former_norms.py).

@@ -7,7 +7,9 @@ model = dict(
     backbone=dict(
         arch='large',
         drop_path_rate=0.0,  # the authors' M/L detection configs use no stochastic depth
-        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_large.pth')))
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_large.pth')))
 train_dataloader = dict(batch_size=1, num_workers=1)
 optim_wrapper = dict(optimizer=dict(lr=2e-4 / 1.4))
 auto_scale_lr = dict(enable=False, base_batch_size=8)

@@ -16,10 +16,11 @@ model = dict(
         type='mmpvt.PVTv2',
         arch='b0',
         drop_path_rate=0.1,  # hard-coded for every variant in the authors' detection backbones
-        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b0.pth')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b0.pth')),
     neck=dict(in_channels=[32, 64, 160, 256]))
 
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, weight_decay=1e-4))
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, weight_decay=1e-4))
 # lr above is for 8 GPUs x 2 images; `tools/train.py --auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -11,14 +11,15 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
-
 model = dict(
     backbone=dict(
         _delete_=True,
         type='mmpvt.PVTv2',
         arch='b2',
         drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
     neck=dict(in_channels=[64, 128, 320, 512]))
 
 train_dataloader = dict(dataset=dict(pipeline={{_base_.pvt_v2_3x_ins_pipeline}}))

@@ -4,7 +4,9 @@ _base_ = './pvt_v2_b2_3x_ms.py'
 model = dict(
     backbone=dict(
         arch='b2_li',
-        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2_li.pth')))
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2_li.pth')))
 
 # The authors' b2_li Mask R-CNN 3x config trains with fp16 (apex); mmengine AMP here.
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')

@@ -5,6 +5,8 @@ _base_ = './pvt_v2_b0_1x.py'
 model = dict(
     backbone=dict(
         arch='b2_li',
-        init_cfg=dict(type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2_li.pth')),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2_li.pth')),
     neck=dict(in_channels=[64, 128, 320, 512]),
 )

@@ -15,11 +15,11 @@ model = dict(
         vit=dict(
             type='mmpretrain.VisionTransformer',
             arch='small',
-            img_size=224,             # position table of the 224 px classifier, resized per input
+            img_size=224,  # position table of the 224 px classifier, resized per input
             patch_size=patch_size,
             out_indices=(1, 3, 5, 7),  # layers 2, 4, 6, 8
             qkv_bias=False,
-            drop_path_rate=0.1,       # as pvt_s_1x.py (the paper gives none for ViT)
+            drop_path_rate=0.1,  # as pvt_s_1x.py (the paper gives none for ViT)
             out_type='featmap'),
         strides=(4, 8, 16, 32)),
     neck=dict(in_channels=[768, 768, 768, 768]))

@@ -22,10 +22,14 @@ tta_pipeline = [
     dict(
         type='TestTimeAug',
         transforms=[
-            [dict(type='mmpvt.AlignResize', scale=s, keep_ratio=True, size_divisor=32)
-             for s in tta_scales],
-            [dict(type='RandomFlip', prob=0., direction='horizontal'),
-             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [
+                dict(type='mmpvt.AlignResize', scale=s, keep_ratio=True, size_divisor=32)
+                for s in tta_scales
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
             [dict(type='LoadAnnotations', reduce_zero_label=True)],
             [dict(type='PackSegInputs')],
         ])

@@ -9,5 +9,7 @@ inferencers (2 s), which training and testing do not need."""
 from .runner import (build_runner, configure_test, configure_train, exit_process,
                      find_resume_checkpoint, load_config, run_test, run_train)
 
-__all__ = ['build_runner', 'configure_test', 'configure_train', 'exit_process',
-           'find_resume_checkpoint', 'load_config', 'run_test', 'run_train']
+__all__ = [
+    'build_runner', 'configure_test', 'configure_train', 'exit_process', 'find_resume_checkpoint',
+    'load_config', 'run_test', 'run_train'
+]

@@ -35,8 +35,8 @@ def _arch_of(converted: StateDict, family: str, layout: str, src: str,
     return (arch if arch is not None else found['arch']), arch or found['name'] or found['arch']
 
 
-def _build_checked(converted: StateDict, family: str, layout: str, src: str,
-                   arch: Optional[str], cast_dtypes: bool) -> Tuple[StateDict, str]:
+def _build_checked(converted: StateDict, family: str, layout: str, src: str, arch: Optional[str],
+                   cast_dtypes: bool) -> Tuple[StateDict, str]:
     """Validate a converted backbone against a model of `arch` (or the arch its shapes imply)."""
     build, name = _arch_of(converted, family, layout, src, arch)
     model = FAMILIES[family].encoder(arch=build)
@@ -52,8 +52,11 @@ def build_classifier(family: str, arch: Union[str, dict], num_classes: int) -> n
     record = FAMILIES[family]
     width = (record.archs[arch] if isinstance(arch, str) else arch)['embed_dims'][-1]
     backbone = dict(type=f'mmpvt.{family}', arch=arch, **record.classifier['backbone'])
-    model = dict(type='ImageClassifier', backbone=backbone, neck=record.classifier['neck'],
-                 head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width))
+    model = dict(
+        type='ImageClassifier',
+        backbone=backbone,
+        neck=record.classifier['neck'],
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width))
     return build_from_config(Config(dict(default_scope='mmpretrain', model=model)))
 
 
@@ -64,8 +67,8 @@ def _classifier_checked(conversion: Conversion, src: str, arch: Optional[str],
     shapes imply) with as many classes as its head has rows. Returns (the state dict in the
     classifier's key order, the arch's name, the number of classes)."""
     sd, family, layout = conversion.state_dict, conversion.family, conversion.layout
-    backbone = OrderedDict((k[len('backbone.'):], v) for k, v in sd.items()
-                           if k.startswith('backbone.'))
+    backbone = OrderedDict(
+        (k[len('backbone.'):], v) for k, v in sd.items() if k.startswith('backbone.'))
     head = OrderedDict((k, v) for k, v in sd.items() if not k.startswith('backbone.'))
     build, name = _arch_of(backbone, family, layout, src, arch)
     weight = head.get(HEAD_KEYS[0])
@@ -80,8 +83,10 @@ def _classifier_checked(conversion: Conversion, src: str, arch: Optional[str],
             f'{name} backbone it holds gives {model.head.fc.in_features}')
     backbone = check_state_dict(backbone, model.backbone, cast_dtypes=cast_dtypes)
     try:
-        fc = check_state_dict(OrderedDict((k[len('head.'):], v) for k, v in head.items()),
-                              model.head, cast_dtypes=cast_dtypes)
+        fc = check_state_dict(
+            OrderedDict((k[len('head.'):], v) for k, v in head.items()),
+            model.head,
+            cast_dtypes=cast_dtypes)
     except CheckpointMismatchError as e:
         raise CheckpointMismatchError(f'{src}: the classifier\'s head: {e}') from e
     full = OrderedDict(('backbone.' + k, v) for k, v in backbone.items())
@@ -91,8 +96,11 @@ def _classifier_checked(conversion: Conversion, src: str, arch: Optional[str],
     return out, name, int(weight.shape[0])
 
 
-def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
-                            backbone_only: bool = False, cast_dtypes: bool = False) -> dict:
+def convert_checkpoint_file(src: str,
+                            dst: str,
+                            arch: Optional[str] = None,
+                            backbone_only: bool = False,
+                            cast_dtypes: bool = False) -> dict:
     """Convert a checkpoint file to mmpvt's layout and write it atomically to `dst`.
 
     A backbone checkpoint (official, mmdet, timm, transformers) is written as an mmpvt backbone
@@ -124,19 +132,25 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
         classifier = None if whole or backbone_only else convert_classifier(backbone)
         if classifier is not None and HEAD_KEYS[0] not in classifier.state_dict:
             classifier = None  # no head: a backbone (a v1 class token alone is dropped)
-        converted, family, layout, dropped = (classifier if classifier is not None else
-                                              convert_to_mmpvt(backbone))
+        converted, family, layout, dropped = (
+            classifier if classifier is not None else convert_to_mmpvt(backbone))
     except ValueError as e:  # neither family: name the file
         raise CheckpointMismatchError(f'{src}: {e}') from e
-    info = dict(family=family, layout=layout, whole_model=whole and not backbone_only,
-                classifier=classifier is not None, num_classes=None, other_tensors=0,
-                renamed_detr=0)
-    mmpvt_meta = dict(mmpvt_version=__version__, source=str(src), family=family,
-                      source_layout=layout)
+    info = dict(
+        family=family,
+        layout=layout,
+        whole_model=whole and not backbone_only,
+        classifier=classifier is not None,
+        num_classes=None,
+        other_tensors=0,
+        renamed_detr=0)
+    mmpvt_meta = dict(
+        mmpvt_version=__version__, source=str(src), family=family, source_layout=layout)
     # the LayerNorm eps its trainer computed with, where not the authors' (mmdet's layout, or
     # what an mmpvt checkpoint recorded): the written file records it for its backbone
-    eps = (trained_layer_norm_eps(family, layout)
-           or saved_layer_norm_eps(checkpoint, 'backbone.' if whole else None))
+    eps = (
+        trained_layer_norm_eps(family, layout)
+        or saved_layer_norm_eps(checkpoint, 'backbone.' if whole else None))
     info['layer_norm_eps'] = eps
     if classifier is not None:
         converted, name, info['num_classes'] = _classifier_checked(classifier, str(src), arch,
@@ -164,8 +178,10 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
         meta['dataset_meta'] = dict(classes=tuple(meta['CLASSES']))
         if meta.get('PALETTE') is not None:
             meta['dataset_meta']['palette'] = [tuple(c) for c in meta['PALETTE']]
-    atomic_torch_save({'state_dict': with_saved_layer_norm_eps(out, eps, 'backbone'), 'meta': meta},
-                      dst)
+    atomic_torch_save({
+        'state_dict': with_saved_layer_norm_eps(out, eps, 'backbone'),
+        'meta': meta
+    }, dst)
     return info
 
 

@@ -85,8 +85,8 @@ def _images(path: str) -> List[str]:
     if osp.isfile(path):
         return [path]
     if osp.isdir(path):
-        found = sorted(p for p in glob.glob(osp.join(path, '*'))
-                       if p.lower().endswith(IMAGE_SUFFIXES))
+        found = sorted(
+            p for p in glob.glob(osp.join(path, '*')) if p.lower().endswith(IMAGE_SUFFIXES))
         if not found:
             raise FileNotFoundError(f'no image ({", ".join(IMAGE_SUFFIXES)}) in directory {path}')
         return found
@@ -146,30 +146,39 @@ def _classifier(cfg, weights: Optional[str], device: str):
         _load_checkpoint_to_model(model, checkpoint, strict=False)  # it fits: nothing skipped
     model._config = cfg  # what the inferencer reads its test pipeline from
     classes = classifier_classes(cfg, ((checkpoint or {}).get('meta') or {}).get('dataset_meta'))
-    return ImageClassificationInferencer(model, pretrained=False, device=device,
-                                         classes=classes or None)
+    return ImageClassificationInferencer(
+        model, pretrained=False, device=device, classes=classes or None)
 
 
-def classify(images: List[str], cfg, weights: Optional[str], out_dir: str, device: str,
-             topk: int, batch_size: int) -> Tuple[List[str], List[List[Tuple[str, float]]]]:
+def classify(images: List[str], cfg, weights: Optional[str], out_dir: str, device: str, topk: int,
+             batch_size: int) -> Tuple[List[str], List[List[Tuple[str, float]]]]:
     """Drawings (``out_dir/vis/<image stem>.png``, the best class and its probability written on
     the image) and the `topk` (class, probability) of each image (all classes if fewer)."""
     inferencer = _classifier(cfg, weights, device)
     vis_dir = osp.join(out_dir, 'vis')
     # small images (the demo's crops) are drawn at 224 px on the short side, so the text fits
     small = max(min(cv2.imread(p).shape[:2]) for p in images) < 224
-    results = inferencer(images, batch_size=batch_size, show_dir=vis_dir,
-                         resize=224 if small else None)
+    results = inferencer(
+        images, batch_size=batch_size, show_dir=vis_dir, resize=224 if small else None)
     classes = inferencer.classes or [str(i) for i in range(len(results[0]['pred_scores']))]
-    top = [[(classes[i], float(r['pred_scores'][i]))  # all of them if there are fewer; ties
-            for i in (-r['pred_scores']).argsort(kind='stable')[:topk]]  # in class order
-           for r in results]
+    top = [
+        [
+            (classes[i], float(r['pred_scores'][i]))  # all of them if there are fewer; ties
+            for i in (-r['pred_scores']).argsort(kind='stable')[:topk]
+        ]  # in class order
+        for r in results
+    ]
     return [osp.join(vis_dir, osp.splitext(osp.basename(p))[0] + '.png') for p in images], top
 
 
-def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
-                     out_dir: str = 'outputs', device: str = 'cpu', score_thr: float = 0.3,
-                     batch_size: int = 1, cfg_options: Optional[dict] = None,
+def draw_predictions(inputs: str,
+                     config: str,
+                     weights: Optional[str] = None,
+                     out_dir: str = 'outputs',
+                     device: str = 'cpu',
+                     score_thr: float = 0.3,
+                     batch_size: int = 1,
+                     cfg_options: Optional[dict] = None,
                      topk: int = 5,
                      max_megapixels: float = MAX_MEGAPIXELS) -> Union[Drawn, Classified]:
     """Run `config` (+ `weights`) on an image or a directory of images and draw the predictions.
@@ -232,10 +241,14 @@ def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
             inferencer = StrictSegInferencer(model=cfg, weights=weights, device=device)
             inferencer(images, batch_size=batch_size, out_dir=staging, img_out_dir='vis')
         else:
-            inferencer = StrictDetInferencer(model=cfg, weights=weights, device=device,
-                                             show_progress=False)
-            inferencer(images, batch_size=batch_size, out_dir=staging,
-                       pred_score_thr=score_thr, no_save_pred=False)
+            inferencer = StrictDetInferencer(
+                model=cfg, weights=weights, device=device, show_progress=False)
+            inferencer(
+                images,
+                batch_size=batch_size,
+                out_dir=staging,
+                pred_score_thr=score_thr,
+                no_save_pred=False)
         drawn = [osp.join(staging, 'vis', osp.basename(p)) for p in images]
         _check_drawn(drawn, out_dir)
         return Drawn([_moved(p, staging, out_dir) for p in drawn], skipped)
@@ -251,6 +264,7 @@ def _check_drawn(drawn: List[str], out_dir: str) -> None:
     which the inferencers do not check."""
     missing = [p for p in drawn if not osp.isfile(p) or osp.getsize(p) == 0]
     if missing:
-        raise WriteFailed(None, None, f'could not write the drawing of '
-                          f'{osp.basename(missing[0])} into {out_dir} (is the disk full?); the '
-                          'files there before are left as they were')
+        raise WriteFailed(
+            None, None, f'could not write the drawing of '
+            f'{osp.basename(missing[0])} into {out_dir} (is the disk full?); the '
+            'files there before are left as they were')

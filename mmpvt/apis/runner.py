@@ -48,8 +48,10 @@ def _check_option_types(cfg: Config, options: dict) -> None:
                              f'{node!r}), got {value!r}')
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None,
-                launcher: str = 'none', work_dir: Optional[str] = None) -> Config:
+def load_config(path: str,
+                cfg_options: Optional[dict] = None,
+                launcher: str = 'none',
+                work_dir: Optional[str] = None) -> Config:
     """Read a config, apply ``--cfg-options`` and choose the work_dir (CLI > config > default)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
@@ -118,8 +120,11 @@ def _report_data(cfg: Config, strict: bool) -> None:
     cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.DatasetReportHook', strict=strict)]
 
 
-def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False,
-                    auto_scale_lr: bool = False, strict_data: bool = False) -> Config:
+def configure_train(cfg: Config,
+                    resume: Optional[str] = None,
+                    amp: bool = False,
+                    auto_scale_lr: bool = False,
+                    strict_data: bool = False) -> Config:
     """Apply train.py's flags to `cfg` (in place) and return it.
 
     resume: None (fresh run), 'auto' (latest complete checkpoint in work_dir) or a path.
@@ -141,8 +146,9 @@ def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False
         cfg.resume = True
         cfg.load_from = find_resume_checkpoint(cfg.work_dir)
         if cfg.load_from is None:
-            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch',
-                      logger='current')
+            print_log(
+                f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch',
+                logger='current')
             cfg.resume = False
     elif resume is not None:
         if not osp.isfile(resume):
@@ -156,8 +162,9 @@ def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False
     _fit_checkpoints(cfg, strict=bool(cfg.get('resume')))
     _report_data(cfg, strict_data)
     if resume is not None:  # every rank must resume from the same file (rank 0's choice)
-        hooks = [h for h in cfg.get('custom_hooks', [])
-                 if h.get('type') != 'mmpvt.ResumeAgreementHook']
+        hooks = [
+            h for h in cfg.get('custom_hooks', []) if h.get('type') != 'mmpvt.ResumeAgreementHook'
+        ]
         cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.ResumeAgreementHook')]
     checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
     if checkpoint_hook is not None and checkpoint_hook.get('backend_args') is None \
@@ -169,9 +176,11 @@ def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False
 
 def _tta_for_detection(cfg: Config) -> None:
     """Horizontal-flip TTA for an mmdet config that brings no tta_model/tta_pipeline of its own."""
-    cfg.setdefault('tta_model', ConfigDict(
-        type='DetTTAModel',
-        tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+    cfg.setdefault(
+        'tta_model',
+        ConfigDict(
+            type='DetTTAModel',
+            tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
     if 'tta_pipeline' not in cfg:
         dataset = cfg.test_dataloader.dataset
         while 'dataset' in dataset:
@@ -179,15 +188,22 @@ def _tta_for_detection(cfg: Config) -> None:
         pipeline = deepcopy(dataset.pipeline)
         pipeline[-1] = dict(
             type='TestTimeAug',
-            transforms=[[dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)],
-                        [dict(type='PackDetInputs',
-                              meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                         'scale_factor', 'flip', 'flip_direction'))]])
+            transforms=[[dict(type='RandomFlip', prob=1.0),
+                         dict(type='RandomFlip', prob=0.0)],
+                        [
+                            dict(
+                                type='PackDetInputs',
+                                meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                           'scale_factor', 'flip', 'flip_direction'))
+                        ]])
         cfg.tta_pipeline = pipeline
 
 
-def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
-                   show_dir: Optional[str] = None, tta: bool = False,
+def configure_test(cfg: Config,
+                   checkpoint: str,
+                   out: Optional[str] = None,
+                   show_dir: Optional[str] = None,
+                   tta: bool = False,
                    strict_data: bool = False) -> Config:
     """Apply test.py's flags to `cfg` (in place) and return it (`strict_data`: as
     :func:`configure_train`'s)."""
@@ -223,9 +239,11 @@ def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
             cfg.visualizer.pop('name', None)
             hook.interval = 1  # mmseg's hook would otherwise draw only every 50th batch
         if cfg.launcher != 'none':
-            print_log("--show-dir: mmdet's, mmseg's and mmpretrain's visualizers draw in the "
-                      'main process only: a test in N processes draws the 1/N of the images '
-                      'rank 0 tests', logger='current')
+            print_log(
+                "--show-dir: mmdet's, mmseg's and mmpretrain's visualizers draw in the "
+                'main process only: a test in N processes draws the 1/N of the images '
+                'rank 0 tests',
+                logger='current')
     if tta:
         if detection:
             _tta_for_detection(cfg)
@@ -246,8 +264,10 @@ def cpu_backend(cfg: Config) -> str:
     GPU node."""
     backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'gloo')
     if backend == 'nccl':
-        print_log('no CUDA on this machine: the process group uses gloo instead of the '
-                  "config's nccl", logger='current')
+        print_log(
+            'no CUDA on this machine: the process group uses gloo instead of the '
+            "config's nccl",
+            logger='current')
         return 'gloo'
     return backend
 
@@ -278,9 +298,10 @@ def _setup_cpu_distributed(cfg: Config) -> None:
     elif wrapper.get('type', 'MMDistributedDataParallel') in MMENGINE_DDP:
         # the config's own settings of mmengine's wrapper (e.g. find_unused_parameters=True)
         cfg.model_wrapper_cfg = ConfigDict(wrapper, type='mmpvt.CPUDistributedDataParallel')
-        print_log(f"no CUDA: the config's {wrapper.get('type', 'MMDistributedDataParallel')} "
-                  'runs as mmpvt.CPUDistributedDataParallel (no device ids, SyncBN as BatchNorm)',
-                  logger='current')
+        print_log(
+            f"no CUDA: the config's {wrapper.get('type', 'MMDistributedDataParallel')} "
+            'runs as mmpvt.CPUDistributedDataParallel (no device ids, SyncBN as BatchNorm)',
+            logger='current')
     else:  # another wrapper (e.g. MMFullyShardedDataParallel): as the config says, on CPU
         cfg.model_wrapper_cfg.setdefault('device_ids', None)
 
@@ -354,8 +375,8 @@ def data_errors_named(cfg: Config):
         if str(e) != EMPTY_DATASET:
             raise
         raise ValueError('a dataset has no sample left after its filters (filter_cfg, classes, '
-                         'indices); check its annotation files: '
-                         + ', '.join(annotation_files(cfg))) from e
+                         'indices); check its annotation files: ' +
+                         ', '.join(annotation_files(cfg))) from e
     except AssertionError as e:
         unreadable = UNREADABLE_IMAGE.search(str(e))
         if unreadable is None:

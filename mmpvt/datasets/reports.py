@@ -70,8 +70,9 @@ def annotation_files(cfg) -> List[str]:
             data_root = node.get('data_root') or data_root
             ann_file = node.get('ann_file')
             if isinstance(ann_file, str) and ann_file.endswith('.json'):
-                found.append(ann_file if osp.isabs(ann_file) or '://' in ann_file
-                             else osp.join(data_root, ann_file))
+                found.append(
+                    ann_file if osp.isabs(ann_file) or '://' in ann_file else osp.
+                    join(data_root, ann_file))
             for key in ('dataset', 'datasets'):
                 visit(node.get(key), data_root)
 
@@ -115,10 +116,12 @@ def coco_losses(dataset) -> List[Loss]:
     reasons = Counter()
     for annotation in annotations:
         image = images.get(annotation['image_id'])
-        reasons[NO_IMAGE if image is None else annotation_loss(annotation, image,
-                                                               category_ids)] += 1
-    losses = [Loss('annotations', reason, reasons[reason], len(annotations))
-              for reason in (OUTSIDE, TOO_SMALL, UNKNOWN_CATEGORY, NO_IMAGE) if reasons[reason]]
+        reasons[NO_IMAGE if image is
+                None else annotation_loss(annotation, image, category_ids)] += 1
+    losses = [
+        Loss('annotations', reason, reasons[reason], len(annotations))
+        for reason in (OUTSIDE, TOO_SMALL, UNKNOWN_CATEGORY, NO_IMAGE) if reasons[reason]
+    ]
     # images: mmdet's filter_data (training only) drops those without any annotation of the
     # classes' categories (valid or not) if filter_empty_gt, then those under min_size. A subset
     # chosen with mmengine's `indices` is the user's choice, not a loss: no image line then.
@@ -130,10 +133,13 @@ def coco_losses(dataset) -> List[Loss]:
     filters = {} if dataset.test_mode else (dataset.filter_cfg or {})
     dropped = Counter(
         NO_ANNOTATION if filters.get('filter_empty_gt') and image['id'] not in with_class else
-        BELOW_MIN_SIZE if min(image['width'], image['height']) < filters.get('min_size', 0) else
-        OTHER_FILTER for image in data['images'] if image['id'] not in kept_ids)
-    losses += [Loss('images', reason, dropped[reason], len(images))
-               for reason in (NO_ANNOTATION, BELOW_MIN_SIZE, OTHER_FILTER) if dropped[reason]]
+        BELOW_MIN_SIZE if min(image['width'], image['height']) <
+        filters.get('min_size', 0) else OTHER_FILTER for image in data['images']
+        if image['id'] not in kept_ids)
+    losses += [
+        Loss('images', reason, dropped[reason], len(images))
+        for reason in (NO_ANNOTATION, BELOW_MIN_SIZE, OTHER_FILTER) if dropped[reason]
+    ]
     return losses
 
 

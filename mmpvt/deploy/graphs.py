@@ -43,7 +43,8 @@ def replace_python_sized_upsampling(model: nn.Module) -> int:
             raise ValueError(f'{name}: Upsample(scale_factor={factor}) cannot be exported with '
                              'symbolic sizes (only integral factors)')
         parent = model.get_submodule(name.rsplit('.', 1)[0]) if '.' in name else model
-        setattr(parent, name.rsplit('.', 1)[-1],
+        setattr(parent,
+                name.rsplit('.', 1)[-1],
                 _ShapeUpsample(int(factor), module.mode, module.align_corners))
         count += 1
     return count
@@ -65,10 +66,10 @@ class SegmentorGraph(nn.Module):
 
     def forward(self, x: Tensor, size_ref: Tensor) -> Tensor:
         logits = self.segmentor.decode_head(self.segmentor.extract_feat(x))
-        logits = F.interpolate(logits, size=x.shape[-2:], mode='bilinear',
-                               align_corners=self.align_corners)
-        logits = F.interpolate(logits, size=size_ref.shape[-2:], mode='bilinear',
-                               align_corners=self.align_corners)
+        logits = F.interpolate(
+            logits, size=x.shape[-2:], mode='bilinear', align_corners=self.align_corners)
+        logits = F.interpolate(
+            logits, size=size_ref.shape[-2:], mode='bilinear', align_corners=self.align_corners)
         return logits.argmax(dim=1)
 
 
@@ -88,8 +89,10 @@ class DenseDetectorGraph(nn.Module):
         head = self.detector.bbox_head
         cls_scores, bbox_preds, *factors = head(self.detector.extract_feat(x))
         if self.distances:
-            bbox_preds = [self._distances(p, stride[0]) for p, stride in
-                          zip(bbox_preds, head.prior_generator.strides)]
+            bbox_preds = [
+                self._distances(p, stride[0])
+                for p, stride in zip(bbox_preds, head.prior_generator.strides)
+            ]
         return (*cls_scores, *bbox_preds, *(factors[0] if factors else ()))
 
     def _distances(self, pred: Tensor, stride: float) -> Tensor:
@@ -117,8 +120,8 @@ class DETRGraph(nn.Module):
         masks = masks.to(torch.bool).squeeze(1)
         pos = detr.positional_encoding(masks).flatten(2).permute(0, 2, 1)
         masks = masks.flatten(1)
-        encoded = detr.forward_encoder(feat=feat.flatten(2).permute(0, 2, 1), feat_mask=masks,
-                                       feat_pos=pos)
+        encoded = detr.forward_encoder(
+            feat=feat.flatten(2).permute(0, 2, 1), feat_mask=masks, feat_pos=pos)
         decoder_inputs, _ = detr.pre_decoder(**encoded)
         decoder_inputs.update(memory_mask=masks, memory_pos=pos)
         hidden = detr.forward_decoder(**decoder_inputs)['hidden_states']

@@ -31,8 +31,13 @@ IMAGE = 'batch _ height width'  # an image input's axes (see symbolic_axes)
 def symbolic_axes(**inputs: str) -> Dict[str, Dict[int, str]]:
     """The exporters' dynamic axes from one word per axis, ``_`` for a fixed size:
     ``symbolic_axes(input=IMAGE)`` -> ``{'input': {0: 'batch', 2: 'height', 3: 'width'}}``."""
-    return {name: {axis: word for axis, word in enumerate(words.split()) if word != '_'}
-            for name, words in inputs.items()}
+    return {
+        name: {
+            axis: word
+            for axis, word in enumerate(words.split()) if word != '_'
+        }
+        for name, words in inputs.items()
+    }
 
 
 def level_names(kinds: Sequence[str], levels: int) -> List[str]:
@@ -71,27 +76,27 @@ def _size_input(x: Tensor) -> Tensor:
 
 
 def seg_spec(cfg, model: nn.Module, x: Tensor, support: Support = None) -> ExportSpec:
-    graph = Graph(SegmentorGraph(model), (x, _size_input(x)), ['input', 'size_ref'],
-                  ['seg_map'], symbolic_axes(input=IMAGE, size_ref='_ ori_height ori_width'))
-    return ExportSpec('seg', graph,
-                      common_meta(cfg, model, 'seg', model.decode_head.num_classes))
+    graph = Graph(
+        SegmentorGraph(model), (x, _size_input(x)), ['input', 'size_ref'], ['seg_map'],
+        symbolic_axes(input=IMAGE, size_ref='_ ori_height ori_width'))
+    return ExportSpec('seg', graph, common_meta(cfg, model, 'seg', model.decode_head.num_classes))
 
 
 def dense_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> ExportSpec:
     head = model.bbox_head
     levels = len(head.prior_generator.strides)
-    graph = Graph(DenseDetectorGraph(model, distances=support.distances), (x, ), ['input'],
-                  level_names(('cls', 'reg', *support.extra_outputs), levels),
-                  symbolic_axes(input=IMAGE))
+    graph = Graph(
+        DenseDetectorGraph(model, distances=support.distances), (x, ), ['input'],
+        level_names(('cls', 'reg', *support.extra_outputs), levels), symbolic_axes(input=IMAGE))
     meta = common_meta(cfg, model, 'det', head.num_classes)
     meta.update(dense_meta(model, score_factors='ctr' in support.extra_outputs))
     return ExportSpec('det', graph, meta)
 
 
 def detr_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> ExportSpec:
-    graph = Graph(DETRGraph(model), (x, _size_input(x)), ['input', 'pad_mask'],
-                  ['cls_score', 'bbox_pred'],
-                  symbolic_axes(input=IMAGE, pad_mask='batch height width'))
+    graph = Graph(
+        DETRGraph(model), (x, _size_input(x)), ['input', 'pad_mask'], ['cls_score', 'bbox_pred'],
+        symbolic_axes(input=IMAGE, pad_mask='batch height width'))
     meta = common_meta(cfg, model, 'detr', model.bbox_head.num_classes)
     meta.update(detr_meta(model))
     return ExportSpec('detr', graph, meta)
@@ -102,15 +107,24 @@ def _roi_graph(extractor: nn.Module, head: nn.Module, key: str, outputs: List[st
     """A RoI graph of :mod:`.two_stage` (features and per-level RoIs -> head outputs)."""
     levels = len(extractor.featmap_strides)
     # Three boxes per level for the trace; their number is symbolic in the graph.
-    rois = [torch.tensor([[0, 0, 0, w / 4, h / 4], [0, w / 8, h / 8, w / 2, h / 2],
-                          [0, 1, 2, w - 1, h - 2]], dtype=torch.float32)] * levels
+    rois = [
+        torch.tensor(
+            [[0, 0, 0, w / 4, h / 4], [0, w / 8, h / 8, w / 2, h / 2], [0, 1, 2, w - 1, h - 2]],
+            dtype=torch.float32)
+    ] * levels
     feat_names, roi_names = level_names(('feat', ), levels), level_names(('rois', ), levels)
-    return Graph(RoIHeadGraph(extractor, head, key), (*feats[:levels], *rois),
-                 feat_names + roi_names, outputs,
-                 symbolic_axes(**{f: f'_ _ feat_h_{i} feat_w_{i}'
-                                  for i, f in enumerate(feat_names)}),
-                 always_dynamic=symbolic_axes(**{r: f'num_rois_{i}'
-                                                 for i, r in enumerate(roi_names)}))
+    return Graph(
+        RoIHeadGraph(extractor, head, key), (*feats[:levels], *rois),
+        feat_names + roi_names,
+        outputs,
+        symbolic_axes(**{
+            f: f'_ _ feat_h_{i} feat_w_{i}'
+            for i, f in enumerate(feat_names)
+        }),
+        always_dynamic=symbolic_axes(**{
+            r: f'num_rois_{i}'
+            for i, r in enumerate(roi_names)
+        }))
 
 
 def two_stage_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> ExportSpec:
@@ -130,24 +144,28 @@ def two_stage_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> Export
     with torch.no_grad():
         feats = stage1(x)[:num_feats]
     h, w = x.shape[-2:]
-    companions = {key: _roi_graph(extractor, head, key, outputs, feats, h, w)
-                  for key, (extractor, head, outputs) in heads.items()}
-    graph = Graph(stage1, (x, ), ['input'],
-                  level_names(('feat', ), num_feats) +
-                  level_names(('rpn_cls', 'rpn_reg'), rpn_levels), symbolic_axes(input=IMAGE))
+    companions = {
+        key: _roi_graph(extractor, head, key, outputs, feats, h, w)
+        for key, (extractor, head, outputs) in heads.items()
+    }
+    graph = Graph(
+        stage1, (x, ), ['input'],
+        level_names(('feat', ), num_feats) + level_names(('rpn_cls', 'rpn_reg'), rpn_levels),
+        symbolic_axes(input=IMAGE))
     meta = common_meta(cfg, model, 'two_stage', stages[-1]['bbox_head'].num_classes)
     meta.update(two_stage_meta(model))
     return ExportSpec('two_stage', graph, meta, companions)
 
 
 def cls_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> ExportSpec:
-    graph = Graph(ClassifierGraph(model), (x, ), ['input'], ['logits'],
-                  symbolic_axes(input=IMAGE, logits='batch _'))
+    graph = Graph(
+        ClassifierGraph(model), (x, ), ['input'], ['logits'],
+        symbolic_axes(input=IMAGE, logits='batch _'))
     return ExportSpec('cls', graph, cls_meta(cfg, model))
 
 
-BUILDERS = dict(seg=seg_spec, det=dense_spec, detr=detr_spec, two_stage=two_stage_spec,
-                cls=cls_spec)
+BUILDERS = dict(
+    seg=seg_spec, det=dense_spec, detr=detr_spec, two_stage=two_stage_spec, cls=cls_spec)
 SpecBuilder = Callable[..., ExportSpec]  # (cfg, model, example image) -> ExportSpec
 
 

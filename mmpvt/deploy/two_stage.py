@@ -61,15 +61,25 @@ class RoIAlignFunction(torch.autograd.Function):
 
     @staticmethod
     def symbolic(g, feat, rois, out_size, scale, sampling_ratio):
+
         def columns(*idx):
             return g.op('Gather', rois, g.op('Constant', value_t=torch.tensor(idx)), axis_i=1)
-        batch = g.op('Cast', g.op('Squeeze', columns(0), g.op('Constant',
-                                                              value_t=torch.tensor([1]))),
-                     to_i=7)  # INT64
-        return g.op('RoiAlign', feat, columns(1, 2, 3, 4), batch, output_height_i=out_size[0],
-                    output_width_i=out_size[1], spatial_scale_f=scale,
-                    sampling_ratio_i=max(0, sampling_ratio), mode_s='avg',
-                    coordinate_transformation_mode_s='half_pixel')
+
+        batch = g.op(
+            'Cast',
+            g.op('Squeeze', columns(0), g.op('Constant', value_t=torch.tensor([1]))),
+            to_i=7)  # INT64
+        return g.op(
+            'RoiAlign',
+            feat,
+            columns(1, 2, 3, 4),
+            batch,
+            output_height_i=out_size[0],
+            output_width_i=out_size[1],
+            spatial_scale_f=scale,
+            sampling_ratio_i=max(0, sampling_ratio),
+            mode_s='avg',
+            coordinate_transformation_mode_s='half_pixel')
 
 
 def _roi_layer_args(extractor: nn.Module, where: str) -> List[tuple]:
@@ -80,8 +90,8 @@ def _roi_layer_args(extractor: nn.Module, where: str) -> List[tuple]:
             raise ValueError(f'{where}: export supports mmcv RoIAlign(aligned=True, '
                              f"pool_mode='avg'); got {layer!r}")
         size = layer.output_size
-        args.append((tuple(size) if isinstance(size, (tuple, list)) else (size, size),
-                     float(layer.spatial_scale), int(layer.sampling_ratio)))
+        args.append((tuple(size) if isinstance(size, (tuple, list)) else
+                     (size, size), float(layer.spatial_scale), int(layer.sampling_ratio)))
     return args
 
 
@@ -112,8 +122,9 @@ class RoIHeadGraph(nn.Module):
     def forward(self, *feats_and_rois: Tensor):
         levels = len(self.layer_args)
         feats, rois = feats_and_rois[:levels], feats_and_rois[levels:]
-        pooled = [RoIAlignFunction.apply(f, r, *args)
-                  for f, r, args in zip(feats, rois, self.layer_args)]
+        pooled = [
+            RoIAlignFunction.apply(f, r, *args) for f, r, args in zip(feats, rois, self.layer_args)
+        ]
         return self.head(torch.cat(pooled))
 
 
@@ -125,14 +136,20 @@ def roi_stages(roi_head: nn.Module) -> List[dict]:
     cascade = support_of(roi_head, 'two_stage').cascade
     stages = []
     for i in range(roi_head.num_stages if cascade else 1):
+
         def pick(modules):
             return modules[i] if cascade else modules
+
         suffix = f'_{i}' if cascade else ''
-        stage = dict(bbox_extractor=pick(roi_head.bbox_roi_extractor),
-                     bbox_head=pick(roi_head.bbox_head), bbox_graph='roi_bbox' + suffix)
+        stage = dict(
+            bbox_extractor=pick(roi_head.bbox_roi_extractor),
+            bbox_head=pick(roi_head.bbox_head),
+            bbox_graph='roi_bbox' + suffix)
         if roi_head.with_mask:
-            stage.update(mask_extractor=pick(roi_head.mask_roi_extractor),
-                         mask_head=pick(roi_head.mask_head), mask_graph='roi_mask' + suffix)
+            stage.update(
+                mask_extractor=pick(roi_head.mask_roi_extractor),
+                mask_head=pick(roi_head.mask_head),
+                mask_graph='roi_mask' + suffix)
         stages.append(stage)
     return stages
 

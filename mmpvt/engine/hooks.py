@@ -65,16 +65,18 @@ class ResumeAgreementHook(Hook):
                 '(node-local work dirs?); put the work dir on a file system every node sees, or '
                 'give --resume PATH to a checkpoint every node can read')
         if (resume, path) != mine:
-            print_log(f'--resume: rank {get_rank()} resumes as rank 0 does, from '
-                      f'{path if resume else "scratch"} (its own choice was '
-                      f'{mine[1] if mine[0] else "scratch"})', logger='current')
+            print_log(
+                f'--resume: rank {get_rank()} resumes as rank 0 does, from '
+                f'{path if resume else "scratch"} (its own choice was '
+                f'{mine[1] if mine[0] else "scratch"})',
+                logger='current')
         runner._resume, runner._load_from = resume, path
 
 
 def _leaf_datasets(dataset) -> list:
     """The datasets inside mmengine's wrappers (ConcatDataset, RepeatDataset, ...)."""
-    inner = getattr(dataset, 'datasets', None) or (
-        [dataset.dataset] if hasattr(dataset, 'dataset') else None)
+    inner = getattr(dataset, 'datasets',
+                    None) or ([dataset.dataset] if hasattr(dataset, 'dataset') else None)
     if inner is None:
         return [dataset]
     return [leaf for d in inner for leaf in _leaf_datasets(d)]
@@ -107,8 +109,7 @@ class DatasetReportHook(Hook):
         broadcast_object_list(problems, src=0)  # (nothing to do for one process)
         if problems[0]:
             raise DataLostError('; '.join(problems[0]) + (
-                ' (--strict-data: fix the annotations, or run without it)' if self.strict
-                else ''))
+                ' (--strict-data: fix the annotations, or run without it)' if self.strict else ''))
 
     def _problems(self, runner) -> list:
         """Logs each dataset's losses; returns what stops the run."""

@@ -19,13 +19,18 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     no CUDA; on GPUs the Runner's own wrapper runs.
     """
 
-    def __init__(self, module: nn.Module, find_unused_parameters: bool = False,
-                 **kwargs) -> None:
+    def __init__(self, module: nn.Module, find_unused_parameters: bool = False, **kwargs) -> None:
         kwargs.pop('device_ids', None)  # (the Runner passes its LOCAL_RANK; CPU modules take none)
         synced = sum(isinstance(m, nn.SyncBatchNorm) for m in module.modules())
         if synced:
             module = revert_sync_batchnorm(module)
-            print_log(f'no CUDA: {synced} SyncBN layers run as BatchNorm, each process with its '
-                      'own batch statistics (torch has no CPU SyncBN)', logger='current')
-        super().__init__(module=module, device_ids=None, broadcast_buffers=False,
-                         find_unused_parameters=find_unused_parameters, **kwargs)
+            print_log(
+                f'no CUDA: {synced} SyncBN layers run as BatchNorm, each process with its '
+                'own batch statistics (torch has no CPU SyncBN)',
+                logger='current')
+        super().__init__(
+            module=module,
+            device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=find_unused_parameters,
+            **kwargs)

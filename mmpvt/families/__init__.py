@@ -18,7 +18,6 @@ from .pvt_v2 import PVTv2
 
 __all__ = [
     'FAMILIES', 'Family', 'Layout', 'PyramidVisionTransformer', 'arch_names', 'build_encoder',
-    'family_of',
-    'register_family', 'Conversion', 'convert_classifier', 'convert_to_mmpvt',
+    'family_of', 'register_family', 'Conversion', 'convert_classifier', 'convert_to_mmpvt',
     'extract_state_dict', 'identify', 'infer_arch', 'unwrap', 'PVT', 'PVTv2', 'pvt_v1', 'pvt_v2'
 ]

@@ -51,8 +51,8 @@ class DropPath(nn.Module):
         if not self.training or self.drop_prob == 0:
             return x
         keep = 1 - self.drop_prob
-        mask = (keep + torch.rand((x.shape[0], ) + (1, ) * (x.dim() - 1), dtype=x.dtype,
-                                  device=x.device)).floor_()
+        mask = (keep + torch.rand(
+            (x.shape[0], ) + (1, ) * (x.dim() - 1), dtype=x.dtype, device=x.device)).floor_()
         return x / keep * mask
 
     def extra_repr(self) -> str:
@@ -64,6 +64,7 @@ def trunc_normal_(tensor: Tensor, std: float, bound: float = 2.0) -> Tensor:
     the authors' code calls timm's), by inverse-CDF sampling: uniform over the truncated CDF's
     range, erfinv, scale. For a given seed these are the draws of timm's and mmengine's
     ``trunc_normal_`` (torch 2.14's ``nn.init.trunc_normal_`` draws other numbers)."""
+
     def cdf(v: float) -> float:
         return (1.0 + math.erf(v / std / math.sqrt(2.0))) / 2.0
 
@@ -117,8 +118,13 @@ class SpatialReductionAttention(nn.Module):
     Shapes: tokens (B, h*w, C) with grid (h, w) -> (B, h*w, C).
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, sr_ratio: int = 1,
-                 qkv_bias: bool = True, linear: bool = False, attn_drop: float = 0.0,
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 sr_ratio: int = 1,
+                 qkv_bias: bool = True,
+                 linear: bool = False,
+                 attn_drop: float = 0.0,
                  proj_drop: float = 0.0) -> None:
         super().__init__()
         check_head_split(embed_dims, num_heads)
@@ -153,10 +159,10 @@ class SpatialReductionAttention(nn.Module):
     def forward(self, x: Tensor, hw: Grid) -> Tensor:
         B, N, C = x.shape
         heads = self.num_heads
-        q = self.q(x).unflatten(-1, (heads, -1)).transpose(1, 2)          # B, heads, N, d
-        kv = self.kv(self.reduce(x, hw)).unflatten(-1, (2, heads, -1))    # B, M, 2, heads, d
-        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)                        # B, heads, M, d
-        x = F.scaled_dot_product_attention(                               # softmax(qk^T/sqrt d)v
+        q = self.q(x).unflatten(-1, (heads, -1)).transpose(1, 2)  # B, heads, N, d
+        kv = self.kv(self.reduce(x, hw)).unflatten(-1, (2, heads, -1))  # B, M, 2, heads, d
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)  # B, heads, M, d
+        x = F.scaled_dot_product_attention(  # softmax(qk^T/sqrt d)v
             q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, C)))
 
@@ -219,14 +225,26 @@ class PVTBlock(nn.Module):
     Shapes: (B, h*w, C) with grid (h, w) -> (B, h*w, C). LayerNorm eps 1e-6 (official).
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, sr_ratio: int, mlp: nn.Module,
-                 drop_path: float = 0.0, linear: bool = False, qkv_bias: bool = True,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 sr_ratio: int,
+                 mlp: nn.Module,
+                 drop_path: float = 0.0,
+                 linear: bool = False,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.0,
+                 proj_drop: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
-        self.attn = SpatialReductionAttention(embed_dims, num_heads, sr_ratio, qkv_bias=qkv_bias,
-                                              linear=linear, attn_drop=attn_drop,
-                                              proj_drop=proj_drop)
+        self.attn = SpatialReductionAttention(
+            embed_dims,
+            num_heads,
+            sr_ratio,
+            qkv_bias=qkv_bias,
+            linear=linear,
+            attn_drop=attn_drop,
+            proj_drop=proj_drop)
         self.norm2 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
         self.mlp = mlp
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -251,12 +269,16 @@ def run_blocks(blocks: Sequence[nn.Module], x: Tensor, hw: Grid, with_cp: bool) 
 # ---------------------------------------------------------------------------------------------
 # Arch parsing
 
+
 def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def parse_arch(arch: ArchSpec, family: str, settings: Mapping[str, dict],
-               per_stage_keys: Sequence[str], flags: Optional[Dict[str, bool]] = None) -> dict:
+def parse_arch(arch: ArchSpec,
+               family: str,
+               settings: Mapping[str, dict],
+               per_stage_keys: Sequence[str],
+               flags: Optional[Dict[str, bool]] = None) -> dict:
     """Validate `arch` (a variant name or a dict) into a dict of per-stage tuples (+ flags).
 
     per_stage_keys: keys holding one value per stage; ``embed_dims``, ``depths``,
@@ -267,17 +289,17 @@ def parse_arch(arch: ArchSpec, family: str, settings: Mapping[str, dict],
     if isinstance(arch, str):
         if arch not in settings:
             raise ValueError(f'Unknown {family} arch {arch!r}; expected one of '
-                             f'{sorted(settings)} or a dict with keys {list(per_stage_keys)}'
-                             + (f' (optional: {list(flags)})' if flags else ''))
+                             f'{sorted(settings)} or a dict with keys {list(per_stage_keys)}' +
+                             (f' (optional: {list(flags)})' if flags else ''))
         arch = settings[arch]
     elif not isinstance(arch, dict):
         raise TypeError(f'{family} arch must be a str or a dict, got {type(arch).__name__}')
     missing = [k for k in per_stage_keys if k not in arch]
     extra = [k for k in arch if k not in per_stage_keys and k not in flags]
     if missing or extra:
-        raise ValueError(f'Custom {family} arch needs the keys {list(per_stage_keys)}'
-                         + (f' (optional: {list(flags)})' if flags else '')
-                         + f'; missing {missing}, unexpected {extra}')
+        raise ValueError(f'Custom {family} arch needs the keys {list(per_stage_keys)}' +
+                         (f' (optional: {list(flags)})' if flags else '') +
+                         f'; missing {missing}, unexpected {extra}')
     parsed = {}
     for key in per_stage_keys:
         value = arch[key]
@@ -322,6 +344,7 @@ def drop_path_schedule(rate: float, depths: Sequence[int]) -> List[List[float]]:
 # ---------------------------------------------------------------------------------------------
 # The pyramid
 
+
 class PyramidVisionTransformer(nn.Module):
     """What a family's encoder shares: argument checks, the stage loop, freezing, the authors'
     random initialisation and input checks.
@@ -356,8 +379,8 @@ class PyramidVisionTransformer(nn.Module):
     with_cls_token = False
 
     def __init__(self, num_stages: int, in_channels: int, out_indices: Union[int, Sequence[int]],
-                 drop_rate: float, attn_drop_rate: float, drop_path_rate: float,
-                 frozen_stages: int, with_cp: bool) -> None:
+                 drop_rate: float, attn_drop_rate: float, drop_path_rate: float, frozen_stages: int,
+                 with_cp: bool) -> None:
         super().__init__()
         name = self.family
         if not _is_int(in_channels) or in_channels < 1:

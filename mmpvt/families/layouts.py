@@ -25,15 +25,20 @@ from torch import Tensor
 from .common import FAMILIES, Converter, Layout, StateDict, log
 
 
-def layout(table: Dict[str, Layout], name: str, signature: str, example: str,
+def layout(table: Dict[str, Layout],
+           name: str,
+           signature: str,
+           example: str,
            layer_norm_eps: Optional[float] = None):
     """Decorator: the decorated converter (``(state_dict, classifier=False) -> (mmpvt-layout
     state dict, dropped entries)``) becomes layout `name` of a family's `table`, recognised by
     keys matching `signature` (keys only this layout has, within its family); `example` is one
     of its keys, for messages; `layer_norm_eps` as :class:`~.common.Layout` has it."""
+
     def add(converter: Converter) -> Converter:
         table[name] = Layout(re.compile(signature), converter, example, layer_norm_eps)
         return converter
+
     return add
 
 
@@ -41,12 +46,15 @@ def rename_keys(state_dict: StateDict, renames: Tuple[Tuple[str, str], ...]) -> 
     """Every key with each (pattern, template) of `renames` applied in turn (``re.sub``): a match
     becomes the template formatted with the match's named groups, where a 1-based stage number
     ``s1`` (the authors' ``block1``) also gives ``s0``, mmpvt's 0-based one."""
+
     def substitute(template):
+
         def fill(m):
             groups = m.groupdict()
             if 's1' in groups:
                 groups['s0'] = int(groups['s1']) - 1
             return template.format(**groups)
+
         return fill
 
     out: StateDict = OrderedDict()
@@ -79,18 +87,26 @@ def stage_shapes(state_dict: StateDict) -> List[dict]:
     """Per stage of an mmpvt-layout state dict, what its shapes say: ``dim`` (width), ``depth``
     (blocks), ``hidden`` (feed-forward width of block 0), ``sr_kernel`` (K/V reduction kernel of
     block 0; None without one) and ``patch_kernel``."""
-    stages = sorted({int(m.group(1)) for k in state_dict
-                     for m in [re.match(r'^stages\.(\d+)\.', k)] if m})
+    stages = sorted(
+        {int(m.group(1))
+         for k in state_dict
+         for m in [re.match(r'^stages\.(\d+)\.', k)] if m})
     shapes = []
     for s in stages:
         proj = state_dict[f'stages.{s}.patch_embed.proj.weight']
-        blocks = {int(m.group(1)) for k in state_dict
-                  for m in [re.match(rf'^stages\.{s}\.blocks\.(\d+)\.', k)] if m}
+        blocks = {
+            int(m.group(1))
+            for k in state_dict
+            for m in [re.match(rf'^stages\.{s}\.blocks\.(\d+)\.', k)] if m
+        }
         sr = state_dict.get(f'stages.{s}.blocks.0.attn.sr.weight')
-        shapes.append(dict(dim=proj.shape[0], depth=max(blocks) + 1,
-                           hidden=state_dict[f'stages.{s}.blocks.0.mlp.fc1.weight'].shape[0],
-                           sr_kernel=None if sr is None else sr.shape[-1],
-                           patch_kernel=proj.shape[-1]))
+        shapes.append(
+            dict(
+                dim=proj.shape[0],
+                depth=max(blocks) + 1,
+                hidden=state_dict[f'stages.{s}.blocks.0.mlp.fc1.weight'].shape[0],
+                sr_kernel=None if sr is None else sr.shape[-1],
+                patch_kernel=proj.shape[-1]))
     return shapes
 
 
@@ -161,8 +177,7 @@ HF_BLOCK_RENAMES = (
 )
 
 
-def stack_key_value(parts: Dict[str, Dict[str, Tensor]], out: StateDict,
-                    separate: str) -> None:
+def stack_key_value(parts: Dict[str, Dict[str, Tensor]], out: StateDict, separate: str) -> None:
     """transformers' separate key and value projections -> ``attn.kv`` (rows K then V), into
     `out`. `parts`: {mmpvt ``...attn.kv.{weight,bias}`` key: {'key': t, 'value': t}};
     `separate`: the file's prefix of the halves (e.g. ``'attention.'``), so that half a pair is
@@ -192,7 +207,7 @@ def shape_text(t) -> str:
 
 def is_square(n: int) -> bool:
     """Whether n > 0 tokens form a square grid (a v1 position table without its class row)."""
-    return n > 0 and math.isqrt(n) ** 2 == n
+    return n > 0 and math.isqrt(n)**2 == n
 
 
 class Conversion(NamedTuple):
@@ -206,8 +221,8 @@ class Conversion(NamedTuple):
 
 def is_backbone_key(key: str) -> bool:
     """Whether `key` is typical of some family's checkpoint layout (at the top level)."""
-    return any(layout.signature.match(key) for f in FAMILIES.values()
-               for layout in f.layouts.values())
+    return any(
+        layout.signature.match(key) for f in FAMILIES.values() for layout in f.layouts.values())
 
 
 def _examples() -> str:
@@ -227,7 +242,8 @@ def identify(state_dict: StateDict) -> Tuple[str, str]:
                          f'({", ".join(f.name for f in found)}); got {sample} ...')
     counts = {} if not found else {
         name: sum(bool(layout.signature.match(k)) for k in state_dict)
-        for name, layout in found[0].layouts.items()}
+        for name, layout in found[0].layouts.items()
+    }
     if not found or not any(counts.values()):
         raise ValueError(f'Not a {" or ".join(FAMILIES)} checkpoint: expected keys like '
                          f'{_examples()}; got {sample} ...')
@@ -297,13 +313,16 @@ def convert_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Convers
         if not isinstance(value, Tensor):
             raise ValueError(f'the state dict entry {key!r} holds a {type(value).__name__} '
                              f'({str(value)[:40]!r}), expected a tensor')
-    non_finite = {key: int((~torch.isfinite(value)).sum()) for key, value in state_dict.items()
-                  if value.is_floating_point() and not value.is_meta  # (shapes only)
-                  and not torch.isfinite(value).all()}
+    non_finite = {
+        key: int((~torch.isfinite(value)).sum())
+        for key, value in state_dict.items()
+        if value.is_floating_point() and not value.is_meta  # (shapes only)
+        and not torch.isfinite(value).all()
+    }
     if non_finite:
         raise ValueError(f'{len(non_finite)} tensors with NaN or infinite values: ' + key_listing(
-                             list(non_finite), lambda k: f'{k} ({non_finite[k]} of '
-                             f'{state_dict[k].numel()} values)'))
+            list(non_finite), lambda k: f'{k} ({non_finite[k]} of '
+            f'{state_dict[k].numel()} values)'))
     family, layout = identify(state_dict)
     to_mmpvt = FAMILIES[family].layouts[layout].to_mmpvt
     converted, dropped = to_mmpvt(state_dict, classifier=classifier)

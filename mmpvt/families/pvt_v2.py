@@ -52,22 +52,28 @@ from .layouts import (HF_BLOCK_RENAMES, drop_keys, layout, mmdet_layers_to_mmpvt
 _V2_COMMON = dict(num_heads=(1, 2, 5, 8), sr_ratios=(8, 4, 2, 1))
 _V2_WIDE = (64, 128, 320, 512)
 PVTV2_ARCHS: Dict[str, dict] = {
-    'b0': dict(_V2_COMMON, embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2),
-               mlp_ratios=(8, 8, 4, 4)),
-    'b1': dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(2, 2, 2, 2), mlp_ratios=(8, 8, 4, 4)),
-    'b2': dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4)),
-    'b2_li': dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4),
-                  linear=True),
-    'b3': dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 18, 3), mlp_ratios=(8, 8, 4, 4)),
-    'b4': dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 8, 27, 3), mlp_ratios=(8, 8, 4, 4)),
-    'b5': dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 6, 40, 3), mlp_ratios=(4, 4, 4, 4)),
+    'b0':
+    dict(_V2_COMMON, embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2), mlp_ratios=(8, 8, 4, 4)),
+    'b1':
+    dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(2, 2, 2, 2), mlp_ratios=(8, 8, 4, 4)),
+    'b2':
+    dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4)),
+    'b2_li':
+    dict(
+        _V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4), linear=True),
+    'b3':
+    dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 18, 3), mlp_ratios=(8, 8, 4, 4)),
+    'b4':
+    dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 8, 27, 3), mlp_ratios=(8, 8, 4, 4)),
+    'b5':
+    dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 6, 40, 3), mlp_ratios=(4, 4, 4, 4)),
 }
 PVTV2_ARCH_KEYS = ('embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios')
 PVTV2_ARCH_FLAGS = dict(linear=False)  # linear SRA in every stage (b2-li)
 
-
 # ---------------------------------------------------------------------------------------------
 # Layers and stage
+
 
 class OverlapPatchEmbed(nn.Module):
     """PVTv2: overlapping patch embedding, a k x k convolution with stride s and padding k // 2.
@@ -84,8 +90,8 @@ class OverlapPatchEmbed(nn.Module):
 
     def __init__(self, in_channels: int, embed_dims: int, patch_size: int, stride: int) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=stride,
-                              padding=patch_size // 2)
+        self.proj = nn.Conv2d(
+            in_channels, embed_dims, patch_size, stride=stride, padding=patch_size // 2)
         self.norm = nn.LayerNorm(embed_dims, eps=PATCH_NORM_EPS)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Grid]:
@@ -113,7 +119,10 @@ class ConvFeedForward(FeedForward):
     Shapes: tokens (B, h*w, C) with grid (h, w) -> (B, h*w, C).
     """
 
-    def __init__(self, embed_dims: int, hidden_dims: int, relu: bool = False,
+    def __init__(self,
+                 embed_dims: int,
+                 hidden_dims: int,
+                 relu: bool = False,
                  drop: float = 0.0) -> None:
         super().__init__(embed_dims, hidden_dims, drop)
         self.dwconv = DepthwiseConv(hidden_dims)
@@ -140,20 +149,33 @@ class PVTv2Stage(nn.Module):
     Shapes: (B, C_in, H, W) -> tokens (B, h*w, C) and (h, w) = (ceil(H/s), ceil(W/s)).
     """
 
-    def __init__(self, in_channels: int, embed_dims: int, num_heads: int, mlp_ratio: float,
-                 sr_ratio: int, patch_size: int, stride: int, drop_path_rates: Sequence[float],
-                 linear: bool = False, with_cp: bool = False, drop_rate: float = 0.0,
+    def __init__(self,
+                 in_channels: int,
+                 embed_dims: int,
+                 num_heads: int,
+                 mlp_ratio: float,
+                 sr_ratio: int,
+                 patch_size: int,
+                 stride: int,
+                 drop_path_rates: Sequence[float],
+                 linear: bool = False,
+                 with_cp: bool = False,
+                 drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0) -> None:
         super().__init__()
         self.with_cp = with_cp
         self.patch_embed = OverlapPatchEmbed(in_channels, embed_dims, patch_size, stride)
         hidden = int(embed_dims * mlp_ratio)
         self.blocks = nn.ModuleList(
-            PVTBlock(embed_dims, num_heads, sr_ratio,
-                     ConvFeedForward(embed_dims, hidden, relu=linear, drop=drop_rate),
-                     drop_path=dpr, linear=linear, attn_drop=attn_drop_rate,
-                     proj_drop=drop_rate)
-            for dpr in drop_path_rates)
+            PVTBlock(
+                embed_dims,
+                num_heads,
+                sr_ratio,
+                ConvFeedForward(embed_dims, hidden, relu=linear, drop=drop_rate),
+                drop_path=dpr,
+                linear=linear,
+                attn_drop=attn_drop_rate,
+                proj_drop=drop_rate) for dpr in drop_path_rates)
         self.norm = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
@@ -189,27 +211,41 @@ class PVTv2(PyramidVisionTransformer):
 
     family = 'PVTv2'
 
-    def __init__(self, arch: Union[str, dict] = 'b2', in_channels: int = 3,
-                 out_indices: Sequence[int] = (0, 1, 2, 3), drop_path_rate: float = 0.1,
-                 frozen_stages: int = -1, with_cp: bool = False, drop_rate: float = 0.0,
+    def __init__(self,
+                 arch: Union[str, dict] = 'b2',
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 drop_path_rate: float = 0.1,
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0) -> None:
         parsed = parse_arch(arch, 'PVTv2', PVTV2_ARCHS, PVTV2_ARCH_KEYS, PVTV2_ARCH_FLAGS)
         depths = parsed['depths']
         if len(depths) > len(PATCH_EMBED):
             raise ValueError(f'PVTv2 arch: at most {len(PATCH_EMBED)} stages, got {len(depths)}')
-        super().__init__(len(depths), in_channels, out_indices, drop_rate, attn_drop_rate,
-                         drop_path_rate, frozen_stages, with_cp)
+        super().__init__(
+            len(depths), in_channels, out_indices, drop_rate, attn_drop_rate, drop_path_rate,
+            frozen_stages, with_cp)
         self.arch = parsed
         self.arch_name = arch if isinstance(arch, str) else 'custom'
         self.embed_dims = parsed['embed_dims']
         channels = in_channels
         for i, rates in enumerate(drop_path_schedule(drop_path_rate, depths)):
-            self.stages.append(PVTv2Stage(
-                in_channels=channels, embed_dims=self.embed_dims[i],
-                num_heads=parsed['num_heads'][i], mlp_ratio=parsed['mlp_ratios'][i],
-                sr_ratio=parsed['sr_ratios'][i], patch_size=PATCH_EMBED[i][0],
-                stride=PATCH_EMBED[i][1], drop_path_rates=rates, linear=parsed['linear'],
-                with_cp=with_cp, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate))
+            self.stages.append(
+                PVTv2Stage(
+                    in_channels=channels,
+                    embed_dims=self.embed_dims[i],
+                    num_heads=parsed['num_heads'][i],
+                    mlp_ratio=parsed['mlp_ratios'][i],
+                    sr_ratio=parsed['sr_ratios'][i],
+                    patch_size=PATCH_EMBED[i][0],
+                    stride=PATCH_EMBED[i][1],
+                    drop_path_rates=rates,
+                    linear=parsed['linear'],
+                    with_cp=with_cp,
+                    drop_rate=drop_rate,
+                    attn_drop_rate=attn_drop_rate))
             channels = self.embed_dims[i]
         self.finish()
 
@@ -253,8 +289,8 @@ CLASSIFIER_KEYS = re.compile(r'^(head|classifier)\.(weight|bias)$')
 LAYOUTS: Dict[str, Layout] = {}
 
 
-def _drop_classifier(state_dict: StateDict, classifier: bool = False
-                     ) -> Tuple[StateDict, List[str]]:
+def _drop_classifier(state_dict: StateDict,
+                     classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """Without `classifier`: (the state dict without its head, the head's keys); with it: the
     head kept, as ``head.*`` (transformers calls it ``classifier``)."""
     if not classifier:
@@ -265,23 +301,29 @@ def _drop_classifier(state_dict: StateDict, classifier: bool = False
 
 # The authors' stage names carry a 1-based stage number; mmpvt's stages are 0-based.
 OFFICIAL_RENAMES = ((r'^patch_embed(?P<s1>\d+)\.', 'stages.{s0}.patch_embed.'),
-                    (r'^block(?P<s1>\d+)\.', 'stages.{s0}.blocks.'),
-                    (r'^norm(?P<s1>\d+)\.', 'stages.{s0}.norm.'))
+                    (r'^block(?P<s1>\d+)\.', 'stages.{s0}.blocks.'), (r'^norm(?P<s1>\d+)\.',
+                                                                      'stages.{s0}.norm.'))
 
 
-@layout(LAYOUTS, 'official', r'^(patch_embed\d+\.|block\d+\.\d+\.|norm\d+\.)',
-        example='patch_embed1.proj.weight')
-def official_to_mmpvt(state_dict: StateDict, classifier: bool = False
-                      ) -> Tuple[StateDict, List[str]]:
+@layout(
+    LAYOUTS,
+    'official',
+    r'^(patch_embed\d+\.|block\d+\.\d+\.|norm\d+\.)',
+    example='patch_embed1.proj.weight')
+def official_to_mmpvt(state_dict: StateDict,
+                      classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """whai362/PVT v2 keys -> mmpvt keys; returns (converted, dropped classifier entries)."""
     state_dict, dropped = _drop_classifier(state_dict, classifier)
     return rename_keys(state_dict, OFFICIAL_RENAMES), dropped
 
 
-@layout(LAYOUTS, 'mmdet', r'^layers\.\d+\.\d+\.', example='layers.0.0.projection.weight',
-        layer_norm_eps=MMDET_NORM_EPS)
-def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False
-                   ) -> Tuple[StateDict, List[str]]:
+@layout(
+    LAYOUTS,
+    'mmdet',
+    r'^layers\.\d+\.\d+\.',
+    example='layers.0.0.projection.weight',
+    layer_norm_eps=MMDET_NORM_EPS)
+def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """mmdet 3.x ``PyramidVisionTransformerV2`` keys -> mmpvt keys: the FFN is
     ``ffn.layers.{0,1,4}`` (fc1, depth-wise conv, fc2), the stage norm ``layers.{s}.2``
     (mmdet's backbone has no head, whatever `classifier` says)."""
@@ -289,21 +331,23 @@ def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False
         state_dict,
         layer_renames=(('attn.attn.out_proj.', 'attn.proj.'), ('ffn.layers.0.', 'mlp.fc1.'),
                        ('ffn.layers.1.', 'mlp.dwconv.dwconv.'), ('ffn.layers.4.', 'mlp.fc2.')),
-        first_block=0, stage_keys=((r'^2\.', 'norm.'), )), []
+        first_block=0,
+        stage_keys=((r'^2\.', 'norm.'), )), []
 
 
 # timm's own keys: stage 1's embedding at the top, the others as ``downsample``, the depth-wise
 # conv without the inner ``dwconv``; the rest is named as mmpvt names it.
-TIMM_RENAMES = ((r'^patch_embed\.', 'stages.0.patch_embed.'),
-                (r'^stages\.(?P<s>\d+)\.downsample\.', 'stages.{s}.patch_embed.'),
+TIMM_RENAMES = ((r'^patch_embed\.', 'stages.0.patch_embed.'), (r'^stages\.(?P<s>\d+)\.downsample\.',
+                                                               'stages.{s}.patch_embed.'),
                 (r'\.mlp\.dwconv\.(?P<p>weight|bias)$', '.mlp.dwconv.dwconv.{p}'))
 
 
-@layout(LAYOUTS, 'timm', r'^(patch_embed\.(proj|norm)\.|stages\.\d+\.downsample\.'
-        r'|stages\.\d+\.blocks\.\d+\.mlp\.dwconv\.(weight|bias)$)',
-        example='stages.1.downsample.proj.weight')
-def timm_to_mmpvt(state_dict: StateDict, classifier: bool = False
-                  ) -> Tuple[StateDict, List[str]]:
+@layout(
+    LAYOUTS,
+    'timm', r'^(patch_embed\.(proj|norm)\.|stages\.\d+\.downsample\.'
+    r'|stages\.\d+\.blocks\.\d+\.mlp\.dwconv\.(weight|bias)$)',
+    example='stages.1.downsample.proj.weight')
+def timm_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """timm ``pvt_v2_*`` keys -> mmpvt keys; returns (converted, dropped classifier entries)."""
     state_dict, dropped = _drop_classifier(state_dict, classifier)
     return rename_keys(state_dict, TIMM_RENAMES), dropped
@@ -317,10 +361,13 @@ _HF_LAYER_RENAMES = (
 ) + HF_BLOCK_RENAMES
 
 
-@layout(LAYOUTS, 'transformers', r'^(pvt_v2\.)?encoder\.layers\.\d+\.',
-        example='encoder.layers.0.patch_embedding.proj.weight')
-def transformers_to_mmpvt(state_dict: StateDict, classifier: bool = False
-                          ) -> Tuple[StateDict, List[str]]:
+@layout(
+    LAYOUTS,
+    'transformers',
+    r'^(pvt_v2\.)?encoder\.layers\.\d+\.',
+    example='encoder.layers.0.patch_embedding.proj.weight')
+def transformers_to_mmpvt(state_dict: StateDict,
+                          classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """transformers ``PvtV2Model``/``PvtV2ForImageClassification``/``PvtV2Backbone`` keys ->
     mmpvt keys (separate key and value projections are stacked into ``kv``, K first)."""
     state_dict, dropped = _drop_classifier(state_dict, classifier)
@@ -347,11 +394,12 @@ def transformers_to_mmpvt(state_dict: StateDict, classifier: bool = False
     return out, dropped
 
 
-@layout(LAYOUTS, 'mmpvt',
-        r'^stages\.\d+\.(patch_embed\.|norm\.|blocks\.\d+\.mlp\.dwconv\.dwconv\.)',
-        example='stages.0.patch_embed.proj.weight')
-def mmpvt_to_mmpvt(state_dict: StateDict, classifier: bool = False
-                   ) -> Tuple[StateDict, List[str]]:
+@layout(
+    LAYOUTS,
+    'mmpvt',
+    r'^stages\.\d+\.(patch_embed\.|norm\.|blocks\.\d+\.mlp\.dwconv\.dwconv\.)',
+    example='stages.0.patch_embed.proj.weight')
+def mmpvt_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """mmpvt's own names: the classifier head dropped (or kept as ``head.*``), nothing renamed."""
     return _drop_classifier(state_dict, classifier)
 
@@ -387,17 +435,24 @@ def infer_arch(state_dict: StateDict) -> dict:
     arch['linear'] = bool(linear) and all(linear)
     shape_keys = ('embed_dims', 'depths', 'mlp_ratios')
     name = next((n for n, a in PVTV2_ARCHS.items()
-                 if all(list(a[k]) == arch[k] for k in shape_keys)
-                 and a.get('linear', False) == arch['linear']
-                 and (arch['linear'] or list(a['sr_ratios']) == arch['sr_ratios'])), None)
+                 if all(list(a[k]) == arch[k]
+                        for k in shape_keys) and a.get('linear', False) == arch['linear'] and (
+                            arch['linear'] or list(a['sr_ratios']) == arch['sr_ratios'])), None)
     if name is not None:
         arch['num_heads'] = list(PVTV2_ARCHS[name]['num_heads'])
         arch['sr_ratios'] = list(PVTV2_ARCHS[name]['sr_ratios'])
     return dict(arch=arch, name=name)
 
 
-FAMILY = register_family(Family(
-    name='PVTv2', encoder=PVTv2, archs=PVTV2_ARCHS, default_arch='b2', marker=MARKER,
-    layouts=LAYOUTS, to_official=mmpvt_to_official, infer_arch=infer_arch,
-    # the authors' classifier: the last stage's tokens averaged into the linear head
-    classifier=dict(backbone=dict(out_indices=(3, )), neck=dict(type='GlobalAveragePooling'))))
+FAMILY = register_family(
+    Family(
+        name='PVTv2',
+        encoder=PVTv2,
+        archs=PVTV2_ARCHS,
+        default_arch='b2',
+        marker=MARKER,
+        layouts=LAYOUTS,
+        to_official=mmpvt_to_official,
+        infer_arch=infer_arch,
+        # the authors' classifier: the last stage's tokens averaged into the linear head
+        classifier=dict(backbone=dict(out_indices=(3, )), neck=dict(type='GlobalAveragePooling'))))

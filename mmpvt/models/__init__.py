@@ -8,6 +8,6 @@ from .checkpoints import CheckpointMismatchError, CheckpointReadError, load_back
 from .vit_pyramid import ViTPyramid
 
 __all__ = [
-    'PVT', 'PVTv2', 'OpenMMLabBackbone', 'ViTPyramid', 'build_backbone',
-    'CheckpointMismatchError', 'CheckpointReadError', 'load_backbone_checkpoint'
+    'PVT', 'PVTv2', 'OpenMMLabBackbone', 'ViTPyramid', 'build_backbone', 'CheckpointMismatchError',
+    'CheckpointReadError', 'load_backbone_checkpoint'
 ]

@@ -57,6 +57,5 @@ __all__ = [
     'Grid', 'ConvGELULinear', 'adaptive_avg_pool', 'conv_gelu_linear', 'depthwise_conv',
     'depthwise_conv_backward', 'fused_ops_enabled', 'map_to_tokens', 'pad_to_multiple',
     'plain_conv_gelu_linear', 'release_workspaces', 'resize_pos_embed', 'tokens_to_map',
-    'tracing_shapes',
-    'use_fused_ops', 'workspace_bytes'
+    'tracing_shapes', 'use_fused_ops', 'workspace_bytes'
 ]

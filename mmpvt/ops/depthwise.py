@@ -15,8 +15,12 @@ from torch import Tensor
 from .shapes import Grid, map_to_tokens, tokens_to_map
 
 
-def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor],
-                   channels: Optional[int] = None, kernel: Optional[int] = None) -> Tensor:
+def depthwise_conv(h: Tensor,
+                   hw: Grid,
+                   weight: Tensor,
+                   bias: Optional[Tensor],
+                   channels: Optional[int] = None,
+                   kernel: Optional[int] = None) -> Tensor:
     """(B, N, C) tokens on grid `hw` -> (B, N, C); weight (C, 1, k, k), bias (C,) or None.
 
     `channels` (C) and `kernel` (k) as Python ints, given by modules that know them: the ONNX
@@ -29,9 +33,9 @@ def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor],
     return map_to_tokens(out)
 
 
-def depthwise_conv_backward(grad: Tensor, h: Tensor, hw: Grid, weight: Tensor, need_input: bool,
-                            need_weight: bool, need_bias: bool
-                            ) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
+def depthwise_conv_backward(
+        grad: Tensor, h: Tensor, hw: Grid, weight: Tensor, need_input: bool, need_weight: bool,
+        need_bias: bool) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
     """(grad_h, grad_weight, grad_bias) of :func:`depthwise_conv` for the output gradient `grad`
     (None where not needed).
 
@@ -43,9 +47,9 @@ def depthwise_conv_backward(grad: Tensor, h: Tensor, hw: Grid, weight: Tensor, n
     grad_map, x_map = tokens_to_map(grad.contiguous(), hw), tokens_to_map(h, hw)
 
     def backward(mask):
-        return torch.ops.aten.convolution_backward(
-            grad_map, x_map, weight, [C] if mask[2] else None, [1, 1], [k // 2, k // 2], [1, 1],
-            False, [0, 0], C, mask)
+        return torch.ops.aten.convolution_backward(grad_map, x_map, weight,
+                                                   [C] if mask[2] else None, [1, 1],
+                                                   [k // 2, k // 2], [1, 1], False, [0, 0], C, mask)
 
     grad_h = backward([True, False, False])[0] if need_input else None
     grad_w = grad_b = None

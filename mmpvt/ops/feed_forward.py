@@ -96,14 +96,15 @@ class ConvGELULinear(torch.autograd.Function):
         torch.ops.aten.gelu_backward.grad_input(grad_a, pre, grad_input=grad_a)
         grad_w = None
         if need_w:  # GELU again, for fc2's weight: in place on our own copy, else a temporary
-            act = (torch.ops.aten.gelu.out(h, out=workspace(h)) if conv_w is None
-                   else torch.ops.aten.gelu_(pre))
+            act = (
+                torch.ops.aten.gelu.out(h, out=workspace(h))
+                if conv_w is None else torch.ops.aten.gelu_(pre))
             grad_w = (rows.t() @ act.reshape(-1, act.shape[-1])).to(weight.dtype)
         del pre
         if conv_w is None:
             return grad_a, None, None, None, grad_w, grad_b
-        grad_h, grad_cw, grad_cb = depthwise_conv_backward(
-            grad_a, h, ctx.hw, conv_w.to(dt), need_h, need_cw, need_cb)
+        grad_h, grad_cw, grad_cb = depthwise_conv_backward(grad_a, h, ctx.hw, conv_w.to(dt), need_h,
+                                                           need_cw, need_cb)
         return (grad_h, None, None if grad_cw is None else grad_cw.to(conv_w.dtype),
                 None if grad_cb is None else grad_cb.to(conv_b.dtype), grad_w, grad_b)
 
@@ -116,8 +117,10 @@ class ConvGELULinear(torch.autograd.Function):
         h, conv_w, conv_b, weight = ctx.saved_tensors
         dt = h.dtype
         need_h, _, need_cw, need_cb, need_w, need_b = ctx.needs_input_grad
-        inputs = [t for t, need in ((h, need_h), (conv_w, need_cw), (conv_b, need_cb),
-                                    (weight, need_w)) if need]
+        inputs = [
+            t for t, need in ((h, need_h), (conv_w, need_cw), (conv_b, need_cb), (weight, need_w))
+            if need
+        ]
         grads = iter(())
         if inputs:
             with torch.enable_grad():
@@ -127,8 +130,8 @@ class ConvGELULinear(torch.autograd.Function):
             grads = iter(torch.autograd.grad(out, inputs, grad_out.to(dt), create_graph=True))
         grad_b = grad_out.reshape(-1, grad_out.shape[-1]).sum(0).to(weight.dtype) if need_b \
             else None
-        grad_h, grad_cw, grad_cb, grad_w = (next(grads) if need else None
-                                            for need in (need_h, need_cw, need_cb, need_w))
+        grad_h, grad_cw, grad_cb, grad_w = (
+            next(grads) if need else None for need in (need_h, need_cw, need_cb, need_w))
         return grad_h, None, grad_cw, grad_cb, grad_w, grad_b
 
 
@@ -155,8 +158,8 @@ def fused_conv_gelu_linear(h: Tensor, hw: Optional[Grid], conv: Optional[nn.Conv
     if tracing_shapes():  # an exporter records plain ops (a custom Function with traced sizes
         return plain_conv_gelu_linear(h, hw, conv, fc2)  # as arguments cannot be exported)
     needs_graph = torch.is_grad_enabled() and (
-        h.requires_grad or fc2.weight.requires_grad or fc2.bias.requires_grad
-        or (conv is not None and any(p.requires_grad for p in conv.parameters())))
+        h.requires_grad or fc2.weight.requires_grad or fc2.bias.requires_grad or
+        (conv is not None and any(p.requires_grad for p in conv.parameters())))
     if not needs_graph:
         return fc2(torch.ops.aten.gelu_(_conv(h, hw, conv)))
     if not compile_traces_fused_ffn():

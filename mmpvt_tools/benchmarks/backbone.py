@@ -28,8 +28,10 @@ def _mmdet_pvt(ours: nn.Module) -> nn.Module:
     from mmdet.models.backbones.pvt import PyramidVisionTransformer
 
     # mmdet's stage widths are 64 x num_heads (small_wide: 64, 192, 448, 704)
-    return PyramidVisionTransformer(num_layers=list(ours.arch['depths']), drop_path_rate=0.0,
-                                    num_heads=list(ours.arch['num_heads']))
+    return PyramidVisionTransformer(
+        num_layers=list(ours.arch['depths']),
+        drop_path_rate=0.0,
+        num_heads=list(ours.arch['num_heads']))
 
 
 def _mmdet_pvt_v2(ours: nn.Module) -> nn.Module:
@@ -37,8 +39,10 @@ def _mmdet_pvt_v2(ours: nn.Module) -> nn.Module:
 
     # mmdet's width argument is the head width; stage widths are it x num_heads
     return PyramidVisionTransformerV2(
-        embed_dims=ours.embed_dims[0], num_layers=list(ours.arch['depths']),
-        mlp_ratios=list(ours.arch['mlp_ratios']), drop_path_rate=0.0)
+        embed_dims=ours.embed_dims[0],
+        num_layers=list(ours.arch['depths']),
+        mlp_ratios=list(ours.arch['mlp_ratios']),
+        drop_path_rate=0.0)
 
 
 # mmdet 3.3's port of each family, built like our model; it has no linear SRA (no b2-li)
@@ -95,11 +99,17 @@ def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp: Optional[str]) -
         for p in model.parameters():
             p.grad = None
         sync(device)
+
     return step
 
 
-def time_interleaved(models: Dict[str, nn.Module], shape: Tuple[int, int], batch: int,
-                     mode: str, warmup: int, repeats: int, device: str = 'cpu',
+def time_interleaved(models: Dict[str, nn.Module],
+                     shape: Tuple[int, int],
+                     batch: int,
+                     mode: str,
+                     warmup: int,
+                     repeats: int,
+                     device: str = 'cpu',
                      amp: Optional[str] = None) -> Dict[str, List[float]]:
     """Seconds per step for each model, measured alternately (A B A B ...)."""
     x = torch.randn(batch, 3, *shape, device=device)
@@ -118,15 +128,19 @@ def _memory_worker(arch: str, name: str, shape: Tuple[int, int], batch: int, amp
     queue.put(rss_rise(_step_fn(model, x, 'forward+backward', amp)))
 
 
-def peak_memory(arch: str, name: str, shape: Tuple[int, int], batch: int, device: str = 'cpu',
-                amp: Optional[str] = None, models: Optional[Dict[str, nn.Module]] = None) -> dict:
+def peak_memory(arch: str,
+                name: str,
+                shape: Tuple[int, int],
+                batch: int,
+                device: str = 'cpu',
+                amp: Optional[str] = None,
+                models: Optional[Dict[str, nn.Module]] = None) -> dict:
     """Peak memory of one forward+backward of model `name`."""
     if device == 'cuda':
         model = models[name].to(device).train()
         x = torch.randn(batch, 3, *shape, device=device)
         return cuda_peak(_step_fn(model, x, 'forward+backward', amp))
-    return in_worker(_memory_worker, (arch, name, shape, batch, amp, torch.get_num_threads()),
-                     name)
+    return in_worker(_memory_worker, (arch, name, shape, batch, amp, torch.get_num_threads()), name)
 
 
 def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float:
@@ -141,29 +155,42 @@ def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float
         a @ b
         sync(device)
         best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
-def run_benchmark(archs: Sequence[str] = ('small',),
+def run_benchmark(archs: Sequence[str] = ('small', ),
                   shapes: Sequence[Tuple[int, int]] = ((224, 224), (512, 512), (800, 1333)),
-                  batches: Sequence[int] = (1,), warmup: int = 2, repeats: int = 5,
-                  device: str = 'cpu', amp: Optional[str] = None, memory: bool = True,
+                  batches: Sequence[int] = (1, ),
+                  warmup: int = 2,
+                  repeats: int = 5,
+                  device: str = 'cpu',
+                  amp: Optional[str] = None,
+                  memory: bool = True,
                   log: Callable[[str], None] = print) -> dict:
     """Measure every (arch, shape, batch); returns the JSON-ready report."""
     from ..flops import count_flops
     machine_gflops = matmul_gflops(device)
     report = dict(
-        device=device, amp=amp, **machine(), warmup=warmup, repeats=repeats,
-        matmul_fp32_gflops=machine_gflops, results=[])
+        device=device,
+        amp=amp,
+        **machine(),
+        warmup=warmup,
+        repeats=repeats,
+        matmul_fp32_gflops=machine_gflops,
+        results=[])
     for arch in archs:
         models = build_pair(arch)
         for shape in shapes:
             with torch.no_grad():
-                macs = count_flops(models['mmpvt'].eval(), (torch.zeros(1, 3, *shape),)).total()
+                macs = count_flops(models['mmpvt'].eval(), (torch.zeros(1, 3, *shape), )).total()
             diff = max_feature_difference(models, shape)
             for batch in batches:
-                entry = dict(arch=arch, shape=list(shape), batch=batch, gflops_per_image=macs / 1e9,
-                             max_abs_feature_diff=diff)
+                entry = dict(
+                    arch=arch,
+                    shape=list(shape),
+                    batch=batch,
+                    gflops_per_image=macs / 1e9,
+                    max_abs_feature_diff=diff)
                 for mode in ('forward', 'forward+backward'):
                     times = time_interleaved(models, shape, batch, mode, warmup, repeats, device,
                                              amp)
@@ -175,14 +202,14 @@ def run_benchmark(archs: Sequence[str] = ('small',),
                         s['achieved_gflops'] = work / s['median_s'] / 1e9
                         s['fraction_of_matmul_peak'] = s['achieved_gflops'] / machine_gflops
                         entry[f'{name}/{mode}'] = s
-                    entry[f'speedup/{mode}'] = (entry[f'mmdet/{mode}']['median_s']
-                                                / entry[f'mmpvt/{mode}']['median_s'])
+                    entry[f'speedup/{mode}'] = (
+                        entry[f'mmdet/{mode}']['median_s'] / entry[f'mmpvt/{mode}']['median_s'])
                 if memory:
                     for name in IMPLEMENTATIONS:
-                        entry[f'{name}/memory'] = peak_memory(arch, name, shape, batch, device,
-                                                              amp, models)
-                    entry['memory_ratio'] = (entry['mmpvt/memory']['rise_bytes']
-                                             / entry['mmdet/memory']['rise_bytes'])
+                        entry[f'{name}/memory'] = peak_memory(arch, name, shape, batch, device, amp,
+                                                              models)
+                    entry['memory_ratio'] = (
+                        entry['mmpvt/memory']['rise_bytes'] / entry['mmdet/memory']['rise_bytes'])
                 report['results'].append(entry)
                 log(format_row(entry))
     return report
@@ -191,9 +218,11 @@ def run_benchmark(archs: Sequence[str] = ('small',),
 def format_row(e: dict) -> str:
     """One line of the table under :data:`HEADER`: median latencies and their ratio per mode,
     and the peak-memory rises where measured."""
+
     def ms(mode):
         return compared([e[f'{n}/{mode}']['median_s'] * 1e3 for n in IMPLEMENTATIONS], '8.1f',
                         e[f'speedup/{mode}'], ' ms')
+
     row = (f"{e['arch']:<7}{e['shape'][0]:>5}x{e['shape'][1]:<5} b{e['batch']:<3}"
            f"fwd {ms('forward')}   fwd+bwd {ms('forward+backward')}")
     if 'memory_ratio' in e:
@@ -213,14 +242,17 @@ def plot(report: dict, path: str) -> str:
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arch in sorted({e['arch'] for e in report['results']}):
-        rows = sorted((e for e in report['results'] if e['arch'] == arch and e['batch'] ==
-                       min(r['batch'] for r in report['results'])),
-                      key=lambda e: e['shape'][0] * e['shape'][1])
+        rows = sorted(
+            (e for e in report['results']
+             if e['arch'] == arch and e['batch'] == min(r['batch'] for r in report['results'])),
+            key=lambda e: e['shape'][0] * e['shape'][1])
         scale = [f"{e['shape'][0]}x{e['shape'][1]}" for e in rows]
         for name, style in (('mmpvt', '-o'), ('mmdet', '--s')):
             for mode in ('forward', 'forward+backward'):
-                ax.plot(scale, [e[f'{name}/{mode}']['median_s'] * 1e3 for e in rows], style,
-                        label=f'{name} {arch} {mode}')
+                ax.plot(
+                    scale, [e[f'{name}/{mode}']['median_s'] * 1e3 for e in rows],
+                    style,
+                    label=f'{name} {arch} {mode}')
     ax.set_xlabel('input size')
     ax.set_ylabel('latency (ms, median)')
     ax.set_yscale('log')
@@ -237,8 +269,10 @@ def plot(report: dict, path: str) -> str:
 def summary_lines(report: dict) -> List[str]:
     """Per result: the achieved GFLOP/s of both forwards, mmpvt's as a share of the machine's
     matmul throughput, and the largest feature difference."""
-    return [f"  {e['arch']} {e['shape'][0]}x{e['shape'][1]} b{e['batch']}: mmpvt forward "
-            f"{e['mmpvt/forward']['achieved_gflops']:.1f} GFLOP/s "
-            f"({100 * e['mmpvt/forward']['fraction_of_matmul_peak']:.0f}% of matmul), mmdet "
-            f"{e['mmdet/forward']['achieved_gflops']:.1f} GFLOP/s; max |feature diff| "
-            f"{e['max_abs_feature_diff']:.1e}" for e in report['results']]
+    return [
+        f"  {e['arch']} {e['shape'][0]}x{e['shape'][1]} b{e['batch']}: mmpvt forward "
+        f"{e['mmpvt/forward']['achieved_gflops']:.1f} GFLOP/s "
+        f"({100 * e['mmpvt/forward']['fraction_of_matmul_peak']:.0f}% of matmul), mmdet "
+        f"{e['mmdet/forward']['achieved_gflops']:.1f} GFLOP/s; max |feature diff| "
+        f"{e['max_abs_feature_diff']:.1e}" for e in report['results']
+    ]

@@ -59,8 +59,12 @@ def _max_error(a, b) -> float:
     return max((torch.as_tensor(x) - y).abs().max().item() for x, y in zip(a, b))
 
 
-def run(kind: str, arch: str, shapes: Sequence[Tuple[int, int]], warmup: int = 2,
-        repeats: int = 5, config: Optional[str] = None) -> List[dict]:
+def run(kind: str,
+        arch: str,
+        shapes: Sequence[Tuple[int, int]],
+        warmup: int = 2,
+        repeats: int = 5,
+        config: Optional[str] = None) -> List[dict]:
     """kind: 'backbone' (`arch`) or 'retinanet' (the model of `config`, labelled `arch`). One
     row per shape: median ms per runtime, ratios to eager, and the max abs difference of each
     runtime's outputs from eager's."""
@@ -74,19 +78,31 @@ def run(kind: str, arch: str, shapes: Sequence[Tuple[int, int]], warmup: int = 2
         for h, w in shapes:
             x = torch.randn(1, 3, h, w)
             feeds = {'input': x.numpy()}
-            steps = {'eager': lambda: model(x), 'compile': lambda: compiled(x),
-                     'onnxruntime': lambda: session.run(None, feeds)}
+            steps = {
+                'eager': lambda: model(x),
+                'compile': lambda: compiled(x),
+                'onnxruntime': lambda: session.run(None, feeds)
+            }
             t0 = time.perf_counter()
             reference = model(x)
-            errors = {'compile': _max_error(compiled(x), reference),
-                      'onnxruntime': _max_error(session.run(None, feeds), reference)}
+            errors = {
+                'compile': _max_error(compiled(x), reference),
+                'onnxruntime': _max_error(session.run(None, feeds), reference)
+            }
             compile_s = time.perf_counter() - t0
             times = interleave(steps, warmup, repeats)
             ms = {name: statistics.median(v) * 1e3 for name, v in times.items()}
-            rows.append(dict(kind=kind, arch=arch, shape=[h, w], ms=ms,
-                             speedup={n: ms['eager'] / ms[n] for n in RUNTIMES[1:]},
-                             max_abs_error=errors, first_call_s=compile_s,
-                             threads=torch.get_num_threads()))
+            rows.append(
+                dict(
+                    kind=kind,
+                    arch=arch,
+                    shape=[h, w],
+                    ms=ms,
+                    speedup={n: ms['eager'] / ms[n]
+                             for n in RUNTIMES[1:]},
+                    max_abs_error=errors,
+                    first_call_s=compile_s,
+                    threads=torch.get_num_threads()))
     return rows
 
 
@@ -100,12 +116,19 @@ def format_row(row: dict) -> str:
 
 
 # The paper's RetinaNet 1x config of each PVT v1 variant (Table 3)
-RETINANET_CONFIGS = {'tiny': 'pvt_t_1x.py', 'small': 'pvt_s_1x.py', 'medium': 'pvt_m_1x.py',
-                     'large': 'pvt_l_1x.py'}
+RETINANET_CONFIGS = {
+    'tiny': 'pvt_t_1x.py',
+    'small': 'pvt_s_1x.py',
+    'medium': 'pvt_m_1x.py',
+    'large': 'pvt_l_1x.py'
+}
 
 
-def run_all(archs: Sequence[str], shapes: Sequence[Tuple[int, int]], warmup: int = 2,
-            repeats: int = 5, retinanet: bool = False,
+def run_all(archs: Sequence[str],
+            shapes: Sequence[Tuple[int, int]],
+            warmup: int = 2,
+            repeats: int = 5,
+            retinanet: bool = False,
             log: Callable[[str], None] = print) -> List[dict]:
     """The rows of :func:`run` for each backbone of `archs`, then with `retinanet` for
     RetinaNet + each PVT v1 arch of them (``configs/retinanet/pvt_{t,s,m,l}_1x.py``); each row is
@@ -116,8 +139,9 @@ def run_all(archs: Sequence[str], shapes: Sequence[Tuple[int, int]], warmup: int
     rows = []
     for kind, arch in jobs:
         config = os.path.join(REPO, 'configs', 'retinanet', RETINANET_CONFIGS.get(arch, ''))
-        for row in run(kind, arch, shapes, warmup, repeats,
-                       config=config if kind == 'retinanet' else None):
+        for row in run(
+                kind, arch, shapes, warmup, repeats,
+                config=config if kind == 'retinanet' else None):
             log(format_row(row))
             rows.append(row)
     return rows

@@ -23,6 +23,7 @@ def parse_shape(text: str) -> Tuple[int, int]:
 
 def counting(least: int):
     """An argparse type: an integer of at least `least`."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -31,16 +32,23 @@ def counting(least: int):
         if value < least:
             raise argparse.ArgumentTypeError(f'expected at least {least}, got {value}')
         return value
+
     return parse
 
 
 # name -> add_argument keywords; the option is --name with '_' as '-'
 OPTIONS = dict(
-    arch=dict(nargs='+', default=['small'], choices=ARCHS,
-              help='variants to compare (every one mmdet 3.3 ports: all but b2_li, whose linear '
-                   'spatial reduction mmdet lacks)'),
-    shapes=dict(nargs='+', type=parse_shape, default=[(224, 224), (512, 512), (800, 1333)],
-                help=f'input sizes, HxW (sides {MIN_SIDE} to {MAX_SIDE})'),
+    arch=dict(
+        nargs='+',
+        default=['small'],
+        choices=ARCHS,
+        help='variants to compare (every one mmdet 3.3 ports: all but b2_li, whose linear '
+        'spatial reduction mmdet lacks)'),
+    shapes=dict(
+        nargs='+',
+        type=parse_shape,
+        default=[(224, 224), (512, 512), (800, 1333)],
+        help=f'input sizes, HxW (sides {MIN_SIDE} to {MAX_SIDE})'),
     batch=dict(nargs='+', type=counting(1), default=[1], help='batch sizes'),
     warmup=dict(type=counting(0), default=2, help='untimed calls first'),
     repeats=dict(type=counting(1), default=5, help='timed calls (the median is reported)'),

@@ -26,8 +26,10 @@ def test_a_cfg_option_without_equals_is_a_usage_error_naming_it(capsys):
 
 
 def test_a_word_where_the_config_has_a_number_is_an_error_naming_the_key():
-    with pytest.raises(ValueError, match=r"^--cfg-options train_cfg\.max_epochs=abc: expected a "
-                                         r"number \(the config has 6\), got 'abc'$"):
+    with pytest.raises(
+            ValueError,
+            match=r"^--cfg-options train_cfg\.max_epochs=abc: expected a "
+            r"number \(the config has 6\), got 'abc'$"):
         load_config(RETINA, {'train_cfg.max_epochs': 'abc'})
     assert load_config(RETINA, {'train_cfg.max_epochs': 2}).train_cfg.max_epochs == 2
 
@@ -39,16 +41,18 @@ def test_a_device_that_is_not_cpu_cuda_or_cuda_n_is_refused(device):
 
 
 def test_a_users_error_is_one_line_and_exit_code_1(capsys):
+
     def main():
         raise FileNotFoundError('config file not found: x.py')
+
     assert run_tool('train', main) == 1
     assert capsys.readouterr().err == 'train: config file not found: x.py\n'
 
 
-@pytest.mark.parametrize('backend,expected,logged', [
-    ('nccl', 'gloo', True), ('gloo', 'gloo', False), ('mpi', 'mpi', False)])
-def test_a_run_without_cuda_takes_gloo_where_the_config_says_nccl(
-        backend, expected, logged, log_lines):
+@pytest.mark.parametrize('backend,expected,logged',
+                         [('nccl', 'gloo', True), ('gloo', 'gloo', False), ('mpi', 'mpi', False)])
+def test_a_run_without_cuda_takes_gloo_where_the_config_says_nccl(backend, expected, logged,
+                                                                  log_lines):
     # the configs name nccl (mmdet's, mmseg's, mmpretrain's runtimes): a GPU run keeps it
     from mmengine.config import Config
 
@@ -58,15 +62,19 @@ def test_a_run_without_cuda_takes_gloo_where_the_config_says_nccl(
     assert any('uses gloo instead of' in line for line in log_lines) == logged
 
 
-@pytest.mark.parametrize('wrapper,expected', [
-    (None, dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=False)),
-    (dict(type='MMDistributedDataParallel', find_unused_parameters=True),
-     dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=True)),
-    (dict(find_unused_parameters=True),  # mmengine's Runner: no type means its DDP wrapper
-     dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=True)),
-    (dict(type='MMFullyShardedDataParallel'),
-     dict(type='MMFullyShardedDataParallel', device_ids=None)),
-], ids=['none', 'mmengine-ddp', 'untyped', 'another-wrapper'])
+@pytest.mark.parametrize(
+    'wrapper,expected',
+    [
+        (None, dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=False)),
+        (dict(type='MMDistributedDataParallel', find_unused_parameters=True),
+         dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=True)),
+        (
+            dict(find_unused_parameters=True),  # mmengine's Runner: no type means its DDP wrapper
+            dict(type='mmpvt.CPUDistributedDataParallel', find_unused_parameters=True)),
+        (dict(type='MMFullyShardedDataParallel'),
+         dict(type='MMFullyShardedDataParallel', device_ids=None)),
+    ],
+    ids=['none', 'mmengine-ddp', 'untyped', 'another-wrapper'])
 def test_a_distributed_run_without_cuda_wraps_as_the_config_asks_without_device_ids(
         wrapper, expected, monkeypatch):
     # the config's own DDP settings must reach the CPU wrapper, which also runs SyncBN as

@@ -27,21 +27,25 @@ from ..models.reference_layouts import LAYOUT_CASES, in_layout
 
 NUM_CLASSES = 5
 # The file each family is converted from: (layout, tensors the backbone keeps, dropped entries).
-SOURCES = {'tiny': ('official', 156, ['pos_embed4[:, 0] (class-token position)', 'cls_token',
-                                      'norm.weight', 'norm.bias', 'head.weight', 'head.bias']),
-           'b0': ('transformers', 176, ['classifier.weight', 'classifier.bias'])}
+SOURCES = {
+    'tiny': ('official', 156, [
+        'pos_embed4[:, 0] (class-token position)', 'cls_token', 'norm.weight', 'norm.bias',
+        'head.weight', 'head.bias'
+    ]),
+    'b0': ('transformers', 176, ['classifier.weight', 'classifier.bias'])
+}
 # The classifier's head in each layout (classification.md Sec. 1): transformers calls it
 # ``classifier``, the authors and timm ``head``.
 HEAD = {'official': 'head.', 'timm': 'head.', 'transformers': 'classifier.'}
-CLASSIFIER_CASES = [pytest.param(p.values, id=p.id) for p in LAYOUT_CASES
-                    if p.values[1] in HEAD]
+CLASSIFIER_CASES = [pytest.param(p.values, id=p.id) for p in LAYOUT_CASES if p.values[1] in HEAD]
 BACKBONE_CASES = [p for p in LAYOUT_CASES if p.values[1] not in HEAD]  # no head in the file
 
 
 def small_head(official):
     """`official` with its head cut to the first NUM_CLASSES classes."""
-    return dict(official, **{k: official[k][:NUM_CLASSES].clone()
-                             for k in ('head.weight', 'head.bias')})
+    return dict(official,
+                **{k: official[k][:NUM_CLASSES].clone()
+                   for k in ('head.weight', 'head.bias')})
 
 
 @pytest.fixture(params=by_family('tiny', 'b0'))
@@ -71,14 +75,24 @@ def test_a_classifier_is_written_as_mmpretrains_image_classifier(classifier_file
     out = tmp_path / 'converted' / 'out.pth'
     os.makedirs(out.parent)
     info = convert_checkpoint_file(str(src), str(out))
-    assert info == dict(family=family(arch), layout=layout, arch=arch,
-                        num_tensors=len(official_key_table(arch)), dropped=[],
-                        whole_model=False, classifier=True, num_classes=NUM_CLASSES,
-                        other_tensors=0, renamed_detr=0, layer_norm_eps=None)
+    assert info == dict(
+        family=family(arch),
+        layout=layout,
+        arch=arch,
+        num_tensors=len(official_key_table(arch)),
+        dropped=[],
+        whole_model=False,
+        classifier=True,
+        num_classes=NUM_CLASSES,
+        other_tensors=0,
+        renamed_detr=0,
+        layer_norm_eps=None)
     saved = torch.load(out, weights_only=True)
     assert set(saved['state_dict']) == set(build_classifier(arch, NUM_CLASSES).state_dict())
-    assert {k: saved['meta']['mmpvt'][k] for k in ('family', 'source_layout', 'arch',
-                                                   'num_classes')} == dict(
+    assert {
+        k: saved['meta']['mmpvt'][k]
+        for k in ('family', 'source_layout', 'arch', 'num_classes')
+    } == dict(
         family=family(arch), source_layout=layout, arch=arch, num_classes=NUM_CLASSES)
     assert os.listdir(out.parent) == ['out.pth']  # no temporary left behind
 
@@ -92,10 +106,12 @@ def test_a_written_classifier_holds_the_source_tensors(classifier_file, tmp_path
     assert_holds_official_classifier(sd, official)
 
 
-@pytest.mark.parametrize('arch,config', [pytest.param('tiny', 'pvt_t_300e', id='PVT-tiny'),
-                                         pytest.param('b0', 'pvt_v2_b0_300e', id='PVTv2-b0')])
-def test_a_written_classifier_loads_strictly_into_the_imagenet_configs_model(arch, config,
-                                                                             tmp_path):
+@pytest.mark.parametrize('arch,config', [
+    pytest.param('tiny', 'pvt_t_300e', id='PVT-tiny'),
+    pytest.param('b0', 'pvt_v2_b0_300e', id='PVTv2-b0')
+])
+def test_a_written_classifier_loads_strictly_into_the_imagenet_configs_model(
+        arch, config, tmp_path):
     """As tools/test.py CONFIG OUT loads it: the strict fit of mmpvt.CheckpointFitHook finds
     exactly the model's keys, then mmengine's load_checkpoint, strict."""
     official = small_head(official_weights(arch))
@@ -115,19 +131,23 @@ def test_the_summary_says_what_was_written(tmp_path):
     torch.save(in_layout('timm', small_head(official_weights('b0'))), tmp_path / 'b0.pth')
     info = convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'out.pth'))
     assert describe_conversion(info) == 'classifier: PVTv2 b0, timm layout, 5 classes, 178 tensors'
-    info = convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'bb.pth'),
-                                   backbone_only=True)
+    info = convert_checkpoint_file(
+        str(tmp_path / 'b0.pth'), str(tmp_path / 'bb.pth'), backbone_only=True)
     assert describe_conversion(info) == 'PVTv2, timm layout, arch b0, 176 tensors'
 
 
 def test_a_head_that_does_not_take_the_backbones_features_is_refused(tmp_path):
     official = official_weights('b0')  # C4 = 256
-    official.update({'head.weight': torch.zeros(NUM_CLASSES, 512),
-                     'head.bias': torch.zeros(NUM_CLASSES)})
+    official.update({
+        'head.weight': torch.zeros(NUM_CLASSES, 512),
+        'head.bias': torch.zeros(NUM_CLASSES)
+    })
     torch.save(official, tmp_path / 'b0.pth')
-    with pytest.raises(CheckpointMismatchError, match=r"b0\.pth: the classifier's head takes 512 "
-                                                      r'features, but the PVTv2 b0 backbone it '
-                                                      r'holds gives 256'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r"b0\.pth: the classifier's head takes 512 "
+            r'features, but the PVTv2 b0 backbone it '
+            r'holds gives 256'):
         convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'out.pth').exists()
 
@@ -138,13 +158,25 @@ def test_backbone_only_writes_the_backbone_of_a_classifier_in_mmpvt_layout(sourc
     out = tmp_path / 'converted' / 'out.pth'
     os.makedirs(out.parent)
     layout, num_tensors, dropped = SOURCES[arch]
-    assert convert_checkpoint_file(str(src), str(out), backbone_only=True) == dict(
-        family=family(arch), layout=layout, arch=arch, num_tensors=num_tensors,
-        dropped=dropped, whole_model=False, classifier=False, num_classes=None,
-        other_tensors=0, renamed_detr=0, layer_norm_eps=None)
+    assert convert_checkpoint_file(
+        str(src), str(out), backbone_only=True) == dict(
+            family=family(arch),
+            layout=layout,
+            arch=arch,
+            num_tensors=num_tensors,
+            dropped=dropped,
+            whole_model=False,
+            classifier=False,
+            num_classes=None,
+            other_tensors=0,
+            renamed_detr=0,
+            layer_norm_eps=None)
     saved = torch.load(out, weights_only=True)
     assert identify(saved['state_dict']) == (family(arch), 'mmpvt')
-    assert {k: saved['meta'][k] for k in ('family', 'source_layout', 'arch')} == dict(
+    assert {
+        k: saved['meta'][k]
+        for k in ('family', 'source_layout', 'arch')
+    } == dict(
         family=family(arch), source_layout=layout, arch=arch)
     assert_holds_official_weights(load_pretrained(out, arch), official)
     assert os.listdir(out.parent) == ['out.pth']  # no temporary left behind
@@ -174,8 +206,10 @@ def test_failed_conversion_leaves_destination_untouched(tmp_path):
 
 def test_an_arch_of_the_other_family_is_refused(tmp_path):
     torch.save(official_weights('b0'), tmp_path / 'b0.pth')
-    with pytest.raises(CheckpointMismatchError, match=r'is a PVTv2 checkpoint \(official layout\) '
-                                                      r'but --arch tiny is not a PVTv2 arch'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'is a PVTv2 checkpoint \(official layout\) '
+            r'but --arch tiny is not a PVTv2 arch'):
         convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'out.pth'), arch='tiny')
     assert not (tmp_path / 'out.pth').exists()
 
@@ -193,14 +227,16 @@ def test_convert_tool_says_what_it_converted(source, tmp_path):
     result = run_main('convert_checkpoint.py', [str(src), str(out), '--backbone-only'])
     assert result.stdout.splitlines()[-2:] == [
         f'converted {src} ({family(arch)}, {layout} layout, arch {arch}, {num_tensors} tensors) '
-        f'-> {out}',
-        'dropped classification-only entries: ' + ', '.join(dropped)]
+        f'-> {out}', 'dropped classification-only entries: ' + ', '.join(dropped)
+    ]
 
 
 def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
     (tmp_path / 'text.pth').write_text('not a checkpoint')
-    result = run_main('convert_checkpoint.py', [str(tmp_path / 'text.pth'),
-                                                str(tmp_path / 'out.pth')], check=False)
+    result = run_main(
+        'convert_checkpoint.py',
+        [str(tmp_path / 'text.pth'), str(tmp_path / 'out.pth')],
+        check=False)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert result.stderr.startswith('convert_checkpoint: Could not read the checkpoint')
     assert not (tmp_path / 'out.pth').exists()
@@ -217,10 +253,13 @@ FULL_DISK = ('import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ,
 def test_a_conversion_the_disk_cannot_hold_is_one_line_and_leaves_the_previous_file(tmp_path):
     torch.save(official_weights('b0'), tmp_path / 'src.pth')
     (tmp_path / 'out.pth').write_bytes(b'the previous conversion')
-    argv = [f'{REPO}/tools/convert_checkpoint.py', str(tmp_path / 'src.pth'),
-            str(tmp_path / 'out.pth')]
+    argv = [
+        f'{REPO}/tools/convert_checkpoint.py',
+        str(tmp_path / 'src.pth'),
+        str(tmp_path / 'out.pth')
+    ]
     result = run_command([sys.executable, '-c', FULL_DISK.format(argv=argv)], check=False)
-    (line,) = result.stderr.splitlines()
+    (line, ) = result.stderr.splitlines()
     assert result.returncode == 1
     assert line.startswith(f'convert_checkpoint: could not write {tmp_path / "out.pth"} (')
     assert line.endswith('MiB free there); the file there before, if any, is left as it was')
@@ -231,15 +270,18 @@ def test_a_conversion_the_disk_cannot_hold_is_one_line_and_leaves_the_previous_f
 def test_a_state_dict_entry_that_is_not_a_tensor_is_named(tmp_path):
     sd = PVT('tiny').state_dict()
     sd['stages.0.patch_embed.proj.weight'] = 'a string'
-    with pytest.raises(ValueError, match=r"the state dict entry 'stages\.0\.patch_embed\.proj\."
-                                         r"weight' holds a str \('a string'\), expected a tensor"):
+    with pytest.raises(
+            ValueError,
+            match=r"the state dict entry 'stages\.0\.patch_embed\.proj\."
+            r"weight' holds a str \('a string'\), expected a tensor"):
         convert_checkpoint_file(saved_checkpoint(tmp_path, sd), str(tmp_path / 'out.pth'))
 
 
 def test_converting_a_file_onto_itself_is_refused_and_the_source_kept(tmp_path):
     path = saved_checkpoint(tmp_path, PVT('tiny').state_dict())
     before = (tmp_path / 'model.pth').read_bytes()
-    with pytest.raises(ValueError, match=r'the output .*model\.pth is the checkpoint being '
-                                         'converted'):
+    with pytest.raises(
+            ValueError, match=r'the output .*model\.pth is the checkpoint being '
+            'converted'):
         convert_checkpoint_file(path, path)
     assert (tmp_path / 'model.pth').read_bytes() == before

@@ -25,10 +25,9 @@ def checkpoint(tmp_path):
     return str(path)
 
 
-@pytest.mark.parametrize('config,flag', [(RETINA_DEMO, 'out'), (CLS_DEMO, 'out'),
-                                         (FPN_DEMO, 'out'), (RETINA_DEMO, 'show_dir')])
-def test_an_output_under_a_file_is_refused_before_any_testing(tmp_path, checkpoint, config,
-                                                              flag):
+@pytest.mark.parametrize('config,flag', [(RETINA_DEMO, 'out'), (CLS_DEMO, 'out'), (FPN_DEMO, 'out'),
+                                         (RETINA_DEMO, 'show_dir')])
+def test_an_output_under_a_file_is_refused_before_any_testing(tmp_path, checkpoint, config, flag):
     blocker = tmp_path / 'results'
     blocker.write_text('a file, where a directory would have to be')
     target = blocker / ('res.pkl' if flag == 'out' else 'vis')
@@ -48,11 +47,14 @@ def test_a_read_only_results_file_is_refused_before_any_testing(tmp_path, checkp
 
 def test_test_py_says_it_in_one_line_and_exits_1(tmp_path, checkpoint):
     (tmp_path / 'results').write_text('')
-    result = run_main('test.py', [RETINA_DEMO, checkpoint, '--out',
-                                  str(tmp_path / 'results' / 'res.pkl')], check=False)
+    result = run_main(
+        'test.py', [RETINA_DEMO, checkpoint, '--out',
+                    str(tmp_path / 'results' / 'res.pkl')],
+        check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f'test: --out {tmp_path}/results/res.pkl: {tmp_path}/results is a file, not a directory']
+        f'test: --out {tmp_path}/results/res.pkl: {tmp_path}/results is a file, not a directory'
+    ]
 
 
 # A dump that the file system stops half-way (RLIMIT_FSIZE: writes past the limit fail with EFBIG,
@@ -80,9 +82,13 @@ def test_a_results_dump_that_cannot_finish_leaves_the_previous_file_whole(tmp_pa
     out = tmp_path / 'res.pkl'
     with open(out, 'wb') as f:
         pickle.dump(['previous results'], f)
-    result = subprocess.run([sys.executable, '-c', INTERRUPTED_DUMP, str(out), dump_class,
-                             'atomic'], capture_output=True, text=True, cwd=REPO,
-                            env=dict(os.environ, PYTHONPATH=REPO))
+    result = subprocess.run(
+        [sys.executable, '-c', INTERRUPTED_DUMP,
+         str(out), dump_class, 'atomic'],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO))
     assert 'write failed: File too large' in result.stdout, result.stderr
     with open(out, 'rb') as f:
         assert pickle.load(f) == ['previous results']

@@ -27,7 +27,8 @@ def test_a_second_training_into_a_work_dir_in_use_stops_with_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f'train: work dir {work_dir} is in use by {holder}; give another --work-dir, or wait '
-        'for that run to end']
+        'for that run to end'
+    ]
     assert os.listdir(work_dir) == [WORK_DIR_LOCK]  # nothing of the second run was written
 
 
@@ -41,7 +42,8 @@ with work_dir_lock(sys.argv[1]):
 
 def test_a_run_killed_while_it_owns_the_work_dir_leaves_no_lock_behind(tmp_path):
     work_dir = str(tmp_path / 'work')
-    killed = subprocess.run([sys.executable, '-c', KILLED_HOLDER, work_dir], cwd=REPO,
+    killed = subprocess.run([sys.executable, '-c', KILLED_HOLDER, work_dir],
+                            cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=REPO))
     assert killed.returncode == -9 and os.path.isfile(os.path.join(work_dir, WORK_DIR_LOCK))
     with work_dir_lock(work_dir):
@@ -54,12 +56,15 @@ def test_a_work_dir_that_is_a_file_is_one_line(tmp_path):
     result = run_main('train.py', [RETINA_DEMO, '--work-dir', str(not_a_dir)], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f'train: --work-dir {not_a_dir}: {not_a_dir} is a file, not a directory']
+        f'train: --work-dir {not_a_dir}: {not_a_dir} is a file, not a directory'
+    ]
 
 
 def test_a_file_system_that_cannot_lock_trains_on_with_a_warning(tmp_path, monkeypatch):
+
     def no_locks(f, operation):  # Lustre without -o flock answers ENOSYS
         raise OSError(errno.ENOSYS, 'Function not implemented')
+
     monkeypatch.setattr(fcntl, 'flock', no_locks)
     warning = 'cannot lock files .*this run does not own the work dir'
     with pytest.warns(UserWarning, match=warning):

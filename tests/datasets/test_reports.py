@@ -17,14 +17,17 @@ CATEGORIES = [dict(id=1, name='circle'), dict(id=2, name='square'), dict(id=7, n
 
 
 def box(image_id, bbox, category_id=1):
-    return dict(image_id=image_id, bbox=bbox, area=bbox[2] * bbox[3], category_id=category_id,
-                iscrowd=0)
+    return dict(
+        image_id=image_id, bbox=bbox, area=bbox[2] * bbox[3], category_id=category_id, iscrowd=0)
 
 
-IMAGES = [dict(id=1, file_name='1.png', width=200, height=100),
-          *(dict(id=i, file_name=f'{i}.png', width=100, height=80) for i in (2, 3, 4))]
+IMAGES = [
+    dict(id=1, file_name='1.png', width=200, height=100),
+    *(dict(id=i, file_name=f'{i}.png', width=100, height=80) for i in (2, 3, 4))
+]
 ANNOTATIONS = [
-    box(1, [10, 10, 20, 20]), box(1, [30, 30, 10, 10], category_id=2),  # kept
+    box(1, [10, 10, 20, 20]),
+    box(1, [30, 30, 10, 10], category_id=2),  # kept
     box(2, [10, 10, 20, 20], category_id=7),  # triangle: in the file, not a class
     box(2, [10, 10, 20, 20], category_id=99),  # no such category at all
     box(3, [150, 10, 20, 20]),  # right of the 100 px wide image
@@ -34,16 +37,22 @@ ANNOTATIONS = [
 
 
 def annotation_file(path, annotations=ANNOTATIONS):
-    data = dict(images=IMAGES, categories=CATEGORIES,
-                annotations=[dict(a, id=k) for k, a in enumerate(annotations, 1)])
+    data = dict(
+        images=IMAGES,
+        categories=CATEGORIES,
+        annotations=[dict(a, id=k) for k, a in enumerate(annotations, 1)])
     path.write_text(json.dumps(data))
     return path
 
 
 def dataset(path, **filter_cfg):
-    return CocoDataset(ann_file=str(path), metainfo=dict(classes=('circle', 'square')),
-                       data_prefix=dict(img=''), pipeline=[], filter_cfg=filter_cfg or None,
-                       test_mode=not filter_cfg)
+    return CocoDataset(
+        ann_file=str(path),
+        metainfo=dict(classes=('circle', 'square')),
+        data_prefix=dict(img=''),
+        pipeline=[],
+        filter_cfg=filter_cfg or None,
+        test_mode=not filter_cfg)
 
 
 def test_each_reason_is_counted_once_per_annotation(tmp_path):
@@ -54,7 +63,8 @@ def test_each_reason_is_counted_once_per_annotation(tmp_path):
         'val data a.json: 1 of 7 annotations left out: box under 1 pixel wide or high, or '
         'area <= 0',
         'val data a.json: 2 of 7 annotations left out: category id not among the classes',
-        "val data a.json: 1 of 7 annotations left out: image id not in the file's images"]
+        "val data a.json: 1 of 7 annotations left out: image id not in the file's images"
+    ]
 
 
 def test_training_filters_are_counted_per_image(tmp_path):
@@ -64,7 +74,8 @@ def test_training_filters_are_counted_per_image(tmp_path):
     assert [built.get_data_info(i)['img_id'] for i in range(len(built))] == [1]  # mmdet kept
     assert [loss.line() for loss in coco_losses(built) if loss.what == 'images'] == [
         '2 of 4 images left out: image without an annotation of the classes (filter_empty_gt)',
-        '1 of 4 images left out: image smaller than filter_cfg.min_size']
+        '1 of 4 images left out: image smaller than filter_cfg.min_size'
+    ]
 
 
 def test_a_file_without_losses_has_no_line(tmp_path):
@@ -74,14 +85,18 @@ def test_a_file_without_losses_has_no_line(tmp_path):
 
 # ---- the tools -----------------------------------------------------------------------------
 QUICK = 'configs/demo/retinanet_pvt_t_quick.py'
-NO_WORKERS = [f'{split}_dataloader.{key}={value}' for split in ('train', 'val')
-              for key, value in (('num_workers', 0), ('persistent_workers', False))]
+NO_WORKERS = [
+    f'{split}_dataloader.{key}={value}' for split in ('train', 'val')
+    for key, value in (('num_workers', 0), ('persistent_workers', False))
+]
 
 
 def train_on(tiny_shapes, tmp_path, options, *flags):
-    return run_main('train.py', [QUICK, '--work-dir', tmp_path / 'work', *flags,
-                                 '--cfg-options', *NO_WORKERS, *options],
-                    env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}, check=False)
+    return run_main(
+        'train.py',
+        [QUICK, '--work-dir', tmp_path / 'work', *flags, '--cfg-options', *NO_WORKERS, *options],
+        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
+        check=False)
 
 
 @pytest.mark.slow  # tools/train.py up to its first batch
@@ -98,7 +113,8 @@ def test_strict_data_stops_training_on_a_mislabelled_category_in_one_line(tiny_s
     assert result.returncode == 1 and result.stderr.splitlines() == [
         f'train: train data bad.json: 1 of {len(data["annotations"])} annotations left out: '
         'category id not among the classes (--strict-data: fix the annotations, or run without '
-        'it)']
+        'it)'
+    ]
     assert not list((tmp_path / 'work').rglob('*.pth'))
 
 
@@ -112,7 +128,8 @@ def test_an_annotation_file_that_is_not_json_is_named(tiny_shapes, tmp_path):
                       [f'val_dataloader.dataset.ann_file={tmp_path / "cut.json"}'])
     assert result.returncode == 1 and result.stderr.splitlines() == [
         f'train: annotation file {tmp_path / "cut.json"} is not JSON ({parsed.value}); expected '
-        'a COCO annotation file']
+        'a COCO annotation file'
+    ]
 
 
 @pytest.mark.slow  # tools/train.py up to its first batch
@@ -121,12 +138,14 @@ def test_an_image_that_cannot_be_decoded_is_named(tiny_shapes, tmp_path):
     shutil.copytree(tiny_shapes, data)
     broken = sorted((data / 'images' / 'training').glob('*.png'))[0]
     broken.write_bytes(broken.read_bytes()[:100])  # cut short, as by an interrupted copy
-    result = run_main('train.py', [QUICK, '--work-dir', tmp_path / 'work', '--cfg-options',
-                                   *NO_WORKERS], env={'MMPVT_DEMO_DATA': f'{data}/'},
-                      check=False)
+    result = run_main(
+        'train.py', [QUICK, '--work-dir', tmp_path / 'work', '--cfg-options', *NO_WORKERS],
+        env={'MMPVT_DEMO_DATA': f'{data}/'},
+        check=False)
     assert result.returncode == 1 and result.stderr.splitlines() == [
         f'train: image {broken} cannot be decoded (truncated, or not an image); replace it, or '
-        'remove it from the annotations']
+        'remove it from the annotations'
+    ]
 
 
 @pytest.mark.slow  # tools/train.py up to its first batch
@@ -140,4 +159,5 @@ def test_a_training_split_with_nothing_left_stops_before_training(tiny_shapes, t
     validation = f'{tiny_shapes}/annotations/instances_validation.json'
     assert result.returncode == 1 and result.stderr.splitlines() == [
         'train: a dataset has no sample left after its filters (filter_cfg, classes, indices); '
-        f'check its annotation files: {tmp_path / "none.json"}, {validation}']
+        f'check its annotation files: {tmp_path / "none.json"}, {validation}'
+    ]

@@ -9,14 +9,16 @@ import pytest
 from mmpvt.datasets import AlignResize
 
 
-@pytest.mark.parametrize('hw,expected', [
-    ((375, 500), (512, 704)),    # s = 512/375: 512 x 683 -> 683 up to 704
-    ((512, 683), (512, 704)),    # s = 1: only the alignment
-    ((300, 1000), (512, 1728)),  # s = 512/300: 512 x 1707 -> 1728
-    ((1000, 200), (2048, 416)),  # s = 2048/1000 (long side binds): 2048 x 410 -> 416
-    ((33, 47), (512, 736)),      # s = 512/33: 512 x 729 -> 736
-    ((512, 512), (512, 512)),    # already aligned: untouched
-])
+@pytest.mark.parametrize(
+    'hw,expected',
+    [
+        ((375, 500), (512, 704)),  # s = 512/375: 512 x 683 -> 683 up to 704
+        ((512, 683), (512, 704)),  # s = 1: only the alignment
+        ((300, 1000), (512, 1728)),  # s = 512/300: 512 x 1707 -> 1728
+        ((1000, 200), (2048, 416)),  # s = 2048/1000 (long side binds): 2048 x 410 -> 416
+        ((33, 47), (512, 736)),  # s = 512/33: 512 x 729 -> 736
+        ((512, 512), (512, 512)),  # already aligned: untouched
+    ])
 def test_sizes_are_rescaled_then_resized_up_to_multiples_of_32(hw, expected):
     t = AlignResize(scale=(2048, 512), keep_ratio=True, size_divisor=32)
     out = t(dict(img=np.zeros((*hw, 3), np.uint8)))
@@ -27,8 +29,8 @@ def test_sizes_are_rescaled_then_resized_up_to_multiples_of_32(hw, expected):
 def test_segmentation_maps_follow_with_nearest_interpolation():
     seg = np.zeros((375, 500), np.uint8)
     seg[:, 250:] = 7
-    out = AlignResize(scale=(2048, 512))(dict(img=np.zeros((375, 500, 3), np.uint8),
-                                              gt_seg_map=seg, seg_fields=['gt_seg_map']))
+    out = AlignResize(scale=(2048, 512))(
+        dict(img=np.zeros((375, 500, 3), np.uint8), gt_seg_map=seg, seg_fields=['gt_seg_map']))
     assert out['gt_seg_map'].shape == (512, 704)
     assert set(np.unique(out['gt_seg_map'])) == {0, 7}  # no interpolated labels
 

@@ -43,9 +43,10 @@ def _checkpoint(config, path):
 def retinanet(tmp_path_factory, tiny_shapes):
     root = tmp_path_factory.mktemp('retina')
     cfg = _checkpoint(RETINA, root / 'model.pth')
-    out = run_main('deploy/export_onnx.py', [RETINA, root / 'model.pth', root / 'model.onnx',
-                                             '--dynamic', '--shape', '256', '256'],
-                   env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    out = run_main(
+        'deploy/export_onnx.py',
+        [RETINA, root / 'model.pth', root / 'model.onnx', '--dynamic', '--shape', '256', '256'],
+        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert f'(det, opset 17, dynamic input) -> {root / "model.onnx"}' in out.stdout
     return cfg, root
 
@@ -53,8 +54,8 @@ def retinanet(tmp_path_factory, tiny_shapes):
 def test_onnx_detections_equal_predict_at_another_size(retinanet, tiny_shapes):
     from mmdet.apis import DetInferencer
     cfg, root = retinanet
-    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
-                               show_progress=False)
+    inferencer = DetInferencer(
+        model=cfg, weights=str(root / 'model.pth'), device='cpu', show_progress=False)
     model = OnnxModel(root / 'model.onnx')
     images = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128, not 256
     for path in images:
@@ -64,17 +65,18 @@ def test_onnx_detections_equal_predict_at_another_size(retinanet, tiny_shapes):
 
 
 def _run_onnx_infer_without_torch(args):
-    code = ('import sys, runpy; sys.modules["torch"] = None; '  # any `import torch` now fails
-            f'sys.argv = ["onnx_infer.py", *{[str(a) for a in args]!r}]; '
-            'runpy.run_path("tools/deploy/onnx_infer.py", run_name="__main__")')
+    code = (
+        'import sys, runpy; sys.modules["torch"] = None; '  # any `import torch` now fails
+        f'sys.argv = ["onnx_infer.py", *{[str(a) for a in args]!r}]; '
+        'runpy.run_path("tools/deploy/onnx_infer.py", run_name="__main__")')
     return run_command([sys.executable, '-c', code])
 
 
 def test_onnx_infer_cli_runs_without_pytorch(retinanet, tiny_shapes, tmp_path):
     _, root = retinanet
     images = tiny_shapes / 'images' / 'validation'
-    out = _run_onnx_infer_without_torch([images, root / 'model.onnx', '--out-dir', tmp_path,
-                                         '--score-thr', '0.15'])
+    out = _run_onnx_infer_without_torch(
+        [images, root / 'model.onnx', '--out-dir', tmp_path, '--score-thr', '0.15'])
     assert out.stdout.count(' detections -> ') == 4
     for path in images.glob('*.png'):
         drawn, original = cv2.imread(str(tmp_path / 'vis' / path.name)), cv2.imread(str(path))
@@ -86,8 +88,10 @@ def test_a_write_that_cannot_finish_stops_onnx_infer_and_leaves_the_previous_fil
     # RLIMIT_FSIZE: a write past 16 bytes fails with EFBIG, as on a full disk
     _, root = retinanet
     image = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[0]
-    previous = {tmp_path / 'preds' / f'{image.stem}.json': b'{"previous": "run"}',
-                tmp_path / 'vis' / image.name: b'previous drawing'}
+    previous = {
+        tmp_path / 'preds' / f'{image.stem}.json': b'{"previous": "run"}',
+        tmp_path / 'vis' / image.name: b'previous drawing'
+    }
     for path, data in previous.items():
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(data)
@@ -100,7 +104,8 @@ def test_a_write_that_cannot_finish_stops_onnx_infer_and_leaves_the_previous_fil
     result = run_command([sys.executable, '-c', code], check=False)
     assert result.returncode == 1 and result.stderr.splitlines() == [
         f'onnx_infer: could not write {tmp_path / "preds" / image.stem}.json: File too large; '
-        'the file there before, if any, is left as it was']
+        'the file there before, if any, is left as it was'
+    ]
     assert {path: path.read_bytes() for path in tmp_path.rglob('*') if path.is_file()} == previous
 
 
@@ -110,22 +115,30 @@ def test_onnx_infer_writes_the_files_image_demo_writes(retinanet, tiny_shapes, t
     from mmdet.apis import DetInferencer
     cfg, root = retinanet
     images = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]
-    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
-                               show_progress=False)
+    inferencer = DetInferencer(
+        model=cfg, weights=str(root / 'model.pth'), device='cpu', show_progress=False)
     inferencer([str(p) for p in images], out_dir=str(tmp_path / 'mmdet'), no_save_pred=False)
     for path in images:
         _run_onnx_infer_without_torch([path, root / 'model.onnx', '--out-dir', tmp_path / 'onnx'])
-    listing = [sorted(p.relative_to(tmp_path / which).as_posix()
-                      for p in (tmp_path / which).rglob('*') if p.is_file())
-               for which in ('mmdet', 'onnx')]
-    assert listing[0] == listing[1] == sorted(
-        [f'vis/{p.name}' for p in images] + [f'preds/{p.stem}.json' for p in images])
+    listing = [
+        sorted(
+            p.relative_to(tmp_path / which).as_posix() for p in (tmp_path / which).rglob('*')
+            if p.is_file()) for which in ('mmdet', 'onnx')
+    ]
+    assert listing[0] == listing[1] == sorted([f'vis/{p.name}' for p in images] +
+                                              [f'preds/{p.stem}.json' for p in images])
     for path in images:
-        expected, got = (json.loads((tmp_path / which / 'preds' / f'{path.stem}.json').read_text())
-                         for which in ('mmdet', 'onnx'))
+        expected, got = (
+            json.loads((tmp_path / which / 'preds' / f'{path.stem}.json').read_text())
+            for which in ('mmdet', 'onnx'))
         assert list(got) == list(expected) == ['labels', 'scores', 'bboxes']
-        assert_same_detections({k: np.asarray(v) for k, v in got.items()},
-                               {k: np.asarray(v) for k, v in expected.items()})
+        assert_same_detections({
+            k: np.asarray(v)
+            for k, v in got.items()
+        }, {
+            k: np.asarray(v)
+            for k, v in expected.items()
+        })
 
 
 @pytest.fixture(scope='module')
@@ -138,8 +151,8 @@ def fpn(tmp_path_factory, tiny_shapes):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
         cfg = _checkpoint(FPN, root / 'model.pth')
-        meta = export_model(f'{REPO}/{FPN}', str(root / 'model.pth'), str(root / 'fpn.onnx'),
-                            shape=(256, 256))
+        meta = export_model(
+            f'{REPO}/{FPN}', str(root / 'model.pth'), str(root / 'fpn.onnx'), shape=(256, 256))
     assert meta['resize'] == dict(type='align', scale=[256, 256], size_divisor=32)
     return cfg, root, MMSegInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu')
 
@@ -167,8 +180,8 @@ def test_onnx_infer_draws_segmentation_as_image_demo_does(fpn, tiny_shapes, tmp_
         expected = cv2.imread(str(tmp_path / 'mmseg' / 'vis' / path.name))
         got = cv2.imread(str(tmp_path / 'onnx' / 'vis' / path.name))
         np.testing.assert_array_equal(got, expected)
-        class_map = cv2.imread(str(tmp_path / 'onnx' / 'pred' / f'{path.stem}_pred.png'),
-                               cv2.IMREAD_UNCHANGED)
+        class_map = cv2.imread(
+            str(tmp_path / 'onnx' / 'pred' / f'{path.stem}_pred.png'), cv2.IMREAD_UNCHANGED)
         assert class_map.shape == expected.shape[:2] and class_map.dtype == np.uint8
 
 
@@ -178,11 +191,14 @@ def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, mo
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     cfg = _checkpoint(MASK_RCNN, tmp_path / 'model.pth')
-    meta = export_model(f'{REPO}/{MASK_RCNN}', str(tmp_path / 'model.pth'),
-                        str(tmp_path / 'mask.onnx'), shape=(256, 256))
+    meta = export_model(
+        f'{REPO}/{MASK_RCNN}',
+        str(tmp_path / 'model.pth'),
+        str(tmp_path / 'mask.onnx'),
+        shape=(256, 256))
     assert meta['graphs'] == dict(roi_bbox='mask.roi_bbox.onnx', roi_mask='mask.roi_mask.onnx')
-    inferencer = DetInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu',
-                               show_progress=False)
+    inferencer = DetInferencer(
+        model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu', show_progress=False)
     model = OnnxModel(tmp_path / 'mask.onnx')
     for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]:  # 96x128
         expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
@@ -190,8 +206,9 @@ def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, mo
         assert got['masks'].shape == tuple(expected.masks.shape) == (100, 96, 128)
         assert_same_detections(got, expected)
     (tmp_path / 'mask.roi_mask.onnx').unlink()
-    with pytest.raises(ValueError, match='needs its roi_mask graph .*mask.roi_mask.onnx, which '
-                                         'is missing'):
+    with pytest.raises(
+            ValueError, match='needs its roi_mask graph .*mask.roi_mask.onnx, which '
+            'is missing'):
         OnnxModel(tmp_path / 'mask.onnx')
 
 
@@ -199,8 +216,8 @@ def _assert_equals_predict_on_one_image(cfg, root, onnx_file, tiny_shapes):
     """The exported file against DetInferencer on the first validation image (96x128, resized
     to 192x256, not the export size); returns the inferencer."""
     from mmdet.apis import DetInferencer
-    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
-                               show_progress=False)
+    inferencer = DetInferencer(
+        model=cfg, weights=str(root / 'model.pth'), device='cpu', show_progress=False)
     path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))
     expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
     assert_same_detections(OnnxModel(root / onnx_file)(cv2.imread(str(path))), expected)
@@ -214,8 +231,11 @@ def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shap
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     cfg = _checkpoint(DETR, tmp_path / 'model.pth')
-    meta = export_model(f'{REPO}/{DETR}', str(tmp_path / 'model.pth'), str(tmp_path / 'detr.onnx'),
-                        shape=(256, 256))
+    meta = export_model(
+        f'{REPO}/{DETR}',
+        str(tmp_path / 'model.pth'),
+        str(tmp_path / 'detr.onnx'),
+        shape=(256, 256))
     assert (meta['task'], meta['max_per_img']) == ('detr', 100)
     inferencer = _assert_equals_predict_on_one_image(cfg, tmp_path, 'detr.onnx', tiny_shapes)
     # One image padded from 150 to 256 rows. (With pad_size_divisor 32 = the feature stride, a
@@ -254,8 +274,8 @@ def test_onnx_atss_and_gfl_equal_predict(family, tmp_path, tiny_shapes):
     cls = model.bbox_head.atss_cls if family == 'atss' else model.bbox_head.gfl_cls
     torch.nn.init.constant_(cls.bias, -1.5)  # random scores above score_thr: 100 detections
     torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
-    meta = export_model(str(config), str(tmp_path / 'model.pth'), str(tmp_path / 'm.onnx'),
-                        shape=(256, 256))
+    meta = export_model(
+        str(config), str(tmp_path / 'model.pth'), str(tmp_path / 'm.onnx'), shape=(256, 256))
     assert (meta['coder']['type'], meta['score_factors']) == \
         {'atss': ('delta', True), 'gfl': ('distance', False)}[family]
     _assert_equals_predict_on_one_image(cfg, tmp_path, 'm.onnx', tiny_shapes)
@@ -277,27 +297,35 @@ def test_onnx_cascade_mask_rcnn_equals_predict(tmp_path, tiny_shapes):
     model = build_model(cfg)
     model.init_weights()
     torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
-    meta = export_model(str(tmp_path / 'cascade.py'), str(tmp_path / 'model.pth'),
-                        str(tmp_path / 'c.onnx'), shape=(256, 256))
-    assert sorted(meta['graphs']) == [f'roi_{kind}_{s}' for kind in ('bbox', 'mask')
-                                      for s in range(3)]
+    meta = export_model(
+        str(tmp_path / 'cascade.py'),
+        str(tmp_path / 'model.pth'),
+        str(tmp_path / 'c.onnx'),
+        shape=(256, 256))
+    assert sorted(
+        meta['graphs']) == [f'roi_{kind}_{s}' for kind in ('bbox', 'mask') for s in range(3)]
     _assert_equals_predict_on_one_image(cfg, tmp_path, 'c.onnx', tiny_shapes)
 
 
 def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny_shapes):
     from mmpvt.deploy.export import export_model
-    with pytest.raises(ValueError, match=r"pvt_v2_b2_3x_ms.py: ONNX export supports two-stage "
-                       r"detectors with \('StandardRoIHead', 'CascadeRoIHead'\) as roi_head; "
-                       "got SparseRoIHead"):
+    with pytest.raises(
+            ValueError,
+            match=r"pvt_v2_b2_3x_ms.py: ONNX export supports two-stage "
+            r"detectors with \('StandardRoIHead', 'CascadeRoIHead'\) as roi_head; "
+            "got SparseRoIHead"):
         export_model(f'{REPO}/configs/sparse_rcnn/pvt_v2_b2_3x_ms.py', 'README.md',
                      str(tmp_path / 'x.onnx'))
-    with pytest.raises(ValueError, match='two-stage detectors export with the TorchScript '
-                                         'exporter only'):
+    with pytest.raises(
+            ValueError, match='two-stage detectors export with the TorchScript '
+            'exporter only'):
         export_model(f'{REPO}/{MASK_RCNN}', 'README.md', str(tmp_path / 'x.onnx'), dynamo=True)
     # the script as a file (its own process, exit status of sys.exit); the fixtures call main
-    out = run_command(['tools/deploy/export_onnx.py', RETINA, 'README.md',
-                       str(tmp_path / 'x.onnx')],
-                      check=False, env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    out = run_command(
+        ['tools/deploy/export_onnx.py', RETINA, 'README.md',
+         str(tmp_path / 'x.onnx')],
+        check=False,
+        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert out.returncode == 1
     assert 'export_onnx: Could not read the checkpoint README.md' in out.stderr
     assert not (tmp_path / 'x.onnx').exists()
@@ -319,8 +347,8 @@ def classifier(request, tmp_path_factory):
     model.init_weights()
     torch.nn.init.normal_(model.head.fc.weight, std=0.5)
     torch.save({'state_dict': model.state_dict()}, root / 'model.pth')
-    out = run_main('deploy/export_onnx.py', [request.param, root / 'model.pth',
-                                             root / 'model.onnx', '--dynamic'])
+    out = run_main('deploy/export_onnx.py',
+                   [request.param, root / 'model.pth', root / 'model.onnx', '--dynamic'])
     assert f'(cls, opset 17, dynamic input) -> {root / "model.onnx"}' in out.stdout
     return cfg, model.eval(), root
 
@@ -346,8 +374,10 @@ def test_runtime_prepares_images_as_mmpretrains_test_pipeline(classifier):
 
     from mmpvt_runtime import resize_and_crop
     cfg, _, root = classifier
-    steps = [TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline
-             if t.type not in ('LoadImageFromFile', 'PackInputs')]
+    steps = [
+        TRANSFORMS.build(t) for t in cfg.test_dataloader.dataset.pipeline
+        if t.type not in ('LoadImageFromFile', 'PackInputs')
+    ]
     image = np.random.RandomState(0).randint(0, 256, (300, 451, 3)).astype(np.uint8)
     expected = Compose(steps)(dict(img=image.copy()))['img']
     got = resize_and_crop(image, OnnxModel(root / 'model.onnx').meta)
@@ -358,8 +388,8 @@ def test_runtime_prepares_images_as_mmpretrains_test_pipeline(classifier):
 def test_onnx_top5_equals_the_classification_inferencer(classifier, tiny_shapes):
     from mmpretrain.apis import ImageClassificationInferencer
     cfg, _, root = classifier
-    inferencer = ImageClassificationInferencer(cfg, pretrained=str(root / 'model.pth'),
-                                               device='cpu')
+    inferencer = ImageClassificationInferencer(
+        cfg, pretrained=str(root / 'model.pth'), device='cpu')
     model = OnnxModel(root / 'model.onnx')
     assert model.classes[:2] == ['tench, Tinca tinca', 'goldfish, Carassius auratus']
     for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]:

@@ -39,8 +39,10 @@ def test_classes_without_a_palette_get_mmdets_random_colours():
 
 def test_boxes_are_drawn_in_their_class_colour_above_the_score_threshold_only():
     image = np.full((120, 160, 3), 100, np.uint8)
-    result = dict(bboxes=np.array([[10, 10, 70, 60], [80, 20, 150, 100]], np.float32),
-                  scores=np.array([0.9, 0.3], np.float32), labels=np.array([1, 0]))
+    result = dict(
+        bboxes=np.array([[10, 10, 70, 60], [80, 20, 150, 100]], np.float32),
+        scores=np.array([0.9, 0.3], np.float32),
+        labels=np.array([1, 0]))
     palette = [(0, 0, 255), (255, 0, 0)]  # RGB: class 0 blue, class 1 red
     drawn = draw_detections(image, result, ['a', 'b'], palette, score_thr=0.3)
     # box 0's left edge, below its label: red at alpha 0.8 over grey, in BGR
@@ -50,8 +52,11 @@ def test_boxes_are_drawn_in_their_class_colour_above_the_score_threshold_only():
 
 
 def test_prediction_json_has_detinferencers_keys_and_leaves_masks_out():
-    result = dict(bboxes=np.array([[1, 2, 3, 4]], np.float32), scores=np.array([0.5], np.float32),
-                  labels=np.array([2]), masks=np.ones((1, 5, 5), bool))
+    result = dict(
+        bboxes=np.array([[1, 2, 3, 4]], np.float32),
+        scores=np.array([0.5], np.float32),
+        labels=np.array([2]),
+        masks=np.ones((1, 5, 5), bool))
     assert prediction_json(result) == dict(labels=[2], scores=[0.5], bboxes=[[1, 2, 3, 4]])
 
 
@@ -61,7 +66,8 @@ def test_onnx_infer_refuses_an_out_dir_equal_to_the_input_directory(tmp_path):
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
         f'onnx_infer: --out-dir {tmp_path} is the input directory; choose another one, the '
-        'outputs would be written among your images']
+        'outputs would be written among your images'
+    ]
     assert [p.name for p in tmp_path.iterdir()] == ['a.png']
 
 
@@ -71,9 +77,11 @@ def test_onnx_infer_refuses_to_draw_over_its_input_images(tmp_path):
     # the drawing of vis/a.png would be vis/a.png
     out = onnx_infer(tmp_path / 'vis', 'model.onnx', '--out-dir', tmp_path)
     assert out.returncode == 1
-    assert out.stderr.splitlines() == [f'onnx_infer: --out-dir {tmp_path} would overwrite '
-                                       f'{tmp_path / "vis" / "a.png"} with its drawing; choose '
-                                       'another']
+    assert out.stderr.splitlines() == [
+        f'onnx_infer: --out-dir {tmp_path} would overwrite '
+        f'{tmp_path / "vis" / "a.png"} with its drawing; choose '
+        'another'
+    ]
 
 
 def test_onnx_infer_names_a_model_file_that_is_not_onnx_or_is_truncated(tmp_path):
@@ -92,8 +100,9 @@ def test_onnx_infer_names_a_model_file_that_is_not_onnx_or_is_truncated(tmp_path
 def test_onnx_infer_skips_unreadable_files_and_sizes_a_fixed_graph_cannot_take(tmp_path):
     images = tmp_path / 'images'
     images.mkdir()
-    cv2.imwrite(str(images / 'a_fits.png'), np.random.RandomState(0).randint(
-        0, 255, (64, 64, 3), np.uint8))
+    cv2.imwrite(
+        str(images / 'a_fits.png'),
+        np.random.RandomState(0).randint(0, 255, (64, 64, 3), np.uint8))
     cv2.imwrite(str(images / 'b_wide.png'), np.zeros((64, 128, 3), np.uint8))  # -> 32x64 input
     (images / 'c_text.png').write_text('not an image\n')
     tiny_segmentation_graph(tmp_path / 'fixed.onnx', 64)
@@ -122,9 +131,10 @@ def test_classification_is_the_softmax_and_its_best_classes_best_first():
     logits = np.array([1.0, 3.0, 2.0, 3.0 - np.log(2.0)], np.float32)
     result = classification(logits, k=3)
     # by hand: exp = e, e^3, e^2, e^3 / 2; sum = e + 1.5 e^3 + e^2
-    total = np.e + 1.5 * np.e ** 3 + np.e ** 2
-    assert np.allclose(result['probs'], [np.e / total, np.e ** 3 / total, np.e ** 2 / total,
-                                         0.5 * np.e ** 3 / total], rtol=1e-6)
+    total = np.e + 1.5 * np.e**3 + np.e**2
+    assert np.allclose(
+        result['probs'], [np.e / total, np.e**3 / total, np.e**2 / total, 0.5 * np.e**3 / total],
+        rtol=1e-6)
     assert result['labels'].tolist() == [1, 3, 2]
     assert np.allclose(result['scores'], result['probs'][[1, 3, 2]])
     assert classification(logits, k=10)['labels'].tolist() == [1, 3, 2, 0]  # at most K
@@ -150,8 +160,10 @@ def test_centre_crop_offsets_round_half_to_even_as_mmcv():
 
 
 def test_resize_and_crop_gives_the_test_pipelines_crop_size():
-    meta = dict(resize=dict(type='resize_edge', scale=256, edge='short',
-                            interpolation='bicubic', backend='cv2'), crop=[224, 224])
+    meta = dict(
+        resize=dict(
+            type='resize_edge', scale=256, edge='short', interpolation='bicubic', backend='cv2'),
+        crop=[224, 224])
     image = np.random.RandomState(0).randint(0, 256, (300, 400, 3)).astype(np.uint8)
     assert resize_and_crop(image, meta).shape == (224, 224, 3)
 

@@ -32,8 +32,10 @@ def assert_decided_with_margin(boxes, scores, idxs, iou_threshold, margin=1e-4):
 
 def test_roi_levels_equal_mmdets_single_roi_extractor():
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
-    extractor = SingleRoIExtractor(dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-                                   out_channels=8, featmap_strides=[4, 8, 16, 32])
+    extractor = SingleRoIExtractor(
+        dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+        out_channels=8,
+        featmap_strides=[4, 8, 16, 32])
     # sqrt(area) on both sides of each level boundary 56 * 2^k, plus random boxes
     edges = np.array([[0, 0, s, s] for s in (10, 111.9, 112.1, 223.9, 224.1, 447, 449, 900)],
                      np.float32)
@@ -54,9 +56,9 @@ def test_batched_nms_equals_mmcv_below_and_above_split_thr(n, split_thr):
     boxes = _random_boxes(n, 200, 1)
     scores = np.random.RandomState(2).rand(n).astype(np.float32)
     idxs = np.random.RandomState(3).randint(0, 4, n)
-    _, expected = mmcv_batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores),
-                                   torch.from_numpy(idxs),
-                                   dict(type='nms', iou_threshold=0.5, split_thr=split_thr))
+    _, expected = mmcv_batched_nms(
+        torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(idxs),
+        dict(type='nms', iou_threshold=0.5, split_thr=split_thr))
     got = batched_nms(boxes, scores, idxs, 0.5, split_thr=split_thr)
     assert 0 < len(got) < n  # something was suppressed
     assert_decided_with_margin(boxes, scores, idxs, 0.5)
@@ -69,16 +71,26 @@ def test_paste_masks_equals_mmdets_fcn_mask_head_on_cpu():
     rng = np.random.RandomState(4)
     logits = rng.randn(6, 3, 28, 28).astype(np.float32) * 3
     labels = np.array([0, 1, 2, 0, 1, 2])
-    boxes = np.array([[3.2, 5.7, 40.1, 30.5], [0, 0, 95, 63], [50.5, 10, 51.5, 60],
-                      [10, 10, 10, 20],  # no width: mmdet maps the infinite grid to 0
-                      [60, 2, 96, 64], [-5, -3, 20, 15]], np.float32)
+    boxes = np.array(
+        [
+            [3.2, 5.7, 40.1, 30.5],
+            [0, 0, 95, 63],
+            [50.5, 10, 51.5, 60],
+            [10, 10, 10, 20],  # no width: mmdet maps the infinite grid to 0
+            [60, 2, 96, 64],
+            [-5, -3, 20, 15]
+        ],
+        np.float32)
     h, w = 64, 96
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet')  # FCNMaskHead builds its loss from the registry
     head = FCNMaskHead(num_convs=0, in_channels=8, conv_out_channels=8, num_classes=3)
     expected = head._predict_by_feat_single(
-        torch.from_numpy(logits), torch.from_numpy(boxes.copy()), torch.from_numpy(labels),
-        dict(scale_factor=(1.0, 1.0), ori_shape=(h, w)), ConfigDict(mask_thr_binary=0.5),
+        torch.from_numpy(logits),
+        torch.from_numpy(boxes.copy()),
+        torch.from_numpy(labels),
+        dict(scale_factor=(1.0, 1.0), ori_shape=(h, w)),
+        ConfigDict(mask_thr_binary=0.5),
         rescale=True).numpy()
     probs = 1 / (1 + np.exp(-logits[np.arange(6), labels]))
     got = paste_masks(probs, boxes, (h, w), 0.5)
@@ -97,6 +109,7 @@ def test_roi_align_node_equals_mmcv_roi_align_in_onnxruntime(tmp_path):
     from mmpvt.deploy.two_stage import RoIAlignFunction
 
     class Pool(torch.nn.Module):
+
         def forward(self, feat, rois):
             return RoIAlignFunction.apply(feat, rois, (7, 7), 0.25, 0)
 
@@ -104,8 +117,18 @@ def test_roi_align_node_equals_mmcv_roi_align_in_onnxruntime(tmp_path):
     feat = torch.randn(1, 8, 40, 50)
     rois = torch.cat([torch.zeros(60, 1), torch.from_numpy(_random_boxes(60, 180, 5))], dim=1)
     rois[:3, 3:] = rois[:3, 1:3] + 0.3  # boxes smaller than a pixel (aligned: no 1-pixel floor)
-    path = export_onnx(Pool(), (feat, rois[:5]), str(tmp_path / 'roi.onnx'), ['feat', 'rois'],
-                       ['pooled'], {'feat': {2: 'h', 3: 'w'}, 'rois': {0: 'n'}}, opset=17)
+    path = export_onnx(
+        Pool(), (feat, rois[:5]),
+        str(tmp_path / 'roi.onnx'), ['feat', 'rois'], ['pooled'], {
+            'feat': {
+                2: 'h',
+                3: 'w'
+            },
+            'rois': {
+                0: 'n'
+            }
+        },
+        opset=17)
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     for f, r in ((feat, rois), (feat[..., :33, :21].contiguous(), rois[:7]), (feat, rois[:0])):
         expected = roi_align(f, r, (7, 7), 0.25, 0, 'avg', True).numpy()
@@ -120,6 +143,8 @@ def test_roi_align_export_form_refuses_a_backward_naming_what_to_train_with():
     feat = torch.randn(1, 4, 16, 16, requires_grad=True)
     rois = torch.tensor([[0.0, 1.0, 1.0, 30.0, 30.0]])
     pooled = RoIAlignFunction.apply(feat, rois, (2, 2), 0.25, 0)
-    with pytest.raises(RuntimeError, match=r'export form of mmcv RoIAlign and has no backward; '
-                                           r'train with the detector itself'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'export form of mmcv RoIAlign and has no backward; '
+            r'train with the detector itself'):
         pooled.sum().backward()

@@ -24,21 +24,23 @@ def _rank(rank: int, port: int, out: str) -> None:
     dist.init_process_group('gloo', rank=rank, world_size=2)
     result = {}
     try:
-        for name, wrapper in (('plain', MMDistributedDataParallel),
-                              ('cpu', CPUDistributedDataParallel)):
+        for name, wrapper in (('plain', MMDistributedDataParallel), ('cpu',
+                                                                     CPUDistributedDataParallel)):
             torch.manual_seed(0)
             model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.SyncBatchNorm(4))
             try:
-                wrapped = (wrapper(module=model) if name == 'cpu'
-                           else wrapper(module=model, device_ids=None))
+                wrapped = (
+                    wrapper(
+                        module=model) if name == 'cpu' else wrapper(module=model, device_ids=None))
                 wrapped(torch.randn(2, 3, 8, 8)).sum().backward()
                 norm = wrapped.module[1]
                 is_bn = isinstance(norm, nn.modules.batchnorm._BatchNorm)
-                result[name] = dict(norm='SyncBN' if isinstance(norm, nn.SyncBatchNorm)
-                                    else 'BatchNorm' if is_bn else type(norm).__name__,
-                                    broadcast_buffers=wrapped.broadcast_buffers,
-                                    find_unused=wrapped.find_unused_parameters,
-                                    grad=wrapped.module[0].weight.grad is not None)
+                result[name] = dict(
+                    norm='SyncBN' if isinstance(norm, nn.SyncBatchNorm) else
+                    'BatchNorm' if is_bn else type(norm).__name__,
+                    broadcast_buffers=wrapped.broadcast_buffers,
+                    find_unused=wrapped.find_unused_parameters,
+                    grad=wrapped.module[0].weight.grad is not None)
             except (RuntimeError, ValueError) as e:
                 result[name] = dict(error=type(e).__name__)
     finally:
@@ -60,5 +62,5 @@ def test_syncbn_stops_the_plain_wrapper_on_cpu_processes(results):
 
 
 def test_the_cpu_wrapper_trains_with_syncbn_as_batchnorm_as_mmengine_wraps_on_gpus(results):
-    assert [r['cpu'] for r in results] == [dict(
-        norm='BatchNorm', broadcast_buffers=False, find_unused=False, grad=True)] * 2
+    assert [r['cpu'] for r in results
+            ] == [dict(norm='BatchNorm', broadcast_buffers=False, find_unused=False, grad=True)] * 2

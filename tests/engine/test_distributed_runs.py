@@ -17,8 +17,11 @@ from ..helpers import run_main
 
 pytestmark = pytest.mark.slow  # torchrun launches of two processes
 
-WORKERS = {f'{split}_dataloader.{key}': value for split in ('train', 'val', 'test')
-           for key, value in (('num_workers', 0), ('persistent_workers', False))}
+WORKERS = {
+    f'{split}_dataloader.{key}': value
+    for split in ('train', 'val', 'test')
+    for key, value in (('num_workers', 0), ('persistent_workers', False))
+}
 
 # config, what the split is counted in, the steps run (each step a torchrun launch of two
 # processes, about 25 s on the AMD machine: resume, test and export once)
@@ -43,13 +46,17 @@ def finished_run(tiny_shapes, tmp_path_factory):
     def run_of(name):
         if name not in done:
             config, counted_in, steps = KINDS[name]
-            run = DistributedRun(config, str(tmp_path_factory.mktemp(name)), nproc=2,
-                                 expected_samples=validation_samples(tiny_shapes, counted_in),
-                                 cfg_options=dict(WORKERS, **{'train_dataloader.batch_size': 2}),
-                                 export_shape=(96, 128),
-                                 env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+            run = DistributedRun(
+                config,
+                str(tmp_path_factory.mktemp(name)),
+                nproc=2,
+                expected_samples=validation_samples(tiny_shapes, counted_in),
+                cfg_options=dict(WORKERS, **{'train_dataloader.batch_size': 2}),
+                export_shape=(96, 128),
+                env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
             done[name] = run, list(run.steps(steps))
         return done[name]
+
     return run_of
 
 
@@ -62,17 +69,22 @@ def test_two_gloo_processes_train_resume_and_evaluate_as_a_cluster_does(name, fi
 
 def test_syncbn_runs_as_batchnorm_in_gloo_processes_with_one_log_line(finished_run):
     run, _ = finished_run('PVT-SemanticFPN')
-    lines = [line for line in run.outputs['train'].splitlines()
-             if 'SyncBN layers run as BatchNorm' in line]
+    lines = [
+        line for line in run.outputs['train'].splitlines()
+        if 'SyncBN layers run as BatchNorm' in line
+    ]
     assert len(lines) == 1  # rank 0's (the other ranks log errors only)
 
 
 def test_the_distributed_checkpoint_tests_and_draws_every_image_in_one_process(
         finished_run, tiny_shapes, tmp_path):
     run, _ = finished_run('PVT-RetinaNet')
-    out = run_main('test.py', [run.short_config, run.last_checkpoint, '--work-dir',
-                               str(tmp_path / 'test'), '--show-dir', str(tmp_path / 'vis')],
-                   env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    out = run_main(
+        'test.py', [
+            run.short_config, run.last_checkpoint, '--work-dir',
+            str(tmp_path / 'test'), '--show-dir',
+            str(tmp_path / 'vis')
+        ],
+        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert "'coco/bbox_mAP'" in out.stdout and "'coco/bbox_mAP_50'" in out.stdout
-    assert len(list((tmp_path / 'vis').rglob('*.png'))) == validation_samples(tiny_shapes,
-                                                                              'images')
+    assert len(list((tmp_path / 'vis').rglob('*.png'))) == validation_samples(tiny_shapes, 'images')

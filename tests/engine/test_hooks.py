@@ -17,18 +17,24 @@ def retinanet():
 
 
 def checkpoint_without(model, part):
-    return {'state_dict': {k: v for k, v in model.state_dict().items()
-                           if not k.startswith(part)}, 'meta': {}}
+    return {
+        'state_dict': {
+            k: v
+            for k, v in model.state_dict().items() if not k.startswith(part)
+        },
+        'meta': {}
+    }
 
 
 def test_the_runner_hook_fits_what_the_runner_loads(retinanet):
+
     class Runner:  # what the hook reads of mmengine's Runner
         model = retinanet
         _load_from = 'epoch_12.pth'
 
     with pytest.raises(CheckpointMismatchError, match=r'checkpoint epoch_12\.pth does not fit'):
-        CheckpointFitHook(strict=True).after_load_checkpoint(
-            Runner(), checkpoint_without(retinanet, 'neck.'))
+        CheckpointFitHook(strict=True).after_load_checkpoint(Runner(),
+                                                             checkpoint_without(retinanet, 'neck.'))
     checkpoint = checkpoint_without(retinanet, 'neck.')
     CheckpointFitHook(strict=False).after_load_checkpoint(Runner(), checkpoint)
     assert set(checkpoint['state_dict']) == set(retinanet.state_dict())  # completed

@@ -46,9 +46,20 @@ def _rank(rank: int, port: int, root: str) -> None:
 @pytest.fixture(scope='module')
 def outcome(tmp_path_factory):
     root = tmp_path_factory.mktemp('resume')
-    files = {'rank 1 lags': {0: ['epoch_1', 'epoch_2'], 1: ['epoch_1']},
-             'rank 0 has none': {0: [], 1: ['epoch_1']},
-             'rank 1 cannot read': {0: ['epoch_1', 'epoch_2'], 1: ['epoch_1', 'epoch_2']}}
+    files = {
+        'rank 1 lags': {
+            0: ['epoch_1', 'epoch_2'],
+            1: ['epoch_1']
+        },
+        'rank 0 has none': {
+            0: [],
+            1: ['epoch_1']
+        },
+        'rank 1 cannot read': {
+            0: ['epoch_1', 'epoch_2'],
+            1: ['epoch_1', 'epoch_2']
+        }
+    }
     for scenario, by_rank in files.items():
         for rank, names in by_rank.items():
             work_dir = root / scenario.replace(' ', '_') / f'rank{rank}'
@@ -56,8 +67,11 @@ def outcome(tmp_path_factory):
             for name in names:
                 torch.save({'meta': {}}, work_dir / f'{name}.pth')
     mp.spawn(_rank, args=(free_port(), str(root)), nprocs=2)
-    return {(s, r): json.loads((root / f'{s}-{r}.json').read_text())
-            for s in SCENARIOS for r in (0, 1)}, root
+    return {
+        (s, r): json.loads((root / f'{s}-{r}.json').read_text())
+        for s in SCENARIOS
+        for r in (0, 1)
+    }, root
 
 
 def test_a_lagging_rank_resumes_from_rank_0s_newer_checkpoint(outcome):
@@ -79,8 +93,8 @@ def test_a_checkpoint_one_rank_cannot_read_stops_every_rank_with_one_message(out
     expected = (f'--resume: rank 0 resumes from {chosen}, which rank(s) [1] cannot read '
                 '(node-local work dirs?); put the work dir on a file system every node sees, or '
                 'give --resume PATH to a checkpoint every node can read')
-    assert results[('rank 1 cannot read', 0)] == results[('rank 1 cannot read', 1)] == dict(
-        error=expected)
+    assert results[('rank 1 cannot read', 0)] == results[('rank 1 cannot read',
+                                                          1)] == dict(error=expected)
 
 
 @pytest.mark.parametrize('resume,added', [('auto', True), (None, False)])

@@ -21,13 +21,15 @@ def test_sdpa_attention_equals_explicit_softmax_form(hw, sr):
         assert (attn(x, hw) - expected).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize('hw,sr,expected_kv', [
-    ((16, 24), 8, 2 * 3),    # divisible: exactly the official reduction
-    ((13, 21), 8, 2 * 3),    # not divisible: zero-padded to 16 x 24, nothing dropped
-    ((10, 12), 8, 2 * 2),    # PVTv2-B0 stage 1 of a 37 x 45 image: padded to 16 x 16
-    ((5, 3), 8, 1),          # smaller than R: one K/V token (the official code crashes)
-    ((7, 7), 1, 49),         # R = 1: no reduction
-])
+@pytest.mark.parametrize(
+    'hw,sr,expected_kv',
+    [
+        ((16, 24), 8, 2 * 3),  # divisible: exactly the official reduction
+        ((13, 21), 8, 2 * 3),  # not divisible: zero-padded to 16 x 24, nothing dropped
+        ((10, 12), 8, 2 * 2),  # PVTv2-B0 stage 1 of a 37 x 45 image: padded to 16 x 16
+        ((5, 3), 8, 1),  # smaller than R: one K/V token (the official code crashes)
+        ((7, 7), 1, 49),  # R = 1: no reduction
+    ])
 def test_kv_reduction_pads_grid_to_multiple_of_r(hw, sr, expected_kv):
     attn = SpatialReductionAttention(64, num_heads=1, sr_ratio=sr)
     assert attn.reduce(torch.randn(1, hw[0] * hw[1], 64), hw).shape == (1, expected_kv, 64)
@@ -37,9 +39,9 @@ def test_kv_reduction_of_divisible_grid_is_official_conv():
     attn = SpatialReductionAttention(64, num_heads=1, sr_ratio=8)
     x = torch.randn(1, 16 * 24, 64)
     with torch.no_grad():
-        conv = F.conv2d(x.transpose(1, 2).reshape(1, 64, 16, 24), attn.sr.weight, attn.sr.bias,
-                        stride=8)
-        expected = F.layer_norm(conv.flatten(2).transpose(1, 2), (64,), attn.norm.weight,
-                                attn.norm.bias, 1e-5)
+        conv = F.conv2d(
+            x.transpose(1, 2).reshape(1, 64, 16, 24), attn.sr.weight, attn.sr.bias, stride=8)
+        expected = F.layer_norm(
+            conv.flatten(2).transpose(1, 2), (64, ), attn.norm.weight, attn.norm.bias, 1e-5)
         # channels-last vs NCHW kernels sum the 64 products in another order: float32 rounding
         assert torch.allclose(attn.reduce(x, (16, 24)), expected, atol=1e-5, rtol=0)

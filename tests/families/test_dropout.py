@@ -13,10 +13,14 @@ def dropouts(model):
     return [m.p for m in model.modules() if isinstance(m, nn.Dropout)]
 
 
-@pytest.mark.parametrize('arch,expected', [
-    # per block: attention projection + feed-forward; v1 also one after each position embedding
-    ('tiny', 4 + 8 * 2),
-    ('b0', 8 * 2)], ids=['PVT-tiny', 'PVTv2-b0'])
+@pytest.mark.parametrize(
+    'arch,expected',
+    [
+        # per block: attention projection + feed-forward; v1 also one after each position embedding
+        ('tiny', 4 + 8 * 2),
+        ('b0', 8 * 2)
+    ],
+    ids=['PVT-tiny', 'PVTv2-b0'])
 def test_drop_rate_places_dropout_where_the_authors_do(arch, expected):
     assert dropouts(build_encoder(arch, drop_rate=0.1)) == [0.1] * expected
     assert dropouts(build_encoder(arch)) == []  # default 0: no dropout module at all

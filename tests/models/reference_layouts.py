@@ -32,8 +32,8 @@ def timm_layout(official):
 
 HF_RENAMES = [('attn.q.', 'attention.query.'), ('attn.proj.', 'attention.proj.'),
               ('attn.sr.', 'attention.spatial_reduction.'), ('attn.norm.', 'attention.layer_norm.'),
-              ('norm1.', 'layer_norm_1.'), ('norm2.', 'layer_norm_2.'),
-              ('mlp.fc1.', 'mlp.dense1.'), ('mlp.fc2.', 'mlp.dense2.')]
+              ('norm1.', 'layer_norm_1.'), ('norm2.', 'layer_norm_2.'), ('mlp.fc1.', 'mlp.dense1.'),
+              ('mlp.fc2.', 'mlp.dense2.')]
 
 
 def transformers_layout(official, prefix='pvt_v2.'):
@@ -62,8 +62,10 @@ def hf_layer_entries(block, rest, v, attention, renames):
     layer `block`: kv split into key and value (rows K first), other names renamed."""
     if rest.startswith('attn.kv.'):
         half = v.shape[0] // 2
-        return {f'{block}{attention}key.{rest[8:]}': v[:half],
-                f'{block}{attention}value.{rest[8:]}': v[half:]}
+        return {
+            f'{block}{attention}key.{rest[8:]}': v[:half],
+            f'{block}{attention}value.{rest[8:]}': v[half:]
+        }
     for old, new in renames:
         if rest.startswith(old):
             return {block + new + rest[len(old):]: v}
@@ -72,16 +74,19 @@ def hf_layer_entries(block, rest, v, attention, renames):
 
 def transformers_model_layout(official):
     """Official -> PvtV2Model (no classifier, no prefix)."""
-    return transformers_layout({k: v for k, v in official.items() if not k.startswith('head.')},
+    return transformers_layout({
+        k: v
+        for k, v in official.items() if not k.startswith('head.')
+    },
                                prefix='')
 
 
 HF_V1_RENAMES = [('attn.q.', 'attention.self.query.'),
                  ('attn.sr.', 'attention.self.sequence_reduction.'),
                  ('attn.norm.', 'attention.self.layer_norm.'),
-                 ('attn.proj.', 'attention.output.dense.'),
-                 ('norm1.', 'layer_norm_1.'), ('norm2.', 'layer_norm_2.'),
-                 ('mlp.fc1.', 'mlp.dense1.'), ('mlp.fc2.', 'mlp.dense2.')]
+                 ('attn.proj.', 'attention.output.dense.'), ('norm1.', 'layer_norm_1.'),
+                 ('norm2.', 'layer_norm_2.'), ('mlp.fc1.', 'mlp.dense1.'),
+                 ('mlp.fc2.', 'mlp.dense2.')]
 
 
 def transformers_v1_layout(official, prefix='pvt.'):
@@ -119,12 +124,19 @@ def _transformers(official):
 def _transformers_model(official):
     if 'pos_embed1' not in official:
         return transformers_model_layout(official)
-    return transformers_v1_layout({k: v for k, v in official.items() if not k.startswith('head.')},
+    return transformers_v1_layout({
+        k: v
+        for k, v in official.items() if not k.startswith('head.')
+    },
                                   prefix='')
 
 
-_BUILD = dict(official=dict, mmdet=mmdet_layout, timm=timm_layout,
-              transformers=_transformers, transformers_model=_transformers_model)
+_BUILD = dict(
+    official=dict,
+    mmdet=mmdet_layout,
+    timm=timm_layout,
+    transformers=_transformers,
+    transformers_model=_transformers_model)
 
 
 def in_layout(layout, official):
@@ -139,11 +151,12 @@ def identified_as(layout):
 
 # (smallest variant, layout): PVT v1 exists in the official, mmdet and transformers layouts
 # (classifier and bare model), PVTv2 also in timm's.
-LAYOUT_CASES = [pytest.param(arch, layout, id=f'{family}-{layout}')
-                for family, arch, layouts in (
-                    ('PVT', 'tiny', ('official', 'mmdet', 'transformers', 'transformers_model')),
-                    ('PVTv2', 'b0', ('official', 'mmdet', 'timm', 'transformers',
-                                     'transformers_model')))
-                for layout in layouts]
+LAYOUT_CASES = [
+    pytest.param(arch, layout, id=f'{family}-{layout}')
+    for family, arch, layouts in (('PVT', 'tiny', ('official', 'mmdet', 'transformers',
+                                                   'transformers_model')),
+                                  ('PVTv2', 'b0', ('official', 'mmdet', 'timm', 'transformers',
+                                                   'transformers_model'))) for layout in layouts
+]
 # ... and those that mmpvt converts (all but the official one).
 CONVERTED_LAYOUT_CASES = [p for p in LAYOUT_CASES if p.values[1] != 'official']

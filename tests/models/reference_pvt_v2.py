@@ -36,8 +36,12 @@ def reference_forward_v2(sd, num_heads, linear_sra, x):
     B = x.shape[0]
     for s in range(1, 5):
         k, stride = PATCH[s]
-        x = F.conv2d(x, sd[f'patch_embed{s}.proj.weight'], sd[f'patch_embed{s}.proj.bias'],
-                     stride=stride, padding=k // 2)
+        x = F.conv2d(
+            x,
+            sd[f'patch_embed{s}.proj.weight'],
+            sd[f'patch_embed{s}.proj.bias'],
+            stride=stride,
+            padding=k // 2)
         C, H, W = x.shape[1:]
         t = layer_norm(x.flatten(2).transpose(1, 2), sd, f'patch_embed{s}.norm', 1e-5)
         heads = num_heads[s - 1]
@@ -65,9 +69,9 @@ def reference_forward_v2(sd, num_heads, linear_sra, x):
             if linear_sra:
                 h = F.relu(h)
             hidden = h.shape[-1]
-            h = depthwise_conv3x3(h.transpose(1, 2).reshape(B, hidden, H, W),
-                                  sd[p + '.mlp.dwconv.dwconv.weight'],
-                                  sd[p + '.mlp.dwconv.dwconv.bias'])
+            h = depthwise_conv3x3(
+                h.transpose(1, 2).reshape(B, hidden, H, W), sd[p + '.mlp.dwconv.dwconv.weight'],
+                sd[p + '.mlp.dwconv.dwconv.bias'])
             h = F.gelu(h.flatten(2).transpose(1, 2))
             t = t + linear(h, sd, p + '.mlp.fc2')
             j += 1

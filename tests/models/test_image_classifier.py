@@ -57,10 +57,12 @@ def official_files(tmp_path_factory):
 
 
 # ---- sizes -------------------------------------------------------------------------------------
-@pytest.mark.parametrize('arch,params', [
-    ('tiny', 13_229_288), ('small', 24_485_864), ('medium', 44_208_104), ('large', 61_369_320),
-    ('b0', 3_666_760), ('b1', 14_009_000), ('b2_li', 22_553_512), ('b2', 25_362_856),
-    ('b3', 45_238_696), ('b4', 62_556_072), ('b5', 81_956_008)])
+@pytest.mark.parametrize('arch,params', [('tiny', 13_229_288), ('small', 24_485_864),
+                                         ('medium', 44_208_104), ('large', 61_369_320),
+                                         ('b0', 3_666_760),
+                                         ('b1', 14_009_000), ('b2_li', 22_553_512),
+                                         ('b2', 25_362_856), ('b3', 45_238_696), ('b4', 62_556_072),
+                                         ('b5', 81_956_008)])
 def test_parameter_count_is_the_authors_release(arch, params):
     """1000 classes: exactly the sum of the released tensors (classification.md Sec. 3)."""
     with torch.device('meta'):
@@ -74,12 +76,17 @@ SIZES = [(192, 160), (224, 224), (256, 320)]
 def parity_cases(larger_variant_sizes):
     """(arch, hw) of the logits tests: PVT-T and PVTv2-B0 at every size of SIZES (the first in
     the fast tier), the larger variants (``make test`` only) at `larger_variant_sizes`."""
+
     def case(arch, hw, fast):
-        return pytest.param(arch, hw, id=f'{size_id(hw)}-{family(arch)}-{arch}',
-                            marks=() if fast else pytest.mark.slow)
-    return ([case(arch, hw, hw == SIZES[0]) for arch in ('tiny', 'b0') for hw in SIZES]
-            + [case(arch, hw, False) for arch in ('small', 'b2', 'b2_li')
-               for hw in larger_variant_sizes])
+        return pytest.param(
+            arch,
+            hw,
+            id=f'{size_id(hw)}-{family(arch)}-{arch}',
+            marks=() if fast else pytest.mark.slow)
+
+    return (
+        [case(arch, hw, hw == SIZES[0]) for arch in ('tiny', 'b0') for hw in SIZES] +
+        [case(arch, hw, False) for arch in ('small', 'b2', 'b2_li') for hw in larger_variant_sizes])
 
 
 @pytest.mark.parametrize('arch,hw', parity_cases(SIZES))
@@ -128,11 +135,13 @@ def transformers_model(arch):
         model = transformers.PvtForImageClassification(
             transformers.PvtConfig(depths=[2, 2, 2, 2], num_labels=1000))
     else:
-        model = transformers.PvtV2ForImageClassification(transformers.PvtV2Config(
-            hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_labels=1000))
+        model = transformers.PvtV2ForImageClassification(
+            transformers.PvtV2Config(
+                hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_labels=1000))
     for name, m in model.named_modules():
-        if re.search(r'(patch_embeddings\.\d+|patch_embedding|attention|attention\.self)'
-                     r'\.layer_norm$', name):
+        if re.search(
+                r'(patch_embeddings\.\d+|patch_embedding|attention|attention\.self)'
+                r'\.layer_norm$', name):
             m.eps = 1e-5
     return model
 
@@ -196,10 +205,12 @@ def test_init_cfg_of_the_whole_classifier_reads_the_official_file(arch, official
     assert_same_classifier(model, official_classifier(arch)[0])
 
 
-def test_init_cfg_of_the_backbone_reads_the_official_file_head_left_to_train(arch,
-                                                                             official_files):
-    model = build_classifier(arch, num_classes=10, drop_path_rate=0.0, init_cfg=dict(
-        type='Pretrained', checkpoint=str(official_files[arch])))
+def test_init_cfg_of_the_backbone_reads_the_official_file_head_left_to_train(arch, official_files):
+    model = build_classifier(
+        arch,
+        num_classes=10,
+        drop_path_rate=0.0,
+        init_cfg=dict(type='Pretrained', checkpoint=str(official_files[arch])))
     model.init_weights()
     ours, official = model.backbone.state_dict(), official_classifier(arch)[0].backbone
     assert all(torch.equal(v, official.state_dict()[k]) for k, v in ours.items())
@@ -208,13 +219,13 @@ def test_init_cfg_of_the_backbone_reads_the_official_file_head_left_to_train(arc
 
 def test_mmpretrains_inferencer_model_reads_the_official_file(arch, official_files):
     """get_model is how ImageClassificationInferencer builds and loads its model."""
-    model = get_model(classifier_config(arch, drop_path_rate=0.0),
-                      pretrained=str(official_files[arch]))
+    model = get_model(
+        classifier_config(arch, drop_path_rate=0.0), pretrained=str(official_files[arch]))
     assert_same_classifier(model, official_classifier(arch)[0])
 
 
-def test_fine_tuning_on_other_classes_keeps_the_initial_head_with_one_line(arch, official_files,
-                                                                           log_lines):
+def test_fine_tuning_on_other_classes_keeps_the_initial_head_with_one_line(
+        arch, official_files, log_lines):
     model = build_classifier(arch, num_classes=10)
     checkpoint = torch.load(official_files[arch])
     with pytest.raises(CheckpointMismatchError, match=r'head\.fc\.weight 1000x\d+ vs 10x\d+'):
@@ -223,16 +234,26 @@ def test_fine_tuning_on_other_classes_keeps_the_initial_head_with_one_line(arch,
     assert [line for line in log_lines if line.startswith('load_from')] == [
         'load_from in1k.pth: kept the initial weights of 2 tensors and skipped 0 (2 shape '
         f'mismatches (file vs model): head.fc.weight 1000x{model.head.fc.in_features} vs '
-        f'10x{model.head.fc.in_features}, head.fc.bias 1000 vs 10)']
+        f'10x{model.head.fc.in_features}, head.fc.bias 1000 vs 10)'
+    ]
 
 
 @pytest.mark.parametrize('ckpt_arch,model_arch,message', [
-    pytest.param('tiny', 'b0', r"is a PVT checkpoint \(official layout\); it cannot be loaded "
-                               r"into PVTv2", id='PVT-into-PVTv2'),
-    pytest.param('b0', 'tiny', r"is a PVTv2 checkpoint \(official layout\); it cannot be loaded "
-                               r"into PVT", id='PVTv2-into-PVT'),
-    pytest.param('small', 'tiny', r'(?s)does not fit this PVT \(arch tiny\).*looks like PVT arch '
-                                  r'small\.$', id='PVT-small-into-tiny'),
+    pytest.param(
+        'tiny',
+        'b0', r"is a PVT checkpoint \(official layout\); it cannot be loaded "
+        r"into PVTv2",
+        id='PVT-into-PVTv2'),
+    pytest.param(
+        'b0',
+        'tiny', r"is a PVTv2 checkpoint \(official layout\); it cannot be loaded "
+        r"into PVT",
+        id='PVTv2-into-PVT'),
+    pytest.param(
+        'small',
+        'tiny', r'(?s)does not fit this PVT \(arch tiny\).*looks like PVT arch '
+        r'small\.$',
+        id='PVT-small-into-tiny'),
 ])
 def test_a_file_of_another_family_or_variant_is_an_error_saying_what_it_is(
         official_files, ckpt_arch, model_arch, message):
@@ -258,8 +279,9 @@ def test_a_trained_classifier_initialises_a_detection_backbone(arch, official_fi
 # ---- training and prediction -------------------------------------------------------------------
 def batch(labels, hw=(32, 32)):
     """mmpretrain's input: uint8 BGR images and data samples with their labels."""
-    return dict(inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in labels],
-                data_samples=[DataSample().set_gt_label(label) for label in labels])
+    return dict(
+        inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in labels],
+        data_samples=[DataSample().set_gt_label(label) for label in labels])
 
 
 def test_one_training_step_gives_the_untrained_loss_and_gradients_everywhere(arch):
@@ -300,5 +322,5 @@ def test_a_v2_classifier_reading_mmdets_layout_computes_with_mmdets_eps():
     # class token, which mmdet's layout has not.
     classifier = build_classifier('b0')
     classifier.load_state_dict(mmdet_layout(official_weights('b0')), strict=False)
-    assert {m.eps for m in classifier.backbone.modules()
-            if isinstance(m, torch.nn.LayerNorm)} == {1e-6}
+    assert {m.eps
+            for m in classifier.backbone.modules() if isinstance(m, torch.nn.LayerNorm)} == {1e-6}

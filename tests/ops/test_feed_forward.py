@@ -13,9 +13,11 @@ from mmpvt.families.common import FeedForward
 from mmpvt.families.pvt_v2 import ConvFeedForward
 from mmpvt.ops import feed_forward
 
-KINDS = {'v1': lambda c, h: FeedForward(c, h),
-         'v2': lambda c, h: ConvFeedForward(c, h),
-         'v2-relu': lambda c, h: ConvFeedForward(c, h, relu=True)}
+KINDS = {
+    'v1': lambda c, h: FeedForward(c, h),
+    'v2': lambda c, h: ConvFeedForward(c, h),
+    'v2-relu': lambda c, h: ConvFeedForward(c, h, relu=True)
+}
 
 
 @pytest.fixture(params=list(KINDS))
@@ -35,8 +37,9 @@ def plain_form(kind, ff, x, hw):
     if kind != 'v1':
         B, N, C = h.shape
         conv = ff.dwconv.dwconv
-        h = F.conv2d(h.transpose(1, 2).reshape(B, C, *hw), conv.weight, conv.bias, padding=1,
-                     groups=C).flatten(2).transpose(1, 2)
+        h = F.conv2d(
+            h.transpose(1, 2).reshape(B, C, *hw), conv.weight, conv.bias, padding=1,
+            groups=C).flatten(2).transpose(1, 2)
     return ff.fc2(F.gelu(h))
 
 
@@ -57,7 +60,7 @@ def hidden_activations_kept(call, x, hidden):
 def test_training_path_has_exact_gradients(kind):
     ff = build(kind, 4, 8).double()
     x = torch.randn(2, 12, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: ff(t, (3, 4)), (x,))
+    assert torch.autograd.gradcheck(lambda t: ff(t, (3, 4)), (x, ))
 
 
 def test_training_path_has_exact_second_derivatives(kind):
@@ -70,6 +73,7 @@ def test_training_path_has_exact_second_derivatives(kind):
     def call(t, *params):
         return torch.func.functional_call(ff, dict(zip(dict(ff.named_parameters()), params)),
                                           (t, (2, 3)))
+
     assert torch.autograd.gradgradcheck(call, (x, *weights))
 
 
@@ -80,10 +84,11 @@ def test_a_gradient_penalty_gives_the_plain_forms_weight_gradients(kind):
 
     def penalty(call):
         t = x.clone().requires_grad_()
-        (grad,) = torch.autograd.grad(call(t).square().sum(), t, create_graph=True)
+        (grad, ) = torch.autograd.grad(call(t).square().sum(), t, create_graph=True)
         ff.zero_grad()
         grad.square().sum().backward()
         return [p.grad.clone() for p in ff.parameters()]
+
     ours = penalty(lambda t: ff(t, (3, 4)))
     expected = penalty(lambda t: plain_form(kind, ff, t, (3, 4)))
     for a, b in zip(ours, expected):
@@ -95,8 +100,9 @@ def test_a_gradient_penalty_gives_the_plain_forms_weight_gradients(kind):
 # atol 1e-7, rtol 1e-6. v2's depth-wise conv runs on channels-last tokens, F.conv2d here on an
 # NCHW copy: the nine products may be summed in another order, float32 rounding (atol 1e-6), and
 # its backward adds the conv's explicit backward (atol 1e-6, rtol 1e-5).
-@pytest.mark.parametrize('kind,atol,grad_atol,grad_rtol', [
-    ('v1', 0.0, 1e-7, 1e-6), ('v2', 1e-6, 1e-6, 1e-5), ('v2-relu', 1e-6, 1e-6, 1e-5)])
+@pytest.mark.parametrize('kind,atol,grad_atol,grad_rtol', [('v1', 0.0, 1e-7, 1e-6),
+                                                           ('v2', 1e-6, 1e-6, 1e-5),
+                                                           ('v2-relu', 1e-6, 1e-6, 1e-5)])
 def test_training_path_equals_the_plain_form(kind, atol, grad_atol, grad_rtol):
     ff = build(kind, 32, 256)
     x = torch.randn(2, 6 * 10, 32, requires_grad=True)

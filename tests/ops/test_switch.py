@@ -11,13 +11,14 @@ from mmpvt.families import FAMILIES, build_encoder
 from mmpvt.ops import feed_forward
 
 # Two small stages of each kind of layer: v1, v2 and v2 with linear SRA (its ReLU).
-SMALL = dict(embed_dims=(16, 32), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(4, 2),
-             sr_ratios=(2, 1))
+SMALL = dict(
+    embed_dims=(16, 32), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(4, 2), sr_ratios=(2, 1))
 
 
-@pytest.mark.parametrize('family,arch', [('PVT', dict(SMALL, patch_sizes=(4, 2))),
-                                         ('PVTv2', SMALL), ('PVTv2', dict(SMALL, linear=True))],
-                         ids=['PVT', 'PVTv2', 'PVTv2-linear'])
+@pytest.mark.parametrize(
+    'family,arch', [('PVT', dict(SMALL, patch_sizes=(4, 2))), ('PVTv2', SMALL),
+                    ('PVTv2', dict(SMALL, linear=True))],
+    ids=['PVT', 'PVTv2', 'PVTv2-linear'])
 def test_fused_and_plain_paths_give_the_same_outputs_and_gradients(family, arch):
     torch.manual_seed(0)
     model = FAMILIES[family].encoder(arch, out_indices=(0, 1), drop_path_rate=0.0).double()
@@ -28,8 +29,8 @@ def test_fused_and_plain_paths_give_the_same_outputs_and_gradients(family, arch)
             model.zero_grad()
             outs = model(x)
             sum((o * o).sum() for o in outs).backward()
-            results.append(([o.detach() for o in outs],
-                            [p.grad.clone() for p in model.parameters()]))
+            results.append(
+                ([o.detach() for o in outs], [p.grad.clone() for p in model.parameters()]))
     (fused_out, fused_grad), (plain_out, plain_grad) = results
     for a, b in zip(fused_out + fused_grad, plain_out + plain_grad):
         assert (a - b).abs().max() <= 1e-12

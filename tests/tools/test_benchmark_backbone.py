@@ -13,8 +13,10 @@ from ..helpers import run_main
 pytestmark = pytest.mark.slow  # whole models, training or subprocesses: not in test-fast
 
 MODES = ('forward', 'forward+backward')
-TIMING_FIELDS = {'median_s', 'min_s', 'max_s', 'repeats', 'images_per_s', 'achieved_gflops',
-                 'fraction_of_matmul_peak'}
+TIMING_FIELDS = {
+    'median_s', 'min_s', 'max_s', 'repeats', 'images_per_s', 'achieved_gflops',
+    'fraction_of_matmul_peak'
+}
 
 
 def test_compared_models_hold_identical_weights_and_agree():
@@ -63,7 +65,8 @@ def test_cli_writes_json_and_plot(tmp_path):
     # benchmark tool as a script
     out = run_main('analysis/benchmark_backbone.py', [
         '--arch', 'tiny', '--shapes', '32x32', '64x48', '--warmup', '0', '--repeats', '1',
-        '--no-memory', '--json', tmp_path / 'b.json', '--plot', tmp_path / 'b.png']).stdout
+        '--no-memory', '--json', tmp_path / 'b.json', '--plot', tmp_path / 'b.png'
+    ]).stdout
     assert 'speedup' in out and 'tiny' in out
     report = json.loads((tmp_path / 'b.json').read_text())
     assert len(report['results']) == 2

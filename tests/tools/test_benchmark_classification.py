@@ -19,8 +19,10 @@ pytestmark = pytest.mark.slow  # whole models and subprocesses: not in test-fast
 @pytest.mark.parametrize('arch,size', [('tiny', 224), ('b0', 96), ('b2_li', 96)])
 def test_both_sides_are_the_same_variant(arch, size):
     # transformers' classifier of our arch table: as many parameters, logits of the same shape
-    models = {name: classification.build(name, arch, size)
-              for name in classification.IMPLEMENTATIONS}
+    models = {
+        name: classification.build(name, arch, size)
+        for name in classification.IMPLEMENTATIONS
+    }
     sizes = {name: classification.num_params(m) for name, m in models.items()}
     assert sizes['mmpvt'] == sizes['transformers']
     x = torch.randn(2, 3, size, size)
@@ -44,8 +46,8 @@ def test_report_has_every_field():
     entry, = report['results']
     assert entry['arch'] == 'b0' and entry['params'] == 3_666_760  # the release's size
     for name in classification.IMPLEMENTATIONS:
-        assert set(entry[f'{name}/time']) == {'median_s', 'min_s', 'max_s', 'repeats',
-                                              'images_per_s'}
+        assert set(
+            entry[f'{name}/time']) == {'median_s', 'min_s', 'max_s', 'repeats', 'images_per_s'}
         assert entry[f'{name}/memory']['rise_bytes'] > 0
     assert entry['speedup'] > 0 and entry['memory_ratio'] > 0
 
@@ -53,15 +55,16 @@ def test_report_has_every_field():
 def test_cli_writes_the_report(tmp_path):
     out = run_main('analysis/benchmark_classification.py', [
         '--arch', 'b0', '--shapes', '64x64', '--batch', '2', '--warmup', '0', '--repeats', '1',
-        '--no-memory', '--json', tmp_path / 'r.json']).stdout
+        '--no-memory', '--json', tmp_path / 'r.json'
+    ]).stdout
     assert 'batch 2 at 64x64' in out and 'b0 ' in out
     report = json.loads((tmp_path / 'r.json').read_text())
     assert report['batch'] == 2 and report['size'] == 64 and len(report['results']) == 1
 
 
 def test_cli_refuses_two_sizes():
-    out = run_main('analysis/benchmark_classification.py', ['--shapes', '64x64', '96x96'],
-                   check=False)
+    out = run_main(
+        'analysis/benchmark_classification.py', ['--shapes', '64x64', '96x96'], check=False)
     assert out.returncode == 2 and 'one square --shapes and one --batch' in out.stderr
 
 
@@ -73,12 +76,11 @@ def write_authors_checkout(root, body):
 
 
 def test_the_authors_factory_of_the_arch_builds_the_model_without_drop_path(tmp_path):
-    repo = write_authors_checkout(tmp_path, (
-        'import torch\n'
-        'def pvt_v2_b2_li(pretrained=False, **kwargs):\n'
-        '    m = torch.nn.Linear(3, kwargs["num_classes"])\n'
-        '    m.kwargs = kwargs\n'
-        '    return m\n'))
+    repo = write_authors_checkout(tmp_path, ('import torch\n'
+                                             'def pvt_v2_b2_li(pretrained=False, **kwargs):\n'
+                                             '    m = torch.nn.Linear(3, kwargs["num_classes"])\n'
+                                             '    m.kwargs = kwargs\n'
+                                             '    return m\n'))
     model = classification.build('authors', 'b2_li', authors_repo=repo)
     assert model.kwargs == dict(num_classes=1000, drop_path_rate=0.0) and model.training
 
@@ -92,6 +94,8 @@ def test_a_checkout_without_the_authors_model_file_is_named(tmp_path):
 
 
 def test_cli_refuses_an_authors_repo_without_the_model_files(tmp_path):
-    out = run_main('analysis/benchmark_classification.py', ['--arch', 'b0', '--authors-repo',
-                                                            str(tmp_path)], check=False)
+    out = run_main(
+        'analysis/benchmark_classification.py',
+        ['--arch', 'b0', '--authors-repo', str(tmp_path)],
+        check=False)
     assert out.returncode == 2 and 'classification/pvt_v2.py' in out.stderr

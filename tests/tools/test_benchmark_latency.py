@@ -13,8 +13,10 @@ from ..helpers import REPO, run_command, run_main
 
 DET = os.path.join(REPO, 'configs', 'demo', 'retinanet_pvt_t.py')
 SEG = os.path.join(REPO, 'configs', 'demo', 'sem_fpn_pvt_t.py')
-REPORT_KEYS = {'config', 'checkpoint', 'device', 'amp', 'batch', 'warmup', 'images', 'source',
-               'ms_per_image', 'images_per_s', 'median_ms', 'times_ms', 'threads', 'torch', 'cpu'}
+REPORT_KEYS = {
+    'config', 'checkpoint', 'device', 'amp', 'batch', 'warmup', 'images', 'source', 'ms_per_image',
+    'images_per_s', 'median_ms', 'times_ms', 'threads', 'torch', 'cpu'
+}
 
 
 @pytest.fixture
@@ -26,6 +28,7 @@ def test_step_calls(monkeypatch):
     def counted(self, data):
         calls.append(len(data['inputs']))  # images in this call
         return original(self, data)
+
     monkeypatch.setattr(BaseModel, 'test_step', counted)
     return calls
 
@@ -78,8 +81,10 @@ def test_benchmark_tool_prints_ms_per_image_and_images_per_second(tmp_path):
     # the script as a file (its own process): mmengine's ProgressBar writes to the sys.stdout of
     # when mmengine was imported, which an in-process run cannot capture; the other tests of
     # tools/analysis/benchmark_latency.py call its main in this process (helpers.run_main)
-    out = run_command(['tools/analysis/benchmark_latency.py', DET, '--images', '2', '--json',
-                       str(tmp_path / 'latency.json')],
+    out = run_command([
+        'tools/analysis/benchmark_latency.py', DET, '--images', '2', '--json',
+        str(tmp_path / 'latency.json')
+    ],
                       env=dict(MMPVT_DEMO_DATA=str(tmp_path / 'absent'))).stdout
     lines = out.splitlines()
     assert any('batch 1, 5 warm-up images, then 2 timed' in line for line in lines)

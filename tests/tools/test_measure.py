@@ -15,8 +15,7 @@ def test_steps_run_in_turn_after_the_untimed_warm_up():
 
 
 def test_summary_and_comparison_cell():
-    assert measure.summary([3.0, 1.0, 2.0]) == dict(median_s=2.0, min_s=1.0, max_s=3.0,
-                                                    repeats=3)
+    assert measure.summary([3.0, 1.0, 2.0]) == dict(median_s=2.0, min_s=1.0, max_s=3.0, repeats=3)
     assert measure.compared([12.34, 14.1], '8.1f', 1.146, ' ms') == \
         '    12.3 /     14.1 ms = 1.15x'
     assert measure.compared([900, 1000, 2000], '.0f', 0.9) == '900 / 1000 / 2000 = 0.90x'
@@ -33,9 +32,15 @@ def test_deploy_benchmark_times_retinanet_for_the_v1_archs_only(monkeypatch):
 
     def run(kind, arch, shapes, warmup, repeats, config=None):
         calls.append((kind, arch, config and os.path.relpath(config, REPO)))
-        return [dict(kind=kind, arch=arch, shape=[32, 32], ms=dict.fromkeys(deploy.RUNTIMES, 1.0),
-                     speedup=dict(compile=1.0, onnxruntime=1.0),
-                     max_abs_error=dict(compile=0.0, onnxruntime=0.0))]
+        return [
+            dict(
+                kind=kind,
+                arch=arch,
+                shape=[32, 32],
+                ms=dict.fromkeys(deploy.RUNTIMES, 1.0),
+                speedup=dict(compile=1.0, onnxruntime=1.0),
+                max_abs_error=dict(compile=0.0, onnxruntime=0.0))
+        ]
 
     monkeypatch.setattr(deploy, 'run', run)
     lines = []

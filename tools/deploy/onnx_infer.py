@@ -38,29 +38,39 @@ def out_dir_problem(inputs: str, images, out_dir: str):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('inputs', metavar='IMAGE_OR_DIR')
     parser.add_argument('model', help='an .onnx written by tools/deploy/export_onnx.py')
     parser.add_argument('--out-dir', default='onnx_outputs')
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='detections drawn above this score (default: 0.3); the JSON '
-                        'holds all of them')
-    parser.add_argument('--topk', type=int, default=5,
-                        help='classifiers: how many classes to print per image (default: 5)')
+    parser.add_argument(
+        '--score-thr',
+        type=float,
+        default=0.3,
+        help='detections drawn above this score (default: 0.3); the JSON '
+        'holds all of them')
+    parser.add_argument(
+        '--topk',
+        type=int,
+        default=5,
+        help='classifiers: how many classes to print per image (default: 5)')
     args = parser.parse_args(argv)
     if osp.isdir(args.inputs):
-        images = sorted(p for p in glob.glob(osp.join(args.inputs, '*'))
-                        if p.lower().endswith(IMAGE_SUFFIXES))
+        images = sorted(
+            p for p in glob.glob(osp.join(args.inputs, '*')) if p.lower().endswith(IMAGE_SUFFIXES))
         if not images:
-            print(f'onnx_infer: no image ({", ".join(IMAGE_SUFFIXES)}) in directory '
-                  f'{args.inputs}', file=sys.stderr)
+            print(
+                f'onnx_infer: no image ({", ".join(IMAGE_SUFFIXES)}) in directory '
+                f'{args.inputs}',
+                file=sys.stderr)
             return 1
     elif osp.isfile(args.inputs):
         images = [args.inputs]
     elif osp.exists(args.inputs):
-        print(f'onnx_infer: {args.inputs} is neither a regular file nor a directory (a FIFO, '
-              'socket or device?)', file=sys.stderr)
+        print(
+            f'onnx_infer: {args.inputs} is neither a regular file nor a directory (a FIFO, '
+            'socket or device?)',
+            file=sys.stderr)
         return 1
     else:
         print(f'onnx_infer: image or directory not found: {args.inputs}', file=sys.stderr)
@@ -69,11 +79,11 @@ def main(argv=None) -> int:
         print(f'onnx_infer: --topk must be at least 1, got {args.topk}', file=sys.stderr)
         return 1
     if not 0.0 <= args.score_thr <= 1.0:  # (NaN fails too)
-        print(f'onnx_infer: --score-thr must be in [0, 1], got {args.score_thr}',
-              file=sys.stderr)
+        print(f'onnx_infer: --score-thr must be in [0, 1], got {args.score_thr}', file=sys.stderr)
         return 1
-    problem = (shared_output_name(images) or out_dir_problem(args.inputs, images, args.out_dir)
-               or unwritable_reason(args.out_dir))
+    problem = (
+        shared_output_name(images) or out_dir_problem(args.inputs, images, args.out_dir)
+        or unwritable_reason(args.out_dir))
     if problem:
         print(f'onnx_infer: {problem}', file=sys.stderr)
         return 1

@@ -24,8 +24,11 @@ PACKAGES = ('mmpvt', 'mmpvt_runtime', 'mmpvt_tools')
 # top-level package -> the other checked packages it may import. mmpvt_runtime runs without torch
 # (it imports none of ours); mmpvt, the installed library, may not import the tools' package,
 # which is not installed with it. A package not listed here may import any.
-MAY_IMPORT = {'mmpvt_runtime': set(), 'mmpvt': {'mmpvt_runtime'},
-              'mmpvt_tools': {'mmpvt', 'mmpvt_runtime'}}
+MAY_IMPORT = {
+    'mmpvt_runtime': set(),
+    'mmpvt': {'mmpvt_runtime'},
+    'mmpvt_tools': {'mmpvt', 'mmpvt_runtime'}
+}
 
 
 def module_names(package_dir: str) -> Dict[str, str]:
@@ -60,8 +63,10 @@ def imports_of(module: str, path: str, known: Set[str]) -> Set[str]:
                 source = '.'.join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ''
-            targets = [f'{source}.{a.name}' if f'{source}.{a.name}' in known else source
-                       for a in node.names]
+            targets = [
+                f'{source}.{a.name}' if f'{source}.{a.name}' in known else source
+                for a in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -142,14 +147,18 @@ def import_graph(package_dirs: List[str]) -> Dict[str, Set[str]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('packages', nargs='*', metavar='PACKAGE',
-                        help=f'package directories (default: {", ".join(PACKAGES)} where '
-                             'present)')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        'packages',
+        nargs='*',
+        metavar='PACKAGE',
+        help=f'package directories (default: {", ".join(PACKAGES)} where '
+        'present)')
     args = parser.parse_args(argv)
-    dirs = args.packages or [os.path.join(REPO, p) for p in PACKAGES
-                             if os.path.isdir(os.path.join(REPO, p))]
+    dirs = args.packages or [
+        os.path.join(REPO, p) for p in PACKAGES if os.path.isdir(os.path.join(REPO, p))
+    ]
     missing = [d for d in dirs if not os.path.isdir(d)]
     if missing:
         parser.error(f'not a directory: {", ".join(missing)}')

@@ -30,12 +30,13 @@ test_pipeline = [  # the authors' test-time resize (mmpvt.AlignResize), at the d
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]  # mmseg's ADE20K test-time augmentation
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='TestTimeAug',
-         transforms=[[dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
-                     [dict(type='RandomFlip', prob=0., direction='horizontal'),
-                      dict(type='RandomFlip', prob=1., direction='horizontal')],
-                     [dict(type='LoadAnnotations')],
-                     [dict(type='PackSegInputs')]]),
+    dict(
+        type='TestTimeAug',
+        transforms=[[dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
+                    [
+                        dict(type='RandomFlip', prob=0., direction='horizontal'),
+                        dict(type='RandomFlip', prob=1., direction='horizontal')
+                    ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]]),
 ]
 train_dataloader = dict(
     batch_size=8,

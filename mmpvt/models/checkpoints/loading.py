@@ -28,7 +28,8 @@ def arch_name(model: nn.Module) -> str:
     return getattr(model, 'arch_name', None) or 'custom'
 
 
-def check_state_dict(state_dict: StateDict, model: nn.Module,
+def check_state_dict(state_dict: StateDict,
+                     model: nn.Module,
                      cast_dtypes: bool = False) -> StateDict:
     """Match a converted state dict to `model`, or raise :class:`CheckpointMismatchError`.
 
@@ -48,39 +49,45 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
         print_log(f'{family}: {note}', logger='current')
     missing = [k for k in expected if k not in out]
     unexpected = [k for k in out if k not in expected]
-    mismatched = [k for k in expected if k in out and
-                  (not isinstance(out[k], Tensor) or out[k].shape != expected[k].shape)]
+    mismatched = [
+        k for k in expected
+        if k in out and (not isinstance(out[k], Tensor) or out[k].shape != expected[k].shape)
+    ]
     comparable = [k for k in expected if k in out and k not in mismatched]
     if cast_dtypes:
         for k in comparable:
             if expected[k].is_floating_point() and not out[k].is_floating_point():
                 out[k] = out[k].to(expected[k].dtype)
-    wrong_dtype = [k for k in comparable
-                   if expected[k].is_floating_point() and not out[k].is_floating_point()]
-    non_finite = {k: int((~torch.isfinite(out[k])).sum()) for k in comparable
-                  if out[k].is_floating_point() and not torch.isfinite(out[k]).all()}
+    wrong_dtype = [
+        k for k in comparable if expected[k].is_floating_point() and not out[k].is_floating_point()
+    ]
+    non_finite = {
+        k: int((~torch.isfinite(out[k])).sum())
+        for k in comparable if out[k].is_floating_point() and not torch.isfinite(out[k]).all()
+    }
     if missing or unexpected or mismatched or wrong_dtype or non_finite:
         lines = [f'The checkpoint does not fit this {family} (arch {arch_name(model)}):']
         if mismatched:
-            lines.append(f'  {len(mismatched)} shape mismatches (checkpoint vs model): '
-                         + key_listing(mismatched, lambda k: f'{k} {shape_text(out[k])} vs '
-                                       f'{shape_text(expected[k])}'))
+            lines.append(
+                f'  {len(mismatched)} shape mismatches (checkpoint vs model): ' +
+                key_listing(mismatched, lambda k: f'{k} {shape_text(out[k])} vs '
+                            f'{shape_text(expected[k])}'))
         if wrong_dtype:
             lines.append(f'  {len(wrong_dtype)} tensors of a non-float dtype where the model '
                          'holds floats (checkpoint vs model; convert_checkpoint.py --cast-dtypes '
                          'casts them): ' + key_listing(
                              wrong_dtype, lambda k: f'{k} {str(out[k].dtype)[6:]} vs '
-                                                    f'{str(expected[k].dtype)[6:]}'))
+                             f'{str(expected[k].dtype)[6:]}'))
         if non_finite:
-            lines.append(f'  {len(non_finite)} tensors with NaN or infinite values: '
-                         + key_listing(list(non_finite), lambda k: f'{k} ({non_finite[k]} '
-                                       f'of {out[k].numel()} values)'))
+            lines.append(f'  {len(non_finite)} tensors with NaN or infinite values: ' + key_listing(
+                list(non_finite), lambda k: f'{k} ({non_finite[k]} '
+                f'of {out[k].numel()} values)'))
         if missing:
-            lines.append(f'  {len(missing)} keys missing from the checkpoint: '
-                         + key_listing(missing, str))
+            lines.append(f'  {len(missing)} keys missing from the checkpoint: ' +
+                         key_listing(missing, str))
         if unexpected:
-            lines.append(f'  {len(unexpected)} unexpected keys in the checkpoint: '
-                         + key_listing(unexpected, str))
+            lines.append(f'  {len(unexpected)} unexpected keys in the checkpoint: ' +
+                         key_listing(unexpected, str))
         if missing or unexpected or mismatched:  # another variant? (bad values: the same one)
             try:
                 found = infer_arch(out, family)
@@ -119,10 +126,12 @@ def compute_as_trained(model: nn.Module, layout: str, source: str) -> None:
     eps = trained_layer_norm_eps(getattr(model, 'family', None), layout)
     changed = set_layer_norm_eps(model, eps) if eps is not None else 0
     if changed:
-        print_log(f'{model.family}: {source} is in the {layout} layout, whose code computes with '
-                  f'LayerNorm eps {eps:g} throughout: {changed} layer norms set from the authors\' '
-                  f'eps to {eps:g}, so that the weights compute as they were trained (the '
-                  f'checkpoints saved from this model record it)', logger='current')
+        print_log(
+            f'{model.family}: {source} is in the {layout} layout, whose code computes with '
+            f'LayerNorm eps {eps:g} throughout: {changed} layer norms set from the authors\' '
+            f'eps to {eps:g}, so that the weights compute as they were trained (the '
+            f'checkpoints saved from this model record it)',
+            logger='current')
 
 
 # A backbone whose LayerNorms all have one eps (mmdet's ports' 1e-6, set by loading their weights
@@ -154,8 +163,10 @@ def saved_layer_norm_eps(checkpoint: dict, prefix: Optional[str] = None) -> Opti
     a loaded checkpoint object (a state dict, or a training checkpoint holding one; DDP's
     ``module.`` prefix removed); None if it recorded none. Safetensors files and state dicts
     rebuilt key by key hold no such record."""
-    holder = next((checkpoint[k] for k in ('state_dict', 'model', 'module')
-                   if isinstance(checkpoint.get(k), dict)), checkpoint)
+    holder = next(
+        (checkpoint[k]
+         for k in ('state_dict', 'model', 'module') if isinstance(checkpoint.get(k), dict)),
+        checkpoint)
     metadata = module_metadata(holder)
     paths = [prefix.rstrip('.')] if prefix else ['', 'backbone']
     for path in paths:
@@ -165,7 +176,8 @@ def saved_layer_norm_eps(checkpoint: dict, prefix: Optional[str] = None) -> Opti
     return None
 
 
-def with_saved_layer_norm_eps(state_dict: StateDict, eps: Optional[float],
+def with_saved_layer_norm_eps(state_dict: StateDict,
+                              eps: Optional[float],
                               module_path: str = '') -> StateDict:
     """`state_dict` (an OrderedDict) recording `eps` for the backbone at `module_path` ('' at
     the top level, 'backbone' in a detector's), as that backbone's state dict would; None:
@@ -189,8 +201,10 @@ def compute_as_saved(model: nn.Module, eps: Optional[float], source: str) -> Non
             'number between 0 and 1 (is the file damaged?)')
     changed = set_layer_norm_eps(model, float(eps))
     if changed:
-        print_log(f'{model.family}: {source} was saved from a model computing with LayerNorm eps '
-                  f'{eps:g} throughout: {changed} layer norms set to {eps:g}', logger='current')
+        print_log(
+            f'{model.family}: {source} was saved from a model computing with LayerNorm eps '
+            f'{eps:g} throughout: {changed} layer norms set to {eps:g}',
+            logger='current')
 
 
 def convert_for(model: nn.Module, state_dict: StateDict) -> Conversion:
@@ -243,17 +257,18 @@ def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> No
     if not keys:
         raise CheckpointMismatchError(
             f'The state dict loaded into this model has no weights for its {family} backbone '
-            f'(no key {where}); it would keep its initial weights. Its first keys: '
-            + ', '.join(list(state_dict)[:5]))
+            f'(no key {where}); it would keep its initial weights. Its first keys: ' +
+            ', '.join(list(state_dict)[:5]))
     sub: StateDict = OrderedDict((k[len(prefix):], state_dict[k]) for k in keys)
     sub, _, layout, dropped = fit_to_backbone(model, sub, f'The state dict {where}')
     for k in keys:
         del state_dict[k]
     state_dict.update((prefix + k, v) for k, v in sub.items())
     if layout != 'mmpvt' or dropped:
-        print_log(f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout'
-                  + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
-                     else ''), logger='current')
+        print_log(
+            f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout' +
+            (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped else ''),
+            logger='current')
 
 
 def adopt_classifier_state_dict(backbone: nn.Module, state_dict: StateDict, prefix: str) -> None:
@@ -282,9 +297,10 @@ def adopt_classifier_state_dict(backbone: nn.Module, state_dict: StateDict, pref
     for k in keys:
         del state_dict[k]
     state_dict.update((prefix + k, v) for k, v in converted.state_dict.items())
-    print_log(f'{backbone.family}: converted the {len(sub)} tensors {where} from a classifier in '
-              f'the {converted.layout} layout to an ImageClassifier\'s (backbone.*, head.fc.*)',
-              logger='current')
+    print_log(
+        f'{backbone.family}: converted the {len(sub)} tensors {where} from a classifier in '
+        f'the {converted.layout} layout to an ImageClassifier\'s (backbone.*, head.fc.*)',
+        logger='current')
 
 
 def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
@@ -292,8 +308,8 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
     to do, instead of a bare URLError / zip-reader / unpickling message."""
     name = str(filename)
     try:
-        checkpoint = CheckpointLoader.load_checkpoint(name, map_location=map_location,
-                                                      logger='current')
+        checkpoint = CheckpointLoader.load_checkpoint(
+            name, map_location=map_location, logger='current')
     except FileNotFoundError as e:
         raise CheckpointReadError(f'Checkpoint file not found: {name} ({e})') from e
     except (CheckpointRefusedError, CheckpointFileError) as e:  # they name the file and why
@@ -315,7 +331,9 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
     return checkpoint
 
 
-def read_checkpoint(filename: str, prefix: Optional[str] = None, map_location: str = 'cpu',
+def read_checkpoint(filename: str,
+                    prefix: Optional[str] = None,
+                    map_location: str = 'cpu',
                     model: Optional[nn.Module] = None) -> Conversion:
     """Read the backbone of a checkpoint of any known layout and convert it to mmpvt's (for the
     backbone `model`, see :func:`convert_for`; None: a backbone for dense prediction), without
@@ -334,18 +352,21 @@ def check_family(model: nn.Module, family: str, layout: str, source: str) -> Non
             f'{model.family}. Use type=\'mmpvt.{family}\' for it, or a {model.family} checkpoint.')
 
 
-def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[str] = None,
+def load_backbone_checkpoint(model: nn.Module,
+                             filename: str,
+                             prefix: Optional[str] = None,
                              map_location: str = 'cpu') -> Tuple[str, List[str]]:
     """Load a PVT/PVTv2 checkpoint of any known layout (file, URL, ...) into `model`, strictly.
 
     Returns (detected layout, dropped classification-only entries).
     """
     checkpoint = load_checkpoint_file(filename, map_location)
-    converted, _, layout, dropped = fit_to_backbone(
-        model, extract_state_dict(checkpoint, prefix), str(filename))
+    converted, _, layout, dropped = fit_to_backbone(model, extract_state_dict(checkpoint, prefix),
+                                                    str(filename))
     model.load_state_dict(converted, strict=True)
     compute_as_saved(model, saved_layer_norm_eps(checkpoint, prefix), str(filename))
-    print_log(f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}'
-              + (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped
-                 else ''), logger='current')
+    print_log(
+        f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}' +
+        (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped else ''),
+        logger='current')
     return layout, dropped

@@ -44,8 +44,8 @@ def _load_in_place(module: nn.Module, state_dict: StateDict, prefix: str = '') -
     unexpected: List[str] = []
     errors: List[str] = []
     metadata = getattr(state_dict, '_metadata', None) or {}
-    module._load_from_state_dict(state_dict, prefix, metadata.get(prefix[:-1], {}), False,
-                                 missing, unexpected, errors)
+    module._load_from_state_dict(state_dict, prefix, metadata.get(prefix[:-1], {}), False, missing,
+                                 unexpected, errors)
     for name, child in module._modules.items():
         if child is not None:
             _load_in_place(child, state_dict, f'{prefix}{name}.')
@@ -106,20 +106,26 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
     _load_in_place(model, state_dict)
     expected = model.state_dict()
     # BatchNorm's step counter may be absent (mmengine's loader ignores it too): it keeps 0
-    missing = [k for k in expected if k not in state_dict
-               and not k.endswith('.num_batches_tracked')]
+    missing = [
+        k for k in expected if k not in state_dict and not k.endswith('.num_batches_tracked')
+    ]
     unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [k for k in expected if k in state_dict and (
-        not isinstance(state_dict[k], Tensor) or state_dict[k].shape != expected[k].shape)]
+    mismatched = [
+        k for k in expected if k in state_dict and (
+            not isinstance(state_dict[k], Tensor) or state_dict[k].shape != expected[k].shape)
+    ]
     if missing or unexpected or mismatched:
+
         def shapes(k):
             return f'{k} {shape_text(state_dict[k])} vs {shape_text(expected[k])}'
-        what = [f'{len(mismatched)} shape mismatches (file vs model): '
-                f'{key_listing(mismatched, shapes, most=6)}' if mismatched else '',
-                f'{len(missing)} keys missing from the file: {key_listing(missing, most=6)}'
-                if missing else '',
-                f'{len(unexpected)} keys the model does not have: '
-                f'{key_listing(unexpected, most=6)}' if unexpected else '']
+
+        what = [
+            f'{len(mismatched)} shape mismatches (file vs model): '
+            f'{key_listing(mismatched, shapes, most=6)}' if mismatched else '',
+            f'{len(missing)} keys missing from the file: {key_listing(missing, most=6)}'
+            if missing else '', f'{len(unexpected)} keys the model does not have: '
+            f'{key_listing(unexpected, most=6)}' if unexpected else ''
+        ]
         what = '; '.join(w for w in what if w)
         if strict:
             raise CheckpointMismatchError(
@@ -130,8 +136,10 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
             del state_dict[k]
         for k in missing + mismatched:
             state_dict[k] = expected[k]  # the model's initial weights
-        print_log(f'load_from {source}: kept the initial weights of {len(missing + mismatched)} '
-                  f'tensors and skipped {len(unexpected)} ({what})', logger='current')
+        print_log(
+            f'load_from {source}: kept the initial weights of {len(missing + mismatched)} '
+            f'tensors and skipped {len(unexpected)} ({what})',
+            logger='current')
     if holder:
         checkpoint[holder] = state_dict
     else:

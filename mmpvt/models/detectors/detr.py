@@ -19,8 +19,10 @@ def _rename_mmdet2_keys(module: 'DETR', state_dict: dict, prefix: str, *args) ->
     if not is_mmdet2_detr(state_dict, prefix):
         return
     converted, renamed = mmdet2_detr_to_mmdet3(state_dict, prefix)
-    head = [k[len(prefix):] for k in converted if k.startswith(prefix)
-            and not k.startswith(prefix + 'backbone.')]
+    head = [
+        k[len(prefix):] for k in converted
+        if k.startswith(prefix) and not k.startswith(prefix + 'backbone.')
+    ]
     expected = [k for k in module.state_dict() if not k.startswith('backbone.')]
     missing = sorted(set(expected) - set(head))
     unexpected = sorted(set(head) - set(expected))
@@ -32,8 +34,8 @@ def _rename_mmdet2_keys(module: 'DETR', state_dict: dict, prefix: str, *args) ->
             f'DETRHead/Transformer names ({MMDET2_MARKER}...); other 2.x variants are refused.')
     state_dict.clear()
     state_dict.update(converted)
-    print_log(f'DETR: renamed {renamed} mmdet 2.x DETR tensors to mmdet 3.x names',
-              logger='current')
+    print_log(
+        f'DETR: renamed {renamed} mmdet 2.x DETR tensors to mmdet 3.x names', logger='current')
 
 
 @MODELS.register_module()

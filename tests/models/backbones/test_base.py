@@ -68,20 +68,27 @@ def test_state_dict_is_the_official_checkpoint_renamed(name):
 
 
 # ---- shapes ------------------------------------------------------------------------------------
-@pytest.mark.parametrize('hw', [(224, 224), (256, 320), (33, 47), (97, 61), (1, 1),
-                                pytest.param((800, 1333), marks=pytest.mark.slow)], ids=size_id)
+@pytest.mark.parametrize(
+    'hw', [(224, 224), (256, 320), (33, 47), (97, 61), (1, 1),
+           pytest.param((800, 1333), marks=pytest.mark.slow)],
+    ids=size_id)
 def test_output_shapes_are_ceil_of_input_over_stride(eval_models, arch, hw):
     with torch.no_grad():
         outs = eval_models[arch](torch.randn(1, 3, *hw))
-    assert [tuple(o.shape) for o in outs] == [
-        (1, c, math.ceil(hw[0] / s), math.ceil(hw[1] / s)) for c, s in zip(CHANNELS[arch], STRIDES)]
+    assert [tuple(o.shape) for o in outs] == [(1, c, math.ceil(hw[0] / s), math.ceil(hw[1] / s))
+                                              for c, s in zip(CHANNELS[arch], STRIDES)]
 
 
-@pytest.mark.parametrize('out_indices,stages', [
-    ((0, ), [0]), ((3, ), [3]), ((1, 2), [1, 2]), ((0, 1, 2, 3), [0, 1, 2, 3]),
-    ((2, 1), [2, 1]),  # in the order asked
-    (3, [3]),  # an int selects one stage
-])
+@pytest.mark.parametrize(
+    'out_indices,stages',
+    [
+        ((0, ), [0]),
+        ((3, ), [3]),
+        ((1, 2), [1, 2]),
+        ((0, 1, 2, 3), [0, 1, 2, 3]),
+        ((2, 1), [2, 1]),  # in the order asked
+        (3, [3]),  # an int selects one stage
+    ])
 def test_out_indices_select_stages(arch, out_indices, stages):
     model = build_backbone(arch, out_indices=out_indices).eval()
     with torch.no_grad():
@@ -94,7 +101,7 @@ def test_border_pixels_of_undivisible_input_reach_every_stage(eval_models, arch)
     x = torch.randn(1, 3, 37, 45, requires_grad=True)
     for out in eval_models[arch](x):  # the bottom-right input pixel influences each stage's last
         # position (a square, not a plain channel sum: that is constant after a unit LayerNorm)
-        (grad,) = torch.autograd.grad(out[0, :, -1, -1].square().sum(), x, retain_graph=True)
+        (grad, ) = torch.autograd.grad(out[0, :, -1, -1].square().sum(), x, retain_graph=True)
         assert grad[0, :, -1, -1].abs().sum() > 0
 
 
@@ -110,8 +117,10 @@ def official_eps(name):
 
 @pytest.mark.parametrize('name', by_family('tiny', 'b0', 'b2_li'))
 def test_every_layer_norm_has_the_official_eps(name):
-    norms = {n: m.eps for n, m in meta_backbone(name).named_modules()
-             if isinstance(m, torch.nn.LayerNorm)}
+    norms = {
+        n: m.eps
+        for n, m in meta_backbone(name).named_modules() if isinstance(m, torch.nn.LayerNorm)
+    }
     assert norms == {n: official_eps(n) for n in norms}
     assert 'stages.0.blocks.0.attn.norm' in norms and 'stages.0.patch_embed.norm' in norms
 
@@ -139,8 +148,8 @@ def test_frozen_stages_have_no_gradient_and_stay_in_eval_mode(arch):
 
 
 @pytest.mark.parametrize('with_cp,calls_after_backward', [(False, 8), (True, 16)])
-def test_activation_checkpointing_recomputes_each_layer_once_in_backward(arch, with_cp,
-                                                                         calls_after_backward):
+def test_activation_checkpointing_recomputes_each_layer_once_in_backward(
+        arch, with_cp, calls_after_backward):
     model = build_backbone(arch, drop_path_rate=0.0, with_cp=with_cp)
     calls = []  # pre-hooks: a recomputation may stop before the layer's end
     for m in model.modules():
@@ -168,9 +177,10 @@ def test_activation_checkpointing_keeps_outputs_and_gradients(arch):
         assert torch.allclose(pa.grad, pb.grad, atol=1e-6, rtol=1e-5), name
 
 
-LOW_PRECISION = [pytest.param(torch.bfloat16, id='bf16'),
-                 pytest.param(torch.float16, id='fp16',
-                              marks=[needs_cpu_fp16_autocast, pytest.mark.slow])]
+LOW_PRECISION = [
+    pytest.param(torch.bfloat16, id='bf16'),
+    pytest.param(torch.float16, id='fp16', marks=[needs_cpu_fp16_autocast, pytest.mark.slow])
+]
 
 
 @pytest.mark.parametrize('dtype', LOW_PRECISION)
@@ -208,12 +218,14 @@ def test_autocast_gradients_agree_with_fp32_gradients(arch, dtype):
     assert F.cosine_similarity(ref, low, dim=0).item() > 0.99
 
 
-@pytest.mark.parametrize('name,rate,expected', [
-    # 3+4+6+3 = 16 layers: steps of 0.3 / 15 = 0.02
-    pytest.param('small', 0.3, [0.02 * i for i in range(16)], id='PVT-small'),
-    # 2+2+2+2 = 8 layers: steps of 0.1 / 7
-    pytest.param('b0', 0.1, [i / 70 for i in range(8)], id='PVTv2-b0'),
-])
+@pytest.mark.parametrize(
+    'name,rate,expected',
+    [
+        # 3+4+6+3 = 16 layers: steps of 0.3 / 15 = 0.02
+        pytest.param('small', 0.3, [0.02 * i for i in range(16)], id='PVT-small'),
+        # 2+2+2+2 = 8 layers: steps of 0.1 / 7
+        pytest.param('b0', 0.1, [i / 70 for i in range(8)], id='PVTv2-b0'),
+    ])
 def test_stochastic_depth_rises_linearly_to_drop_path_rate(name, rate, expected):
     with torch.device('meta'):
         model = build_backbone(name, drop_path_rate=rate)
@@ -223,18 +235,36 @@ def test_stochastic_depth_rises_linearly_to_drop_path_rate(name, rate, expected)
 
 # ---- arguments and inputs ----------------------------------------------------------------------
 # A valid one-stage arch dict of each family (v1 names its patch size, v2's is fixed).
-ONE_STAGE = {'tiny': dict(embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4],
-                          sr_ratios=[1], patch_sizes=[4]),
-             'b0': dict(embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[1])}
+ONE_STAGE = {
+    'tiny':
+    dict(
+        embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[1], patch_sizes=[4]),
+    'b0':
+    dict(embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[1])
+}
 
 
 @pytest.mark.parametrize('variant,two_stages,shapes', [
-    pytest.param('tiny', dict(embed_dims=[32, 64], depths=[1, 2], num_heads=[1, 2],
-                              mlp_ratios=[2, 2], sr_ratios=[2, 1], patch_sizes=[4, 2]),
-                 [(1, 32, 8, 8), (1, 64, 4, 4)], id='PVT'),
-    pytest.param('b0', dict(embed_dims=[16, 32], depths=[1, 1], num_heads=[1, 2],
-                            mlp_ratios=[2, 2], sr_ratios=[2, 1], linear=True),
-                 [(1, 16, 8, 8), (1, 32, 4, 4)], id='PVTv2'),
+    pytest.param(
+        'tiny',
+        dict(
+            embed_dims=[32, 64],
+            depths=[1, 2],
+            num_heads=[1, 2],
+            mlp_ratios=[2, 2],
+            sr_ratios=[2, 1],
+            patch_sizes=[4, 2]), [(1, 32, 8, 8), (1, 64, 4, 4)],
+        id='PVT'),
+    pytest.param(
+        'b0',
+        dict(
+            embed_dims=[16, 32],
+            depths=[1, 1],
+            num_heads=[1, 2],
+            mlp_ratios=[2, 2],
+            sr_ratios=[2, 1],
+            linear=True), [(1, 16, 8, 8), (1, 32, 4, 4)],
+        id='PVTv2'),
 ])
 def test_custom_arch_dict_builds_that_network(variant, two_stages, shapes):
     model = FAMILY_CLASS[family(variant)](two_stages, out_indices=(0, 1)).eval()
@@ -242,19 +272,27 @@ def test_custom_arch_dict_builds_that_network(variant, two_stages, shapes):
     assert [tuple(o.shape) for o in outs] == shapes
 
 
-@pytest.mark.parametrize('edit,message', [
-    (lambda one: 'huge', "Unknown {family} arch 'huge'"),
-    (lambda one: dict(embed_dims=[64]), 'Custom {family} arch needs the keys .*; missing '),
-    (lambda one: dict(one, embed_dims=[64, 128]), '{family} arch: every entry needs one value per '
-                                                  'stage'),
-    (lambda one: dict(one, embed_dims=[60], num_heads=[8]),
-     '{family} arch: stage 0 embed_dims 60 is not divisible by num_heads 8'),
-    (lambda one: dict(one, num_heads=[0]), r'{family} arch: num_heads must be positive integers'),
-    (lambda one: dict(one, sr_ratios=[0]), r'{family} arch: sr_ratios must be positive integers'),
-    (lambda one: dict(one, depths=[0]), r'{family} arch: depths must be positive integers'),
-    (lambda one: dict(one, mlp_ratios=[0]), r'{family} arch: mlp_ratios must be positive numbers'),
-], ids=['unknown-name', 'missing-keys', 'lengths-differ', 'heads-do-not-divide', 'zero-heads',
-        'zero-sr', 'zero-depth', 'zero-mlp-ratio'])
+@pytest.mark.parametrize(
+    'edit,message', [
+        (lambda one: 'huge', "Unknown {family} arch 'huge'"),
+        (lambda one: dict(embed_dims=[64]), 'Custom {family} arch needs the keys .*; missing '),
+        (lambda one: dict(one, embed_dims=[64, 128]),
+         '{family} arch: every entry needs one value per '
+         'stage'),
+        (lambda one: dict(one, embed_dims=[60], num_heads=[8]),
+         '{family} arch: stage 0 embed_dims 60 is not divisible by num_heads 8'),
+        (lambda one: dict(one, num_heads=[0]),
+         r'{family} arch: num_heads must be positive integers'),
+        (lambda one: dict(one, sr_ratios=[0]),
+         r'{family} arch: sr_ratios must be positive integers'),
+        (lambda one: dict(one, depths=[0]), r'{family} arch: depths must be positive integers'),
+        (lambda one: dict(one, mlp_ratios=[0]),
+         r'{family} arch: mlp_ratios must be positive numbers'),
+    ],
+    ids=[
+        'unknown-name', 'missing-keys', 'lengths-differ', 'heads-do-not-divide', 'zero-heads',
+        'zero-sr', 'zero-depth', 'zero-mlp-ratio'
+    ])
 def test_bad_arch_is_rejected_with_a_clear_error(arch, edit, message):
     with pytest.raises(ValueError, match=message.format(family=family(arch))):
         FAMILY_CLASS[family(arch)](edit(ONE_STAGE[arch]))
@@ -276,16 +314,18 @@ def test_bad_options_are_rejected_when_the_model_is_built(arch, kwargs, error, m
         build_backbone(arch, **kwargs)
 
 
-@pytest.mark.parametrize('x,error,message', [
-    (torch.zeros(3, 64, 64), ValueError, r'expects a \(B, 3, H, W\) tensor with H, W >= 1, got '
-                                         r'shape \(3, 64, 64\)'),
-    (torch.zeros(1, 1, 64, 64), ValueError, r'\(B, 3, H, W\)'),
-    (torch.zeros(1, 4, 64, 64), ValueError, r'\(B, 3, H, W\)'),
-    (torch.zeros(1, 3, 0, 8), ValueError, r'\(B, 3, H, W\)'),
-    (torch.zeros(1, 3, 32, 32, dtype=torch.uint8), TypeError, 'floating-point'),
-    (torch.zeros(1, 3, 32, 32, dtype=torch.float64), TypeError, 'torch.float64 differs'),
-    ([torch.zeros(3, 32, 32)], TypeError, r'\(B, 3, H, W\) tensor, got list'),
-], ids=['no-batch', '1-channel', '4-channels', 'empty', 'uint8', 'float64', 'list'])
+@pytest.mark.parametrize(
+    'x,error,message', [
+        (torch.zeros(3, 64, 64), ValueError, r'expects a \(B, 3, H, W\) tensor with H, W >= 1, got '
+         r'shape \(3, 64, 64\)'),
+        (torch.zeros(1, 1, 64, 64), ValueError, r'\(B, 3, H, W\)'),
+        (torch.zeros(1, 4, 64, 64), ValueError, r'\(B, 3, H, W\)'),
+        (torch.zeros(1, 3, 0, 8), ValueError, r'\(B, 3, H, W\)'),
+        (torch.zeros(1, 3, 32, 32, dtype=torch.uint8), TypeError, 'floating-point'),
+        (torch.zeros(1, 3, 32, 32, dtype=torch.float64), TypeError, 'torch.float64 differs'),
+        ([torch.zeros(3, 32, 32)], TypeError, r'\(B, 3, H, W\) tensor, got list'),
+    ],
+    ids=['no-batch', '1-channel', '4-channels', 'empty', 'uint8', 'float64', 'list'])
 def test_bad_input_gets_an_error_saying_what_is_expected(eval_models, arch, x, error, message):
     with pytest.raises(error, match=message):
         eval_models[arch](x)
@@ -294,9 +334,11 @@ def test_bad_input_gets_an_error_saying_what_is_expected(eval_models, arch, x, e
 # torch 2.14 warns (FutureWarning) on every torch.jit.script call; this one is on purpose
 @pytest.mark.filterwarnings('ignore:`torch.jit.script` is deprecated:FutureWarning')
 def test_torchscript_scripting_is_refused_in_one_sentence(arch):
-    with pytest.raises(RuntimeError, match=r'^PVT(v2)? cannot be compiled with torch\.jit\.script'
-                                           r' .*Use torch\.export\.export, torch\.compile or the '
-                                           r'ONNX export'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'^PVT(v2)? cannot be compiled with torch\.jit\.script'
+            r' .*Use torch\.export\.export, torch\.compile or the '
+            r'ONNX export'):
         torch.jit.script(build_backbone(arch))
 
 

@@ -26,8 +26,10 @@ def test_identify_knows_mmpvts_own_layout(arch):
 
 
 def test_identify_rejects_what_is_neither_family():
-    with pytest.raises(ValueError, match=r'^Not a PVT or PVTv2 checkpoint: expected keys like '
-                                         r'.*; got conv1\.weight \.\.\.$'):
+    with pytest.raises(
+            ValueError,
+            match=r'^Not a PVT or PVTv2 checkpoint: expected keys like '
+            r'.*; got conv1\.weight \.\.\.$'):
         identify({'conv1.weight': torch.zeros(1)})
 
 
@@ -42,33 +44,43 @@ def mmdet_v2():
 
 
 def transformers_b0(model_class):
+
     def build():
         import transformers
-        config = transformers.PvtV2Config(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2],
-                                          num_labels=1000)
+        config = transformers.PvtV2Config(
+            hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_labels=1000)
         return getattr(transformers, model_class)(config)
+
     return build
 
 
 def transformers_tiny(model_class):
+
     def build():
         import transformers
-        return getattr(transformers, model_class)(transformers.PvtConfig(depths=[2, 2, 2, 2],
-                                                                         num_labels=1000))
+        return getattr(transformers, model_class)(
+            transformers.PvtConfig(depths=[2, 2, 2, 2], num_labels=1000))
+
     return build
 
 
 @pytest.mark.parametrize('arch,build,layout', [
     pytest.param('tiny', mmdet_v1, 'mmdet', id='PVT-mmdet'),
-    pytest.param('tiny', transformers_tiny('PvtForImageClassification'), 'transformers',
-                 id='PVT-transformers-classifier'),
-    pytest.param('tiny', transformers_tiny('PvtModel'), 'transformers_model',
-                 id='PVT-transformers-model'),
+    pytest.param(
+        'tiny',
+        transformers_tiny('PvtForImageClassification'),
+        'transformers',
+        id='PVT-transformers-classifier'),
+    pytest.param(
+        'tiny', transformers_tiny('PvtModel'), 'transformers_model', id='PVT-transformers-model'),
     pytest.param('b0', mmdet_v2, 'mmdet', id='PVTv2-mmdet'),
-    pytest.param('b0', transformers_b0('PvtV2ForImageClassification'), 'transformers',
-                 id='PVTv2-transformers-classifier'),
-    pytest.param('b0', transformers_b0('PvtV2Model'), 'transformers_model',
-                 id='PVTv2-transformers-model'),
+    pytest.param(
+        'b0',
+        transformers_b0('PvtV2ForImageClassification'),
+        'transformers',
+        id='PVTv2-transformers-classifier'),
+    pytest.param(
+        'b0', transformers_b0('PvtV2Model'), 'transformers_model', id='PVTv2-transformers-model'),
 ])
 def test_state_dict_of_another_librarys_model_converts_to_ours(arch, build, layout):
     """What the library's model itself saves (not a layout written from the facts file) converts
@@ -83,13 +95,33 @@ def test_state_dict_of_another_librarys_model_converts_to_ours(arch, build, layo
     assert_holds_official_weights(ours, official)
 
 
-@pytest.mark.parametrize('wrap', [
-    lambda sd: {'state_dict': sd, 'meta': {'epoch': 12}},
-    lambda sd: {'model': sd},
-    lambda sd: {'module': sd},
-    lambda sd: {f'module.{k}': v for k, v in sd.items()},  # DistributedDataParallel
-    lambda sd: {**{f'backbone.{k}': v for k, v in sd.items()}, 'neck.conv.weight': torch.zeros(1)},
-], ids=['state_dict', 'model', 'module', 'ddp-prefix', 'whole-detector'])
+@pytest.mark.parametrize(
+    'wrap',
+    [
+        lambda sd: {
+            'state_dict': sd,
+            'meta': {
+                'epoch': 12
+            }
+        },
+        lambda sd: {
+            'model': sd
+        },
+        lambda sd: {
+            'module': sd
+        },
+        lambda sd: {
+            f'module.{k}': v
+            for k, v in sd.items()
+        },  # DistributedDataParallel
+        lambda sd: {
+            **{
+                f'backbone.{k}': v
+                for k, v in sd.items()
+            }, 'neck.conv.weight': torch.zeros(1)
+        },
+    ],
+    ids=['state_dict', 'model', 'module', 'ddp-prefix', 'whole-detector'])
 def test_extract_state_dict_finds_the_backbone_in_a_training_checkpoint(wrap):
     sd = official_weights('tiny')
     assert list(extract_state_dict(wrap(sd))) == list(sd)
@@ -107,10 +139,11 @@ def test_infer_arch_names_the_variant_of_a_state_dict(arch):
 
 # ---- whole ImageNet classifiers ----------------------------------------------------------------
 # The layouts an ImageNet classifier (head included) comes in, per family.
-CLASSIFIER_CASES = [pytest.param(arch, layout, id=f'{family(arch)}-{layout}')
-                    for arch, layouts in (('tiny', ('official', 'transformers')),
-                                          ('b0', ('official', 'timm', 'transformers')))
-                    for layout in layouts]
+CLASSIFIER_CASES = [
+    pytest.param(arch, layout, id=f'{family(arch)}-{layout}')
+    for arch, layouts in (('tiny', ('official', 'transformers')),
+                          ('b0', ('official', 'timm', 'transformers'))) for layout in layouts
+]
 
 
 def classifier_body(arch):
@@ -127,10 +160,14 @@ def test_a_classifier_converts_whole_to_image_classifier_names(arch, layout):
     official = official_weights(arch)
     converted = convert_classifier(in_layout(layout, official))
     assert converted.dropped == []
-    expected = {f'backbone.{k}': tuple(v.shape) for k, v in
-                classifier_body(arch).state_dict().items()}
-    expected.update({'head.fc.weight': tuple(official['head.weight'].shape),
-                     'head.fc.bias': tuple(official['head.bias'].shape)})
+    expected = {
+        f'backbone.{k}': tuple(v.shape)
+        for k, v in classifier_body(arch).state_dict().items()
+    }
+    expected.update({
+        'head.fc.weight': tuple(official['head.weight'].shape),
+        'head.fc.bias': tuple(official['head.bias'].shape)
+    })
     sd = converted.state_dict
     assert {k: tuple(v.shape) for k, v in sd.items()} == expected
     assert_holds_official_classifier(sd, official)
@@ -143,5 +180,6 @@ def test_a_v1_classifier_as_a_backbone_drops_what_only_classification_uses():
     assert converted.dropped == [
         'pvt.encoder.patch_embeddings.3.position_embeddings[:, 0] (class-token position)',
         'pvt.encoder.patch_embeddings.3.cls_token', 'pvt.encoder.layer_norm.weight',
-        'pvt.encoder.layer_norm.bias', 'classifier.weight', 'classifier.bias']
+        'pvt.encoder.layer_norm.bias', 'classifier.weight', 'classifier.bias'
+    ]
     assert converted.state_dict['stages.3.pos_embed'].shape == (1, 49, 512)

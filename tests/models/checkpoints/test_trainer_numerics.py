@@ -31,7 +31,8 @@ def test_weights_in_mmdets_layout_give_every_layer_norm_mmdets_eps(tmp_path, arc
         f'{"PVT" if arch == "tiny" else "PVTv2"}: {path} is in the mmdet layout, whose code '
         'computes with LayerNorm eps 1e-06 throughout: 10 layer norms set from the authors\' eps '
         'to 1e-06, so that the weights compute as they were trained (the checkpoints saved from '
-        'this model record it)']  # 4 patch embeddings + 6 reductions (2 blocks in each of 3 stages)
+        'this model record it)'
+    ]  # 4 patch embeddings + 6 reductions (2 blocks in each of 3 stages)
 
 
 def test_weights_in_the_authors_layout_keep_the_authors_eps(tmp_path, arch, log_lines):
@@ -69,8 +70,12 @@ class Detector(torch.nn.Module):
 
 def test_a_whole_detector_converted_from_mmdets_layout_records_mmdets_eps(tmp_path, arch):
     backbone = in_layout('mmdet', official_weights(arch))
-    detector = {**{f'backbone.{k}': v for k, v in backbone.items()},
-                'bbox_head.conv.weight': torch.zeros(4, 4, 1, 1)}
+    detector = {
+        **{
+            f'backbone.{k}': v
+            for k, v in backbone.items()
+        }, 'bbox_head.conv.weight': torch.zeros(4, 4, 1, 1)
+    }
     path = saved_checkpoint(tmp_path, detector)
     convert_checkpoint_file(path, str(tmp_path / 'converted.pth'))
     saved = load_checkpoint_file(str(tmp_path / 'converted.pth'))
@@ -87,8 +92,9 @@ def saved_metadata(model):
 
 
 def test_a_backbone_with_the_authors_eps_records_nothing(arch):
-    assert all(LAYER_NORM_EPS_METADATA not in entry
-               for entry in saved_metadata(build_backbone(arch)).values())
+    assert all(
+        LAYER_NORM_EPS_METADATA not in entry
+        for entry in saved_metadata(build_backbone(arch)).values())
 
 
 def test_a_state_dict_saved_with_mmdets_eps_loads_with_it(tmp_path, arch, log_lines):
@@ -102,7 +108,8 @@ def test_a_state_dict_saved_with_mmdets_eps_loads_with_it(tmp_path, arch, log_li
     family = 'PVT' if arch == 'tiny' else 'PVTv2'
     assert [line for line in log_lines if 'LayerNorm eps' in line] == [
         f'{family}: the state dict was saved from a model computing with LayerNorm eps 1e-06 '
-        'throughout: 10 layer norms set to 1e-06']
+        'throughout: 10 layer norms set to 1e-06'
+    ]
 
 
 def test_a_backbone_initialised_from_a_detector_saved_with_mmdets_eps_takes_it(tmp_path, arch):
@@ -145,14 +152,18 @@ def test_a_recorded_eps_that_is_not_a_small_number_is_one_clear_error(tmp_path, 
     state_dict = build_backbone(arch, layer_norm_eps=1e-6).state_dict()
     state_dict._metadata[''][LAYER_NORM_EPS_METADATA] = 'large'
     torch.save(state_dict, tmp_path / 'damaged.pth')
-    with pytest.raises(CheckpointMismatchError, match=(
-            r"damaged\.pth records LayerNorm eps 'large' for its PVT(v2)? backbone; expected a "
-            r'number between 0 and 1 \(is the file damaged\?\)$')):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=(
+                r"damaged\.pth records LayerNorm eps 'large' for its PVT(v2)? backbone; expected a "
+                r'number between 0 and 1 \(is the file damaged\?\)$')):
         load_pretrained(tmp_path / 'damaged.pth', arch)
 
 
-ZOO = {'tiny': ('pvt/retinanet_pvt-t_fpn_1x_coco.py', 'configs/retinanet/pvt_t_1x.py'),
-       'b0': ('pvt/retinanet_pvtv2-b0_fpn_1x_coco.py', 'configs/retinanet/pvt_v2_b0_1x.py')}
+ZOO = {
+    'tiny': ('pvt/retinanet_pvt-t_fpn_1x_coco.py', 'configs/retinanet/pvt_t_1x.py'),
+    'b0': ('pvt/retinanet_pvtv2-b0_fpn_1x_coco.py', 'configs/retinanet/pvt_v2_b0_1x.py')
+}
 
 
 @pytest.mark.slow  # two RetinaNets in float64
@@ -169,8 +180,9 @@ def test_mmdets_zoo_retinanet_weights_give_mmdets_outputs_in_our_config(arch):
     def max_error():
         with torch.no_grad():
             pairs = zip(ours(x, mode='tensor'), theirs(x, mode='tensor'))
-            return max((a - b).abs().max().item() for mine, other in pairs
-                       for a, b in zip(mine, other))
+            return max(
+                (a - b).abs().max().item() for mine, other in pairs for a, b in zip(mine, other))
+
     assert max_error() < 1e-10
     for norm, eps in authors_eps.items():  # the same weights with the authors' eps: off
         norm.eps = eps

@@ -28,8 +28,7 @@ def retinanet():
 
 
 def checkpoint_of(model, drop=()):
-    sd = {k: v.clone() for k, v in model.state_dict().items()
-          if not k.startswith(tuple(drop))}
+    sd = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(tuple(drop))}
     return {'state_dict': sd, 'meta': {}}
 
 
@@ -43,20 +42,20 @@ def test_the_models_own_checkpoint_fits_and_loads_unchanged(retinanet):
 
 def test_a_checkpoint_without_the_head_is_an_error_naming_the_keys(retinanet):
     checkpoint = checkpoint_of(retinanet, drop=['bbox_head.'])
-    with pytest.raises(CheckpointMismatchError, match=(
-            r'The checkpoint no_head\.pth does not fit this RetinaNet: \d+ keys missing from '
-            r'the file: bbox_head\..*The file holds backbone \(\d+\), neck \(\d+\); the model has '
-            r'backbone \(\d+\), neck \(\d+\), bbox_head \(\d+\)')):
+    message = (r'The checkpoint no_head\.pth does not fit this RetinaNet: \d+ keys missing from '
+               r'the file: bbox_head\..*The file holds backbone \(\d+\), neck \(\d+\); the model '
+               r'has backbone \(\d+\), neck \(\d+\), bbox_head \(\d+\)')
+    with pytest.raises(CheckpointMismatchError, match=message):
         fit_state_dict(retinanet, checkpoint, 'no_head.pth', strict=True)
 
 
-def test_a_segmentors_checkpoint_for_a_detector_is_an_error_saying_what_the_file_holds(
-        retinanet):
+def test_a_segmentors_checkpoint_for_a_detector_is_an_error_saying_what_the_file_holds(retinanet):
     checkpoint = checkpoint_of(demo_model(FPN))
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'keys the model does not have: .*decode_head\..*The file holds '
-                             r'backbone \(\d+\), neck \(\d+\), decode_head \(\d+\); the model has '
-                             r'backbone \(\d+\), neck \(\d+\), bbox_head \(\d+\)'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'keys the model does not have: .*decode_head\..*The file holds '
+            r'backbone \(\d+\), neck \(\d+\), decode_head \(\d+\); the model has '
+            r'backbone \(\d+\), neck \(\d+\), bbox_head \(\d+\)'):
         fit_state_dict(retinanet, checkpoint, 'fpn.pth', strict=True)
 
 
@@ -68,7 +67,8 @@ def test_fine_tuning_keeps_initial_weights_for_what_does_not_fit_with_one_line(l
     assert [line for line in log_lines if line.startswith('load_from')] == [
         'load_from coco.pth: kept the initial weights of 2 tensors and skipped 0 (2 shape '
         'mismatches (file vs model): bbox_head.retina_cls.weight 36x256x3x3 vs 27x256x3x3, '
-        'bbox_head.retina_cls.bias 36 vs 27)']
+        'bbox_head.retina_cls.bias 36 vs 27)'
+    ]
     sd = checkpoint['state_dict']
     assert list(sd) == list(model.state_dict())  # complete: mmengine's loader warns of nothing
     assert torch.equal(sd['bbox_head.retina_cls.weight'], initial)
@@ -77,10 +77,14 @@ def test_fine_tuning_keeps_initial_weights_for_what_does_not_fit_with_one_line(l
 COCO_NAMES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus')
 
 
-@pytest.mark.parametrize('config,head', [
-    (RETINA, 'bbox_head'), (FPN, 'decode_head'),
-    (f'{REPO}/configs/demo/mask_rcnn_pvt_t.py', 'roi_head.bbox_head'),  # its RPN predicts 1
-], ids=['RetinaNet', 'SemanticFPN', 'MaskRCNN'])
+@pytest.mark.parametrize(
+    'config,head',
+    [
+        (RETINA, 'bbox_head'),
+        (FPN, 'decode_head'),
+        (f'{REPO}/configs/demo/mask_rcnn_pvt_t.py', 'roi_head.bbox_head'),  # its RPN predicts 1
+    ],
+    ids=['RetinaNet', 'SemanticFPN', 'MaskRCNN'])
 def test_class_names_in_the_meta_must_be_as_many_as_the_model_predicts(config, head):
     count = Config.fromfile(config).model  # what the config says the head predicts
     for name in head.split('.'):

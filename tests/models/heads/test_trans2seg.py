@@ -38,13 +38,21 @@ def sep_conv(i, o):  # depth-wise 3x3 (no bias), BN, point-wise 1x1 (no bias), B
     return 9 * i + norm(i) + i * o + norm(o)
 
 
-def trans2seg_params(num_classes, c_skip, c_tokens, grid, pruned=True, E=256, depth=4, heads=8,
-                     mlp_ratio=3, hid=64):
+def trans2seg_params(num_classes,
+                     c_skip,
+                     c_tokens,
+                     grid,
+                     pruned=True,
+                     E=256,
+                     depth=4,
+                     heads=8,
+                     mlp_ratio=3,
+                     hid=64):
     G = grid[0] * grid[1]
     hidden = E * mlp_ratio
-    encoder = (linear(c_tokens, E) + E + (1 + G) * E  # projection, class token, position table
-               + depth * (norm(E) + 3 * E * E + linear(E, E) + norm(E) + ffn(E, hidden))
-               + norm(E))
+    encoder = (
+        linear(c_tokens, E) + E + (1 + G) * E  # projection, class token, position table
+        + depth * (norm(E) + 3 * E * E + linear(E, E) + norm(E) + ffn(E, hidden)) + norm(E))
     queries = num_classes * E
     attn_logits = norm(E) + norm(E) + E * E + E * E  # norms of queries and tokens, q, k
     updates = E * E + linear(E, E) + norm(E) + ffn(E, hidden) + norm(E) + ffn(E, hidden)  # v, proj
@@ -53,8 +61,9 @@ def trans2seg_params(num_classes, c_skip, c_tokens, grid, pruned=True, E=256, de
         decoder = depth * attn_logits + (depth - 1) * updates + masks
     else:
         decoder = depth * (attn_logits + updates + masks)
-    cnn = (sep_conv(E + heads, hid) + sep_conv(hid, hid) + c_skip * hid + norm(hid)
-           + sep_conv(hid, hid) + linear(hid, 1))
+    cnn = (
+        sep_conv(E + heads, hid) + sep_conv(hid, hid) + c_skip * hid + norm(hid) +
+        sep_conv(hid, hid) + linear(hid, 1))
     return encoder + queries + decoder + cnn
 
 
@@ -64,8 +73,9 @@ def resnet50_v1c_params():
     inplanes = 64
     for planes, blocks in zip((64, 128, 256, 512), (3, 4, 6, 3)):
         for b in range(blocks):
-            total += (inplanes * planes + norm(planes) + 9 * planes * planes + norm(planes)
-                      + planes * 4 * planes + norm(4 * planes))
+            total += (
+                inplanes * planes + norm(planes) + 9 * planes * planes + norm(planes) +
+                planes * 4 * planes + norm(4 * planes))
             if b == 0:  # projection shortcut
                 total += inplanes * 4 * planes + norm(4 * planes)
             inplanes = 4 * planes
@@ -80,16 +90,17 @@ def pvt_s_backbone_params():
 
 def head_for(backbone, num_classes, **kwargs):
     c_skip, _, c_tokens, _, grid = BACKBONES[backbone]
-    return Trans2SegHead(in_channels=(c_skip, c_tokens), num_classes=num_classes,
-                         token_grid=grid, **kwargs)
+    return Trans2SegHead(
+        in_channels=(c_skip, c_tokens), num_classes=num_classes, token_grid=grid, **kwargs)
 
 
 def features(backbone, batch, hw):
     """Backbone outputs with the shapes of `backbone` (levels 1 and 2 unused by the head)."""
     c_skip, s_skip, c_tokens, s_tokens, _ = BACKBONES[backbone]
     H, W = hw
-    return (torch.randn(batch, c_skip, math.ceil(H / s_skip), math.ceil(W / s_skip)),
-            torch.zeros(batch, 1, 1, 1), torch.zeros(batch, 1, 1, 1),
+    return (torch.randn(batch, c_skip, math.ceil(H / s_skip),
+                        math.ceil(W / s_skip)), torch.zeros(batch, 1, 1,
+                                                            1), torch.zeros(batch, 1, 1, 1),
             torch.randn(batch, c_tokens, math.ceil(H / s_tokens), math.ceil(W / s_tokens)))
 
 
@@ -148,13 +159,13 @@ def test_unpruned_head_has_the_originals_unused_parameters_without_gradient():
     head.init_weights()
     head(features('PVT-S', 2, (64, 96))).sum().backward()
     unused = {tuple(n.split('.')[:3]) for n, p in head.named_parameters() if p.grad is None}
-    last = [('decoder', '3', m) for m in ('attn', 'norm_query_ffn', 'query_ffn',
-                                          'norm_tokens_ffn', 'tokens_ffn')]
+    last = [('decoder', '3', m)
+            for m in ('attn', 'norm_query_ffn', 'query_ffn', 'norm_tokens_ffn', 'tokens_ffn')]
     masks = [('decoder', i, m) for i in '012' for m in ('norm_masks', 'masks_ffn')]
     assert unused == set(last + masks)
-    assert [n for n, p in head.named_parameters() if p.grad is None
-            and n.startswith('decoder.3.attn')] == ['decoder.3.attn.proj.weight',
-                                                    'decoder.3.attn.proj.bias']
+    assert [
+        n for n, p in head.named_parameters() if p.grad is None and n.startswith('decoder.3.attn')
+    ] == ['decoder.3.attn.proj.weight', 'decoder.3.attn.proj.bias']
 
 
 def test_bad_arguments_are_refused_naming_them():
@@ -196,10 +207,12 @@ def test_segmentor_trains_every_parameter_and_predicts(path):
 
 # ---- the configs' sizes, as docs/trans2seg.md gives them ---------------------------------------
 @pytest.mark.slow  # whole segmentors
-@pytest.mark.parametrize('path,backbone_params,head,millions,original_millions', [
-    (PVT_S, pvt_s_backbone_params, (64, 512, (16, 16)), 30.56, 32.66),
-    (R50, resnet50_v1c_params, (256, 2048, (32, 32)), 36.62, 56.43),
-], ids=['PVT-S', 'R50-d16'])
+@pytest.mark.parametrize(
+    'path,backbone_params,head,millions,original_millions', [
+        (PVT_S, pvt_s_backbone_params, (64, 512, (16, 16)), 30.56, 32.66),
+        (R50, resnet50_v1c_params, (256, 2048, (32, 32)), 36.62, 56.43),
+    ],
+    ids=['PVT-S', 'R50-d16'])
 def test_config_sizes_are_backbone_plus_head_by_hand(path, backbone_params, head, millions,
                                                      original_millions):
     cfg = Config.fromfile(path)
