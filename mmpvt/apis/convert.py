@@ -40,7 +40,10 @@ def _build_checked(converted: StateDict, family: str, layout: str, src: str, arc
     """Validate a converted backbone against a model of `arch` (or the arch its shapes imply)."""
     build, name = _arch_of(converted, family, layout, src, arch)
     model = FAMILIES[family].encoder(arch=build)
-    converted = check_state_dict(converted, model, cast_dtypes=cast_dtypes)
+    try:
+        converted = check_state_dict(converted, model, cast_dtypes=cast_dtypes)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'{src}: {e}') from e
     model.load_state_dict(converted, strict=True)
     return converted, name
 

@@ -261,10 +261,12 @@ def adopt_state_dict(model: nn.Module, state_dict: StateDict, prefix: str) -> No
             ', '.join(list(state_dict)[:5]))
     sub: StateDict = OrderedDict((k[len(prefix):], state_dict[k]) for k in keys)
     sub, _, layout, dropped = fit_to_backbone(model, sub, f'The state dict {where}')
-    for k in keys:
-        del state_dict[k]
-    state_dict.update((prefix + k, v) for k, v in sub.items())
-    if layout != 'mmpvt' or dropped:
+    if layout == 'mmpvt' and not dropped:  # the model's own keys: replaced where they are
+        state_dict.update((prefix + k, v) for k, v in sub.items())
+    else:
+        for k in keys:
+            del state_dict[k]
+        state_dict.update((prefix + k, v) for k, v in sub.items())
         print_log(
             f'{family}: converted the {len(sub)} tensors {where} from the {layout} layout' +
             (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped else ''),
