@@ -356,6 +356,15 @@ def settings_of(cfg):
     return out
 
 
+# The authors' recipes (not the stock-head ones of tests/test_head_configs.py, held to their stock
+# config, nor the demos, seeded for repeatable CPU runs): each process of the authors' runs drew
+# its own random numbers (docs/configs.md), so every rank gets its own seed.
+@pytest.mark.parametrize(
+    'path', [c for c in CONFIGS if not c.startswith('configs/demo/') and c not in HEADS])
+def test_each_rank_draws_its_own_random_numbers_as_the_authors_processes_did(path):
+    assert load(path).randomness == dict(seed=None, diff_rank_seed=True)
+
+
 @pytest.mark.parametrize('path', sorted(V1_SETTINGS))
 def test_pvt_v1_config_follows_the_authors_settings(path):
     expected = V1_SETTINGS[path]

@@ -59,3 +59,7 @@ pvt_v2_3x_param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', begin=0, end=36, by_epoch=True, milestones=[27, 33], gamma=0.1),
 ]
+
+# Each rank draws its own random numbers (drop-path masks), as each process of the authors' runs
+# did: they set no seed (docs/configs.md). seed=None: rank 0 draws a seed; each rank adds its rank.
+randomness = dict(seed=None, diff_rank_seed=True)

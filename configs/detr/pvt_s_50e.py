@@ -44,3 +44,7 @@ param_scheduler = [
 ]
 # optimizer (inherited): AdamW lr 1e-4, weight decay 1e-4, clip_grad 0.1, backbone lr_mult 0.1.
 auto_scale_lr = dict(base_batch_size=16)
+
+# Each rank draws its own random numbers (drop-path masks), as each process of the authors' runs
+# did: they set no seed (docs/configs.md). seed=None: rank 0 draws a seed; each rank adds its rank.
+randomness = dict(seed=None, diff_rank_seed=True)

@@ -21,3 +21,7 @@ model = dict(
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=1e-4))
 # lr above is for 8 GPUs x 2 images; `tools/train.py --auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Each rank draws its own random numbers (drop-path masks), as each process of the authors' runs
+# did: they set no seed (docs/configs.md). seed=None: rank 0 draws a seed; each rank adds its rank.
+randomness = dict(seed=None, diff_rank_seed=True)

@@ -46,3 +46,7 @@ optim_wrapper = dict(
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80000, by_epoch=False)]
 # lr above is for 4 GPUs x 4 images; `tools/train.py --auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Each rank draws its own random numbers (drop-path masks), as each process of the authors' runs
+# did: they set no seed (docs/configs.md). seed=None: rank 0 draws a seed; each rank adds its rank.
+randomness = dict(seed=None, diff_rank_seed=True)

@@ -21,3 +21,7 @@ train_dataloader = dict(batch_size=1, num_workers=1)
 optim_wrapper = dict(optimizer=dict(lr=2.5e-5 / 1.4))
 # lr above is for 8 GPUs x 1 image; `tools/train.py --auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+
+# Each rank draws its own random numbers (drop-path masks), as each process of the authors' runs
+# did: they set no seed (docs/configs.md). seed=None: rank 0 draws a seed; each rank adds its rank.
+randomness = dict(seed=None, diff_rank_seed=True)
