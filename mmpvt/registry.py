@@ -30,8 +30,8 @@ def _child(parent: Registry, name: str, locations: List[str]) -> Registry:
     # A reload of this module must not create a second 'mmpvt' child: mmengine asserts that
     # scopes are unique among a registry's children.
     existing = parent.children.get('mmpvt')
-    return existing if existing is not None else Registry(
-        name, parent=parent, scope='mmpvt', locations=locations)
+    return existing if existing is not None else Registry(name, parent=parent, scope='mmpvt',
+                                                          locations=locations)
 
 
 MODELS = _child(MMENGINE_MODELS, 'model',

@@ -157,8 +157,7 @@ class AllowListUnpickler(pickle.Unpickler):
 
 # torch.load's pickle_module: it subclasses `Unpickler` and calls `load` for legacy files
 _ALLOW_LIST_PICKLE = types.SimpleNamespace(
-    __name__='mmpvt_allow_list_pickle',
-    Unpickler=AllowListUnpickler,
+    __name__='mmpvt_allow_list_pickle', Unpickler=AllowListUnpickler,
     load=lambda file, **kwargs: AllowListUnpickler(file, **kwargs).load(),
     UnpicklingError=pickle.UnpicklingError)
 
@@ -168,8 +167,8 @@ def safe_torch_load(f, map_location=None):
     only, on any supported torch; anything else raises ``pickle.UnpicklingError``."""
     if has_safe_globals():
         return torch.load(f, map_location=map_location, weights_only=True)
-    return torch.load(
-        f, map_location=map_location, weights_only=False, pickle_module=_ALLOW_LIST_PICKLE)
+    return torch.load(f, map_location=map_location, weights_only=False,
+                      pickle_module=_ALLOW_LIST_PICKLE)
 
 
 def refusal_reason(error: BaseException) -> str:
@@ -306,15 +305,13 @@ def prefer_trainer_weights(checkpoint, source: str):
     if isinstance(checkpoint.get('state_dict_ema'), dict):
         print_log(
             f'{source}: took the EMA weights (state_dict_ema), as timm\'s loader does; '
-            'the non-EMA state_dict is not loaded',
-            logger='current')
+            'the non-EMA state_dict is not loaded', logger='current')
         checkpoint = dict(checkpoint, state_dict=checkpoint['state_dict_ema'])
         del checkpoint['state_dict_ema']
     elif all(isinstance(checkpoint.get(key), dict) for key in ('model', 'model_ema')):
         print_log(
             f'{source}: took the weights under model, which the authors\' code evaluates; '
-            'its model_ema weights are not loaded',
-            logger='current')
+            'its model_ema weights are not loaded', logger='current')
     return checkpoint
 
 
@@ -330,11 +327,8 @@ def load_from_local(filename: str, map_location=None) -> dict:
     return _load_named(filename, filename, map_location)
 
 
-def safe_load_url(url: str,
-                  model_dir: Optional[str] = None,
-                  map_location=None,
-                  progress: bool = True,
-                  file_name: Optional[str] = None) -> dict:
+def safe_load_url(url: str, model_dir: Optional[str] = None, map_location=None,
+                  progress: bool = True, file_name: Optional[str] = None) -> dict:
     """Download `url` once into `model_dir` (default ``$TORCH_HOME/hub/checkpoints``), as
     ``torch.hub.load_state_dict_from_url`` does, and unpickle it with :func:`safe_torch_load`.
     A refused file raises UnpicklingError naming the URL and the cached file."""
@@ -380,10 +374,8 @@ def load_from_openmmlab(filename: str, map_location=None) -> dict:
     scheme, name = filename.split('://', 1)
     renamed = get_deprecated_model_names().get(name)
     if renamed is not None:
-        print_log(
-            f'{scheme}://{name} is deprecated in favor of {scheme}://{renamed}',
-            logger='current',
-            level=logging.WARNING)
+        print_log(f'{scheme}://{name} is deprecated in favor of {scheme}://{renamed}',
+                  logger='current', level=logging.WARNING)
         name = renamed
     url = get_external_models()[name]
     if url.startswith(('http://', 'https://')):

@@ -100,10 +100,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, np.int64)
 
 
-def batched_nms(boxes: np.ndarray,
-                scores: np.ndarray,
-                idxs: np.ndarray,
-                iou_threshold: float,
+def batched_nms(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray, iou_threshold: float,
                 split_thr: int = 10000) -> np.ndarray:
     """mmcv's ``batched_nms``: NMS within each ``idxs`` group; kept indices by score. Below
     split_thr boxes it is one NMS on boxes offset by group (idx * (max coordinate + 1)), so that
@@ -137,6 +134,5 @@ def best_detections(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
 def no_detections() -> Dict[str, np.ndarray]:
     """An empty result with the dtypes of a full one."""
     return dict(
-        bboxes=np.zeros((0, 4), np.float32),
-        scores=np.zeros(0, np.float32),
+        bboxes=np.zeros((0, 4), np.float32), scores=np.zeros(0, np.float32),
         labels=np.zeros(0, np.int64))

@@ -127,12 +127,8 @@ def _draw_artists(out: np.ndarray, boxes: np.ndarray, labels: np.ndarray, texts:
     return out
 
 
-def draw_detections(image: np.ndarray,
-                    result: Dict[str, np.ndarray],
-                    classes: Sequence[str] = (),
-                    palette: Sequence = (),
-                    score_thr: float = 0.3,
-                    seed: int = 0) -> np.ndarray:
+def draw_detections(image: np.ndarray, result: Dict[str, np.ndarray], classes: Sequence[str] = (),
+                    palette: Sequence = (), score_thr: float = 0.3, seed: int = 0) -> np.ndarray:
     """A copy of the BGR `image` with the detections whose score is > `score_thr` (mmdet's
     comparison) drawn."""
     keep = result['scores'] > score_thr
@@ -197,8 +193,7 @@ def draw_segmentation(image: np.ndarray, seg_map: np.ndarray, classes: Sequence[
     return (image * (1 - SEG_OPACITY) + layer * SEG_OPACITY).astype(np.uint8)
 
 
-def draw_classification(image: np.ndarray,
-                        result: Dict[str, np.ndarray],
+def draw_classification(image: np.ndarray, result: Dict[str, np.ndarray],
                         classes: Sequence[str] = ()) -> np.ndarray:
     """The best class of a classification result written on a copy of `image`; small images are
     drawn at 224 px on the short side first (as image_demo draws them), so that the text fits."""
@@ -212,11 +207,8 @@ def draw_classification(image: np.ndarray,
     return out
 
 
-def draw(image: np.ndarray,
-         result: Dict[str, np.ndarray],
-         classes: Sequence[str] = (),
-         palette: Sequence = (),
-         score_thr: float = 0.3) -> np.ndarray:
+def draw(image: np.ndarray, result: Dict[str, np.ndarray], classes: Sequence[str] = (),
+         palette: Sequence = (), score_thr: float = 0.3) -> np.ndarray:
     """:func:`draw_segmentation` for a result with ``seg_map``, :func:`draw_classification` for
     one with ``probs``, else :func:`draw_detections`."""
     if 'probs' in result:

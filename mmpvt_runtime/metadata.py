@@ -192,8 +192,7 @@ CODER = tagged(
         }),
         'distance':
         record({'clip_border': BOOLEAN})
-    },
-    default='delta')
+    }, default='delta')
 ANCHORS = {
     'strides': list_of(list_of(POSITIVE, length=2), min_length=1),
     'base_anchors': list_of(list_of(list_of(number(), length=4), min_length=1), min_length=1),
@@ -207,11 +206,7 @@ TASKS: Dict[str, Spec] = {
     'det':
     record(
         dict(
-            COMMON,
-            resize=DENSE_RESIZE,
-            num_classes=integer(1),
-            **ANCHORS,
-            score_factors=BOOLEAN,
+            COMMON, resize=DENSE_RESIZE, num_classes=integer(1), **ANCHORS, score_factors=BOOLEAN,
             test_cfg=record({
                 'nms_pre': NMS_PRE,
                 'score_thr': PROBABILITY,
@@ -222,45 +217,39 @@ TASKS: Dict[str, Spec] = {
     'two_stage':
     record(
         dict(
-            COMMON,
-            resize=DENSE_RESIZE,
-            graphs=mapping(TEXT, file_name()),
-            rpn=record(
+            COMMON, resize=DENSE_RESIZE, graphs=mapping(TEXT, file_name()), rpn=record(
                 dict(
-                    ANCHORS,
-                    test_cfg=record({
+                    ANCHORS, test_cfg=record({
                         'nms_pre': NMS_PRE,
                         'max_per_img': MAX_PER_IMAGE,
                         'iou_threshold': IOU,
                         'min_bbox_size': number()
-                    }))),
-            rcnn=record(
-                {
-                    'num_classes':
-                    integer(1),
-                    'stages':
-                    list_of(
-                        record(
-                            {
-                                'coder': CODER,
-                                'reg_class_agnostic': BOOLEAN,
-                                'bbox_roi': ROI_LEVELS,
-                                'bbox_graph': TEXT
-                            }, {
-                                'mask_roi': ROI_LEVELS,
-                                'mask_graph': TEXT
-                            }),
-                        min_length=1),
-                    'test_cfg':
-                    record({
-                        'score_thr': PROBABILITY,
-                        'iou_threshold': IOU,
-                        'max_per_img': MAX_PER_IMAGE
-                    })
-                }, {
-                    'class_agnostic_mask': BOOLEAN,
-                    'mask_thr_binary': PROBABILITY
-                })), COMMON_OPTIONAL),
+                    }))), rcnn=record(
+                        {
+                            'num_classes':
+                            integer(1),
+                            'stages':
+                            list_of(
+                                record(
+                                    {
+                                        'coder': CODER,
+                                        'reg_class_agnostic': BOOLEAN,
+                                        'bbox_roi': ROI_LEVELS,
+                                        'bbox_graph': TEXT
+                                    }, {
+                                        'mask_roi': ROI_LEVELS,
+                                        'mask_graph': TEXT
+                                    }), min_length=1),
+                            'test_cfg':
+                            record({
+                                'score_thr': PROBABILITY,
+                                'iou_threshold': IOU,
+                                'max_per_img': MAX_PER_IMAGE
+                            })
+                        }, {
+                            'class_agnostic_mask': BOOLEAN,
+                            'mask_thr_binary': PROBABILITY
+                        })), COMMON_OPTIONAL),
     'detr':
     record(
         dict(COMMON, resize=DENSE_RESIZE, num_classes=integer(1), max_per_img=MAX_PER_IMAGE),
@@ -269,11 +258,8 @@ TASKS: Dict[str, Spec] = {
     record(dict(COMMON, resize=DENSE_RESIZE), COMMON_OPTIONAL),
     'cls':
     record(
-        dict(
-            COMMON,
-            resize=CLS_RESIZE,
-            crop=nullable(list_of(SIDE, length=2)),
-            num_classes=integer(1)), COMMON_OPTIONAL),
+        dict(COMMON, resize=CLS_RESIZE, crop=nullable(list_of(SIDE, length=2)),
+             num_classes=integer(1)), COMMON_OPTIONAL),
 }
 
 

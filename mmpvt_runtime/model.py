@@ -105,9 +105,7 @@ class OnnxModel:
     (two-stage RoI heads), by the names the metadata gives them; ``topk``: how many classes a
     classifier's result lists."""
 
-    def __init__(self,
-                 path: str,
-                 providers: Sequence[str] = ('CPUExecutionProvider', ),
+    def __init__(self, path: str, providers: Sequence[str] = ('CPUExecutionProvider', ),
                  topk: int = 5) -> None:
         path = str(path)
         self.path = path

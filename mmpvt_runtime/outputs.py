@@ -73,10 +73,8 @@ def prediction_json(result: Dict[str, np.ndarray]) -> dict:
     """A detection result as DetInferencer's JSON. Masks are left out: mmdet writes them as
     COCO run-length encodings, which need pycocotools, and this package depends on numpy, cv2
     and onnxruntime only."""
-    return dict(
-        labels=result['labels'].tolist(),
-        scores=result['scores'].tolist(),
-        bboxes=result['bboxes'].tolist())
+    return dict(labels=result['labels'].tolist(), scores=result['scores'].tolist(),
+                bboxes=result['bboxes'].tolist())
 
 
 def classification_json(result: Dict[str, np.ndarray], classes) -> dict:
@@ -87,9 +85,7 @@ def classification_json(result: Dict[str, np.ndarray], classes) -> dict:
 
     best = int(result['labels'][0])
     return dict(
-        pred_label=best,
-        pred_score=float(result['scores'][0]),
-        pred_class=name(best),
+        pred_label=best, pred_score=float(result['scores'][0]), pred_class=name(best),
         pred_scores=result['probs'].tolist(),
         topk=[[int(k), name(int(k)), float(p)] for k, p in zip(result['labels'], result['scores'])])
 
@@ -122,12 +118,8 @@ def encoded_image(path: str, image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def save_outputs(out_dir: str,
-                 image_path: str,
-                 image: np.ndarray,
-                 result: Dict[str, np.ndarray],
-                 meta: dict,
-                 score_thr: float = 0.3) -> Dict[str, str]:
+def save_outputs(out_dir: str, image_path: str, image: np.ndarray, result: Dict[str, np.ndarray],
+                 meta: dict, score_thr: float = 0.3) -> Dict[str, str]:
     """Write the drawing and the prediction of one image (BGR `image` read from `image_path`,
     `result` of an OnnxModel with metadata `meta`); returns their paths (:func:`output_paths`).
     Each file is written whole or not at all (:func:`write_atomically`)."""

@@ -80,10 +80,8 @@ def x_label(records: Sequence[Record], key: str) -> str:
     return 'epoch' if epoch_based and not any('iter' in r for r in with_key) else 'iteration'
 
 
-def plot_curves(work_dirs: Sequence[str],
-                keys: Sequence[str] = ('coco/bbox_mAP', ),
-                legend: Optional[Sequence[str]] = None,
-                out: str = 'curves.png',
+def plot_curves(work_dirs: Sequence[str], keys: Sequence[str] = ('coco/bbox_mAP', ),
+                legend: Optional[Sequence[str]] = None, out: str = 'curves.png',
                 title: Optional[str] = None) -> List[Curve]:
     """Draw each of `keys` against epoch (or iteration) for every run, one panel per key, one line
     per run, into the PNG `out`. Returns the lines as drawn (read back from the figure).

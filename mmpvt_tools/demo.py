@@ -218,15 +218,10 @@ def _describe_schedule(cfg: Config, validate: bool = False) -> str:
     return text
 
 
-def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
-             data_root: str = 'data/shapes',
-             work_dir: Optional[str] = None,
-             cfg_options: Optional[dict] = None,
-             num_pictures: int = 8,
-             resume: bool = False,
-             quiet: bool = True,
-             say: Callable[[str], None] = print,
-             validate: bool = False) -> dict:
+def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py', data_root: str = 'data/shapes',
+             work_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
+             num_pictures: int = 8, resume: bool = False, quiet: bool = True,
+             say: Callable[[str], None] = print, validate: bool = False) -> dict:
     """Generate the data if missing, train `config`, evaluate it and draw predictions.
 
     One Runner trains and then tests. Validation during training is switched off (the test
@@ -281,16 +276,9 @@ def run_demo(config: str = 'configs/demo/retinanet_pvt_t_quick.py',
     captions = _captions(cfg)
     say(f'drawing {len(shown)} validation images ({" | ".join(captions)}) -> {picture}')
     prediction_grid(shown, picture, captions=captions)
-    return dict(
-        metrics=metrics,
-        checkpoint=checkpoint,
-        picture=picture,
-        captions=tuple(captions),
-        work_dir=work_dir,
-        log_dir=runner.log_dir,
-        log_file=log_file,
-        num_test_images=num_test,
-        default_scope=cfg.default_scope)
+    return dict(metrics=metrics, checkpoint=checkpoint, picture=picture, captions=tuple(captions),
+                work_dir=work_dir, log_dir=runner.log_dir, log_file=log_file,
+                num_test_images=num_test, default_scope=cfg.default_scope)
 
 
 def _drawings(show_dir: str) -> List[str]:

@@ -156,31 +156,23 @@ def _write_split(root: str, split: str, count: int, first_index: int, params: di
             x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
             annotations.append(
                 dict(
-                    id=len(annotations) + 1,
-                    image_id=image_id,
-                    category_id=obj['category'] + 1,
+                    id=len(annotations) + 1, image_id=image_id, category_id=obj['category'] + 1,
                     bbox=[float(x0), float(y0),
-                          float(x1 - x0), float(y1 - y0)],
-                    area=float(len(xs)),
-                    segmentation=polys,
-                    iscrowd=0))
-    coco = dict(
-        images=images,
-        annotations=annotations,
-        categories=[dict(id=k + 1, name=n) for k, n in enumerate(CLASSES)])
+                          float(x1 - x0),
+                          float(y1 - y0)], area=float(len(xs)), segmentation=polys, iscrowd=0))
+    coco = dict(images=images, annotations=annotations,
+                categories=[dict(id=k + 1, name=n) for k, n in enumerate(CLASSES)])
     with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
         json.dump(coco, f, sort_keys=True)
 
 
 # generate()'s defaults: the dataset `make demo` and the demo configs expect.
-DEFAULTS = dict(
-    num_train=300, num_val=60, img_size=(256, 256), max_objects=4, size_range=(32, 112), seed=0)
+DEFAULTS = dict(num_train=300, num_val=60, img_size=(256, 256), max_objects=4, size_range=(32, 112),
+                seed=0)
 
 
-def generate(root: str = 'data/shapes',
-             num_train: int = DEFAULTS['num_train'],
-             num_val: int = DEFAULTS['num_val'],
-             img_size: Tuple[int, int] = DEFAULTS['img_size'],
+def generate(root: str = 'data/shapes', num_train: int = DEFAULTS['num_train'],
+             num_val: int = DEFAULTS['num_val'], img_size: Tuple[int, int] = DEFAULTS['img_size'],
              max_objects: int = DEFAULTS['max_objects'],
              size_range: Tuple[int, int] = DEFAULTS['size_range'],
              seed: int = DEFAULTS['seed']) -> Dict[str, object]:
@@ -192,14 +184,8 @@ def generate(root: str = 'data/shapes',
     if max(img_size) > 320 or min(img_size) < 32:
         raise ValueError(f'img_size must be within 32..320 px, got {img_size}')
     params = dict(
-        classes=list(CLASSES),
-        img_size=list(img_size),
-        max_objects=max_objects,
-        num_train=num_train,
-        num_val=num_val,
-        seed=seed,
-        size_range=list(size_range),
-        version=1)
+        classes=list(CLASSES), img_size=list(img_size), max_objects=max_objects,
+        num_train=num_train, num_val=num_val, seed=seed, size_range=list(size_range), version=1)
     meta_path = osp.join(root, 'meta.json')
     if osp.exists(root):
         existing: Optional[dict] = None

@@ -131,15 +131,9 @@ class DistributedRun:
         timeout: seconds per step. Default: 600.
     """
 
-    def __init__(self,
-                 config: str,
-                 work_dir: str,
-                 nproc: int = 1,
-                 expected_samples: int = 0,
-                 cfg_options: Optional[dict] = None,
-                 train_args: Sequence[str] = (),
-                 export_shape: Optional[Sequence[int]] = None,
-                 env: Optional[dict] = None,
+    def __init__(self, config: str, work_dir: str, nproc: int = 1, expected_samples: int = 0,
+                 cfg_options: Optional[dict] = None, train_args: Sequence[str] = (),
+                 export_shape: Optional[Sequence[int]] = None, env: Optional[dict] = None,
                  timeout: int = 600) -> None:
         self.config, self.work_dir, self.nproc = config, osp.abspath(work_dir), nproc
         self.expected_samples = expected_samples
@@ -276,14 +270,8 @@ def run_in_own_group(command: List[str], timeout: float, env: dict) -> Tuple[Opt
     repository root in a process group of its own, which is killed whole on timeout: the
     launchers ``exec`` torchrun, whose workers would otherwise outlive it (holding the GPU and
     the work dir)."""
-    proc = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True)
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=timeout)
         return proc.returncode, output

@@ -56,10 +56,8 @@ def _number(value: Optional[float], sign: bool = False) -> str:
     return f'{value:+.3f}' if sign else f'{value:.3f}'
 
 
-def figure5_table(curves: Sequence[Curve],
-                  legend: Sequence[str] = tuple(d[2] for d in DETECTORS),
-                  keys: Sequence[str] = KEYS,
-                  short: Sequence[str] = SHORT_NAMES) -> str:
+def figure5_table(curves: Sequence[Curve], legend: Sequence[str] = tuple(d[2] for d in DETECTORS),
+                  keys: Sequence[str] = KEYS, short: Sequence[str] = SHORT_NAMES) -> str:
     """The plotted values as text: one row per epoch with each key of both runs (`legend`: the
     pretrained run first) and their gap (pretrained - scratch), then the gap at the last epoch
     both runs have. '-': that run has no value there (an evaluation without any prediction
@@ -97,11 +95,8 @@ def figure5_table(curves: Sequence[Curve],
     return '\n'.join(text)
 
 
-def draw_figure5(pretrained: str,
-                 scratch: str,
-                 out: str,
-                 legend: Sequence[str] = tuple(d[2] for d in DETECTORS),
-                 keys: Sequence[str] = KEYS,
+def draw_figure5(pretrained: str, scratch: str, out: str,
+                 legend: Sequence[str] = tuple(d[2] for d in DETECTORS), keys: Sequence[str] = KEYS,
                  title: str = TITLE) -> Tuple[List[Curve], str]:
     """Draw `keys` of the two runs' scalars.json (`pretrained`, `scratch`: work dirs, or one
     start's log dir) into `out`; returns the curves as drawn and :func:`figure5_table` of them.
@@ -118,14 +113,11 @@ def draw_figure5(pretrained: str,
     return curves, figure5_table(curves, legend, logged)
 
 
-def run_figure5(data_root: str = 'data/shapes',
-                work_dir: str = 'work_dirs/figure5',
+def run_figure5(data_root: str = 'data/shapes', work_dir: str = 'work_dirs/figure5',
                 classifier_work_dir: str = 'work_dirs/cls_pvt_v2_b0',
-                configs_dir: str = 'configs/demo',
-                cfg_options: Optional[dict] = None,
-                resume: bool = False,
-                quiet: bool = True,
-                say: Callable[[str], None] = print) -> dict:
+                configs_dir: str = 'configs/demo', cfg_options: Optional[dict] = None,
+                resume: bool = False, quiet: bool = True, say: Callable[[str],
+                                                                        None] = print) -> dict:
     """Figure 5 in miniature: the classifier (trained unless its last checkpoint exists), the two
     detectors (validated after every epoch, in ``WORK_DIR/from_classifier`` and
     ``WORK_DIR/from_scratch``), ``WORK_DIR/curves.png`` and the table.
@@ -144,13 +136,8 @@ def run_figure5(data_root: str = 'data/shapes',
         say(f'figure 5, 1/3: training the demo classifier ({CLASSIFIER_CONFIG}): no {checkpoint} '
             'yet')
         earlier = find_resume_checkpoint(osp.abspath(classifier_work_dir))
-        demo.run_demo(
-            classifier_config,
-            data_root,
-            classifier_work_dir,
-            resume=bool(earlier),
-            quiet=quiet,
-            say=say)
+        demo.run_demo(classifier_config, data_root, classifier_work_dir, resume=bool(earlier),
+                      quiet=quiet, say=say)
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'the classifier run left no {checkpoint}')
     runs: Dict[str, dict] = {}
@@ -160,22 +147,11 @@ def run_figure5(data_root: str = 'data/shapes',
         if name == DETECTORS[0][0]:  # the pretrained one
             options[BACKBONE_OPTION] = checkpoint
         runs[name] = demo.run_demo(
-            osp.join(configs_dir, config),
-            data_root,
-            osp.join(work_dir, name),
-            options,
-            resume=resume,
-            validate=True,
-            quiet=quiet,
-            say=say)
+            osp.join(configs_dir, config), data_root, osp.join(work_dir, name), options,
+            resume=resume, validate=True, quiet=quiet, say=say)
     picture = osp.join(osp.abspath(work_dir), 'curves.png')
     say(f'drawing validation AP per epoch of both -> {picture}')
     sources = [runs[name]['work_dir' if resume else 'log_dir'] for name, _, _ in DETECTORS]
     curves, table = draw_figure5(*sources, picture)
-    return dict(
-        curves=curves,
-        table=table,
-        picture=picture,
-        classifier=checkpoint,
-        runs=runs,
-        num_test_images=runs[DETECTORS[1][0]]['num_test_images'])
+    return dict(curves=curves, table=table, picture=picture, classifier=checkpoint, runs=runs,
+                num_test_images=runs[DETECTORS[1][0]]['num_test_images'])

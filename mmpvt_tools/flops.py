@@ -104,8 +104,7 @@ def check_protocol(protocol: str) -> str:
     return protocol
 
 
-def count_flops(model: nn.Module,
-                inputs: Tuple[Any, ...],
+def count_flops(model: nn.Module, inputs: Tuple[Any, ...],
                 protocol: str = 'fvcore') -> FlopAnalyzer:
     """A FlopAnalyzer for ``model(*inputs)`` under `protocol` that also counts fused attention."""
     analyzer = FlopAnalyzer(model, inputs)
@@ -123,19 +122,14 @@ def num_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def backbone_complexity(arch: str = 'small',
-                        shape: Sequence[int] = (224, 224),
+def backbone_complexity(arch: str = 'small', shape: Sequence[int] = (224, 224),
                         protocol: str = 'paper') -> dict:
     """Parameters and GFLOPs of a PVT or PVTv2 backbone alone at input size `shape` (H, W)."""
     model = build_backbone(arch).eval()
     with torch.no_grad():
         flops = count_flops(model, (torch.zeros(1, 3, *shape), ), protocol).total()
-    return dict(
-        model=f'{model.family}-{arch}',
-        shape=tuple(shape),
-        params=num_params(model),
-        gflops=flops / 1e9,
-        protocol=protocol)
+    return dict(model=f'{model.family}-{arch}', shape=tuple(shape), params=num_params(model),
+                gflops=flops / 1e9, protocol=protocol)
 
 
 class _TensorForward(nn.Module):
@@ -186,9 +180,7 @@ def _uses_fixed_proposals(model: nn.Module) -> bool:
     return rpn is not None and hasattr(rpn, 'prior_generator') and hasattr(model, 'roi_head')
 
 
-def config_complexity(config: str,
-                      shape: Optional[Sequence[int]] = None,
-                      protocol: str = 'paper',
+def config_complexity(config: str, shape: Optional[Sequence[int]] = None, protocol: str = 'paper',
                       cfg_options: Optional[dict] = None) -> Dict[str, Any]:
     """Parameters (all, trainable) and GFLOPs (whole model and backbone) of a config's model;
     ``module_flops``: the multiply-adds of every submodule, by name (``model.backbone``, ...).
@@ -210,19 +202,15 @@ def config_complexity(config: str,
             from mmseg.structures import SegDataSample  # mmseg only for such a head
             data_samples = [
                 SegDataSample(
-                    metainfo=dict(
-                        img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape))
+                    metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
+                                  batch_input_shape=shape))
             ]
             wrapper_type = _SampleReadingHeadForward
     else:
         from mmdet.structures import DetDataSample  # mmdet only for a detection config
         shape = tuple(shape or (800, 1333))
-        meta = dict(
-            img_shape=shape,
-            ori_shape=shape,
-            pad_shape=shape,
-            batch_input_shape=shape,
-            scale_factor=(1.0, 1.0))
+        meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape, batch_input_shape=shape,
+                    scale_factor=(1.0, 1.0))
         data_samples = [DetDataSample(metainfo=meta)]
     if protocol == 'paper' and _uses_fixed_proposals(model):
         wrapper_type = _FixedProposalsForward
@@ -231,13 +219,8 @@ def config_complexity(config: str,
     with torch.no_grad():
         total = count_flops(wrapper, (x, ), protocol)
         by_module = total.by_module()
-    return dict(
-        model=config,
-        shape=shape,
-        params=num_params(model),
-        trainable_params=num_params(model, trainable_only=True),
-        backbone_params=num_params(model.backbone),
-        gflops=total.total() / 1e9,
-        backbone_gflops=by_module['model.backbone'] / 1e9,
-        protocol=protocol,
-        module_flops=dict(by_module))
+    return dict(model=config, shape=shape, params=num_params(model),
+                trainable_params=num_params(model, trainable_only=True),
+                backbone_params=num_params(model.backbone), gflops=total.total() / 1e9,
+                backbone_gflops=by_module['model.backbone'] / 1e9, protocol=protocol,
+                module_flops=dict(by_module))

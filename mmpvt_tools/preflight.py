@@ -135,12 +135,8 @@ class Preflight:
         skip: names of checks to leave out.
     """
 
-    def __init__(self,
-                 device: str,
-                 work_dir: str,
-                 size: Sequence[int] = (800, 1344),
-                 nproc: int = 1,
-                 skip: Sequence[str] = ()) -> None:
+    def __init__(self, device: str, work_dir: str, size: Sequence[int] = (800, 1344),
+                 nproc: int = 1, skip: Sequence[str] = ()) -> None:
         self.device = torch.device(device)
         self.work_dir, self.size, self.nproc = work_dir, tuple(size), nproc
         self.skip = set(skip)
@@ -183,25 +179,19 @@ class Preflight:
 
     def environment(self) -> dict:
         info = dict(
-            device=str(self.device),
-            torch=torch.__version__,
-            python=platform.python_version(),
+            device=str(self.device), torch=torch.__version__, python=platform.python_version(),
             cpu=cpu_name())
         if self.device.type == 'cuda':
-            info.update(
-                gpu=torch.cuda.get_device_name(),
-                cuda=torch.version.cuda,
-                capability='sm_%d%d' % torch.cuda.get_device_capability())
+            info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
+                        capability='sm_%d%d' % torch.cuda.get_device_capability())
         return info
 
 
 def write_report(path: str, environment: dict, results: Sequence[CheckResult]) -> None:
     """The JSON report of the checks so far, written atomically."""
     save_report(
-        dict(
-            environment=environment,
-            passed=all(r.status != 'FAIL' for r in results),
-            checks=[asdict(r) for r in results]), path)
+        dict(environment=environment, passed=all(r.status != 'FAIL' for r in results),
+             checks=[asdict(r) for r in results]), path)
 
 
 # --- the checks, in the order they run -----------------------------------------------------------
@@ -489,10 +479,8 @@ def _amp_train_step(p: Preflight):
                          f'overflowed (loss scale now {scaler.get_scale()})')
         if cuda:
             torch.cuda.synchronize()
-        measured[arch] = dict(
-            steps=step,
-            seconds=round(time.perf_counter() - start, 3),
-            peak_mib=round(peak_bytes(p.device) / 2**20, 1))
+        measured[arch] = dict(steps=step, seconds=round(time.perf_counter() - start, 3),
+                              peak_mib=round(peak_bytes(p.device) / 2**20, 1))
         del model, optimizer, scaler, x, loss  # the next model's peak is its own
     what = 'peak allocated' if cuda else 'process peak resident'
     summary = ', '.join(f'{a} {m["peak_mib"]:.0f} MiB {what}' for a, m in measured.items())
@@ -535,22 +523,19 @@ def _compile(p: Preflight):
 def _distributed_run(p: Preflight):
     data = osp.abspath(osp.join(p.work_dir, 'data'))
     if not osp.isdir(data):
-        generate(
-            data, num_train=8, num_val=4, img_size=(96, 128), max_objects=3, size_range=(24, 64))
+        generate(data, num_train=8, num_val=4, img_size=(96, 128), max_objects=3,
+                 size_range=(24, 64))
     lines, data_out = [], {}
     for config in DEMOS:
         name = osp.splitext(osp.basename(config))[0]
         run = DistributedRun(
-            config,
-            osp.join(p.work_dir, name),
-            nproc=p.nproc,
+            config, osp.join(p.work_dir, name), nproc=p.nproc,
             expected_samples=len(os.listdir(osp.join(data, 'images', 'validation'))),
-            export_shape=(96, 128),
-            env={'MMPVT_DEMO_DATA': f'{data}/'})
+            export_shape=(96, 128), env={'MMPVT_DEMO_DATA': f'{data}/'})
         seconds = 0.0
         for step in run.steps():
-            data_out[f'{name}/{step.name}'] = dict(
-                ok=step.ok, detail=step.detail, seconds=round(step.seconds, 1))
+            data_out[f'{name}/{step.name}'] = dict(ok=step.ok, detail=step.detail,
+                                                   seconds=round(step.seconds, 1))
             seconds += step.seconds
             if not step.ok:
                 raise Failed(f'{name}: {step.line()} (logs: {run.work_dir})')

@@ -70,10 +70,7 @@ BOX_TOL = 1e-3
 SCORE_TOL = 1e-4
 
 
-def run_command(args: Sequence[str],
-                env: dict = None,
-                timeout: int = 600,
-                check: bool = True,
+def run_command(args: Sequence[str], env: dict = None, timeout: int = 600, check: bool = True,
                 cwd: str = REPO) -> subprocess.CompletedProcess:
     """Run a command from the repository root (or `cwd`) with this interpreter; `args[0]` ending
     in .py is run by it. With `check`, a non-zero exit is an AssertionError showing the output's
@@ -81,8 +78,8 @@ def run_command(args: Sequence[str],
     full_env = dict(os.environ, PYTHON=sys.executable, PYTHONUNBUFFERED='1', **(env or {}))
     full_env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + full_env.get('PATH', '')
     cmd = [sys.executable, *args] if args[0].endswith('.py') else list(args)
-    result = subprocess.run(
-        cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+                            timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f'{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
                              f'{result.stderr[-3000:]}')
@@ -226,9 +223,7 @@ def fails_if_it_hangs(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_main(relpath: str,
-             args: Sequence[str],
-             env: dict = None,
+def run_main(relpath: str, args: Sequence[str], env: dict = None,
              check: bool = True) -> subprocess.CompletedProcess:
     """``tools/<relpath> ARGS`` run as its ``main(args)`` in this process (see
     :func:`tool_process_state`; any fixture scope), answered as :func:`run_command` answers: the
@@ -280,12 +275,9 @@ def classifier_config(arch: str, num_classes: int = 1000, **backbone):
     width = dict(official_key_table(arch))['head.weight'][1]  # C4
     body_args, neck = CLASSIFIER_BODY[family(arch)]
     body = dict(type=f'mmpvt.{family(arch)}', arch=arch, **body_args, **backbone)
-    model = dict(
-        type='ImageClassifier',
-        backbone=body,
-        neck=neck,
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width),
-        data_preprocessor=dict(num_classes=num_classes, mean=MEAN, std=STD, to_rgb=True))
+    model = dict(type='ImageClassifier', backbone=body, neck=neck,
+                 head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width),
+                 data_preprocessor=dict(num_classes=num_classes, mean=MEAN, std=STD, to_rgb=True))
     return Config(dict(default_scope='mmpretrain', model=model))
 
 
@@ -303,9 +295,8 @@ def segmentation_inputs(hw=(128, 160), num_classes=150, batch=2) -> dict:
         sample = SegDataSample(metainfo=dict(img_shape=hw, ori_shape=hw, pad_shape=hw))
         sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, *hw)))
         samples.append(sample)
-    return dict(
-        inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in range(batch)],
-        data_samples=samples)
+    return dict(inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in range(batch)],
+                data_samples=samples)
 
 
 def max_abs_diff(a: Sequence, b: Sequence) -> float:
@@ -326,10 +317,7 @@ def detections_as_numpy(instances) -> Dict[str, np.ndarray]:
     return out
 
 
-def match_detections(got,
-                     expected,
-                     score_tol: float = SCORE_TOL,
-                     box_tol: float = BOX_TOL,
+def match_detections(got, expected, score_tol: float = SCORE_TOL, box_tol: float = BOX_TOL,
                      max_unmatched: int = 2) -> Tuple[np.ndarray, np.ndarray]:
     """Pair the detections of two paths that are the same detection; returns (i_got, i_expected).
 
@@ -369,9 +357,7 @@ def match_detections(got,
     return rows, cols
 
 
-def assert_same_detections(got,
-                           expected,
-                           min_count: int = 50,
+def assert_same_detections(got, expected, min_count: int = 50,
                            max_flipped_mask_fraction: float = 1e-4) -> None:
     """The deployment target, independent of the order of near-equal scores: every detection
     of one path is one of the other (:func:`match_detections`), and where both have masks, at most
@@ -655,14 +641,8 @@ def tiny_segmentation_graph(path, size: int, meta_text: Optional[str] = None) ->
         ], [helper.make_tensor_value_info('seg_map', TensorProto.INT64, [1, size, size])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
     model.ir_version = 8
-    meta = dict(
-        task='seg',
-        resize=dict(type='resize', scale=[size, size]),
-        mean=[0, 0, 0],
-        std=[1, 1, 1],
-        bgr_to_rgb=False,
-        pad_size_divisor=32,
-        classes=['a', 'b', 'c'],
-        palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    meta = dict(task='seg', resize=dict(type='resize', scale=[size, size]), mean=[0, 0, 0],
+                std=[1, 1, 1], bgr_to_rgb=False, pad_size_divisor=32, classes=['a', 'b', 'c'],
+                palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
     helper.set_model_props(model, {'mmpvt': meta_text or json.dumps(meta)})
     onnx.save(model, str(path))

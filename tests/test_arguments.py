@@ -22,22 +22,20 @@ def image(tmp_path):
     return path
 
 
-@pytest.mark.parametrize(
-    'tool,args,message', [
-        ('analysis/benchmark_backbone.py', ['--shapes', '0x0'],
-         "argument --shapes: shape sides must be 32 to 4096 pixels, got '0x0'"),
-        ('analysis/benchmark_backbone.py', ['--shapes', '20000x20000'],
-         "argument --shapes: shape sides must be 32 to 4096 pixels, got '20000x20000'"),
-        ('analysis/benchmark_backbone.py', ['--repeats', '0'
-                                            ], 'argument --repeats: expected at least 1, got 0'),
-        ('analysis/benchmark_deploy.py', ['--warmup', '-1'
-                                          ], 'argument --warmup: expected at least 0, got -1'),
-        ('analysis/benchmark_classification.py', ['--batch', '0'],
-         'argument --batch: expected at least 1, got 0'),
-        ('get_flops.py', ['tiny', '--shape', '20000', '20000'
-                          ], '--shape sides must be 32 to 4096 pixels, got 20000 20000'),
-    ],
-    ids=lambda v: v if isinstance(v, str) and v.endswith('.py') else None)
+@pytest.mark.parametrize('tool,args,message', [
+    ('analysis/benchmark_backbone.py', ['--shapes', '0x0'],
+     "argument --shapes: shape sides must be 32 to 4096 pixels, got '0x0'"),
+    ('analysis/benchmark_backbone.py', ['--shapes', '20000x20000'],
+     "argument --shapes: shape sides must be 32 to 4096 pixels, got '20000x20000'"),
+    ('analysis/benchmark_backbone.py', ['--repeats', '0'
+                                        ], 'argument --repeats: expected at least 1, got 0'),
+    ('analysis/benchmark_deploy.py', ['--warmup', '-1'
+                                      ], 'argument --warmup: expected at least 0, got -1'),
+    ('analysis/benchmark_classification.py', ['--batch', '0'
+                                              ], 'argument --batch: expected at least 1, got 0'),
+    ('get_flops.py', ['tiny', '--shape', '20000', '20000'
+                      ], '--shape sides must be 32 to 4096 pixels, got 20000 20000'),
+], ids=lambda v: v if isinstance(v, str) and v.endswith('.py') else None)
 def test_a_size_or_count_out_of_range_is_a_usage_error(tool, args, message):
     result = run_main(tool, args, check=False)
     assert result.returncode == 2
@@ -65,12 +63,10 @@ def test_a_score_threshold_or_batch_size_out_of_range_is_one_line(image, tool, a
 def test_an_image_over_the_pixel_limit_is_skipped_with_its_size_and_the_others_drawn(image):
     big = image.parent / 'big.png'
     cv2.imwrite(str(big), np.zeros((2000, 3000, 3), np.uint8))  # 6 MP
-    result = run_main(
-        'image_demo.py', [
-            str(image.parent), RETINA_DEMO, '--out-dir',
-            str(image.parent.parent / 'out'), '--max-megapixels', '5'
-        ],
-        check=False)
+    result = run_main('image_demo.py', [
+        str(image.parent), RETINA_DEMO, '--out-dir',
+        str(image.parent.parent / 'out'), '--max-megapixels', '5'
+    ], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-2:] == [
         f'image_demo: skipped {big}: 3000x2000 px (6.0 MP) is over --max-megapixels 5: drawing '
@@ -109,17 +105,15 @@ def webp_header_only(path, width: int, height: int) -> None:
 # the PNG's pixels are missing, so its size can only come from the header; PIL's WebP reader
 # refuses 256 MP on its own unless its limit is lifted
 @pytest.mark.slow  # image_demo imports mmdet's inferencer
-@pytest.mark.parametrize(
-    'name,write,side,gib', [('huge.png', png_header_only, 20000, 59.6),
-                            ('huge.webp', webp_header_only, 16000, 38.1)],
-    ids=['png', 'webp'])
+@pytest.mark.parametrize('name,write,side,gib', [('huge.png', png_header_only, 20000, 59.6),
+                                                 ('huge.webp', webp_header_only, 16000, 38.1)],
+                         ids=['png', 'webp'])
 def test_a_huge_image_is_refused_from_its_header_with_the_memory_it_would_need(
         tmp_path, name, write, side, gib):
     write(tmp_path / name, side, side)
-    result = run_main(
-        'image_demo.py', [str(tmp_path), RETINA_DEMO, '--out-dir',
-                          str(tmp_path / 'out')],
-        check=False)
+    result = run_main('image_demo.py',
+                      [str(tmp_path), RETINA_DEMO, '--out-dir',
+                       str(tmp_path / 'out')], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-2:] == [
         f'image_demo: skipped {tmp_path}/{name}: {side}x{side} px ({side * side / 1e6:.1f} MP) '
@@ -134,10 +128,9 @@ def test_a_huge_image_is_refused_from_its_header_with_the_memory_it_would_need(
      "expected True or False (the config has True), got 'yes'"),
 ])
 def test_a_config_option_of_the_wrong_type_is_one_line_naming_the_key(tmp_path, option, message):
-    result = run_main(
-        'train.py', [RETINA_DEMO, '--work-dir',
-                     str(tmp_path), '--cfg-options', option],
-        check=False)
+    result = run_main('train.py',
+                      [RETINA_DEMO, '--work-dir',
+                       str(tmp_path), '--cfg-options', option], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f'train: --cfg-options {option}: {message}']
 
@@ -179,10 +172,9 @@ def test_a_fifo_given_as_the_input_is_one_line(tmp_path, tool):
 def test_a_fifo_inside_an_input_directory_is_skipped_with_a_line(tmp_path):
     os.mkfifo(tmp_path / 'a.png')
     with fails_if_it_hangs(60):
-        result = run_main(
-            'image_demo.py', [str(tmp_path), RETINA_DEMO, '--out-dir',
-                              str(tmp_path / 'out')],
-            check=False)
+        result = run_main('image_demo.py',
+                          [str(tmp_path), RETINA_DEMO, '--out-dir',
+                           str(tmp_path / 'out')], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-2:] == [
         f'image_demo: skipped {tmp_path}/a.png: not a regular file (a FIFO, socket or device)',

@@ -231,16 +231,14 @@ def test_tools_test_scores_the_authors_file_as_the_model_it_was_made_from(
     for weights in (authors, ours):
         out = tmp_path / weights.stem
         results = out / ('results.pkl' if name == 'retinanet' else 'masks')
-        run_main(
-            'test.py',
-            [
-                FAMILIES[name][0],
-                str(weights), '--work-dir',
-                str(out), '--out',
-                str(results), '--cfg-options', 'test_dataloader.num_workers=0',
-                'test_dataloader.persistent_workers=False'
-            ] + (['model.test_cfg.score_thr=0.0'] if name == 'retinanet' else []),
-            env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+        run_main('test.py', [
+            FAMILIES[name][0],
+            str(weights), '--work-dir',
+            str(out), '--out',
+            str(results), '--cfg-options', 'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False'
+        ] + (['model.test_cfg.score_thr=0.0'] if name == 'retinanet' else []),
+                 env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
         outputs.append(out)
     if name == 'retinanet':
         import mmengine
@@ -267,20 +265,18 @@ def _without(path, key, dst):
 def test_backbone_that_cannot_be_matched_is_an_error_naming_the_key(authors_files, tmp_path):
     cfg, _, authors, _ = authors_files['retinanet']
     broken = _without(authors, 'backbone.block1.0.attn.q.weight', tmp_path / 'broken.pth')
-    with pytest.raises(
-            CheckpointMismatchError, match=r'missing.*stages\.0\.blocks\.0\.attn\.q\.weight'):
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'missing.*stages\.0\.blocks\.0\.attn\.q\.weight'):
         load_checkpoint(build_model(cfg), str(broken), map_location='cpu')
 
 
 def test_tools_test_refuses_a_file_whose_backbone_does_not_fit(authors_files, tiny_shapes,
                                                                tmp_path):
     _, _, authors, _ = authors_files['retinanet_v2']  # a PVTv2 file given to a PVT config
-    out = run_main(
-        'test.py', [FAMILIES['retinanet'][0],
-                    str(authors), '--work-dir',
-                    str(tmp_path)],
-        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
-        check=False)
+    out = run_main('test.py', [FAMILIES['retinanet'][0],
+                               str(authors), '--work-dir',
+                               str(tmp_path)], env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
+                   check=False)
     assert out.returncode != 0
     assert "is a PVTv2 checkpoint (official layout); it cannot be loaded into PVT" in \
         out.stdout + out.stderr
@@ -300,9 +296,8 @@ def test_detr_file_with_an_unknown_transformer_key_is_refused(authors_files, tmp
     sd['bbox_head.transformer.encoder.layers.0.self_attn.in_proj_weight'] = sd.pop(
         'bbox_head.transformer.encoder.layers.0.attentions.0.attn.in_proj_weight')
     torch.save(ckpt, tmp_path / 'old_detr.pth')
-    with pytest.raises(
-            CheckpointMismatchError, match='mmdet 2.x DETR checkpoint that does not '
-            'map'):
+    with pytest.raises(CheckpointMismatchError, match='mmdet 2.x DETR checkpoint that does not '
+                       'map'):
         load_checkpoint(build_model(cfg), str(tmp_path / 'old_detr.pth'), map_location='cpu')
 
 

@@ -56,16 +56,13 @@ def test_an_empty_file_is_named_as_empty(tmp_path):
                                 'download or copy?); expected a checkpoint written by torch.save')
 
 
-@pytest.mark.parametrize(
-    'inside,said', [
-        ('pytorch_model.bin', 'is a directory; expected a checkpoint file: give the weights inside '
-         'it, {path}/pytorch_model.bin'),
-        ('model.safetensors', 'is a directory; expected a checkpoint file: give the weights inside '
-         'it, {path}/model.safetensors'),
-        (None,
-         'is a directory; expected a checkpoint file (written by torch.save, or .safetensors)'),
-    ],
-    ids=['pytorch_model.bin', 'model.safetensors', 'empty'])
+@pytest.mark.parametrize('inside,said', [
+    ('pytorch_model.bin', 'is a directory; expected a checkpoint file: give the weights inside '
+     'it, {path}/pytorch_model.bin'),
+    ('model.safetensors', 'is a directory; expected a checkpoint file: give the weights inside '
+     'it, {path}/model.safetensors'),
+    (None, 'is a directory; expected a checkpoint file (written by torch.save, or .safetensors)'),
+], ids=['pytorch_model.bin', 'model.safetensors', 'empty'])
 def test_a_directory_is_told_which_file_inside_to_give(checkpoint, tmp_path, inside, said):
     folder = tmp_path / 'hf_model'
     folder.mkdir()
@@ -108,9 +105,7 @@ def test_test_py_says_what_the_checkpoint_is_in_one_line(checkpoint, tiny_shapes
         'test.py',
         ['configs/demo/cls_pvt_v2_b0.py',
          str(path), '--work-dir',
-         str(tmp_path / 'work')],
-        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
-        check=False)
+         str(tmp_path / 'work')], env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}, check=False)
     (line, ) = result.stderr.splitlines()
     assert result.returncode == 1 and line.startswith(f'test: {path} is ')
 

@@ -204,9 +204,8 @@ def test_vit_small_pyramid_takes_layers_2_4_6_8_at_strides_4_to_32():
     assert [tuple(m.shape) for m in maps] == [(1, 768, 64 // s, 96 // s) for s in (4, 8, 16, 32)]
     for layer, stride, got in zip('2468', (4, 8, 16, 32), maps):
         grid = tokens[layer][:, 1:].transpose(1, 2).reshape(1, 768, 2, 3)  # class token dropped
-        expected = F.interpolate(
-            grid, size=(64 // stride, 96 //
-                        stride), mode='bilinear', align_corners=False) if stride != 32 else grid
+        expected = F.interpolate(grid, size=(64 // stride, 96 // stride), mode='bilinear',
+                                 align_corners=False) if stride != 32 else grid
         assert torch.allclose(got, expected, atol=1e-6), layer
 
 
@@ -224,51 +223,18 @@ ADE_TRAIN = ('RandomResize', (2048, 512), (0.5, 2.0))
 ADE_TEST = ('mmpvt.AlignResize', (2048, 512))
 
 
-def det_row(lr,
-            batch=2,
-            base=16,
-            epochs=12,
-            steps=(8, 11),
-            train=('Resize', (1333, 800)),
-            test=DET_TEST,
-            drop_path=0.1,
-            amp=False):
-    return dict(
-        optimizer='AdamW',
-        lr=lr,
-        weight_decay=1e-4,
-        batch=batch,
-        base_batch=base,
-        amp=amp,
-        clip_grad=None,
-        backbone_lr_mult=1.0,
-        drop_path=drop_path,
-        pad=32,
-        epochs=epochs,
-        steps=list(steps),
-        warmup_iters=500,
-        train_resize=train,
-        crop=None,
-        test_resize=test)
+def det_row(lr, batch=2, base=16, epochs=12, steps=(8, 11), train=('Resize', (1333, 800)),
+            test=DET_TEST, drop_path=0.1, amp=False):
+    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=batch, base_batch=base, amp=amp,
+                clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=32, epochs=epochs,
+                steps=list(steps), warmup_iters=500, train_resize=train, crop=None,
+                test_resize=test)
 
 
 def seg_row(lr, base, iters, drop_path=0.1):
-    return dict(
-        optimizer='AdamW',
-        lr=lr,
-        weight_decay=1e-4,
-        batch=4,
-        base_batch=base,
-        amp=False,
-        clip_grad=None,
-        backbone_lr_mult=1.0,
-        drop_path=drop_path,
-        pad=None,
-        iters=iters,
-        poly_power=0.9,
-        train_resize=ADE_TRAIN,
-        crop=(512, 512),
-        test_resize=ADE_TEST)
+    return dict(optimizer='AdamW', lr=lr, weight_decay=1e-4, batch=4, base_batch=base, amp=False,
+                clip_grad=None, backbone_lr_mult=1.0, drop_path=drop_path, pad=None, iters=iters,
+                poly_power=0.9, train_resize=ADE_TRAIN, crop=(512, 512), test_resize=ADE_TEST)
 
 
 MS_TRAIN = ('RandomResize', ((1333, 640), (1333, 800)))
@@ -279,20 +245,20 @@ for _i, _v in enumerate('tsml'):
     # trains in mixed precision (apex: EpochBasedRunnerAmp, DistOptimizerHook use_fp16=True)
     V1_SETTINGS[f'retinanet/pvt_{_v}_1x.py'] = det_row(1e-4, drop_path=_dp, amp=_v == 'l')
     # 3x + multi-scale: the paper's text (no released v1 config)
-    V1_SETTINGS[f'retinanet/pvt_{_v}_3x_ms.py'] = det_row(
-        1e-4, epochs=36, steps=(27, 33), train=MS_TRAIN, drop_path=_dp)
+    V1_SETTINGS[f'retinanet/pvt_{_v}_3x_ms.py'] = det_row(1e-4, epochs=36, steps=(27, 33),
+                                                          train=MS_TRAIN, drop_path=_dp)
     # Mask R-CNN 1x: mask_rcnn_pvt_{v}_fpn_1x_coco.py (lr 2e-4; L: 8 GPUs x 1, lr 2e-4 / 1.4)
     V1_SETTINGS[f'mask_rcnn/pvt_{_v}_1x.py'] = (
         det_row(2e-4 /
                 1.4, batch=1, base=8, drop_path=_dp) if _v == 'l' else det_row(2e-4, drop_path=_dp))
-    V1_SETTINGS[f'mask_rcnn/pvt_{_v}_3x_ms.py'] = det_row(
-        2e-4, epochs=36, steps=(27, 33), train=MS_TRAIN, drop_path=_dp)
+    V1_SETTINGS[f'mask_rcnn/pvt_{_v}_3x_ms.py'] = det_row(2e-4, epochs=36, steps=(27, 33),
+                                                          train=MS_TRAIN, drop_path=_dp)
     # Semantic FPN: the paper's 80k (4 GPUs x 4, lr 1e-4) and the released 40k (8 x 4, lr 2e-4)
     V1_SETTINGS[f'sem_fpn/pvt_{_v}_80k.py'] = seg_row(1e-4, 16, 80000)
     V1_SETTINGS[f'sem_fpn/pvt_{_v}_40k.py'] = seg_row(2e-4, 32, 40000)
 # retinanet_pvt_s_fpn_1x_coco_640.py: train and test at (1066, 640) (paper Table 11)
-V1_SETTINGS['retinanet/pvt_s_1x_640.py'] = det_row(
-    1e-4, train=('Resize', (1066, 640)), test=('Resize', (1066, 640)))
+V1_SETTINGS['retinanet/pvt_s_1x_640.py'] = det_row(1e-4, train=('Resize', (1066, 640)),
+                                                   test=('Resize', (1066, 640)))
 V1_SETTINGS['sem_fpn/pvt_l_320k_msflip.py'] = seg_row(1e-4, 16, 320000)
 # Fig. 5, random init: the paper does not say that the schedule changed
 V1_SETTINGS['retinanet/pvt_s_1x_scratch.py'] = V1_SETTINGS['retinanet/pvt_s_1x.py']
@@ -303,10 +269,8 @@ V1_SETTINGS['retinanet/pvt_s_wide_1x.py'] = V1_SETTINGS['retinanet/pvt_s_1x.py']
 V1_SETTINGS['trans2seg/pvt_s_40k.py'] = seg_row(1e-4, 16, 40000)
 # detr_pvt_s_8x2_50ep_coco.py: short side from 640..800 step 32, flip, no crop, pad 32
 V1_SETTINGS['detr/pvt_s_50e.py'] = dict(
-    det_row(1e-4, epochs=50, steps=(33, ), test=DET_TEST),
-    clip_grad=0.1,
-    backbone_lr_mult=0.1,
-    warmup_iters=None,
+    det_row(1e-4, epochs=50, steps=(33, ),
+            test=DET_TEST), clip_grad=0.1, backbone_lr_mult=0.1, warmup_iters=None,
     train_resize=('RandomChoiceResize', tuple((1333, s) for s in range(640, 801, 32))))
 
 
@@ -329,26 +293,21 @@ def settings_of(cfg):
     keys = (wrapper.get('paramwise_cfg') or {}).get('custom_keys', {})
     train = cfg.train_dataloader.dataset.pipeline
     crops = [t for t in train if t.type == 'RandomCrop']
-    out = dict(
-        optimizer=wrapper.optimizer.type,
-        lr=wrapper.optimizer.lr,
-        weight_decay=wrapper.optimizer.weight_decay,
-        batch=cfg.train_dataloader.batch_size,
-        amp=wrapper.type == 'AmpOptimWrapper',
-        base_batch=cfg.auto_scale_lr.base_batch_size,
-        clip_grad=(wrapper.get('clip_grad') or {}).get('max_norm'),
-        backbone_lr_mult=keys.get('backbone', {}).get('lr_mult', 1.0),
-        drop_path=cfg.model.backbone.drop_path_rate,
-        pad=cfg.model.data_preprocessor.get('pad_size_divisor'),
-        train_resize=_resize_of(train),
-        crop=tuple(crops[0].crop_size) if crops else None,
-        test_resize=_resize_of(cfg.test_dataloader.dataset.pipeline))
+    out = dict(optimizer=wrapper.optimizer.type, lr=wrapper.optimizer.lr,
+               weight_decay=wrapper.optimizer.weight_decay, batch=cfg.train_dataloader.batch_size,
+               amp=wrapper.type == 'AmpOptimWrapper', base_batch=cfg.auto_scale_lr.base_batch_size,
+               clip_grad=(wrapper.get('clip_grad')
+                          or {}).get('max_norm'), backbone_lr_mult=keys.get('backbone',
+                                                                            {}).get('lr_mult', 1.0),
+               drop_path=cfg.model.backbone.drop_path_rate,
+               pad=cfg.model.data_preprocessor.get('pad_size_divisor'),
+               train_resize=_resize_of(train), crop=tuple(crops[0].crop_size) if crops else None,
+               test_resize=_resize_of(cfg.test_dataloader.dataset.pipeline))
     schedulers = {s.type: s for s in cfg.param_scheduler}
     if cfg.train_cfg.type == 'EpochBasedTrainLoop':
-        out.update(
-            epochs=cfg.train_cfg.max_epochs,
-            steps=list(schedulers['MultiStepLR'].milestones),
-            warmup_iters=schedulers['LinearLR'].end if 'LinearLR' in schedulers else None)
+        out.update(epochs=cfg.train_cfg.max_epochs,
+                   steps=list(schedulers['MultiStepLR'].milestones),
+                   warmup_iters=schedulers['LinearLR'].end if 'LinearLR' in schedulers else None)
     else:
         poly = schedulers['PolyLR']
         assert poly.end == cfg.train_cfg.max_iters and poly.eta_min == 0.0
@@ -410,12 +369,8 @@ def test_pvt_l_star_tests_at_six_aligned_scales_with_flip():
 # ---- one training step and one prediction per family (PVT-T, synthetic inputs) ----------------
 def detection_inputs(with_mask, hw=(128, 160), num_classes=80):
     from mmdet.testing import demo_mm_inputs
-    return demo_mm_inputs(
-        batch_size=2,
-        image_shapes=[(3, *hw)] * 2,
-        num_items=[3, 2],
-        num_classes=num_classes,
-        with_mask=with_mask)
+    return demo_mm_inputs(batch_size=2, image_shapes=[(3, *hw)] * 2, num_items=[3, 2],
+                          num_classes=num_classes, with_mask=with_mask)
 
 
 def check_train_step_and_predict(cfg, kind):
@@ -537,22 +492,16 @@ V2_SETTINGS = {
     'mask_rcnn/pvt_v2_b2_li_3x_ms.py':
     dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16, epochs=36, steps=[27, 33], amp=True),
     'sparse_rcnn/pvt_v2_b2_3x_ms.py':
-    dict(
-        opt='AdamW',
-        lr=2.5e-5 / 1.4,
-        wd=1e-4,
-        batch=1,
-        base=8,
-        epochs=36,
-        steps=[27, 33],
-        amp=False),
+    dict(opt='AdamW', lr=2.5e-5 / 1.4, wd=1e-4, batch=1, base=8, epochs=36, steps=[27, 33],
+         amp=False),
     'sparse_rcnn/pvt_v2_b2_li_3x_ms.py':
     dict(opt='AdamW', lr=2.5e-5, wd=1e-4, batch=2, base=16, epochs=36, steps=[27, 33], amp=False),
 }
 for _fam in ('cascade_mask_rcnn', 'atss', 'gfl'):
     for _v in ('b2', 'b2_li'):
-        V2_SETTINGS[f'{_fam}/pvt_v2_{_v}_3x_ms.py'] = dict(
-            opt='AdamW', lr=1e-4, wd=0.05, batch=2, base=16, epochs=36, steps=[27, 33], amp=True)
+        V2_SETTINGS[f'{_fam}/pvt_v2_{_v}_3x_ms.py'] = dict(opt='AdamW', lr=1e-4, wd=0.05, batch=2,
+                                                           base=16, epochs=36, steps=[27,
+                                                                                      33], amp=True)
 
 
 def v2_settings_table():
@@ -616,9 +565,8 @@ def test_pvt_v2_sem_fpn_follows_the_authors_recipe(arch):
     assert cfg.train_dataloader.batch_size == 4 and cfg.auto_scale_lr.base_batch_size == 32
     assert cfg.train_cfg.max_iters == 40000 and cfg.train_cfg.val_interval == 4000
     assert cfg.param_scheduler[0].end == 40000 and cfg.param_scheduler[0].eta_min == 0.0
-    assert dict(
-        type='mmpvt.AlignResize', scale=(2048, 512), keep_ratio=True,
-        size_divisor=32) in cfg.test_dataloader.dataset.pipeline
+    assert dict(type='mmpvt.AlignResize', scale=(2048, 512), keep_ratio=True,
+                size_divisor=32) in cfg.test_dataloader.dataset.pipeline
     assert cfg.model.decode_head.num_classes == 150 and cfg.model.decode_head.channels == 128
 
 

@@ -220,12 +220,9 @@ def check_image_demo_draws(config, work_dir, data_root, cfg_options):
     from mmpvt.apis.inference import draw_predictions
     image = sorted((data_root / 'images' / 'validation').glob('*.png'))[0]
     drawn, _ = draw_predictions(
-        str(image),
-        f'{REPO}/configs/demo/{config}.py',
-        weights=find_resume_checkpoint(str(work_dir)),
-        out_dir=str(work_dir / 'image_demo'),
-        score_thr=0.0,
-        cfg_options=cfg_options)
+        str(image), f'{REPO}/configs/demo/{config}.py',
+        weights=find_resume_checkpoint(str(work_dir)), out_dir=str(work_dir / 'image_demo'),
+        score_thr=0.0, cfg_options=cfg_options)
     assert drawn == [str(work_dir / 'image_demo' / 'vis' / image.name)]
     original, picture = cv2.imread(str(image)), cv2.imread(drawn[0])
     assert picture.shape == original.shape and not np.array_equal(picture, original)
@@ -237,9 +234,7 @@ def test_default_demo_is_quiet_and_says_each_phase(tiny_shapes, tmp_path):
     data = tmp_path / 'shapes'
     result = run_command(
         demo_command(
-            data,
-            tmp_path / 'work',
-            options=[
+            data, tmp_path / 'work', options=[
                 'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=8',
                 'test_dataloader.dataset.indices=4', 'model.test_cfg.score_thr=0.0'
             ]))
@@ -281,15 +276,9 @@ def start_demo(data, work_dir, env=None):
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     # SIGINT back to its default in the child: a shell's background job (this test run's parent,
     # maybe) ignores it, and Python would then never raise KeyboardInterrupt
-    return subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def interrupt_after(proc, path, timeout=240):
@@ -375,18 +364,11 @@ def test_tool_silences_only_the_known_python_warnings():
             warnings.warn_explicit(pkg, UserWarning, 'x.py', 1, module=module)
         warnings.warn_explicit(
             'The draw is False, it means that the hook for visualization '
-            'will not take effect.',
-            UserWarning,
-            'x.py',
-            1,
+            'will not take effect.', UserWarning, 'x.py', 1,
             module='mmseg.engine.hooks.visualization_hook')
         warnings.warn_explicit(
             'Warning: The bbox is out of bounds, the drawn bbox may not be in '
-            'the image',
-            UserWarning,
-            'x.py',
-            1,
-            module='mmengine.visualization.visualizer')
+            'the image', UserWarning, 'x.py', 1, module='mmengine.visualization.visualizer')
         warnings.warn_explicit('something else', UserWarning, 'x.py', 1, module='mmengine.x')
     assert sorted((str(w.message)[:14], w.filename) for w in caught) == \
         [('pkg_resources ', 'x.py'), ('pkg_resources ', 'x.py'), ('something else', 'x.py')]
@@ -546,12 +528,8 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     cls_dir = tmp_path / 'cls'
     result = run_main(
         'demo.py',
-        demo_command(
-            tiny_shapes,
-            cls_dir,
-            '--config',
-            'configs/demo/cls_pvt_v2_b0.py',
-            options=['train_cfg.max_epochs=1'])[1:])
+        demo_command(tiny_shapes, cls_dir, '--config', 'configs/demo/cls_pvt_v2_b0.py',
+                     options=['train_cfg.max_epochs=1'])[1:])
     assert_quiet(result)
     assert '[demo] training cls_pvt_v2_b0.py (1 epoch, batch 4)' in result.stdout
     summary = result.stdout[result.stdout.index('Final metrics'):]
@@ -561,39 +539,32 @@ def test_classifier_demo_then_a_detector_from_its_backbone(tiny_shapes, tmp_path
     checkpoint = find_checkpoint(cls_dir)
 
     crop = sorted((tiny_shapes / 'crops' / 'validation').glob('*.png'))[0]
-    shown = run_main(
-        'image_demo.py', [
-            str(crop), 'configs/demo/cls_pvt_v2_b0.py', '--weights', checkpoint, '--out-dir',
-            str(tmp_path / 'image_demo')
-        ],
-        env={
-            'MMPVT_DEMO_DATA': f'{tiny_shapes}/'
-        }).stdout
+    shown = run_main('image_demo.py', [
+        str(crop), 'configs/demo/cls_pvt_v2_b0.py', '--weights', checkpoint, '--out-dir',
+        str(tmp_path / 'image_demo')
+    ], env={
+        'MMPVT_DEMO_DATA': f'{tiny_shapes}/'
+    }).stdout
     ranks = [line.split()[:2] for line in shown.splitlines() if line.startswith('  ')]
     assert [r[0] for r in ranks] == ['1.', '2.', '3.', '4.']  # 4 classes: fewer than 5
     assert sorted(r[1] for r in ranks) == sorted(demo_data.CLASSES)
     assert (tmp_path / 'image_demo' / 'vis' / crop.name).is_file()
 
-    tested = run_main(
-        'test.py', [
-            'configs/demo/cls_pvt_v2_b0.py', checkpoint, '--work-dir',
-            str(tmp_path / 'test'), '--out',
-            str(tmp_path / 'r.pkl'), '--cfg-options', 'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False'
-        ],
-        env={
-            'MMPVT_DEMO_DATA': f'{tiny_shapes}/'
-        }).stdout
+    tested = run_main('test.py', [
+        'configs/demo/cls_pvt_v2_b0.py', checkpoint, '--work-dir',
+        str(tmp_path / 'test'), '--out',
+        str(tmp_path / 'r.pkl'), '--cfg-options', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ], env={
+        'MMPVT_DEMO_DATA': f'{tiny_shapes}/'
+    }).stdout
     assert "'accuracy/top1'" in tested and (tmp_path / 'r.pkl').is_file()
 
     det = run_main(
         'demo.py',
-        demo_command(
-            tiny_shapes,
-            tmp_path / 'det',
-            '--config',
-            'configs/demo/retinanet_pvt_v2_b0_from_cls.py',
-            options=['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'])[1:],
+        demo_command(tiny_shapes, tmp_path / 'det', '--config',
+                     'configs/demo/retinanet_pvt_v2_b0_from_cls.py',
+                     options=['train_cfg.max_epochs=1', 'model.test_cfg.score_thr=0.0'])[1:],
         env={'MMPVT_DEMO_BACKBONE': checkpoint})
     assert_quiet(det)
     assert 'coco/bbox_mAP_50' in det.stdout[det.stdout.index('Final metrics'):]
@@ -631,12 +602,8 @@ def test_figure5_trains_the_classifier_first_when_its_checkpoint_is_missing(tmp_
             (config, data_root, work_dir, kwargs['resume'])))
     checkpoint = tmp_path / 'cls' / 'epoch_10.pth'
     with pytest.raises(FileNotFoundError, match=f'the classifier run left no {checkpoint}'):
-        figure5.run_figure5(
-            'data',
-            str(tmp_path / 'fig5'),
-            str(tmp_path / 'cls'),
-            f'{REPO}/configs/demo',
-            say=said.append)
+        figure5.run_figure5('data', str(tmp_path / 'fig5'), str(tmp_path / 'cls'),
+                            f'{REPO}/configs/demo', say=said.append)
     assert started == [(f'{REPO}/configs/demo/cls_pvt_v2_b0.py', 'data', str(tmp_path / 'cls'),
                         False)]
     assert said == [
@@ -674,8 +641,7 @@ def test_figure5_trains_both_detectors_from_the_classifier_and_draws_what_they_l
         str(work_dir), '--cfg-options', *FAST, 'val_dataloader.num_workers=0',
         'val_dataloader.persistent_workers=False', 'train_cfg.max_epochs=2',
         'model.test_cfg.score_thr=0.0'
-    ],
-                         cwd=str(tmp_path))
+    ], cwd=str(tmp_path))
     assert_quiet(result)
     phases = [
         line for line in result.stdout.splitlines()

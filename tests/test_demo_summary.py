@@ -12,15 +12,9 @@ RULE = '=' * 60
 def result(scope, metrics, captions, name, images):
     """A run_demo result of the demo config `name`."""
     work = f'work_dirs/{name}'
-    return dict(
-        metrics=metrics,
-        checkpoint=f'{work}/epoch_10.pth',
-        picture=f'{work}/predictions.png',
-        captions=captions,
-        work_dir=work,
-        log_file=f'{work}/run.log',
-        num_test_images=images,
-        default_scope=scope)
+    return dict(metrics=metrics, checkpoint=f'{work}/epoch_10.pth',
+                picture=f'{work}/predictions.png', captions=captions, work_dir=work,
+                log_file=f'{work}/run.log', num_test_images=images, default_scope=scope)
 
 
 def summary(capsys, res, seconds=83.0):
@@ -45,22 +39,19 @@ def test_a_classifier_prints_mmpretrains_accuracies_in_percent_and_its_tiles_cap
 
 
 @pytest.mark.parametrize('scope,metrics,captions,lines', [
-    pytest.param(
-        'mmdet', {
-            'coco/bbox_mAP': 0.464,
-            'coco/bbox_mAP_50': 0.875
-        }, ('ground truth', 'prediction (score >= 0.3)'), [
-            '  coco/bbox_mAP     0.4640', '  coco/bbox_mAP_50  0.8750',
-            'ground truth | prediction (score >= 0.3)'
-        ],
-        id='detector'),
-    pytest.param(
-        'mmseg', {
-            'aAcc': 96.9,
-            'mIoU': 73.4
-        }, ('ground truth', 'prediction'),
-        ['  aAcc  96.9000', '  mIoU  73.4000', 'ground truth | prediction'],
-        id='segmentor'),
+    pytest.param('mmdet', {
+        'coco/bbox_mAP': 0.464,
+        'coco/bbox_mAP_50': 0.875
+    }, ('ground truth', 'prediction (score >= 0.3)'), [
+        '  coco/bbox_mAP     0.4640', '  coco/bbox_mAP_50  0.8750',
+        'ground truth | prediction (score >= 0.3)'
+    ], id='detector'),
+    pytest.param('mmseg', {
+        'aAcc': 96.9,
+        'mIoU': 73.4
+    }, ('ground truth', 'prediction'),
+                 ['  aAcc  96.9000', '  mIoU  73.4000', 'ground truth | prediction'],
+                 id='segmentor'),
 ])
 def test_dense_prediction_prints_its_metrics_and_the_two_halves_of_each_tile(
         capsys, scope, metrics, captions, lines):

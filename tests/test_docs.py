@@ -315,10 +315,7 @@ def test_readme_plain_pytorch_example_runs_without_any_openmmlab_package():
                readme_python_block('from mmpvt.families.pvt_v2 import PVTv2') +
                'print(sorted(m for m in sys.modules if m.split(".")[0] in '
                f'{blocked!r} and sys.modules[m] is not None))\n')
-    out = subprocess.run([sys.executable, '-c', program],
-                         capture_output=True,
-                         text=True,
-                         cwd=ROOT,
+    out = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, cwd=ROOT,
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [

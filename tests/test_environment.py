@@ -132,10 +132,7 @@ def test_installing_mmpvt_into_this_environment_would_install_only_mmpvt(tmp_pat
         sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index', '--no-build-isolation',
         '--disable-pip-version-check', '--report',
         str(report), '-e', f'{REPO}[all]'
-    ],
-                            capture_output=True,
-                            text=True,
-                            cwd=str(tmp_path))
+    ], capture_output=True, text=True, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     with open(report) as f:
         installs = [item['metadata']['name'] for item in json.load(f)['install']]
@@ -176,12 +173,8 @@ def test_asking_for_cuda_ops_finds_that_this_mmcv_was_built_for_the_cpu():
 def run_setup(tmp_path, **env):
     """tools/setup_env.sh for the latest stack into a venv under `tmp_path` that does not exist."""
     env = dict(os.environ, MMPVT_STACK='latest', MMPVT_VENV=str(tmp_path / 'new' / 'venv'), **env)
-    return subprocess.run(['bash', os.path.join(REPO, 'tools', 'setup_env.sh')],
-                          cwd=REPO,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=60)
+    return subprocess.run(['bash', os.path.join(REPO, 'tools', 'setup_env.sh')], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_setup_says_how_much_disk_it_needs_before_it_installs_anything(tmp_path):

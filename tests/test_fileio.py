@@ -123,9 +123,7 @@ def test_a_write_the_disk_cannot_hold_names_the_file_and_keeps_the_previous_one(
     body = ''.join(f'    {line}\n' for line in WRITERS[writer].splitlines())
     result = subprocess.run(
         [sys.executable, '-c', FULL_DISK.format(body=body),
-         str(path)],
-        capture_output=True,
-        text=True)
+         str(path)], capture_output=True, text=True)
     (line, ) = result.stdout.splitlines()
     assert line.startswith(f'could not write {path} (File too large, '), result.stderr
     assert line.endswith('MiB free there); the file there before, if any, is left as it was')

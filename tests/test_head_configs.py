@@ -125,13 +125,11 @@ def test_head_config_is_the_stock_config_with_pvt_v2_from_the_authors_weights(pa
     cfg, base = without_scope(load(path).to_dict()), stock(stock_path).to_dict()
     imports = base.pop('custom_imports', {}).get('imports', [])  # mmseg's Mask2Former: mmdet's
     imports = [imports] if isinstance(imports, str) else list(imports)
-    assert cfg.pop('custom_imports') == dict(
-        imports=imports + ['mmpvt'], allow_failed_imports=False)
+    assert cfg.pop('custom_imports') == dict(imports=imports + ['mmpvt'],
+                                             allow_failed_imports=False)
     backbone = cfg['model'].pop('backbone')
     assert backbone == dict(
-        type='mmpvt.PVTv2',
-        arch=ARCH[path],
-        drop_path_rate=0.1,
+        type='mmpvt.PVTv2', arch=ARCH[path], drop_path_rate=0.1,
         init_cfg=dict(type='Pretrained', checkpoint=V2_URL.format(ARCH[path])),
         **({
             'out_indices': (1, 2, 3)
@@ -273,14 +271,14 @@ def on_demo_data(cfg, kind, work_dir, iterations=2, side=128):
         for key in ('scale', 'crop_size'):
             if key in step:
                 step[key] = (side, side)
-    cfg.train_dataloader = dict(
-        demo.train_dataloader, batch_size=2, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader = dict(demo.train_dataloader, batch_size=2, num_workers=0,
+                                persistent_workers=False)
     cfg.train_dataloader.dataset.pipeline = pipeline
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iterations)
     for part in ('val', 'test'):
         cfg[f'{part}_dataloader'] = cfg[f'{part}_cfg'] = cfg[f'{part}_evaluator'] = None
-    cfg.default_hooks = dict(
-        cfg.default_hooks, checkpoint=None, logger=dict(type='LoggerHook', interval=1))
+    cfg.default_hooks = dict(cfg.default_hooks, checkpoint=None,
+                             logger=dict(type='LoggerHook', interval=1))
     cfg.work_dir = str(work_dir)
     return cfg
 

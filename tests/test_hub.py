@@ -53,8 +53,8 @@ def test_the_safetensors_file_is_taken_before_the_pytorch_one(hub_cache):
     assert_holds_official_weights(load_pretrained(f'hf-hub:{repo}', 'b0'), official_weights('b0'))
 
 
-@pytest.mark.parametrize(
-    'name', ['model.safetensors', 'weights.bin'], ids=['named .safetensors', 'named otherwise'])
+@pytest.mark.parametrize('name', ['model.safetensors', 'weights.bin'],
+                         ids=['named .safetensors', 'named otherwise'])
 def test_a_safetensors_file_loads_where_a_pth_file_does(tmp_path, name):
     from safetensors.torch import save_file
     official = official_weights('tiny')
@@ -68,8 +68,7 @@ def test_a_truncated_safetensors_file_is_one_line_naming_it(tmp_path):
     save_file(official_weights('b0'), str(path))
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(
-            CheckpointReadError,
-            match=rf'^Could not read the checkpoint {path}: .*'
+            CheckpointReadError, match=rf'^Could not read the checkpoint {path}: .*'
             r'Expected a safetensors file \(is the file complete\?\)$'):
         load_pretrained(path, 'b0')
 
@@ -86,8 +85,7 @@ def test_a_hub_model_missing_from_the_cache_offline_says_what_to_do(hub_cache):
 @pytest.mark.parametrize('name', ['hf-hub:pvt_v2_b0', 'hf-hub:a/b/c', 'hf-hub:/pvt_v2_b0'])
 def test_a_malformed_hub_name_says_the_form_expected(hub_cache, name):
     with pytest.raises(
-            CheckpointReadError,
-            match=rf'^{name}: expected hf-hub:OWNER/NAME \('
+            CheckpointReadError, match=rf'^{name}: expected hf-hub:OWNER/NAME \('
             r'optionally @REVISION\), e\.g\. hf-hub:timm/pvt_v2_b2\.in1k$'):
         load_pretrained(name, 'b0')
 
@@ -129,15 +127,13 @@ def test_online_a_model_without_safetensors_gives_its_pytorch_file(hub_cache, tm
     assert asked == ['model.safetensors', 'pytorch_model.bin']
 
 
-@pytest.mark.parametrize(
-    'refusal,said', [
-        (RepositoryNotFoundError('401 Client Error'), 'hf-hub:someone/b0: no such model (or '
-         'revision) on the Hugging Face Hub, or it is private or gated (log in with '
-         '`huggingface-cli login`)'),
-        (HfHubHTTPError('429 Too Many Requests'), 'hf-hub:someone/b0: could not download '
-         'model.safetensors from the Hugging Face Hub: HfHubHTTPError: 429 Too Many Requests'),
-    ],
-    ids=['no such model', 'rate-limited'])
+@pytest.mark.parametrize('refusal,said', [
+    (RepositoryNotFoundError('401 Client Error'), 'hf-hub:someone/b0: no such model (or '
+     'revision) on the Hugging Face Hub, or it is private or gated (log in with '
+     '`huggingface-cli login`)'),
+    (HfHubHTTPError('429 Too Many Requests'), 'hf-hub:someone/b0: could not download '
+     'model.safetensors from the Hugging Face Hub: HfHubHTTPError: 429 Too Many Requests'),
+], ids=['no such model', 'rate-limited'])
 def test_online_a_download_the_hub_refuses_is_one_line_naming_the_model(
         hub_cache, monkeypatch, refusal, said):
     hub_answering(monkeypatch, {'model.safetensors': refusal})

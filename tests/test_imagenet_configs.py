@@ -137,27 +137,16 @@ def settings_of(cfg) -> dict:
     ]
     pre = cfg.model.data_preprocessor
     sampler = cfg.train_dataloader.sampler
-    return dict(
-        optimizer=optimizer.type,
-        lr=optimizer.lr,
-        betas=tuple(optimizer.betas),
-        eps=optimizer.eps,
-        weight_decay=optimizer.weight_decay,
-        batch=cfg.train_dataloader.batch_size,
-        base_batch=cfg.auto_scale_lr.base_batch_size,
-        epochs=cfg.train_cfg.max_epochs,
-        wrapper=(wrapper.type, wrapper.get('loss_scale')),
-        loss=(head.loss.type, head.loss.label_smooth_val, head.loss.mode),
-        augments=tuple((a.type, a.alpha) for a in cfg.model.train_cfg.augments),
-        sampler=(sampler.type, sampler.get('num_repeats')),
-        train=tuple(rows),
-        test=tuple(test),
-        topk=tuple(cfg.test_evaluator.topk),
-        mean=list(pre.mean),
-        std=list(pre.std),
-        to_rgb=pre.to_rgb,
-        num_classes=head.num_classes,
-        diff_rank_seed=cfg.get('randomness', {}).get('diff_rank_seed', False))
+    return dict(optimizer=optimizer.type, lr=optimizer.lr, betas=tuple(optimizer.betas),
+                eps=optimizer.eps, weight_decay=optimizer.weight_decay,
+                batch=cfg.train_dataloader.batch_size, base_batch=cfg.auto_scale_lr.base_batch_size,
+                epochs=cfg.train_cfg.max_epochs, wrapper=(wrapper.type, wrapper.get('loss_scale')),
+                loss=(head.loss.type, head.loss.label_smooth_val, head.loss.mode), augments=tuple(
+                    (a.type, a.alpha) for a in cfg.model.train_cfg.augments),
+                sampler=(sampler.type, sampler.get('num_repeats')), train=tuple(rows),
+                test=tuple(test), topk=tuple(cfg.test_evaluator.topk), mean=list(pre.mean),
+                std=list(pre.std), to_rgb=pre.to_rgb, num_classes=head.num_classes,
+                diff_rank_seed=cfg.get('randomness', {}).get('diff_rank_seed', False))
 
 
 def variant_of(cfg) -> tuple:

@@ -33,8 +33,7 @@ def test_a_library_module_importing_the_tools_package_is_refused(tmp_path):
         sys.executable, f'{REPO}/tools/dev/check_imports.py',
         str(tmp_path / 'mmpvt'),
         str(tmp_path / 'mmpvt_tools')
-    ],
-                      check=False)
+    ], check=False)
     assert out.returncode == 1
     assert out.stdout.splitlines() == [
         'import circle: mmpvt -> mmpvt_tools -> mmpvt', 'forbidden import: mmpvt -> mmpvt_tools'

@@ -82,8 +82,7 @@ def test_the_detectors_are_mmdets_zoo_models_with_its_numbers():
 
 def test_an_unknown_name_is_one_line_listing_the_names_like_it():
     with pytest.raises(
-            ValueError,
-            match=r"^'pvt-x_in1k' is no released model of mmpvt; expected "
+            ValueError, match=r"^'pvt-x_in1k' is no released model of mmpvt; expected "
             r'one of pvt-t_in1k, pvt-s_in1k, .*pvt-v2-b5_in1k$'):
         get_model('pvt-x_in1k')
 

@@ -34,8 +34,7 @@ def test_a_configs_default_scope_picks_that_librarys_models(scope):
 
 def test_a_config_of_another_scope_is_refused_naming_the_scopes():
     with pytest.raises(
-            ValueError,
-            match=r"^default_scope must be one of \('mmdet', 'mmseg', "
+            ValueError, match=r"^default_scope must be one of \('mmdet', 'mmseg', "
             r"'mmpretrain'\) .*, got 'mmocr'$"):
         registry_of(Config(dict(default_scope='mmocr')))
 
@@ -45,10 +44,9 @@ def test_an_image_classifier_config_builds_with_our_backbone():
     cfg = Config(
         dict(
             default_scope='mmpretrain',
-            model=dict(
-                type='ImageClassifier',
-                backbone=dict(type='mmpvt.PVT', arch='tiny', out_type='cls_token'),
-                head=dict(type='LinearClsHead', num_classes=10, in_channels=512))))
+            model=dict(type='ImageClassifier', backbone=dict(type='mmpvt.PVT', arch='tiny',
+                                                             out_type='cls_token'),
+                       head=dict(type='LinearClsHead', num_classes=10, in_channels=512))))
     model = build_from_config(cfg)
     assert type(model.backbone) is PVT and model.backbone.with_cls_token
 
@@ -81,10 +79,7 @@ def test_import_mmpvt_does_not_import_mmdet_or_mmseg_models():
         sys.executable, '-c', 'import sys, mmpvt; print(sorted(m for m in '
         'sys.modules if m.startswith(("mmdet.models", "mmseg.models", '
         '"mmpvt.models.detectors", "mmpvt.models.heads"))))'
-    ],
-                         capture_output=True,
-                         text=True,
-                         check=True)
+    ], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == '[]'
 
 

@@ -46,8 +46,8 @@ def toy_runner(work_dir, max_epochs, resume=False, name='a'):
         model=ToyModel(),
         work_dir=str(work_dir),
         experiment_name=name,
-        train_dataloader=dict(
-            dataset=ToyData(), batch_size=4, sampler=dict(type='DefaultSampler', shuffle=True)),
+        train_dataloader=dict(dataset=ToyData(), batch_size=4,
+                              sampler=dict(type='DefaultSampler', shuffle=True)),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
         # MultiStepLR keeps its milestones in a collections.Counter, pickled into the checkpoint
         param_scheduler=[
@@ -96,9 +96,8 @@ def test_a_local_checkpoint_that_would_run_code_is_refused_naming_it(tmp_path):
         },
         'payload': RunsCode(str(marker))
     }, tmp_path / 'evil.pth')
-    with pytest.raises(
-            pickle.UnpicklingError,
-            match=r'Refused to load the checkpoint .*evil\.pth: .*GLOBAL posix\.mkdir'):
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r'Refused to load the checkpoint .*evil\.pth: .*GLOBAL posix\.mkdir'):
         load_through_mmengine(tmp_path / 'evil.pth')
     assert not marker.exists()
 

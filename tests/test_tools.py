@@ -31,23 +31,19 @@ def test_segmentation_train_and_test_with_tta(tiny_shapes, tmp_path):
         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'
     ]
-    run_main(
-        'train.py', [
-            FPN_DEMO, '--work-dir',
-            str(tmp_path), '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
-            'train_dataloader.batch_size=2', *common
-        ],
-        env=data_env(tiny_shapes))
+    run_main('train.py', [
+        FPN_DEMO, '--work-dir',
+        str(tmp_path), '--cfg-options', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+        'train_dataloader.batch_size=2', *common
+    ], env=data_env(tiny_shapes))
     checkpoint = tmp_path / 'iter_1.pth'
-    out = run_main(
-        'test.py', [
-            FPN_DEMO,
-            str(checkpoint), '--tta', '--out',
-            str(tmp_path / 'masks'), '--work-dir',
-            str(tmp_path / 'test'), '--cfg-options', 'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False'
-        ],
-        env=data_env(tiny_shapes))
+    out = run_main('test.py', [
+        FPN_DEMO,
+        str(checkpoint), '--tta', '--out',
+        str(tmp_path / 'masks'), '--work-dir',
+        str(tmp_path / 'test'), '--cfg-options', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ], env=data_env(tiny_shapes))
     assert "'mIoU': " in out.stdout  # the metrics printed (the logged config names 'mIoU' too)
     assert len(list((tmp_path / 'masks').rglob('*.png'))) == 4
 
@@ -83,12 +79,8 @@ def test_run_killed_while_writing_a_checkpoint_resumes_to_the_same_length(tiny_s
         'val_dataloader.persistent_workers=False'
     ]
     env = dict(os.environ, PYTHONUNBUFFERED='1', STALL_ON='iter_2.pth', **data_env(tiny_shapes))
-    proc = subprocess.Popen([sys.executable, '-c', STALLING_TRAIN, FPN_DEMO, *options],
-                            cwd=REPO,
-                            env=env,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, '-c', STALLING_TRAIN, FPN_DEMO, *options], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     for line in proc.stdout:
         if line.startswith('STALLED WRITING'):
@@ -216,11 +208,8 @@ print(type(model).__name__, type(model.backbone).__module__, type(model.backbone
 def test_config_of_another_project_builds_with_mmpvt_backbone(tmp_path, text, scope, expected):
     (tmp_path / 'my_config.py').write_text(text)
     (tmp_path / 'build.py').write_text(BUILD)
-    result = subprocess.run([sys.executable, 'build.py', 'my_config.py', scope],
-                            cwd=tmp_path,
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, 'build.py', 'my_config.py', scope], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == expected
 
@@ -233,14 +222,11 @@ def test_image_demo_cli_draws_a_directory_and_skips_what_is_no_image(tiny_shapes
     (images / 'notes.png').write_text('not an image')
     (images / 'cut.png').write_bytes((images / names[0]).read_bytes()[:40])  # a truncated PNG
     weights = random_weights(RETINA_DEMO, tmp_path / 'random.pth')
-    out = run_main(
-        'image_demo.py', [
-            str(images), RETINA_DEMO, '--weights',
-            str(weights), '--out-dir',
-            str(tmp_path / 'out'), '--score-thr', '0.0'
-        ],
-        env=data_env(tiny_shapes),
-        check=False)
+    out = run_main('image_demo.py', [
+        str(images), RETINA_DEMO, '--weights',
+        str(weights), '--out-dir',
+        str(tmp_path / 'out'), '--score-thr', '0.0'
+    ], env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     assert out.stdout.splitlines()[-4:] == [f'drawn: {tmp_path / "out" / "vis" / n}' for n in names]
     assert out.stderr.strip().splitlines()[-3:] == [
@@ -292,9 +278,7 @@ def test_image_demo_refuses_weights_of_another_model(tiny_shapes, tmp_path):
         'image_demo.py',
         [str(image), RETINA_DEMO, '--weights',
          str(weights), '--out-dir',
-         str(tmp_path / 'out')],
-        env=data_env(tiny_shapes),
-        check=False)
+         str(tmp_path / 'out')], env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(f'image_demo: The checkpoint {weights} does not fit this RetinaNet: ')
@@ -308,9 +292,7 @@ def test_image_demo_refuses_a_detectors_weights_for_a_classifier(tiny_shapes, tm
         'image_demo.py',
         [str(crop), CLS_DEMO, '--weights',
          str(weights), '--out-dir',
-         str(tmp_path / 'out')],
-        env=data_env(tiny_shapes),
-        check=False)
+         str(tmp_path / 'out')], env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     # a PVT-T RetinaNet's backbone for the classifier's PVTv2-B0: refused before any drawing
@@ -348,11 +330,8 @@ def test_image_demo_script_exits_with_the_status_of_its_main():
 
 def test_tools_test_refuses_weights_of_another_model(tiny_shapes, tmp_path):
     weights = random_weights(FPN_DEMO, tmp_path / 'fpn.pth')
-    out = run_main(
-        'test.py', [RETINA_DEMO, str(weights), '--work-dir',
-                    str(tmp_path)],
-        env=data_env(tiny_shapes),
-        check=False)
+    out = run_main('test.py', [RETINA_DEMO, str(weights), '--work-dir',
+                               str(tmp_path)], env=data_env(tiny_shapes), check=False)
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(f'test: The checkpoint {weights} does not fit this RetinaNet: ')
@@ -364,8 +343,7 @@ def test_tools_test_refuses_a_url_checkpoint_that_would_run_code(tiny_shapes, tm
     out = run_main(
         'test.py',
         [RETINA_DEMO, 'https://example.invalid/evil.pth', '--work-dir',
-         str(tmp_path / 'work')],
-        env=dict(data_env(tiny_shapes), TORCH_HOME=str(tmp_path)),
-        check=False)
+         str(tmp_path / 'work')], env=dict(data_env(tiny_shapes),
+                                           TORCH_HOME=str(tmp_path)), check=False)
     assert out.returncode != 0 and not marker.exists()
     assert 'Refused to load the checkpoint https://example.invalid/evil.pth' in out.stderr

@@ -75,8 +75,8 @@ def cuda_op_problems() -> list:
     if not torch.cuda.is_available():
         return []
     from mmpvt_tools.preflight import CHECKS, MMCV_CHECKS, Preflight
-    checks = Preflight(
-        'cuda', work_dir='', skip=[name for name, _ in CHECKS if name not in MMCV_CHECKS])
+    checks = Preflight('cuda', work_dir='',
+                       skip=[name for name, _ in CHECKS if name not in MMCV_CHECKS])
     return [result.detail for result in checks.run() if result.status == 'FAIL']
 
 
@@ -145,48 +145,34 @@ def preflight(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     stacks = sorted(name[:-4] for name in os.listdir(STACKS) if name.endswith('.txt'))
     parser.add_argument(
-        '--stack',
-        default='latest',
-        choices=stacks,
+        '--stack', default='latest', choices=stacks,
         help='the pins to check: requirements/stacks/<stack>.txt '
         '(default: %(default)s)')
     parser.add_argument(
-        '--mmcv-ops',
-        default='any',
-        choices=('any', 'cuda'),
+        '--mmcv-ops', default='any', choices=('any', 'cuda'),
         help='cuda: mmcv must have been compiled with CUDA ops, even where no '
         'GPU is visible (default: %(default)s; with a GPU they must run)')
-    parser.add_argument(
-        'repo',
-        nargs='?',
-        metavar='REPO',
-        default=REPO,
-        help='the checkout mmpvt must be imported from (default: %(default)s)')
+    parser.add_argument('repo', nargs='?', metavar='REPO', default=REPO,
+                        help='the checkout mmpvt must be imported from (default: %(default)s)')
     preflight_args = parser.add_argument_group('the preflight (--device)')
+    preflight_args.add_argument('--device', choices=('cuda', 'cpu'),
+                                help='run the preflight checks on this device')
+    preflight_args.add_argument('--report', help='the JSON report (default: '
+                                'WORK_DIR/report.json)')
+    preflight_args.add_argument('--work-dir', help='runs and report (default: '
+                                'work_dirs/check_env/DEVICE)')
     preflight_args.add_argument(
-        '--device', choices=('cuda', 'cpu'), help='run the preflight checks on this device')
-    preflight_args.add_argument(
-        '--report', help='the JSON report (default: '
-        'WORK_DIR/report.json)')
-    preflight_args.add_argument(
-        '--work-dir', help='runs and report (default: '
-        'work_dirs/check_env/DEVICE)')
-    preflight_args.add_argument(
-        '--size',
-        type=int,
-        nargs=2,
-        default=(800, 1344),
-        metavar=('H', 'W'),
+        '--size', type=int, nargs=2, default=(800, 1344), metavar=('H', 'W'),
         help='image size of the training-step and '
         'attention checks (default: 800 1344)')
-    preflight_args.add_argument(
-        '--gpus', type=int, default=1, help='processes of the distributed runs (default: 1)')
-    preflight_args.add_argument(
-        '--skip', nargs='+', default=(), metavar='CHECK', help='leave these checks out')
+    preflight_args.add_argument('--gpus', type=int, default=1,
+                                help='processes of the distributed runs (default: 1)')
+    preflight_args.add_argument('--skip', nargs='+', default=(), metavar='CHECK',
+                                help='leave these checks out')
     args = parser.parse_args(argv)
     if args.device:
         try:

@@ -19,32 +19,25 @@ from mmpvt.families import arch_names
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='input checkpoint: a path or URL')
     parser.add_argument('dst', help='output .pth (written atomically)')
+    parser.add_argument('--arch', choices=arch_names(),
+                        help='check against this variant (default: read off the weights)')
     parser.add_argument(
-        '--arch',
-        choices=arch_names(),
-        help='check against this variant (default: read off the weights)')
-    parser.add_argument(
-        '--backbone-only',
-        action='store_true',
+        '--backbone-only', action='store_true',
         help='of an ImageNet classifier or a whole detector/segmentor, write '
         'only the backbone')
     parser.add_argument(
-        '--cast-dtypes',
-        action='store_true',
+        '--cast-dtypes', action='store_true',
         help='cast integer tensors where the model holds floats (default: refuse '
         'them)')
     args = parser.parse_args(argv)
     try:
-        info = convert_checkpoint_file(
-            args.src,
-            args.dst,
-            arch=args.arch,
-            backbone_only=args.backbone_only,
-            cast_dtypes=args.cast_dtypes)
+        info = convert_checkpoint_file(args.src, args.dst, arch=args.arch,
+                                       backbone_only=args.backbone_only,
+                                       cast_dtypes=args.cast_dtypes)
     except (ValueError, KeyError, OSError) as e:  # every error of ours is a ValueError subclass
         print(f'convert_checkpoint: {e}', file=sys.stderr)
         return 1

@@ -94,8 +94,7 @@ def print_summary(result: dict, seconds: float) -> None:
         f'checkpoint:  {result["checkpoint"]}\n'
         f'predictions: {result["picture"]}  (each tile: {" | ".join(result["captions"])})\n'
         f'log:         {result["log_file"]}\n'
-        f'time:        {seconds // 60:.0f} min {seconds % 60:.0f} s',
-        flush=True)
+        f'time:        {seconds // 60:.0f} min {seconds % 60:.0f} s', flush=True)
 
 
 def print_figure5_summary(result: dict, seconds: float) -> None:
@@ -106,8 +105,7 @@ def print_figure5_summary(result: dict, seconds: float) -> None:
         f'curves:      {result["picture"]}\n'
         f'backbone:    {result["classifier"]}\n'
         f'runs:        {", ".join(r["work_dir"] for r in runs)}  (predictions.png, logs)\n'
-        f'time:        {seconds // 60:.0f} min {seconds % 60:.0f} s',
-        flush=True)
+        f'time:        {seconds // 60:.0f} min {seconds % 60:.0f} s', flush=True)
 
 
 def _main(argv) -> int:
@@ -116,11 +114,10 @@ def _main(argv) -> int:
     from mmpvt_tools.demo import run_demo
     from mmpvt_tools.figure5 import run_figure5
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        '--full',
-        action='store_true',
+        '--full', action='store_true',
         help=f'the longer run: {FULL_CONFIG} (6 epochs at 256 px; about 13 min '
         f'on 2 Xeon cores, 25 min on a slower machine) instead of '
         f'{QUICK_CONFIG}')
@@ -128,31 +125,22 @@ def _main(argv) -> int:
         '--config', help=f'any config (default: {QUICK_CONFIG}, or '
         f'{FULL_CONFIG} with --full)')
     parser.add_argument(
-        '--figure5',
-        action='store_true',
+        '--figure5', action='store_true',
         help="the paper's Figure 5 in miniature: RetinaNet + PVTv2-B0 from the "
         'demo classifier (trained first if missing) vs from scratch, AP '
         'per epoch -> WORK_DIR/curves.png (about 10 min); --cfg-options '
         'go to both detectors')
     parser.add_argument('--data', default='data/shapes', help='dataset dir (made if missing)')
+    parser.add_argument('--work-dir', help=f'default: work_dirs/<config name> ({FIGURE5_DIR} '
+                        'with --figure5)')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue an interrupted run from its last complete checkpoint')
     parser.add_argument(
-        '--work-dir', help=f'default: work_dirs/<config name> ({FIGURE5_DIR} '
-        'with --figure5)')
-    parser.add_argument(
-        '--resume',
-        action='store_true',
-        help='continue an interrupted run from its last complete checkpoint')
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
+        '--verbose', action='store_true',
         help="show all of mmengine's output (config, environment, hooks) on "
         "the terminal too")
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        metavar='KEY=VALUE',
-        help='override config settings, as in tools/train.py')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config settings, as in tools/train.py')
     args = parser.parse_args(argv)
     if args.full and args.config:
         parser.error('--full chooses the config: give --full or --config, not both')
@@ -160,26 +148,14 @@ def _main(argv) -> int:
         parser.error('--figure5 runs its own configs: give --figure5 without --full/--config')
     start = time.time()
     if args.figure5:
-        result = run_figure5(
-            args.data,
-            args.work_dir or FIGURE5_DIR,
-            CLASSIFIER_DIR,
-            osp.join(REPO, 'configs', 'demo'),
-            args.cfg_options,
-            resume=args.resume,
-            quiet=not args.verbose,
-            say=_say)
+        result = run_figure5(args.data, args.work_dir or FIGURE5_DIR, CLASSIFIER_DIR,
+                             osp.join(REPO, 'configs', 'demo'), args.cfg_options,
+                             resume=args.resume, quiet=not args.verbose, say=_say)
         print_figure5_summary(result, time.time() - start)
         return 0
     config = args.config or osp.join(REPO, FULL_CONFIG if args.full else QUICK_CONFIG)
-    result = run_demo(
-        config,
-        args.data,
-        args.work_dir,
-        args.cfg_options,
-        resume=args.resume,
-        quiet=not args.verbose,
-        say=_say)
+    result = run_demo(config, args.data, args.work_dir, args.cfg_options, resume=args.resume,
+                      quiet=not args.verbose, say=_say)
     print_summary(result, time.time() - start)
     return 0
 
@@ -192,9 +168,7 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt this
         print(
             f'\n[demo] interrupted; continue from the last checkpoint with: '
-            f'{resume_command(argv)}',
-            file=sys.stderr,
-            flush=True)
+            f'{resume_command(argv)}', file=sys.stderr, flush=True)
         return 130
 
 

@@ -27,29 +27,20 @@ ARCHS = arch_names()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('target', help=f'a config file or a PVT arch {ARCHS}')
     parser.add_argument(
-        '--shape',
-        type=int,
-        nargs=2,
-        metavar=('H', 'W'),
+        '--shape', type=int, nargs=2, metavar=('H', 'W'),
         help='input size (default: 224 224 for an arch or a classification '
         'config, 800 1333 for a detection config, 512 512 for a '
         'segmentation config)')
     parser.add_argument(
-        '--protocol',
-        choices=PROTOCOLS,
-        default='paper',
+        '--protocol', choices=PROTOCOLS, default='paper',
         help="what counts: 'paper' = the authors' mmcv rules (conv bias, no "
         "GELU/softmax/interpolation, 1000 proposals), 'fvcore' = fvcore's")
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=ConfigOptions,
-        metavar='KEY=VALUE',
-        help='override config entries first (a config target only)')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, metavar='KEY=VALUE',
+                        help='override config entries first (a config target only)')
     args = parser.parse_args(argv)
     if args.shape and not all(MIN_SIDE <= side <= MAX_SIDE for side in args.shape):
         parser.error(f'--shape sides must be {MIN_SIDE} to {MAX_SIDE} pixels, got '

@@ -16,18 +16,12 @@ from mmpvt_tools.curves import plot_curves  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        'work_dirs',
-        nargs='+',
-        metavar='WORK_DIR',
-        help='work dirs of mmengine runs (with <timestamp>/vis_data/scalars.json)')
-    parser.add_argument(
-        '--keys',
-        nargs='+',
-        default=['coco/bbox_mAP'],
-        help='logged scalars to draw, one panel each (default: coco/bbox_mAP)')
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('work_dirs', nargs='+', metavar='WORK_DIR',
+                        help='work dirs of mmengine runs (with <timestamp>/vis_data/scalars.json)')
+    parser.add_argument('--keys', nargs='+', default=['coco/bbox_mAP'],
+                        help='logged scalars to draw, one panel each (default: coco/bbox_mAP)')
     parser.add_argument('--legend', nargs='+', help='a name per work dir (default: folder names)')
     parser.add_argument('--out', default='curves.png', help='the PNG (default: curves.png)')
     parser.add_argument('--title', help='a title over the panels')

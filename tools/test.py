@@ -19,8 +19,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--out',
-        help='detection: dump results to this .pkl; segmentation: '
+        '--out', help='detection: dump results to this .pkl; segmentation: '
         'write predicted masks to this directory')
     parser.add_argument('--show-dir', help='draw predictions into this directory')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
@@ -30,13 +29,8 @@ def parse_args(argv=None):
 
 def test(args) -> None:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    configure_test(
-        cfg,
-        args.checkpoint,
-        out=args.out,
-        show_dir=args.show_dir,
-        tta=args.tta,
-        strict_data=args.strict_data)
+    configure_test(cfg, args.checkpoint, out=args.out, show_dir=args.show_dir, tta=args.tta,
+                   strict_data=args.strict_data)
     metrics = run_test(cfg, out=args.out)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
 

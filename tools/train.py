@@ -16,15 +16,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a detector or segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by (GPUs x batch) / auto_scale_lr.base_batch_size')
     parser.add_argument(
-        '--auto-scale-lr',
-        action='store_true',
-        help='scale the lr by (GPUs x batch) / auto_scale_lr.base_batch_size')
-    parser.add_argument(
-        '--resume',
-        nargs='?',
-        type=str,
-        const='auto',
+        '--resume', nargs='?', type=str, const='auto',
         help='resume from CKPT, or with no value from the latest complete '
         'checkpoint in the work_dir')
     add_runner_arguments(parser)
@@ -33,12 +28,8 @@ def parse_args(argv=None):
 
 def train(args) -> None:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
-    configure_train(
-        cfg,
-        resume=args.resume,
-        amp=args.amp,
-        auto_scale_lr=args.auto_scale_lr,
-        strict_data=args.strict_data)
+    configure_train(cfg, resume=args.resume, amp=args.amp, auto_scale_lr=args.auto_scale_lr,
+                    strict_data=args.strict_data)
     run_train(cfg)
 
 

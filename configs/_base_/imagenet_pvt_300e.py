@@ -15,12 +15,8 @@ _base_ = [
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 # ImageNet mean / std in RGB order on 0..255 pixels (the authors' torchvision Normalize).
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=1000,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=1000,
+                         mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 
 model = dict(
     type='ImageClassifier',
@@ -47,8 +43,8 @@ model = dict(
 # RepeatAugSampler gives each GPU ceil(N / GPUs) of the repeated samples per epoch; the authors'
 # RASampler floor(N // 256 * 256 / GPUs) (1,281,024 instead of 1,281,167 images an epoch).
 train_dataloader = dict(
-    batch_size=128,
-    sampler=dict(_delete_=True, type='RepeatAugSampler', num_repeats=3, shuffle=True))
+    batch_size=128, sampler=dict(_delete_=True, type='RepeatAugSampler', num_repeats=3,
+                                 shuffle=True))
 # the authors evaluate with 1.5x the training batch, every image once (no distributed eval)
 val_dataloader = dict(batch_size=192)
 test_dataloader = val_dataloader
@@ -65,16 +61,13 @@ test_dataloader = val_dataloader
 # the MLP needs its own key; its weight (4-D) is decayed. A key that names no parameter of the
 # model (cls_token in PVTv2) changes nothing.
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        custom_keys={
-            'cls_token': dict(decay_mult=0.0),
-            '.dwconv.bias': dict(decay_mult=0.0),
-        }))
+    type='AmpOptimWrapper', loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, eps=1e-8,
+                   betas=(0.9, 0.999)), paramwise_cfg=dict(
+                       norm_decay_mult=0.0, bias_decay_mult=0.0, custom_keys={
+                           'cls_token': dict(decay_mult=0.0),
+                           '.dwconv.bias': dict(decay_mult=0.0),
+                       }))
 
 # The authors' schedule: timm's CosineLRScheduler(t_initial=300, lr_min=1e-5, warmup_t=5,
 # warmup_lr_init=1e-6), stepped once per epoch with step(epoch) after the epoch. Epochs 0 and 1

@@ -10,15 +10,10 @@ _ms_scales = [(1333, s) for s in range(480, 801, 32)]
 _ms_crop_policies = [
     [dict(type='RandomChoiceResize', scales=_ms_scales, keep_ratio=True)],
     [
-        dict(
-            type='RandomChoiceResize',
-            scales=[(1333, 400), (1333, 500), (1333, 600)],
-            keep_ratio=True),
-        dict(
-            type='RandomCrop',
-            crop_type='absolute_range',
-            crop_size=(384, 600),
-            allow_negative_crop=True),
+        dict(type='RandomChoiceResize', scales=[(1333, 400), (1333, 500), (1333, 600)],
+             keep_ratio=True),
+        dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600),
+             allow_negative_crop=True),
         dict(type='RandomChoiceResize', scales=_ms_scales, keep_ratio=True),
     ],
 ]
@@ -41,19 +36,17 @@ pvt_v2_3x_ins_pipeline = [
 # 'norm' (mmengine's custom_keys match substrings, as mmcv's did); no gradient clipping.
 # `_delete_`: it replaces the SGD wrapper of mmdet's schedule base when used as `optim_wrapper`.
 pvt_v2_3x_optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
+                                                       weight_decay=0.05),
     paramwise_cfg=dict(
         custom_keys={
             'absolute_pos_embed': dict(decay_mult=0.),
             'relative_position_bias_table': dict(decay_mult=0.),
             'norm': dict(decay_mult=0.),
-        }),
-    clip_grad=None)
+        }), clip_grad=None)
 # The authors trained these with apex mixed precision; mmengine's AMP is the 2.x equivalent.
-pvt_v2_3x_amp_optim_wrapper = dict(
-    pvt_v2_3x_optim_wrapper, type='AmpOptimWrapper', loss_scale='dynamic')
+pvt_v2_3x_amp_optim_wrapper = dict(pvt_v2_3x_optim_wrapper, type='AmpOptimWrapper',
+                                   loss_scale='dynamic')
 pvt_v2_3x_max_epochs = 36
 pvt_v2_3x_param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),

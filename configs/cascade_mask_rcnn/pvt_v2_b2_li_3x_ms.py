@@ -3,7 +3,6 @@
 _base_ = './pvt_v2_b2_3x_ms.py'
 model = dict(
     backbone=dict(
-        arch='b2_li',
-        init_cfg=dict(
+        arch='b2_li', init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2_li.pth')))

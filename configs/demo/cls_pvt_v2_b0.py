@@ -14,17 +14,12 @@ _base_ = [
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 model = dict(
-    type='ImageClassifier',
-    data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(
-        type='mmpvt.PVTv2', arch='b0', out_indices=(3, ), drop_path_rate=0.1, init_cfg=None),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=4,
-        in_channels=256,
-        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)))
+    type='ImageClassifier', data_preprocessor={{_base_.data_preprocessor}},
+    backbone=dict(type='mmpvt.PVTv2', arch='b0', out_indices=(3, ), drop_path_rate=0.1,
+                  init_cfg=None), neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=4, in_channels=256,
+              loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+              init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)))
 
 max_epochs = 10
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
@@ -32,18 +27,11 @@ val_cfg = dict()
 test_cfg = dict()
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        custom_keys={'.dwconv.bias': dict(decay_mult=0.0)}))
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
+                       custom_keys={'.dwconv.bias': dict(decay_mult=0.0)}))
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        begin=0,
-        end=1,
-        convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=1, end=max_epochs),
 ]
 auto_scale_lr = dict(base_batch_size=32)

@@ -11,8 +11,8 @@ _base_ = [
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny', drop_path_rate=0.1, init_cfg=None),
-    neck=dict(in_channels=[64, 128, 320, 512]),
+    backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny', drop_path_rate=0.1,
+                  init_cfg=None), neck=dict(in_channels=[64, 128, 320, 512]),
     roi_head=dict(bbox_head=dict(num_classes=4), mask_head=dict(num_classes=4)))
 
 max_epochs = 6

@@ -15,8 +15,7 @@ custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny', drop_path_rate=0.1, init_cfg=None),
-    neck=dict(in_channels=[64, 128, 320, 512]),
-    bbox_head=dict(num_classes=4))
+    neck=dict(in_channels=[64, 128, 320, 512]), bbox_head=dict(num_classes=4))
 
 # schedule: short, with a larger lr than the paper's (from scratch, batch 8, one machine)
 max_epochs = 6

@@ -11,8 +11,5 @@ _base_ = './retinanet_pvt_v2_b0.py'
 
 model = dict(
     backbone=dict(
-        init_cfg=dict(
-            _delete_=True,
-            type='Pretrained',
-            prefix='backbone.',
-            checkpoint='{{$MMPVT_DEMO_BACKBONE:work_dirs/cls_pvt_v2_b0/epoch_10.pth}}')))
+        init_cfg=dict(_delete_=True, type='Pretrained', prefix='backbone.',
+                      checkpoint='{{$MMPVT_DEMO_BACKBONE:work_dirs/cls_pvt_v2_b0/epoch_10.pth}}')))

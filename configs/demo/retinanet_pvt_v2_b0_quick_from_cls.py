@@ -9,8 +9,5 @@ _base_ = './retinanet_pvt_v2_b0_quick.py'
 
 model = dict(
     backbone=dict(
-        init_cfg=dict(
-            _delete_=True,
-            type='Pretrained',
-            prefix='backbone.',
-            checkpoint='{{$MMPVT_DEMO_BACKBONE:work_dirs/cls_pvt_v2_b0/epoch_10.pth}}')))
+        init_cfg=dict(_delete_=True, type='Pretrained', prefix='backbone.',
+                      checkpoint='{{$MMPVT_DEMO_BACKBONE:work_dirs/cls_pvt_v2_b0/epoch_10.pth}}')))

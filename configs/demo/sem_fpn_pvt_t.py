@@ -13,19 +13,15 @@ custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 crop_size = {{_base_.crop_size}}
 data_preprocessor = dict(size=crop_size)
 model = dict(
-    data_preprocessor=data_preprocessor,
-    pretrained=None,
+    data_preprocessor=data_preprocessor, pretrained=None,
     backbone=dict(_delete_=True, type='mmpvt.PVT', arch='tiny', drop_path_rate=0.1, init_cfg=None),
-    neck=dict(in_channels=[64, 128, 320, 512]),
-    decode_head=dict(num_classes=5))
+    neck=dict(in_channels=[64, 128, 320, 512]), decode_head=dict(num_classes=5))
 
 max_iters = 250
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=4e-4, weight_decay=1e-4),
-    clip_grad=dict(max_norm=1.0))
+optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=4e-4,
+                                    weight_decay=1e-4), clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', eta_min=0.0, power=0.9, begin=50, end=max_iters, by_epoch=False),

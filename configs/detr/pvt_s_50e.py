@@ -12,14 +12,8 @@ custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 # mmpvt.DETR = mmdet's DETR that also reads mmdet 2.x DETR checkpoints (the authors' release).
 model = dict(
-    type='mmpvt.DETR',
-    data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(
-        _delete_=True,
-        type='mmpvt.PVT',
-        arch='small',
-        out_indices=(3, ),
-        drop_path_rate=0.1,
+    type='mmpvt.DETR', data_preprocessor=dict(pad_size_divisor=32), backbone=dict(
+        _delete_=True, type='mmpvt.PVT', arch='small', out_indices=(3, ), drop_path_rate=0.1,
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_small.pth')),
@@ -28,10 +22,8 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='RandomChoiceResize',
-        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
-        keep_ratio=True),
+    dict(type='RandomChoiceResize', scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736),
+                                            (1333, 768), (1333, 800)], keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]

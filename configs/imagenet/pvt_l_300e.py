@@ -9,6 +9,5 @@ _base_ = '../_base_/imagenet_pvt_300e.py'
 # (no pooling, no neck), as the authors' head reads it.
 model = dict(
     backbone=dict(type='mmpvt.PVT', arch='large', out_type='cls_token', drop_path_rate=0.3),
-    neck=None,
-    head=dict(in_channels=512))
+    neck=None, head=dict(in_channels=512))
 optim_wrapper = dict(clip_grad=dict(max_norm=1.0))  # L2 norm, after unscaling

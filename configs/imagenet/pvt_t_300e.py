@@ -7,5 +7,4 @@ _base_ = '../_base_/imagenet_pvt_300e.py'
 # (no pooling, no neck), as the authors' head reads it.
 model = dict(
     backbone=dict(type='mmpvt.PVT', arch='tiny', out_type='cls_token', drop_path_rate=0.1),
-    neck=None,
-    head=dict(in_channels=512))
+    neck=None, head=dict(in_channels=512))

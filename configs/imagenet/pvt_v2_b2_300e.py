@@ -7,5 +7,4 @@ _base_ = '../_base_/imagenet_pvt_300e.py'
 # the classifier.
 model = dict(
     backbone=dict(type='mmpvt.PVTv2', arch='b2', out_indices=(3, ), drop_path_rate=0.1),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(in_channels=512))
+    neck=dict(type='GlobalAveragePooling'), head=dict(in_channels=512))

@@ -7,6 +7,5 @@ _base_ = '../_base_/imagenet_pvt_300e.py'
 # the classifier.
 model = dict(
     backbone=dict(type='mmpvt.PVTv2', arch='b4', out_indices=(3, ), drop_path_rate=0.3),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(in_channels=512))
+    neck=dict(type='GlobalAveragePooling'), head=dict(in_channels=512))
 optim_wrapper = dict(clip_grad=dict(max_norm=1.0))  # L2 norm, after unscaling

@@ -4,8 +4,7 @@ _base_ = './pvt_v2_b2_lsj_50e_coco.py'
 
 model = dict(
     backbone=dict(
-        arch='b5',
-        init_cfg=dict(
+        arch='b5', init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b5.pth')))
 # B5's LayerNorms: no weight decay (../_base_/pvt_v2_mask2former_norms.py)

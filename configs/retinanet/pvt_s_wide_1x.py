@@ -6,10 +6,6 @@
 _base_ = './pvt_s_1x.py'
 model = dict(
     backbone=dict(
-        arch='small_wide',
-        init_cfg=dict(
-            _delete_=True,
-            type='Pretrained',
-            prefix='backbone.',
-            checkpoint='work_dirs/pvt_s_wide_300e/epoch_300.pth')),
+        arch='small_wide', init_cfg=dict(_delete_=True, type='Pretrained', prefix='backbone.',
+                                         checkpoint='work_dirs/pvt_s_wide_300e/epoch_300.pth')),
     neck=dict(in_channels=[64, 192, 448, 704]))

@@ -20,8 +20,7 @@ tta_scales = [(1024, 256), (1536, 384), (2048, 512), (2560, 640), (3072, 768), (
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(
-        type='TestTimeAug',
-        transforms=[
+        type='TestTimeAug', transforms=[
             [
                 dict(type='mmpvt.AlignResize', scale=s, keep_ratio=True, size_divisor=32)
                 for s in tta_scales

@@ -3,7 +3,6 @@
 _base_ = './pvt_t_40k.py'
 model = dict(
     backbone=dict(
-        arch='small',
-        init_cfg=dict(
+        arch='small', init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_small.pth')))

@@ -16,18 +16,11 @@ custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 model = dict(
-    data_preprocessor=data_preprocessor,
-    pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpvt.PVT',
-        arch='tiny',
-        drop_path_rate=0.1,
-        init_cfg=dict(
+    data_preprocessor=data_preprocessor, pretrained=None, backbone=dict(
+        _delete_=True, type='mmpvt.PVT', arch='tiny', drop_path_rate=0.1, init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_tiny.pth')),
-    neck=dict(in_channels=[64, 128, 320, 512]),
-    decode_head=dict(num_classes=150))
+    neck=dict(in_channels=[64, 128, 320, 512]), decode_head=dict(num_classes=150))
 
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -38,11 +31,8 @@ test_pipeline = [
 train_dataloader = dict(batch_size=4)
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
-    clip_grad=None)
+optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4), clip_grad=None)
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80000, by_epoch=False)]
 # lr above is for 4 GPUs x 4 images; `tools/train.py --auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -39,11 +39,8 @@ train_dataloader = dict(batch_size=4)
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),
-    clip_grad=None)
+optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4), clip_grad=None)
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=40000, by_epoch=False)]
 # lr above is for 8 GPUs x 4 images; `tools/train.py --auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=32)

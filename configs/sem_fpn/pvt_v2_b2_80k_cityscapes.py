@@ -7,19 +7,14 @@ _base_ = 'mmseg::sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py'
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 model = dict(
-    pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpvt.PVTv2',
-        arch='b2',
-        drop_path_rate=0.1,
-        init_cfg=dict(
+    pretrained=None, backbone=dict(
+        _delete_=True, type='mmpvt.PVTv2', arch='b2', drop_path_rate=0.1, init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
     neck=dict(in_channels=[64, 128, 320, 512]))
 
-optim_wrapper = dict(
-    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=5e-5, weight_decay=1e-4))
+optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=5e-5, weight_decay=1e-4))
 max_iters = 80000
 param_scheduler = [
     dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=max_iters, by_epoch=False),

@@ -8,11 +8,7 @@ custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='mmpvt.PVTv2',
-        arch='b2',
-        drop_path_rate=0.1,
-        init_cfg=dict(
+        _delete_=True, type='mmpvt.PVTv2', arch='b2', drop_path_rate=0.1, init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
     neck=dict(in_channels=[64, 128, 320, 512]))

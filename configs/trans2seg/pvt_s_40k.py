@@ -11,21 +11,11 @@ _base_ = '../sem_fpn/pvt_s_80k.py'
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     neck=None,
-    decode_head=dict(
-        _delete_=True,
-        type='mmpvt.Trans2SegHead',
-        in_channels=(64, 512),
-        in_index=(0, 3),
-        channels=64,
-        embed_dims=256,
-        depth=4,
-        num_heads=8,
-        mlp_ratio=3,
-        token_grid=(16, 16),
-        num_classes=150,
-        norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+    decode_head=dict(_delete_=True, type='mmpvt.Trans2SegHead', in_channels=(64, 512),
+                     in_index=(0, 3), channels=64, embed_dims=256, depth=4, num_heads=8,
+                     mlp_ratio=3, token_grid=(16, 16), num_classes=150, norm_cfg=norm_cfg,
+                     align_corners=False, loss_decode=dict(type='CrossEntropyLoss',
+                                                           use_sigmoid=False, loss_weight=1.0)))
 
 max_iters = 40000
 train_cfg = dict(max_iters=max_iters, val_interval=4000)

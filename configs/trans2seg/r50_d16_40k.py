@@ -7,17 +7,8 @@ _base_ = './pvt_s_40k.py'
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ResNetV1c',
-        depth=50,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        dilations=(1, 1, 1, 2),
-        strides=(1, 2, 2, 1),
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        contract_dilation=True,
-        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnet50_v1c')),
+    backbone=dict(_delete_=True, type='ResNetV1c', depth=50, num_stages=4, out_indices=(0, 1, 2, 3),
+                  dilations=(1, 1, 1, 2), strides=(1, 2, 2, 1), norm_cfg=norm_cfg, norm_eval=False,
+                  style='pytorch', contract_dilation=True,
+                  init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnet50_v1c')),
     decode_head=dict(in_channels=(256, 2048), token_grid=(32, 32)))

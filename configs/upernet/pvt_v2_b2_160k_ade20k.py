@@ -6,14 +6,8 @@ _base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 model = dict(
-    pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpvt.PVTv2',
-        arch='b2',
-        drop_path_rate=0.1,
-        init_cfg=dict(
+    pretrained=None, backbone=dict(
+        _delete_=True, type='mmpvt.PVTv2', arch='b2', drop_path_rate=0.1, init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
-    decode_head=dict(in_channels=[64, 128, 320, 512]),
-    auxiliary_head=dict(in_channels=320))
+    decode_head=dict(in_channels=[64, 128, 320, 512]), auxiliary_head=dict(in_channels=320))

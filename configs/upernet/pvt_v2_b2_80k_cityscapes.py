@@ -7,23 +7,15 @@ _base_ = 'mmseg::upernet/upernet_r50_4xb2-80k_cityscapes-512x1024.py'
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
 
 model = dict(
-    pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpvt.PVTv2',
-        arch='b2',
-        drop_path_rate=0.1,
-        init_cfg=dict(
+    pretrained=None, backbone=dict(
+        _delete_=True, type='mmpvt.PVTv2', arch='b2', drop_path_rate=0.1, init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth')),
-    decode_head=dict(in_channels=[64, 128, 320, 512]),
-    auxiliary_head=dict(in_channels=320))
+    decode_head=dict(in_channels=[64, 128, 320, 512]), auxiliary_head=dict(in_channels=320))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
-    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
+optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+                     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
 max_iters = 80000
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),

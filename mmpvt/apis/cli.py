@@ -31,21 +31,13 @@ class ConfigOptions(DictAction):
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """The options train.py and test.py share with mmdet's/mmseg's tools."""
     parser.add_argument('--work-dir', help='the directory for logs (and checkpoints)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=ConfigOptions,
-        metavar='KEY=VALUE',
-        help='override config entries, e.g. train_cfg.max_epochs=1')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, metavar='KEY=VALUE',
+                        help='override config entries, e.g. train_cfg.max_epochs=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument(
-        '--strict-data',
-        action='store_true',
+        '--strict-data', action='store_true',
         help='stop if a detection dataset leaves annotations or images of its '
         'annotation file out (unknown categories, invalid boxes, filtered '
         'images); without it each loss is one log line')

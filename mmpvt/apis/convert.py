@@ -55,11 +55,8 @@ def build_classifier(family: str, arch: Union[str, dict], num_classes: int) -> n
     record = FAMILIES[family]
     width = (record.archs[arch] if isinstance(arch, str) else arch)['embed_dims'][-1]
     backbone = dict(type=f'mmpvt.{family}', arch=arch, **record.classifier['backbone'])
-    model = dict(
-        type='ImageClassifier',
-        backbone=backbone,
-        neck=record.classifier['neck'],
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width))
+    model = dict(type='ImageClassifier', backbone=backbone, neck=record.classifier['neck'],
+                 head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=width))
     return build_from_config(Config(dict(default_scope='mmpretrain', model=model)))
 
 
@@ -87,8 +84,7 @@ def _classifier_checked(conversion: Conversion, src: str, arch: Optional[str],
     backbone = check_state_dict(backbone, model.backbone, cast_dtypes=cast_dtypes)
     try:
         fc = check_state_dict(
-            OrderedDict((k[len('head.'):], v) for k, v in head.items()),
-            model.head,
+            OrderedDict((k[len('head.'):], v) for k, v in head.items()), model.head,
             cast_dtypes=cast_dtypes)
     except CheckpointMismatchError as e:
         raise CheckpointMismatchError(f'{src}: the classifier\'s head: {e}') from e
@@ -99,11 +95,8 @@ def _classifier_checked(conversion: Conversion, src: str, arch: Optional[str],
     return out, name, int(weight.shape[0])
 
 
-def convert_checkpoint_file(src: str,
-                            dst: str,
-                            arch: Optional[str] = None,
-                            backbone_only: bool = False,
-                            cast_dtypes: bool = False) -> dict:
+def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
+                            backbone_only: bool = False, cast_dtypes: bool = False) -> dict:
     """Convert a checkpoint file to mmpvt's layout and write it atomically to `dst`.
 
     A backbone checkpoint (official, mmdet, timm, transformers) is written as an mmpvt backbone
@@ -139,16 +132,11 @@ def convert_checkpoint_file(src: str,
             classifier if classifier is not None else convert_to_mmpvt(backbone))
     except ValueError as e:  # neither family: name the file
         raise CheckpointMismatchError(f'{src}: {e}') from e
-    info = dict(
-        family=family,
-        layout=layout,
-        whole_model=whole and not backbone_only,
-        classifier=classifier is not None,
-        num_classes=None,
-        other_tensors=0,
-        renamed_detr=0)
-    mmpvt_meta = dict(
-        mmpvt_version=__version__, source=str(src), family=family, source_layout=layout)
+    info = dict(family=family, layout=layout, whole_model=whole and not backbone_only,
+                classifier=classifier is not None, num_classes=None, other_tensors=0,
+                renamed_detr=0)
+    mmpvt_meta = dict(mmpvt_version=__version__, source=str(src), family=family,
+                      source_layout=layout)
     # the LayerNorm eps its trainer computed with, where not the authors' (mmdet's layout, or
     # what an mmpvt checkpoint recorded): the written file records it for its backbone
     eps = (

@@ -146,8 +146,8 @@ def _classifier(cfg, weights: Optional[str], device: str):
         _load_checkpoint_to_model(model, checkpoint, strict=False)  # it fits: nothing skipped
     model._config = cfg  # what the inferencer reads its test pipeline from
     classes = classifier_classes(cfg, ((checkpoint or {}).get('meta') or {}).get('dataset_meta'))
-    return ImageClassificationInferencer(
-        model, pretrained=False, device=device, classes=classes or None)
+    return ImageClassificationInferencer(model, pretrained=False, device=device, classes=classes
+                                         or None)
 
 
 def classify(images: List[str], cfg, weights: Optional[str], out_dir: str, device: str, topk: int,
@@ -158,8 +158,8 @@ def classify(images: List[str], cfg, weights: Optional[str], out_dir: str, devic
     vis_dir = osp.join(out_dir, 'vis')
     # small images (the demo's crops) are drawn at 224 px on the short side, so the text fits
     small = max(min(cv2.imread(p).shape[:2]) for p in images) < 224
-    results = inferencer(
-        images, batch_size=batch_size, show_dir=vis_dir, resize=224 if small else None)
+    results = inferencer(images, batch_size=batch_size, show_dir=vis_dir,
+                         resize=224 if small else None)
     classes = inferencer.classes or [str(i) for i in range(len(results[0]['pred_scores']))]
     top = [
         [
@@ -171,15 +171,9 @@ def classify(images: List[str], cfg, weights: Optional[str], out_dir: str, devic
     return [osp.join(vis_dir, osp.splitext(osp.basename(p))[0] + '.png') for p in images], top
 
 
-def draw_predictions(inputs: str,
-                     config: str,
-                     weights: Optional[str] = None,
-                     out_dir: str = 'outputs',
-                     device: str = 'cpu',
-                     score_thr: float = 0.3,
-                     batch_size: int = 1,
-                     cfg_options: Optional[dict] = None,
-                     topk: int = 5,
+def draw_predictions(inputs: str, config: str, weights: Optional[str] = None,
+                     out_dir: str = 'outputs', device: str = 'cpu', score_thr: float = 0.3,
+                     batch_size: int = 1, cfg_options: Optional[dict] = None, topk: int = 5,
                      max_megapixels: float = MAX_MEGAPIXELS) -> Union[Drawn, Classified]:
     """Run `config` (+ `weights`) on an image or a directory of images and draw the predictions.
 
@@ -241,14 +235,10 @@ def draw_predictions(inputs: str,
             inferencer = StrictSegInferencer(model=cfg, weights=weights, device=device)
             inferencer(images, batch_size=batch_size, out_dir=staging, img_out_dir='vis')
         else:
-            inferencer = StrictDetInferencer(
-                model=cfg, weights=weights, device=device, show_progress=False)
-            inferencer(
-                images,
-                batch_size=batch_size,
-                out_dir=staging,
-                pred_score_thr=score_thr,
-                no_save_pred=False)
+            inferencer = StrictDetInferencer(model=cfg, weights=weights, device=device,
+                                             show_progress=False)
+            inferencer(images, batch_size=batch_size, out_dir=staging, pred_score_thr=score_thr,
+                       no_save_pred=False)
         drawn = [osp.join(staging, 'vis', osp.basename(p)) for p in images]
         _check_drawn(drawn, out_dir)
         return Drawn([_moved(p, staging, out_dir) for p in drawn], skipped)

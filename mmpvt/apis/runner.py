@@ -48,9 +48,7 @@ def _check_option_types(cfg: Config, options: dict) -> None:
                              f'{node!r}), got {value!r}')
 
 
-def load_config(path: str,
-                cfg_options: Optional[dict] = None,
-                launcher: str = 'none',
+def load_config(path: str, cfg_options: Optional[dict] = None, launcher: str = 'none',
                 work_dir: Optional[str] = None) -> Config:
     """Read a config, apply ``--cfg-options`` and choose the work_dir (CLI > config > default)."""
     if not osp.isfile(path):
@@ -120,11 +118,8 @@ def _report_data(cfg: Config, strict: bool) -> None:
     cfg.custom_hooks = hooks + [ConfigDict(type='mmpvt.DatasetReportHook', strict=strict)]
 
 
-def configure_train(cfg: Config,
-                    resume: Optional[str] = None,
-                    amp: bool = False,
-                    auto_scale_lr: bool = False,
-                    strict_data: bool = False) -> Config:
+def configure_train(cfg: Config, resume: Optional[str] = None, amp: bool = False,
+                    auto_scale_lr: bool = False, strict_data: bool = False) -> Config:
     """Apply train.py's flags to `cfg` (in place) and return it.
 
     resume: None (fresh run), 'auto' (latest complete checkpoint in work_dir) or a path.
@@ -146,9 +141,8 @@ def configure_train(cfg: Config,
         cfg.resume = True
         cfg.load_from = find_resume_checkpoint(cfg.work_dir)
         if cfg.load_from is None:
-            print_log(
-                f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch',
-                logger='current')
+            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch',
+                      logger='current')
             cfg.resume = False
     elif resume is not None:
         if not osp.isfile(resume):
@@ -178,9 +172,8 @@ def _tta_for_detection(cfg: Config) -> None:
     """Horizontal-flip TTA for an mmdet config that brings no tta_model/tta_pipeline of its own."""
     cfg.setdefault(
         'tta_model',
-        ConfigDict(
-            type='DetTTAModel',
-            tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+        ConfigDict(type='DetTTAModel',
+                   tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
     if 'tta_pipeline' not in cfg:
         dataset = cfg.test_dataloader.dataset
         while 'dataset' in dataset:
@@ -199,11 +192,8 @@ def _tta_for_detection(cfg: Config) -> None:
         cfg.tta_pipeline = pipeline
 
 
-def configure_test(cfg: Config,
-                   checkpoint: str,
-                   out: Optional[str] = None,
-                   show_dir: Optional[str] = None,
-                   tta: bool = False,
+def configure_test(cfg: Config, checkpoint: str, out: Optional[str] = None,
+                   show_dir: Optional[str] = None, tta: bool = False,
                    strict_data: bool = False) -> Config:
     """Apply test.py's flags to `cfg` (in place) and return it (`strict_data`: as
     :func:`configure_train`'s)."""
@@ -242,8 +232,7 @@ def configure_test(cfg: Config,
             print_log(
                 "--show-dir: mmdet's, mmseg's and mmpretrain's visualizers draw in the "
                 'main process only: a test in N processes draws the 1/N of the images '
-                'rank 0 tests',
-                logger='current')
+                'rank 0 tests', logger='current')
     if tta:
         if detection:
             _tta_for_detection(cfg)
@@ -266,8 +255,7 @@ def cpu_backend(cfg: Config) -> str:
     if backend == 'nccl':
         print_log(
             'no CUDA on this machine: the process group uses gloo instead of the '
-            "config's nccl",
-            logger='current')
+            "config's nccl", logger='current')
         return 'gloo'
     return backend
 

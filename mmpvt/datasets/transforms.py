@@ -29,27 +29,19 @@ class AlignResize(Resize):
     512 x 683, then resized to 512 x 704.
     """
 
-    def __init__(self,
-                 scale: Optional[Union[int, Tuple[int, int]]] = None,
+    def __init__(self, scale: Optional[Union[int, Tuple[int, int]]] = None,
                  scale_factor: Optional[Union[float, Tuple[float, float]]] = None,
-                 keep_ratio: bool = True,
-                 size_divisor: int = 32,
-                 clip_object_border: bool = True,
-                 backend: str = 'cv2',
-                 interpolation: str = 'bilinear') -> None:
+                 keep_ratio: bool = True, size_divisor: int = 32, clip_object_border: bool = True,
+                 backend: str = 'cv2', interpolation: str = 'bilinear') -> None:
         if not keep_ratio:
             raise ValueError('AlignResize rescales keeping the aspect ratio; keep_ratio=False '
                              'makes no sense with it (use Resize)')
         if not isinstance(size_divisor, int) or size_divisor < 1:
             raise ValueError(f'AlignResize: size_divisor must be a positive int, got '
                              f'{size_divisor!r}')
-        super().__init__(
-            scale=scale,
-            scale_factor=scale_factor,
-            keep_ratio=True,
-            clip_object_border=clip_object_border,
-            backend=backend,
-            interpolation=interpolation)
+        super().__init__(scale=scale, scale_factor=scale_factor, keep_ratio=True,
+                         clip_object_border=clip_object_border, backend=backend,
+                         interpolation=interpolation)
         self.size_divisor = size_divisor
 
     def transform(self, results: dict) -> dict:
@@ -59,16 +51,12 @@ class AlignResize(Resize):
         d = self.size_divisor
         aligned_h, aligned_w = math.ceil(h / d) * d, math.ceil(w / d) * d
         if (aligned_h, aligned_w) != (h, w):
-            results['img'] = mmcv.imresize(
-                results['img'], (aligned_w, aligned_h),
-                interpolation=self.interpolation,
-                backend=self.backend)
+            results['img'] = mmcv.imresize(results['img'], (aligned_w, aligned_h),
+                                           interpolation=self.interpolation, backend=self.backend)
             for key in results.get('seg_fields', []):
                 if results.get(key) is not None:
-                    results[key] = mmcv.imresize(
-                        results[key], (aligned_w, aligned_h),
-                        interpolation='nearest',
-                        backend=self.backend)
+                    results[key] = mmcv.imresize(results[key], (aligned_w, aligned_h),
+                                                 interpolation='nearest', backend=self.backend)
             results['img_shape'] = (aligned_h, aligned_w)
             results['scale_factor'] = (aligned_w / ori_w, aligned_h / ori_h)
         return results

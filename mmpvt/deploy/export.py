@@ -46,14 +46,9 @@ def export_program(model: nn.Module, example: Tuple[Tensor, ...],
         return torch.export.export(model, tuple(example), dynamic_shapes=shapes)
 
 
-def export_onnx(model: nn.Module,
-                example: Tuple[Tensor, ...],
-                path: str,
-                input_names: Sequence[str],
-                output_names: Sequence[str],
-                dynamic_dims: dict,
-                opset: int = 17,
-                dynamo: bool = False) -> str:
+def export_onnx(model: nn.Module, example: Tuple[Tensor, ...], path: str,
+                input_names: Sequence[str], output_names: Sequence[str], dynamic_dims: dict,
+                opset: int = 17, dynamo: bool = False) -> str:
     """Export `model` (called on `example`) to ONNX at `path`, atomically.
 
     dynamic_dims: {input name: {axis: name}}; those axes are symbolic in the graph (all other
@@ -71,13 +66,9 @@ def export_onnx(model: nn.Module,
             program = model if isinstance(model, torch.export.ExportedProgram) else \
                 export_program(model, example, [sorted(dynamic_dims.get(name, {}))
                                                 for name in input_names])
-            onnx_program = torch.onnx.export(
-                program,
-                example,
-                dynamo=True,
-                input_names=list(input_names),
-                output_names=list(output_names),
-                opset_version=opset)
+            onnx_program = torch.onnx.export(program, example, dynamo=True,
+                                             input_names=list(input_names),
+                                             output_names=list(output_names), opset_version=opset)
             onnx_program.save(tmp)
         else:
             model.eval()
@@ -86,24 +77,14 @@ def export_onnx(model: nn.Module,
                 # functions give two-stage detectors their RoiAlign node (docs/deployment.md)
                 warnings.filterwarnings('ignore', 'You are using the legacy TorchScript-based',
                                         DeprecationWarning)
-                torch.onnx.export(
-                    model,
-                    example,
-                    tmp,
-                    opset_version=opset,
-                    input_names=list(input_names),
-                    output_names=list(output_names),
-                    dynamic_axes=dynamic_dims,
-                    **legacy_onnx_export_kwargs())
+                torch.onnx.export(model, example, tmp, opset_version=opset,
+                                  input_names=list(input_names), output_names=list(output_names),
+                                  dynamic_axes=dynamic_dims, **legacy_onnx_export_kwargs())
     return path
 
 
-def export_backbone(model: nn.Module,
-                    path: str,
-                    shape: Sequence[int] = (2, 3, 224, 320),
-                    opset: int = 17,
-                    dynamic: bool = True,
-                    dynamo: bool = False,
+def export_backbone(model: nn.Module, path: str, shape: Sequence[int] = (2, 3, 224, 320),
+                    opset: int = 17, dynamic: bool = True, dynamo: bool = False,
                     program: 'torch.export.ExportedProgram' = None) -> str:
     """A PVT / PVTv2 backbone to ONNX: input ``input`` (B, 3, H, W), outputs ``c2..c5`` (one
     per ``out_indices`` entry). With `dynamic`, B, H and W are symbolic. With `dynamo`, an
@@ -121,13 +102,8 @@ def export_backbone(model: nn.Module,
 
 
 # ---- whole models: one spec per task (mmpvt.deploy.specs) -------------------------------------
-def export_model(config: str,
-                 checkpoint: str,
-                 out: str,
-                 shape: Optional[Sequence[int]] = None,
-                 dynamic: bool = True,
-                 opset: int = 17,
-                 dynamo: bool = False) -> dict:
+def export_model(config: str, checkpoint: str, out: str, shape: Optional[Sequence[int]] = None,
+                 dynamic: bool = True, opset: int = 17, dynamo: bool = False) -> dict:
     """A detector (RetinaNet, ATSS, GFL, Faster/Mask/Cascade R-CNN, DETR), segmentor
     (EncoderDecoder) or classifier (ImageClassifier) of `config` with `checkpoint` to ONNX at
     `out` (two-stage detectors: plus companion graphs next to it); returns the metadata written

@@ -66,10 +66,10 @@ class SegmentorGraph(nn.Module):
 
     def forward(self, x: Tensor, size_ref: Tensor) -> Tensor:
         logits = self.segmentor.decode_head(self.segmentor.extract_feat(x))
-        logits = F.interpolate(
-            logits, size=x.shape[-2:], mode='bilinear', align_corners=self.align_corners)
-        logits = F.interpolate(
-            logits, size=size_ref.shape[-2:], mode='bilinear', align_corners=self.align_corners)
+        logits = F.interpolate(logits, size=x.shape[-2:], mode='bilinear',
+                               align_corners=self.align_corners)
+        logits = F.interpolate(logits, size=size_ref.shape[-2:], mode='bilinear',
+                               align_corners=self.align_corners)
         return logits.argmax(dim=1)
 
 

@@ -25,10 +25,8 @@ def _pipeline_resize(pipeline: list) -> dict:
         raise ValueError(f'export needs a test pipeline with one keep-ratio Resize/AlignResize '
                          f'to a scale; got {[t["type"] for t in pipeline]}')
     t = resizes[0]
-    return dict(
-        type='align' if 'AlignResize' in t['type'] else 'resize',
-        scale=list(t['scale']),
-        size_divisor=t.get('size_divisor', 1))
+    return dict(type='align' if 'AlignResize' in t['type'] else 'resize', scale=list(t['scale']),
+                size_divisor=t.get('size_divisor', 1))
 
 
 def _test_dataset_palette(cfg):
@@ -58,25 +56,18 @@ def common_meta(cfg, model: nn.Module, task: str, num_classes: int) -> dict:
     """The test resize, normalisation, padding, classes and palette."""
     pre = cfg.model.data_preprocessor
     dataset_meta = getattr(model, 'dataset_meta', None) or {}
-    return dict(
-        task=task,
-        resize=_pipeline_resize(cfg.test_dataloader.dataset.pipeline),
-        mean=list(pre['mean']),
-        std=list(pre['std']),
-        bgr_to_rgb=bool(pre.get('bgr_to_rgb', False)),
-        pad_size_divisor=int(pre.get('pad_size_divisor', 1) or 1),
-        classes=list(dataset_meta.get('classes', [])),
-        palette=_palette(cfg, dataset_meta, num_classes))
+    return dict(task=task, resize=_pipeline_resize(cfg.test_dataloader.dataset.pipeline),
+                mean=list(pre['mean']), std=list(pre['std']),
+                bgr_to_rgb=bool(pre.get('bgr_to_rgb', False)),
+                pad_size_divisor=int(pre.get('pad_size_divisor', 1)
+                                     or 1), classes=list(dataset_meta.get('classes', [])),
+                palette=_palette(cfg, dataset_meta, num_classes))
 
 
 def _delta_coder(coder) -> dict:
     # wh_ratio_clip: decode()'s default, as the heads call it
-    return dict(
-        type='delta',
-        means=list(coder.means),
-        stds=list(coder.stds),
-        clip_border=bool(coder.clip_border),
-        wh_ratio_clip=16 / 1000)
+    return dict(type='delta', means=list(coder.means), stds=list(coder.stds),
+                clip_border=bool(coder.clip_border), wh_ratio_clip=16 / 1000)
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,10 +95,9 @@ def anchor_meta(head: nn.Module) -> dict:
     if float(generator.center_offset) != 0:
         raise ValueError(f'export supports anchors with center_offset 0; got '
                          f'{generator.center_offset}')
-    return dict(
-        strides=[list(s) for s in generator.strides],
-        base_anchors=[a.tolist() for a in generator.base_anchors],
-        coder=coder_meta(head.bbox_coder))
+    return dict(strides=[list(s) for s in generator.strides],
+                base_anchors=[a.tolist() for a in generator.base_anchors],
+                coder=coder_meta(head.bbox_coder))
 
 
 def dense_meta(model: nn.Module, score_factors: bool) -> dict:
@@ -119,21 +109,17 @@ def dense_meta(model: nn.Module, score_factors: bool) -> dict:
                          f'GFL); got {type(head).__name__} with softmax scores')
     test_cfg = model.test_cfg if model.test_cfg is not None else head.test_cfg
     return dict(
-        num_classes=head.num_classes,
-        **anchor_meta(head),
-        score_factors=score_factors,
+        num_classes=head.num_classes, **anchor_meta(head), score_factors=score_factors,
         test_cfg=dict(
-            nms_pre=test_cfg.get('nms_pre', -1),
-            score_thr=test_cfg.get('score_thr', 0.0),
+            nms_pre=test_cfg.get('nms_pre', -1), score_thr=test_cfg.get('score_thr', 0.0),
             iou_threshold=test_cfg['nms']['iou_threshold'],
-            max_per_img=test_cfg.get('max_per_img', 100),
-            min_bbox_size=test_cfg.get('min_bbox_size', -1)))
+            max_per_img=test_cfg.get('max_per_img',
+                                     100), min_bbox_size=test_cfg.get('min_bbox_size', -1)))
 
 
 def _extractor_meta(extractor: nn.Module) -> dict:
-    return dict(
-        strides=[int(s) for s in extractor.featmap_strides],
-        finest_scale=float(extractor.finest_scale))
+    return dict(strides=[int(s) for s in extractor.featmap_strides],
+                finest_scale=float(extractor.finest_scale))
 
 
 def two_stage_meta(detector: nn.Module) -> dict:
@@ -145,41 +131,33 @@ def two_stage_meta(detector: nn.Module) -> dict:
         entry = dict(
             coder=coder_meta(stage['bbox_head'].bbox_coder),
             reg_class_agnostic=bool(stage['bbox_head'].reg_class_agnostic),
-            bbox_roi=_extractor_meta(stage['bbox_extractor']),
-            bbox_graph=stage['bbox_graph'])
+            bbox_roi=_extractor_meta(stage['bbox_extractor']), bbox_graph=stage['bbox_graph'])
         if 'mask_head' in stage:
             entry.update(
                 mask_roi=_extractor_meta(stage['mask_extractor']), mask_graph=stage['mask_graph'])
         stages.append(entry)
     last = modules[-1]
     rcnn = dict(
-        num_classes=last['bbox_head'].num_classes,
-        stages=stages,
-        test_cfg=dict(
-            score_thr=cfg.rcnn.score_thr,
-            iou_threshold=cfg.rcnn.nms.iou_threshold,
-            max_per_img=cfg.rcnn.max_per_img))
+        num_classes=last['bbox_head'].num_classes, stages=stages,
+        test_cfg=dict(score_thr=cfg.rcnn.score_thr, iou_threshold=cfg.rcnn.nms.iou_threshold,
+                      max_per_img=cfg.rcnn.max_per_img))
     if 'mask_head' in last:
         rcnn.update(
             class_agnostic_mask=bool(last['mask_head'].class_agnostic),
             mask_thr_binary=float(cfg.rcnn.mask_thr_binary))
     return dict(
         rpn=dict(
-            **anchor_meta(detector.rpn_head),
-            test_cfg=dict(
-                nms_pre=cfg.rpn.get('nms_pre', -1),
-                max_per_img=cfg.rpn.get('max_per_img', 1000),
+            **anchor_meta(detector.rpn_head), test_cfg=dict(
+                nms_pre=cfg.rpn.get('nms_pre', -1), max_per_img=cfg.rpn.get('max_per_img', 1000),
                 iou_threshold=cfg.rpn.nms.iou_threshold,
-                min_bbox_size=cfg.rpn.get('min_bbox_size', -1))),
-        rcnn=rcnn)
+                min_bbox_size=cfg.rpn.get('min_bbox_size', -1))), rcnn=rcnn)
 
 
 def detr_meta(model: nn.Module) -> dict:
     """DETR's class count and how many queries to keep."""
     head = model.bbox_head
-    return dict(
-        num_classes=head.num_classes,
-        max_per_img=int((head.test_cfg or {}).get('max_per_img', model.num_queries)))
+    return dict(num_classes=head.num_classes, max_per_img=int(
+        (head.test_cfg or {}).get('max_per_img', model.num_queries)))
 
 
 def _cls_pipeline(pipeline: list) -> dict:
@@ -195,11 +173,10 @@ def _cls_pipeline(pipeline: list) -> dict:
     meta = dict(
         resize=dict(
             interpolation=resize.get('interpolation', 'bilinear'),
-            backend=resize.get('backend', 'cv2')),
-        crop=None)
+            backend=resize.get('backend', 'cv2')), crop=None)
     if resize['type'] == 'ResizeEdge':
-        meta['resize'].update(
-            type='resize_edge', scale=int(resize['scale']), edge=resize.get('edge', 'short'))
+        meta['resize'].update(type='resize_edge', scale=int(resize['scale']),
+                              edge=resize.get('edge', 'short'))
     else:
         scale = resize['scale']
         w, h = (scale, scale) if isinstance(scale, int) else scale  # mmcv's scale is (w, h)
@@ -226,13 +203,8 @@ def classifier_classes(cfg, dataset_meta: Optional[dict]) -> List[str]:
 def cls_meta(cfg, model: nn.Module) -> dict:
     """A classifier's test pipeline (resize and crop), normalisation and classes."""
     pre = cfg.model.data_preprocessor
-    return dict(
-        task='cls',
-        **_cls_pipeline(cfg.test_dataloader.dataset.pipeline),
-        mean=list(pre['mean']),
-        std=list(pre['std']),
-        bgr_to_rgb=bool(pre.get('to_rgb', False)),
-        pad_size_divisor=1,
-        classes=classifier_classes(cfg, getattr(model, 'dataset_meta', None)),
-        palette=[],
-        num_classes=int(model.head.num_classes))
+    return dict(task='cls', **_cls_pipeline(cfg.test_dataloader.dataset.pipeline),
+                mean=list(pre['mean']), std=list(pre['std']),
+                bgr_to_rgb=bool(pre.get('to_rgb', False)), pad_size_divisor=1,
+                classes=classifier_classes(cfg, getattr(model, 'dataset_meta', None)), palette=[],
+                num_classes=int(model.head.num_classes))

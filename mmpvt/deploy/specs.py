@@ -108,20 +108,16 @@ def _roi_graph(extractor: nn.Module, head: nn.Module, key: str, outputs: List[st
     levels = len(extractor.featmap_strides)
     # Three boxes per level for the trace; their number is symbolic in the graph.
     rois = [
-        torch.tensor(
-            [[0, 0, 0, w / 4, h / 4], [0, w / 8, h / 8, w / 2, h / 2], [0, 1, 2, w - 1, h - 2]],
-            dtype=torch.float32)
+        torch.tensor([[0, 0, 0, w / 4, h / 4], [0, w / 8, h / 8, w / 2, h / 2],
+                      [0, 1, 2, w - 1, h - 2]], dtype=torch.float32)
     ] * levels
     feat_names, roi_names = level_names(('feat', ), levels), level_names(('rois', ), levels)
     return Graph(
-        RoIHeadGraph(extractor, head, key), (*feats[:levels], *rois),
-        feat_names + roi_names,
-        outputs,
-        symbolic_axes(**{
+        RoIHeadGraph(extractor, head, key), (*feats[:levels], *rois), feat_names + roi_names,
+        outputs, symbolic_axes(**{
             f: f'_ _ feat_h_{i} feat_w_{i}'
             for i, f in enumerate(feat_names)
-        }),
-        always_dynamic=symbolic_axes(**{
+        }), always_dynamic=symbolic_axes(**{
             r: f'num_rois_{i}'
             for i, r in enumerate(roi_names)
         }))
@@ -164,8 +160,8 @@ def cls_spec(cfg, model: nn.Module, x: Tensor, support: Support) -> ExportSpec:
     return ExportSpec('cls', graph, cls_meta(cfg, model))
 
 
-BUILDERS = dict(
-    seg=seg_spec, det=dense_spec, detr=detr_spec, two_stage=two_stage_spec, cls=cls_spec)
+BUILDERS = dict(seg=seg_spec, det=dense_spec, detr=detr_spec, two_stage=two_stage_spec,
+                cls=cls_spec)
 SpecBuilder = Callable[..., ExportSpec]  # (cfg, model, example image) -> ExportSpec
 
 

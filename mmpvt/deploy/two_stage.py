@@ -65,21 +65,12 @@ class RoIAlignFunction(torch.autograd.Function):
         def columns(*idx):
             return g.op('Gather', rois, g.op('Constant', value_t=torch.tensor(idx)), axis_i=1)
 
-        batch = g.op(
-            'Cast',
-            g.op('Squeeze', columns(0), g.op('Constant', value_t=torch.tensor([1]))),
-            to_i=7)  # INT64
-        return g.op(
-            'RoiAlign',
-            feat,
-            columns(1, 2, 3, 4),
-            batch,
-            output_height_i=out_size[0],
-            output_width_i=out_size[1],
-            spatial_scale_f=scale,
-            sampling_ratio_i=max(0, sampling_ratio),
-            mode_s='avg',
-            coordinate_transformation_mode_s='half_pixel')
+        batch = g.op('Cast', g.op('Squeeze', columns(0),
+                                  g.op('Constant', value_t=torch.tensor([1]))), to_i=7)  # INT64
+        return g.op('RoiAlign', feat, columns(1, 2, 3, 4), batch, output_height_i=out_size[0],
+                    output_width_i=out_size[1], spatial_scale_f=scale,
+                    sampling_ratio_i=max(0, sampling_ratio), mode_s='avg',
+                    coordinate_transformation_mode_s='half_pixel')
 
 
 def _roi_layer_args(extractor: nn.Module, where: str) -> List[tuple]:
@@ -142,14 +133,12 @@ def roi_stages(roi_head: nn.Module) -> List[dict]:
 
         suffix = f'_{i}' if cascade else ''
         stage = dict(
-            bbox_extractor=pick(roi_head.bbox_roi_extractor),
-            bbox_head=pick(roi_head.bbox_head),
+            bbox_extractor=pick(roi_head.bbox_roi_extractor), bbox_head=pick(roi_head.bbox_head),
             bbox_graph='roi_bbox' + suffix)
         if roi_head.with_mask:
             stage.update(
                 mask_extractor=pick(roi_head.mask_roi_extractor),
-                mask_head=pick(roi_head.mask_head),
-                mask_graph='roi_mask' + suffix)
+                mask_head=pick(roi_head.mask_head), mask_graph='roi_mask' + suffix)
         stages.append(stage)
     return stages
 

@@ -68,8 +68,7 @@ class ResumeAgreementHook(Hook):
             print_log(
                 f'--resume: rank {get_rank()} resumes as rank 0 does, from '
                 f'{path if resume else "scratch"} (its own choice was '
-                f'{mine[1] if mine[0] else "scratch"})',
-                logger='current')
+                f'{mine[1] if mine[0] else "scratch"})', logger='current')
         runner._resume, runner._load_from = resume, path
 
 

@@ -19,11 +19,8 @@ class AtomicDumpMixin:
     out_file_path: str
 
     def compute_metrics(self, results: list) -> dict:
-        dump(
-            results,
-            self.out_file_path,
-            file_format='pkl',
-            backend_args=dict(backend=ATOMIC_BACKEND))
+        dump(results, self.out_file_path, file_format='pkl',
+             backend_args=dict(backend=ATOMIC_BACKEND))
         print_log(f'Results has been saved to {self.out_file_path}.', logger='current')
         return {}
 

@@ -26,11 +26,6 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
             module = revert_sync_batchnorm(module)
             print_log(
                 f'no CUDA: {synced} SyncBN layers run as BatchNorm, each process with its '
-                'own batch statistics (torch has no CPU SyncBN)',
-                logger='current')
-        super().__init__(
-            module=module,
-            device_ids=None,
-            broadcast_buffers=False,
-            find_unused_parameters=find_unused_parameters,
-            **kwargs)
+                'own batch statistics (torch has no CPU SyncBN)', logger='current')
+        super().__init__(module=module, device_ids=None, broadcast_buffers=False,
+                         find_unused_parameters=find_unused_parameters, **kwargs)

@@ -118,14 +118,8 @@ class SpatialReductionAttention(nn.Module):
     Shapes: tokens (B, h*w, C) with grid (h, w) -> (B, h*w, C).
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 sr_ratio: int = 1,
-                 qkv_bias: bool = True,
-                 linear: bool = False,
-                 attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
+    def __init__(self, embed_dims: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
+                 linear: bool = False, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
         super().__init__()
         check_head_split(embed_dims, num_heads)
         self.num_heads = num_heads
@@ -225,26 +219,14 @@ class PVTBlock(nn.Module):
     Shapes: (B, h*w, C) with grid (h, w) -> (B, h*w, C). LayerNorm eps 1e-6 (official).
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 sr_ratio: int,
-                 mlp: nn.Module,
-                 drop_path: float = 0.0,
-                 linear: bool = False,
-                 qkv_bias: bool = True,
-                 attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
+    def __init__(self, embed_dims: int, num_heads: int, sr_ratio: int, mlp: nn.Module,
+                 drop_path: float = 0.0, linear: bool = False, qkv_bias: bool = True,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
-        self.attn = SpatialReductionAttention(
-            embed_dims,
-            num_heads,
-            sr_ratio,
-            qkv_bias=qkv_bias,
-            linear=linear,
-            attn_drop=attn_drop,
-            proj_drop=proj_drop)
+        self.attn = SpatialReductionAttention(embed_dims, num_heads, sr_ratio, qkv_bias=qkv_bias,
+                                              linear=linear, attn_drop=attn_drop,
+                                              proj_drop=proj_drop)
         self.norm2 = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
         self.mlp = mlp
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -274,11 +256,8 @@ def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def parse_arch(arch: ArchSpec,
-               family: str,
-               settings: Mapping[str, dict],
-               per_stage_keys: Sequence[str],
-               flags: Optional[Dict[str, bool]] = None) -> dict:
+def parse_arch(arch: ArchSpec, family: str, settings: Mapping[str, dict],
+               per_stage_keys: Sequence[str], flags: Optional[Dict[str, bool]] = None) -> dict:
     """Validate `arch` (a variant name or a dict) into a dict of per-stage tuples (+ flags).
 
     per_stage_keys: keys holding one value per stage; ``embed_dims``, ``depths``,

@@ -25,10 +25,7 @@ from torch import Tensor
 from .common import FAMILIES, Converter, Layout, StateDict, log
 
 
-def layout(table: Dict[str, Layout],
-           name: str,
-           signature: str,
-           example: str,
+def layout(table: Dict[str, Layout], name: str, signature: str, example: str,
            layer_norm_eps: Optional[float] = None):
     """Decorator: the decorated converter (``(state_dict, classifier=False) -> (mmpvt-layout
     state dict, dropped entries)``) becomes layout `name` of a family's `table`, recognised by
@@ -101,12 +98,9 @@ def stage_shapes(state_dict: StateDict) -> List[dict]:
         }
         sr = state_dict.get(f'stages.{s}.blocks.0.attn.sr.weight')
         shapes.append(
-            dict(
-                dim=proj.shape[0],
-                depth=max(blocks) + 1,
-                hidden=state_dict[f'stages.{s}.blocks.0.mlp.fc1.weight'].shape[0],
-                sr_kernel=None if sr is None else sr.shape[-1],
-                patch_kernel=proj.shape[-1]))
+            dict(dim=proj.shape[0], depth=max(blocks) + 1,
+                 hidden=state_dict[f'stages.{s}.blocks.0.mlp.fc1.weight'].shape[0],
+                 sr_kernel=None if sr is None else sr.shape[-1], patch_kernel=proj.shape[-1]))
     return shapes
 
 

@@ -58,8 +58,8 @@ _PVT_COMMON = dict(
 # 46,383,464 parameters (0.9 % under 46.8M); depths, ratios and patch sizes are PVT-S's. Widths
 # that are multiples of 64 also let a checkpoint's variant be recognised from its shapes.
 # Rounding to multiples of the head counts instead (90, 180, 450, 720; heads 90 wide): 47.86M.
-PVT_SMALL_WIDE = dict(
-    _PVT_COMMON, embed_dims=(64, 192, 448, 704), num_heads=(1, 3, 7, 11), depths=(3, 4, 6, 3))
+PVT_SMALL_WIDE = dict(_PVT_COMMON, embed_dims=(64, 192, 448, 704), num_heads=(1, 3, 7, 11),
+                      depths=(3, 4, 6, 3))
 PVT_ARCHS: Dict[str, dict] = {
     'tiny': dict(_PVT_COMMON, depths=(2, 2, 2, 2)),
     'small': dict(_PVT_COMMON, depths=(3, 4, 6, 3)),
@@ -114,19 +114,10 @@ class PVTStage(nn.Module):
     (h, w) = (ceil(H/P), ceil(W/P)).
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 embed_dims: int,
-                 num_heads: int,
-                 mlp_ratio: float,
-                 sr_ratio: int,
-                 patch_size: int,
-                 pos_grid: Tuple[int, int],
-                 drop_path_rates: Sequence[float],
-                 with_cp: bool = False,
-                 num_extra_tokens: int = 0,
-                 drop_rate: float = 0.0,
-                 attn_drop_rate: float = 0.0) -> None:
+    def __init__(self, in_channels: int, embed_dims: int, num_heads: int, mlp_ratio: float,
+                 sr_ratio: int, patch_size: int, pos_grid: Tuple[int, int],
+                 drop_path_rates: Sequence[float], with_cp: bool = False, num_extra_tokens: int = 0,
+                 drop_rate: float = 0.0, attn_drop_rate: float = 0.0) -> None:
         super().__init__()
         self.pos_grid = tuple(pos_grid)
         self.num_extra_tokens = num_extra_tokens
@@ -137,14 +128,9 @@ class PVTStage(nn.Module):
         self.pos_drop = dropout(drop_rate)
         hidden = int(embed_dims * mlp_ratio)
         self.blocks = nn.ModuleList(
-            PVTBlock(
-                embed_dims,
-                num_heads,
-                sr_ratio,
-                FeedForward(embed_dims, hidden, drop_rate),
-                drop_path=dpr,
-                attn_drop=attn_drop_rate,
-                proj_drop=drop_rate) for dpr in drop_path_rates)
+            PVTBlock(embed_dims, num_heads, sr_ratio, FeedForward(embed_dims, hidden, drop_rate),
+                     drop_path=dpr, attn_drop=attn_drop_rate, proj_drop=drop_rate)
+            for dpr in drop_path_rates)
 
     def pos_embed_for(self, hw: Tuple[int, int]) -> Tensor:
         """The position table resized to grid `hw`, (1, [1 +] h*w, C) (the extra row unchanged).
@@ -160,8 +146,7 @@ class PVTStage(nn.Module):
         grid = ops.resize_pos_embed(self.pos_embed[:, n:], self.pos_grid, hw)
         return torch.cat([self.pos_embed[:, :n], grid], dim=1)
 
-    def forward(self,
-                x: Tensor,
+    def forward(self, x: Tensor,
                 cls_token: Optional[Tensor] = None) -> Tuple[Tensor, Tuple[int, int]]:
         x, hw = self.patch_embed(x)
         if cls_token is not None:
@@ -206,17 +191,11 @@ class PVT(PyramidVisionTransformer):
 
     family = 'PVT'
 
-    def __init__(self,
-                 arch: Union[str, dict] = 'small',
-                 pretrain_img_size: Union[int, Tuple[int, int]] = 224,
-                 in_channels: int = 3,
-                 out_indices: Optional[Sequence[int]] = None,
-                 drop_path_rate: float = 0.1,
-                 frozen_stages: int = -1,
-                 with_cp: bool = False,
-                 out_type: str = 'featmap',
-                 drop_rate: float = 0.0,
-                 attn_drop_rate: float = 0.0) -> None:
+    def __init__(self, arch: Union[str, dict] = 'small',
+                 pretrain_img_size: Union[int, Tuple[int, int]] = 224, in_channels: int = 3,
+                 out_indices: Optional[Sequence[int]] = None, drop_path_rate: float = 0.1,
+                 frozen_stages: int = -1, with_cp: bool = False, out_type: str = 'featmap',
+                 drop_rate: float = 0.0, attn_drop_rate: float = 0.0) -> None:
         parsed = parse_arch(arch, 'PVT', PVT_ARCHS, PVT_ARCH_KEYS)
         depths = parsed['depths']
         last = len(depths) - 1
@@ -255,19 +234,13 @@ class PVT(PyramidVisionTransformer):
         for i, rates in enumerate(drop_path_schedule(drop_path_rate, depths)):
             stride *= self.arch['patch_sizes'][i]
             self.stages.append(
-                PVTStage(
-                    in_channels=channels,
-                    embed_dims=self.embed_dims[i],
-                    num_heads=self.arch['num_heads'][i],
-                    mlp_ratio=self.arch['mlp_ratios'][i],
-                    sr_ratio=self.arch['sr_ratios'][i],
-                    patch_size=self.arch['patch_sizes'][i],
-                    pos_grid=(pretrain_img_size[0] // stride, pretrain_img_size[1] // stride),
-                    drop_path_rates=rates,
-                    with_cp=with_cp,
-                    num_extra_tokens=int(self.with_cls_token and i == last),
-                    drop_rate=drop_rate,
-                    attn_drop_rate=attn_drop_rate))
+                PVTStage(in_channels=channels, embed_dims=self.embed_dims[i],
+                         num_heads=self.arch['num_heads'][i], mlp_ratio=self.arch['mlp_ratios'][i],
+                         sr_ratio=self.arch['sr_ratios'][i], patch_size=self.arch['patch_sizes'][i],
+                         pos_grid=(pretrain_img_size[0] // stride,
+                                   pretrain_img_size[1] // stride), drop_path_rates=rates,
+                         with_cp=with_cp, num_extra_tokens=int(self.with_cls_token and i == last),
+                         drop_rate=drop_rate, attn_drop_rate=attn_drop_rate))
             channels = self.embed_dims[i]
         if self.with_cls_token:
             self.cls_token = nn.Parameter(torch.zeros(1, 1, channels))
@@ -380,11 +353,8 @@ def _fit(renamed: Iterable[Tuple[str, str, Tensor]],
     return out, dropped
 
 
-@layout(
-    LAYOUTS,
-    'official',
-    r'^(patch_embed\d+\.|pos_embed\d+$|block\d+\.\d+\.)',
-    example='patch_embed1.proj.weight')
+@layout(LAYOUTS, 'official', r'^(patch_embed\d+\.|pos_embed\d+$|block\d+\.\d+\.)',
+        example='patch_embed1.proj.weight')
 def official_to_mmpvt(state_dict: StateDict,
                       classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """Official whai362/PVT keys -> mmpvt keys. Returns (converted, dropped classifier entries)."""
@@ -405,22 +375,16 @@ def official_to_mmpvt(state_dict: StateDict,
     return _fit(renamed(), classifier)
 
 
-@layout(
-    LAYOUTS,
-    'mmdet',
-    r'^layers\.\d+\.\d+\.',
-    example='layers.0.0.projection.weight',
-    layer_norm_eps=MMDET_NORM_EPS)
+@layout(LAYOUTS, 'mmdet', r'^layers\.\d+\.\d+\.', example='layers.0.0.projection.weight',
+        layer_norm_eps=MMDET_NORM_EPS)
 def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """mmdet 3.x ``PyramidVisionTransformer`` keys -> mmpvt keys. Block j sits at index j + 1,
     after the position-embedding module; the MLP is ``ffn.layers.{0,3}`` (fc1, fc2). (mmdet's
     backbone has no classification entries, whatever `classifier` says.)"""
     return mmdet_layers_to_mmpvt(
-        state_dict,
-        layer_renames=(('attn.attn.out_proj.', 'attn.proj.'), ('ffn.layers.0.', 'mlp.fc1.'),
-                       ('ffn.layers.3.', 'mlp.fc2.')),
-        first_block=1,
-        stage_keys=((r'^1\.0\.pos_embed$', 'pos_embed'), )), []
+        state_dict, layer_renames=(('attn.attn.out_proj.', 'attn.proj.'),
+                                   ('ffn.layers.0.', 'mlp.fc1.'), ('ffn.layers.3.', 'mlp.fc2.')),
+        first_block=1, stage_keys=((r'^1\.0\.pos_embed$', 'pos_embed'), )), []
 
 
 _HF_LAYER_RENAMES = (
@@ -432,11 +396,8 @@ _HF_LAYER_RENAMES = (
 _HF_EMBED_RENAMES = (('projection.', 'patch_embed.proj.'), ('layer_norm.', 'patch_embed.norm.'))
 
 
-@layout(
-    LAYOUTS,
-    'transformers',
-    r'^(pvt\.)?encoder\.(patch_embeddings|block)\.\d+\.',
-    example='pvt.encoder.patch_embeddings.0.projection.weight')
+@layout(LAYOUTS, 'transformers', r'^(pvt\.)?encoder\.(patch_embeddings|block)\.\d+\.',
+        example='pvt.encoder.patch_embeddings.0.projection.weight')
 def transformers_to_mmpvt(state_dict: StateDict,
                           classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """transformers ``PvtForImageClassification`` / ``PvtModel`` keys -> mmpvt keys (separate
@@ -475,11 +436,8 @@ def transformers_to_mmpvt(state_dict: StateDict,
     return _fit(renamed(), classifier)
 
 
-@layout(
-    LAYOUTS,
-    'mmpvt',
-    r'^stages\.\d+\.(patch_embed\.|pos_embed$|blocks\.)',
-    example='stages.0.patch_embed.proj.weight')
+@layout(LAYOUTS, 'mmpvt', r'^stages\.\d+\.(patch_embed\.|pos_embed$|blocks\.)',
+        example='stages.0.patch_embed.proj.weight')
 def mmpvt_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
     return _fit(((k, k, v) for k, v in state_dict.items()), classifier)
 
@@ -530,15 +488,9 @@ def infer_arch(state_dict: StateDict) -> dict:
     return dict(arch=arch, name=name)
 
 
+# The family's record; classifier=: the authors' classifier, the class token after the final norm
+# into the linear head.
 FAMILY = register_family(
-    Family(
-        name='PVT',
-        encoder=PVT,
-        archs=PVT_ARCHS,
-        default_arch='small',
-        marker=MARKER,
-        layouts=LAYOUTS,
-        to_official=mmpvt_to_official,
-        infer_arch=infer_arch,
-        # the authors' classifier: the class token, after the final norm, into the linear head
-        classifier=dict(backbone=dict(out_type='cls_token'), neck=None)))
+    Family(name='PVT', encoder=PVT, archs=PVT_ARCHS, default_arch='small', marker=MARKER,
+           layouts=LAYOUTS, to_official=mmpvt_to_official, infer_arch=infer_arch,
+           classifier=dict(backbone=dict(out_type='cls_token'), neck=None)))

@@ -59,8 +59,8 @@ PVTV2_ARCHS: Dict[str, dict] = {
     'b2':
     dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4)),
     'b2_li':
-    dict(
-        _V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4), linear=True),
+    dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 6, 3), mlp_ratios=(8, 8, 4, 4),
+         linear=True),
     'b3':
     dict(_V2_COMMON, embed_dims=_V2_WIDE, depths=(3, 4, 18, 3), mlp_ratios=(8, 8, 4, 4)),
     'b4':
@@ -90,8 +90,8 @@ class OverlapPatchEmbed(nn.Module):
 
     def __init__(self, in_channels: int, embed_dims: int, patch_size: int, stride: int) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(
-            in_channels, embed_dims, patch_size, stride=stride, padding=patch_size // 2)
+        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, stride=stride,
+                              padding=patch_size // 2)
         self.norm = nn.LayerNorm(embed_dims, eps=PATCH_NORM_EPS)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Grid]:
@@ -119,10 +119,7 @@ class ConvFeedForward(FeedForward):
     Shapes: tokens (B, h*w, C) with grid (h, w) -> (B, h*w, C).
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 hidden_dims: int,
-                 relu: bool = False,
+    def __init__(self, embed_dims: int, hidden_dims: int, relu: bool = False,
                  drop: float = 0.0) -> None:
         super().__init__(embed_dims, hidden_dims, drop)
         self.dwconv = DepthwiseConv(hidden_dims)
@@ -149,33 +146,19 @@ class PVTv2Stage(nn.Module):
     Shapes: (B, C_in, H, W) -> tokens (B, h*w, C) and (h, w) = (ceil(H/s), ceil(W/s)).
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 embed_dims: int,
-                 num_heads: int,
-                 mlp_ratio: float,
-                 sr_ratio: int,
-                 patch_size: int,
-                 stride: int,
-                 drop_path_rates: Sequence[float],
-                 linear: bool = False,
-                 with_cp: bool = False,
-                 drop_rate: float = 0.0,
+    def __init__(self, in_channels: int, embed_dims: int, num_heads: int, mlp_ratio: float,
+                 sr_ratio: int, patch_size: int, stride: int, drop_path_rates: Sequence[float],
+                 linear: bool = False, with_cp: bool = False, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0) -> None:
         super().__init__()
         self.with_cp = with_cp
         self.patch_embed = OverlapPatchEmbed(in_channels, embed_dims, patch_size, stride)
         hidden = int(embed_dims * mlp_ratio)
         self.blocks = nn.ModuleList(
-            PVTBlock(
-                embed_dims,
-                num_heads,
-                sr_ratio,
-                ConvFeedForward(embed_dims, hidden, relu=linear, drop=drop_rate),
-                drop_path=dpr,
-                linear=linear,
-                attn_drop=attn_drop_rate,
-                proj_drop=drop_rate) for dpr in drop_path_rates)
+            PVTBlock(embed_dims, num_heads, sr_ratio,
+                     ConvFeedForward(embed_dims, hidden, relu=linear, drop=drop_rate),
+                     drop_path=dpr, linear=linear, attn_drop=attn_drop_rate, proj_drop=drop_rate)
+            for dpr in drop_path_rates)
         self.norm = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
@@ -211,14 +194,9 @@ class PVTv2(PyramidVisionTransformer):
 
     family = 'PVTv2'
 
-    def __init__(self,
-                 arch: Union[str, dict] = 'b2',
-                 in_channels: int = 3,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 drop_path_rate: float = 0.1,
-                 frozen_stages: int = -1,
-                 with_cp: bool = False,
-                 drop_rate: float = 0.0,
+    def __init__(self, arch: Union[str, dict] = 'b2', in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3), drop_path_rate: float = 0.1,
+                 frozen_stages: int = -1, with_cp: bool = False, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0) -> None:
         parsed = parse_arch(arch, 'PVTv2', PVTV2_ARCHS, PVTV2_ARCH_KEYS, PVTV2_ARCH_FLAGS)
         depths = parsed['depths']
@@ -233,19 +211,11 @@ class PVTv2(PyramidVisionTransformer):
         channels = in_channels
         for i, rates in enumerate(drop_path_schedule(drop_path_rate, depths)):
             self.stages.append(
-                PVTv2Stage(
-                    in_channels=channels,
-                    embed_dims=self.embed_dims[i],
-                    num_heads=parsed['num_heads'][i],
-                    mlp_ratio=parsed['mlp_ratios'][i],
-                    sr_ratio=parsed['sr_ratios'][i],
-                    patch_size=PATCH_EMBED[i][0],
-                    stride=PATCH_EMBED[i][1],
-                    drop_path_rates=rates,
-                    linear=parsed['linear'],
-                    with_cp=with_cp,
-                    drop_rate=drop_rate,
-                    attn_drop_rate=attn_drop_rate))
+                PVTv2Stage(in_channels=channels, embed_dims=self.embed_dims[i],
+                           num_heads=parsed['num_heads'][i], mlp_ratio=parsed['mlp_ratios'][i],
+                           sr_ratio=parsed['sr_ratios'][i], patch_size=PATCH_EMBED[i][0],
+                           stride=PATCH_EMBED[i][1], drop_path_rates=rates, linear=parsed['linear'],
+                           with_cp=with_cp, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate))
             channels = self.embed_dims[i]
         self.finish()
 
@@ -305,11 +275,8 @@ OFFICIAL_RENAMES = ((r'^patch_embed(?P<s1>\d+)\.', 'stages.{s0}.patch_embed.'),
                                                                       'stages.{s0}.norm.'))
 
 
-@layout(
-    LAYOUTS,
-    'official',
-    r'^(patch_embed\d+\.|block\d+\.\d+\.|norm\d+\.)',
-    example='patch_embed1.proj.weight')
+@layout(LAYOUTS, 'official', r'^(patch_embed\d+\.|block\d+\.\d+\.|norm\d+\.)',
+        example='patch_embed1.proj.weight')
 def official_to_mmpvt(state_dict: StateDict,
                       classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """whai362/PVT v2 keys -> mmpvt keys; returns (converted, dropped classifier entries)."""
@@ -317,12 +284,8 @@ def official_to_mmpvt(state_dict: StateDict,
     return rename_keys(state_dict, OFFICIAL_RENAMES), dropped
 
 
-@layout(
-    LAYOUTS,
-    'mmdet',
-    r'^layers\.\d+\.\d+\.',
-    example='layers.0.0.projection.weight',
-    layer_norm_eps=MMDET_NORM_EPS)
+@layout(LAYOUTS, 'mmdet', r'^layers\.\d+\.\d+\.', example='layers.0.0.projection.weight',
+        layer_norm_eps=MMDET_NORM_EPS)
 def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """mmdet 3.x ``PyramidVisionTransformerV2`` keys -> mmpvt keys: the FFN is
     ``ffn.layers.{0,1,4}`` (fc1, depth-wise conv, fc2), the stage norm ``layers.{s}.2``
@@ -331,8 +294,7 @@ def mmdet_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[Sta
         state_dict,
         layer_renames=(('attn.attn.out_proj.', 'attn.proj.'), ('ffn.layers.0.', 'mlp.fc1.'),
                        ('ffn.layers.1.', 'mlp.dwconv.dwconv.'), ('ffn.layers.4.', 'mlp.fc2.')),
-        first_block=0,
-        stage_keys=((r'^2\.', 'norm.'), )), []
+        first_block=0, stage_keys=((r'^2\.', 'norm.'), )), []
 
 
 # timm's own keys: stage 1's embedding at the top, the others as ``downsample``, the depth-wise
@@ -343,8 +305,7 @@ TIMM_RENAMES = ((r'^patch_embed\.', 'stages.0.patch_embed.'), (r'^stages\.(?P<s>
 
 
 @layout(
-    LAYOUTS,
-    'timm', r'^(patch_embed\.(proj|norm)\.|stages\.\d+\.downsample\.'
+    LAYOUTS, 'timm', r'^(patch_embed\.(proj|norm)\.|stages\.\d+\.downsample\.'
     r'|stages\.\d+\.blocks\.\d+\.mlp\.dwconv\.(weight|bias)$)',
     example='stages.1.downsample.proj.weight')
 def timm_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
@@ -361,11 +322,8 @@ _HF_LAYER_RENAMES = (
 ) + HF_BLOCK_RENAMES
 
 
-@layout(
-    LAYOUTS,
-    'transformers',
-    r'^(pvt_v2\.)?encoder\.layers\.\d+\.',
-    example='encoder.layers.0.patch_embedding.proj.weight')
+@layout(LAYOUTS, 'transformers', r'^(pvt_v2\.)?encoder\.layers\.\d+\.',
+        example='encoder.layers.0.patch_embedding.proj.weight')
 def transformers_to_mmpvt(state_dict: StateDict,
                           classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """transformers ``PvtV2Model``/``PvtV2ForImageClassification``/``PvtV2Backbone`` keys ->
@@ -394,11 +352,9 @@ def transformers_to_mmpvt(state_dict: StateDict,
     return out, dropped
 
 
-@layout(
-    LAYOUTS,
-    'mmpvt',
-    r'^stages\.\d+\.(patch_embed\.|norm\.|blocks\.\d+\.mlp\.dwconv\.dwconv\.)',
-    example='stages.0.patch_embed.proj.weight')
+@layout(LAYOUTS, 'mmpvt',
+        r'^stages\.\d+\.(patch_embed\.|norm\.|blocks\.\d+\.mlp\.dwconv\.dwconv\.)',
+        example='stages.0.patch_embed.proj.weight')
 def mmpvt_to_mmpvt(state_dict: StateDict, classifier: bool = False) -> Tuple[StateDict, List[str]]:
     """mmpvt's own names: the classifier head dropped (or kept as ``head.*``), nothing renamed."""
     return _drop_classifier(state_dict, classifier)
@@ -444,15 +400,10 @@ def infer_arch(state_dict: StateDict) -> dict:
     return dict(arch=arch, name=name)
 
 
+# The family's record; classifier=: the authors' classifier, the last stage's tokens averaged into
+# the linear head.
 FAMILY = register_family(
     Family(
-        name='PVTv2',
-        encoder=PVTv2,
-        archs=PVTV2_ARCHS,
-        default_arch='b2',
-        marker=MARKER,
-        layouts=LAYOUTS,
-        to_official=mmpvt_to_official,
-        infer_arch=infer_arch,
-        # the authors' classifier: the last stage's tokens averaged into the linear head
+        name='PVTv2', encoder=PVTv2, archs=PVTV2_ARCHS, default_arch='b2', marker=MARKER,
+        layouts=LAYOUTS, to_official=mmpvt_to_official, infer_arch=infer_arch,
         classifier=dict(backbone=dict(out_indices=(3, )), neck=dict(type='GlobalAveragePooling'))))

@@ -97,10 +97,7 @@ def openmmlab_backbone(encoder: type) -> type:
     (the Runner calls it), not in the constructor. Register it with
     ``@MODELS.register_module()``."""
 
-    def __init__(self,
-                 *args,
-                 init_cfg: InitCfg = None,
-                 layer_norm_eps: Optional[float] = None,
+    def __init__(self, *args, init_cfg: InitCfg = None, layer_norm_eps: Optional[float] = None,
                  **kwargs) -> None:
         super(backbone, self).__init__(*args, **kwargs)
         self.init_cfg = copy.deepcopy(init_cfg)
@@ -115,22 +112,15 @@ def openmmlab_backbone(encoder: type) -> type:
     signature = inspect.signature(encoder.__init__)
     __init__.__signature__ = signature.replace(parameters=[
         *signature.parameters.values(),
-        inspect.Parameter(
-            'init_cfg', inspect.Parameter.KEYWORD_ONLY, default=None, annotation=InitCfg),
-        inspect.Parameter(
-            'layer_norm_eps',
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Optional[float])
+        inspect.Parameter('init_cfg', inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=InitCfg),
+        inspect.Parameter('layer_norm_eps', inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Optional[float])
     ])
     backbone = type(
         encoder.__name__, (encoder, OpenMMLabBackbone),
-        dict(
-            __init__=__init__,
-            finish=finish,
-            __doc__=(encoder.__doc__ or '') + _INIT_CFG_DOC,
-            __module__=__name__,
-            __qualname__=encoder.__name__))
+        dict(__init__=__init__, finish=finish, __doc__=(encoder.__doc__ or '') + _INIT_CFG_DOC,
+             __module__=__name__, __qualname__=encoder.__name__))
     return backbone
 
 

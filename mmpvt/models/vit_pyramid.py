@@ -36,10 +36,7 @@ class ViTPyramid(BaseModule):
     ViT's width (768 for ViT-Small).
     """
 
-    def __init__(self,
-                 vit: dict,
-                 strides: Sequence[int] = (4, 8, 16, 32),
-                 mode: str = 'bilinear',
+    def __init__(self, vit: dict, strides: Sequence[int] = (4, 8, 16, 32), mode: str = 'bilinear',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if not strides or not all(isinstance(s, int) and s > 0 for s in strides):
@@ -63,9 +60,7 @@ class ViTPyramid(BaseModule):
             size = (math.ceil(h / stride), math.ceil(w / stride))
             if tuple(feat.shape[-2:]) != size:
                 feat = F.interpolate(
-                    feat,
-                    size=size,
-                    mode=self.mode,
+                    feat, size=size, mode=self.mode,
                     **({} if self.mode in ('nearest', 'area') else dict(align_corners=False)))
             outs.append(feat)
         return tuple(outs)

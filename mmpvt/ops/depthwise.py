@@ -15,12 +15,8 @@ from torch import Tensor
 from .shapes import Grid, map_to_tokens, tokens_to_map
 
 
-def depthwise_conv(h: Tensor,
-                   hw: Grid,
-                   weight: Tensor,
-                   bias: Optional[Tensor],
-                   channels: Optional[int] = None,
-                   kernel: Optional[int] = None) -> Tensor:
+def depthwise_conv(h: Tensor, hw: Grid, weight: Tensor, bias: Optional[Tensor],
+                   channels: Optional[int] = None, kernel: Optional[int] = None) -> Tensor:
     """(B, N, C) tokens on grid `hw` -> (B, N, C); weight (C, 1, k, k), bias (C,) or None.
 
     `channels` (C) and `kernel` (k) as Python ints, given by modules that know them: the ONNX

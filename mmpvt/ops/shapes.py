@@ -54,9 +54,7 @@ def map_to_tokens(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1).flatten(1, 2)
 
 
-def resize_pos_embed(pos_embed: Tensor,
-                     src_hw: Grid,
-                     dst_hw: Grid,
+def resize_pos_embed(pos_embed: Tensor, src_hw: Grid, dst_hw: Grid,
                      align_corners: bool = False) -> Tensor:
     """Bilinearly resize a (1, h*w, C) position table from grid `src_hw` to `dst_hw`.
 

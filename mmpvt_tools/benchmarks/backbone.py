@@ -29,8 +29,7 @@ def _mmdet_pvt(ours: nn.Module) -> nn.Module:
 
     # mmdet's stage widths are 64 x num_heads (small_wide: 64, 192, 448, 704)
     return PyramidVisionTransformer(
-        num_layers=list(ours.arch['depths']),
-        drop_path_rate=0.0,
+        num_layers=list(ours.arch['depths']), drop_path_rate=0.0,
         num_heads=list(ours.arch['num_heads']))
 
 
@@ -38,11 +37,9 @@ def _mmdet_pvt_v2(ours: nn.Module) -> nn.Module:
     from mmdet.models.backbones.pvt import PyramidVisionTransformerV2
 
     # mmdet's width argument is the head width; stage widths are it x num_heads
-    return PyramidVisionTransformerV2(
-        embed_dims=ours.embed_dims[0],
-        num_layers=list(ours.arch['depths']),
-        mlp_ratios=list(ours.arch['mlp_ratios']),
-        drop_path_rate=0.0)
+    return PyramidVisionTransformerV2(embed_dims=ours.embed_dims[0],
+                                      num_layers=list(ours.arch['depths']),
+                                      mlp_ratios=list(ours.arch['mlp_ratios']), drop_path_rate=0.0)
 
 
 # mmdet 3.3's port of each family, built like our model; it has no linear SRA (no b2-li)
@@ -103,13 +100,8 @@ def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp: Optional[str]) -
     return step
 
 
-def time_interleaved(models: Dict[str, nn.Module],
-                     shape: Tuple[int, int],
-                     batch: int,
-                     mode: str,
-                     warmup: int,
-                     repeats: int,
-                     device: str = 'cpu',
+def time_interleaved(models: Dict[str, nn.Module], shape: Tuple[int, int], batch: int, mode: str,
+                     warmup: int, repeats: int, device: str = 'cpu',
                      amp: Optional[str] = None) -> Dict[str, List[float]]:
     """Seconds per step for each model, measured alternately (A B A B ...)."""
     x = torch.randn(batch, 3, *shape, device=device)
@@ -128,13 +120,8 @@ def _memory_worker(arch: str, name: str, shape: Tuple[int, int], batch: int, amp
     queue.put(rss_rise(_step_fn(model, x, 'forward+backward', amp)))
 
 
-def peak_memory(arch: str,
-                name: str,
-                shape: Tuple[int, int],
-                batch: int,
-                device: str = 'cpu',
-                amp: Optional[str] = None,
-                models: Optional[Dict[str, nn.Module]] = None) -> dict:
+def peak_memory(arch: str, name: str, shape: Tuple[int, int], batch: int, device: str = 'cpu',
+                amp: Optional[str] = None, models: Optional[Dict[str, nn.Module]] = None) -> dict:
     """Peak memory of one forward+backward of model `name`."""
     if device == 'cuda':
         model = models[name].to(device).train()
@@ -160,24 +147,14 @@ def matmul_gflops(device: str = 'cpu', n: int = 2048, repeats: int = 5) -> float
 
 def run_benchmark(archs: Sequence[str] = ('small', ),
                   shapes: Sequence[Tuple[int, int]] = ((224, 224), (512, 512), (800, 1333)),
-                  batches: Sequence[int] = (1, ),
-                  warmup: int = 2,
-                  repeats: int = 5,
-                  device: str = 'cpu',
-                  amp: Optional[str] = None,
-                  memory: bool = True,
+                  batches: Sequence[int] = (1, ), warmup: int = 2, repeats: int = 5,
+                  device: str = 'cpu', amp: Optional[str] = None, memory: bool = True,
                   log: Callable[[str], None] = print) -> dict:
     """Measure every (arch, shape, batch); returns the JSON-ready report."""
     from ..flops import count_flops
     machine_gflops = matmul_gflops(device)
-    report = dict(
-        device=device,
-        amp=amp,
-        **machine(),
-        warmup=warmup,
-        repeats=repeats,
-        matmul_fp32_gflops=machine_gflops,
-        results=[])
+    report = dict(device=device, amp=amp, **machine(), warmup=warmup, repeats=repeats,
+                  matmul_fp32_gflops=machine_gflops, results=[])
     for arch in archs:
         models = build_pair(arch)
         for shape in shapes:
@@ -185,12 +162,8 @@ def run_benchmark(archs: Sequence[str] = ('small', ),
                 macs = count_flops(models['mmpvt'].eval(), (torch.zeros(1, 3, *shape), )).total()
             diff = max_feature_difference(models, shape)
             for batch in batches:
-                entry = dict(
-                    arch=arch,
-                    shape=list(shape),
-                    batch=batch,
-                    gflops_per_image=macs / 1e9,
-                    max_abs_feature_diff=diff)
+                entry = dict(arch=arch, shape=list(shape), batch=batch, gflops_per_image=macs / 1e9,
+                             max_abs_feature_diff=diff)
                 for mode in ('forward', 'forward+backward'):
                     times = time_interleaved(models, shape, batch, mode, warmup, repeats, device,
                                              amp)
@@ -249,10 +222,8 @@ def plot(report: dict, path: str) -> str:
         scale = [f"{e['shape'][0]}x{e['shape'][1]}" for e in rows]
         for name, style in (('mmpvt', '-o'), ('mmdet', '--s')):
             for mode in ('forward', 'forward+backward'):
-                ax.plot(
-                    scale, [e[f'{name}/{mode}']['median_s'] * 1e3 for e in rows],
-                    style,
-                    label=f'{name} {arch} {mode}')
+                ax.plot(scale, [e[f'{name}/{mode}']['median_s'] * 1e3 for e in rows], style,
+                        label=f'{name} {arch} {mode}')
     ax.set_xlabel('input size')
     ax.set_ylabel('latency (ms, median)')
     ax.set_yscale('log')

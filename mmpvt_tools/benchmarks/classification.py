@@ -63,28 +63,20 @@ def build_mmpvt(arch: str) -> nn.Module:
 def _transformers_pvt(a: dict, num_classes: int, size: int) -> nn.Module:
     from transformers import PvtConfig, PvtForImageClassification
     config = PvtConfig(
-        hidden_sizes=list(a['embed_dims']),
-        depths=list(a['depths']),
-        num_attention_heads=list(a['num_heads']),
-        mlp_ratios=list(a['mlp_ratios']),
-        sequence_reduction_ratios=list(a['sr_ratios']),
-        patch_sizes=list(a['patch_sizes']),
-        strides=list(a['patch_sizes']),
-        image_size=size,
-        num_labels=num_classes)
+        hidden_sizes=list(a['embed_dims']), depths=list(a['depths']),
+        num_attention_heads=list(a['num_heads']), mlp_ratios=list(a['mlp_ratios']),
+        sequence_reduction_ratios=list(a['sr_ratios']), patch_sizes=list(a['patch_sizes']),
+        strides=list(a['patch_sizes']), image_size=size, num_labels=num_classes)
     return PvtForImageClassification(config)
 
 
 def _transformers_pvt_v2(a: dict, num_classes: int, size: int) -> nn.Module:
     from transformers import PvtV2Config, PvtV2ForImageClassification
     config = PvtV2Config(
-        hidden_sizes=list(a['embed_dims']),
-        depths=list(a['depths']),
-        num_attention_heads=list(a['num_heads']),
-        mlp_ratios=list(a['mlp_ratios']),
-        sr_ratios=list(a['sr_ratios']),
-        linear_attention=bool(a.get('linear', False)),
-        num_labels=num_classes)
+        hidden_sizes=list(a['embed_dims']), depths=list(a['depths']),
+        num_attention_heads=list(a['num_heads']), mlp_ratios=list(a['mlp_ratios']),
+        sr_ratios=list(a['sr_ratios']), linear_attention=bool(a.get('linear',
+                                                                    False)), num_labels=num_classes)
     return PvtV2ForImageClassification(config)
 
 
@@ -134,10 +126,7 @@ def build_authors(arch: str, repo: str, num_classes: int = 1000) -> nn.Module:
     return factory(num_classes=num_classes, drop_path_rate=0.0)
 
 
-def build(name: str,
-          arch: str,
-          size: int = 224,
-          seed: int = 0,
+def build(name: str, arch: str, size: int = 224, seed: int = 0,
           authors_repo: Optional[str] = None) -> nn.Module:
     torch.manual_seed(seed)
     if name == 'mmpvt':
@@ -196,13 +185,8 @@ def _memory_worker(name: str, arch: str, batch: int, size: int, threads: int,
     queue.put(rss_rise(_train_step(name, model, x, y)))
 
 
-def peak_memory(name: str,
-                arch: str,
-                batch: int,
-                size: int,
-                device: str = 'cpu',
-                model: nn.Module = None,
-                authors_repo: Optional[str] = None) -> dict:
+def peak_memory(name: str, arch: str, batch: int, size: int, device: str = 'cpu',
+                model: nn.Module = None, authors_repo: Optional[str] = None) -> dict:
     """Peak memory of one training step of model `name` (see the module docstring)."""
     if device == 'cuda':
         x, y = _batch(batch, size, device)
@@ -217,30 +201,16 @@ def model_names(authors_repo: Optional[str] = None) -> Tuple[str, ...]:
     return IMPLEMENTATIONS + (('authors', ) if authors_repo else ())
 
 
-def run(archs: Sequence[str] = ('small', 'b2'),
-        batch: int = 32,
-        size: int = 224,
-        warmup: int = 2,
-        repeats: int = 5,
-        device: str = 'cpu',
-        memory: bool = True,
-        authors_repo: Optional[str] = None,
-        log: Callable[[str], None] = print) -> dict:
+def run(archs: Sequence[str] = ('small', 'b2'), batch: int = 32, size: int = 224, warmup: int = 2,
+        repeats: int = 5, device: str = 'cpu', memory: bool = True,
+        authors_repo: Optional[str] = None, log: Callable[[str], None] = print) -> dict:
     """Measure each arch; returns the JSON-ready report (one entry per arch).
 
     ``speedup`` is the faster peer's median step time over mmpvt's, ``memory_ratio`` mmpvt's
     peak-memory rise over the leaner peer's; ``speedup_vs`` / ``memory_ratio_vs`` per peer."""
     names = model_names(authors_repo)
-    report = dict(
-        mode='classification training step',
-        device=device,
-        batch=batch,
-        size=size,
-        **machine(),
-        warmup=warmup,
-        repeats=repeats,
-        models=list(names),
-        results=[])
+    report = dict(mode='classification training step', device=device, batch=batch, size=size,
+                  **machine(), warmup=warmup, repeats=repeats, models=list(names), results=[])
     for arch in archs:
         models = {name: build(name, arch, size, authors_repo=authors_repo) for name in names}
         params = {name: num_params(m) for name, m in models.items()}

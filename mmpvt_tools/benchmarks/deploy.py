@@ -59,11 +59,7 @@ def _max_error(a, b) -> float:
     return max((torch.as_tensor(x) - y).abs().max().item() for x, y in zip(a, b))
 
 
-def run(kind: str,
-        arch: str,
-        shapes: Sequence[Tuple[int, int]],
-        warmup: int = 2,
-        repeats: int = 5,
+def run(kind: str, arch: str, shapes: Sequence[Tuple[int, int]], warmup: int = 2, repeats: int = 5,
         config: Optional[str] = None) -> List[dict]:
     """kind: 'backbone' (`arch`) or 'retinanet' (the model of `config`, labelled `arch`). One
     row per shape: median ms per runtime, ratios to eager, and the max abs difference of each
@@ -93,16 +89,10 @@ def run(kind: str,
             times = interleave(steps, warmup, repeats)
             ms = {name: statistics.median(v) * 1e3 for name, v in times.items()}
             rows.append(
-                dict(
-                    kind=kind,
-                    arch=arch,
-                    shape=[h, w],
-                    ms=ms,
-                    speedup={n: ms['eager'] / ms[n]
-                             for n in RUNTIMES[1:]},
-                    max_abs_error=errors,
-                    first_call_s=compile_s,
-                    threads=torch.get_num_threads()))
+                dict(kind=kind, arch=arch, shape=[h, w], ms=ms,
+                     speedup={n: ms['eager'] / ms[n]
+                              for n in RUNTIMES[1:]}, max_abs_error=errors, first_call_s=compile_s,
+                     threads=torch.get_num_threads()))
     return rows
 
 
@@ -124,12 +114,9 @@ RETINANET_CONFIGS = {
 }
 
 
-def run_all(archs: Sequence[str],
-            shapes: Sequence[Tuple[int, int]],
-            warmup: int = 2,
-            repeats: int = 5,
-            retinanet: bool = False,
-            log: Callable[[str], None] = print) -> List[dict]:
+def run_all(archs: Sequence[str], shapes: Sequence[Tuple[int, int]], warmup: int = 2,
+            repeats: int = 5, retinanet: bool = False, log: Callable[[str],
+                                                                     None] = print) -> List[dict]:
     """The rows of :func:`run` for each backbone of `archs`, then with `retinanet` for
     RetinaNet + each PVT v1 arch of them (``configs/retinanet/pvt_{t,s,m,l}_1x.py``); each row is
     logged as it is measured."""
@@ -139,9 +126,8 @@ def run_all(archs: Sequence[str],
     rows = []
     for kind, arch in jobs:
         config = os.path.join(REPO, 'configs', 'retinanet', RETINANET_CONFIGS.get(arch, ''))
-        for row in run(
-                kind, arch, shapes, warmup, repeats,
-                config=config if kind == 'retinanet' else None):
+        for row in run(kind, arch, shapes, warmup, repeats,
+                       config=config if kind == 'retinanet' else None):
             log(format_row(row))
             rows.append(row)
     return rows

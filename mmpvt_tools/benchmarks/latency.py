@@ -125,15 +125,10 @@ def build_model(cfg, checkpoint: Optional[str], device: str) -> nn.Module:
     return model.to(device).eval()
 
 
-def measure_latency(config: str,
-                    checkpoint: Optional[str] = None,
-                    device: str = 'cpu',
-                    images: int = PAPER_IMAGES,
-                    warmup: int = WARMUP_IMAGES,
-                    amp: Optional[str] = None,
-                    cfg_options: Optional[dict] = None,
-                    progress: bool = True,
-                    log: Callable[[str], None] = print) -> Dict[str, Any]:
+def measure_latency(config: str, checkpoint: Optional[str] = None, device: str = 'cpu',
+                    images: int = PAPER_IMAGES, warmup: int = WARMUP_IMAGES,
+                    amp: Optional[str] = None, cfg_options: Optional[dict] = None,
+                    progress: bool = True, log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Time `images` images (after `warmup` untimed ones) through `config`'s model, batch 1.
 
     Returns the report: ``ms_per_image`` (1000 / images_per_s, as the authors computed it),
@@ -169,20 +164,11 @@ def measure_latency(config: str,
     if bar is not None:
         print()  # ProgressBar leaves the cursor on its line
     images_per_s = len(times) / sum(times)
-    return dict(
-        config=config,
-        checkpoint=checkpoint,
-        device=device,
-        amp=amp,
-        batch=1,
-        warmup=warmup,
-        images=len(times),
-        source=source.description,
-        ms_per_image=1000 / images_per_s,
-        images_per_s=images_per_s,
-        median_ms=1000 * statistics.median(times),
-        times_ms=[1000 * t for t in times],
-        **machine())
+    return dict(config=config, checkpoint=checkpoint, device=device, amp=amp, batch=1,
+                warmup=warmup, images=len(times), source=source.description,
+                ms_per_image=1000 / images_per_s, images_per_s=images_per_s,
+                median_ms=1000 * statistics.median(times), times_ms=[1000 * t for t in times],
+                **machine())
 
 
 def format_report(report: Dict[str, Any]) -> str:

@@ -39,16 +39,11 @@ def counting(least: int):
 # name -> add_argument keywords; the option is --name with '_' as '-'
 OPTIONS = dict(
     arch=dict(
-        nargs='+',
-        default=['small'],
-        choices=ARCHS,
+        nargs='+', default=['small'], choices=ARCHS,
         help='variants to compare (every one mmdet 3.3 ports: all but b2_li, whose linear '
         'spatial reduction mmdet lacks)'),
-    shapes=dict(
-        nargs='+',
-        type=parse_shape,
-        default=[(224, 224), (512, 512), (800, 1333)],
-        help=f'input sizes, HxW (sides {MIN_SIDE} to {MAX_SIDE})'),
+    shapes=dict(nargs='+', type=parse_shape, default=[(224, 224), (512, 512), (800, 1333)],
+                help=f'input sizes, HxW (sides {MIN_SIDE} to {MAX_SIDE})'),
     batch=dict(nargs='+', type=counting(1), default=[1], help='batch sizes'),
     warmup=dict(type=counting(0), default=2, help='untimed calls first'),
     repeats=dict(type=counting(1), default=5, help='timed calls (the median is reported)'),

@@ -27,8 +27,7 @@ def test_a_cfg_option_without_equals_is_a_usage_error_naming_it(capsys):
 
 def test_a_word_where_the_config_has_a_number_is_an_error_naming_the_key():
     with pytest.raises(
-            ValueError,
-            match=r"^--cfg-options train_cfg\.max_epochs=abc: expected a "
+            ValueError, match=r"^--cfg-options train_cfg\.max_epochs=abc: expected a "
             r"number \(the config has 6\), got 'abc'$"):
         load_config(RETINA, {'train_cfg.max_epochs': 'abc'})
     assert load_config(RETINA, {'train_cfg.max_epochs': 2}).train_cfg.max_epochs == 2

@@ -76,24 +76,15 @@ def test_a_classifier_is_written_as_mmpretrains_image_classifier(classifier_file
     os.makedirs(out.parent)
     info = convert_checkpoint_file(str(src), str(out))
     assert info == dict(
-        family=family(arch),
-        layout=layout,
-        arch=arch,
-        num_tensors=len(official_key_table(arch)),
-        dropped=[],
-        whole_model=False,
-        classifier=True,
-        num_classes=NUM_CLASSES,
-        other_tensors=0,
-        renamed_detr=0,
-        layer_norm_eps=None)
+        family=family(arch), layout=layout, arch=arch, num_tensors=len(official_key_table(arch)),
+        dropped=[], whole_model=False, classifier=True, num_classes=NUM_CLASSES, other_tensors=0,
+        renamed_detr=0, layer_norm_eps=None)
     saved = torch.load(out, weights_only=True)
     assert set(saved['state_dict']) == set(build_classifier(arch, NUM_CLASSES).state_dict())
     assert {
         k: saved['meta']['mmpvt'][k]
         for k in ('family', 'source_layout', 'arch', 'num_classes')
-    } == dict(
-        family=family(arch), source_layout=layout, arch=arch, num_classes=NUM_CLASSES)
+    } == dict(family=family(arch), source_layout=layout, arch=arch, num_classes=NUM_CLASSES)
     assert os.listdir(out.parent) == ['out.pth']  # no temporary left behind
 
 
@@ -144,8 +135,7 @@ def test_a_head_that_does_not_take_the_backbones_features_is_refused(tmp_path):
     })
     torch.save(official, tmp_path / 'b0.pth')
     with pytest.raises(
-            CheckpointMismatchError,
-            match=r"b0\.pth: the classifier's head takes 512 "
+            CheckpointMismatchError, match=r"b0\.pth: the classifier's head takes 512 "
             r'features, but the PVTv2 b0 backbone it '
             r'holds gives 256'):
         convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'out.pth'))
@@ -158,26 +148,16 @@ def test_backbone_only_writes_the_backbone_of_a_classifier_in_mmpvt_layout(sourc
     out = tmp_path / 'converted' / 'out.pth'
     os.makedirs(out.parent)
     layout, num_tensors, dropped = SOURCES[arch]
-    assert convert_checkpoint_file(
-        str(src), str(out), backbone_only=True) == dict(
-            family=family(arch),
-            layout=layout,
-            arch=arch,
-            num_tensors=num_tensors,
-            dropped=dropped,
-            whole_model=False,
-            classifier=False,
-            num_classes=None,
-            other_tensors=0,
-            renamed_detr=0,
-            layer_norm_eps=None)
+    assert convert_checkpoint_file(str(src), str(out), backbone_only=True) == dict(
+        family=family(arch), layout=layout, arch=arch, num_tensors=num_tensors, dropped=dropped,
+        whole_model=False, classifier=False, num_classes=None, other_tensors=0, renamed_detr=0,
+        layer_norm_eps=None)
     saved = torch.load(out, weights_only=True)
     assert identify(saved['state_dict']) == (family(arch), 'mmpvt')
     assert {
         k: saved['meta'][k]
         for k in ('family', 'source_layout', 'arch')
-    } == dict(
-        family=family(arch), source_layout=layout, arch=arch)
+    } == dict(family=family(arch), source_layout=layout, arch=arch)
     assert_holds_official_weights(load_pretrained(out, arch), official)
     assert os.listdir(out.parent) == ['out.pth']  # no temporary left behind
 
@@ -207,8 +187,7 @@ def test_failed_conversion_leaves_destination_untouched(tmp_path):
 def test_an_arch_of_the_other_family_is_refused(tmp_path):
     torch.save(official_weights('b0'), tmp_path / 'b0.pth')
     with pytest.raises(
-            CheckpointMismatchError,
-            match=r'is a PVTv2 checkpoint \(official layout\) '
+            CheckpointMismatchError, match=r'is a PVTv2 checkpoint \(official layout\) '
             r'but --arch tiny is not a PVTv2 arch'):
         convert_checkpoint_file(str(tmp_path / 'b0.pth'), str(tmp_path / 'out.pth'), arch='tiny')
     assert not (tmp_path / 'out.pth').exists()
@@ -235,8 +214,7 @@ def test_convert_tool_prints_one_line_for_an_unreadable_file(tmp_path):
     (tmp_path / 'text.pth').write_text('not a checkpoint')
     result = run_main(
         'convert_checkpoint.py',
-        [str(tmp_path / 'text.pth'), str(tmp_path / 'out.pth')],
-        check=False)
+        [str(tmp_path / 'text.pth'), str(tmp_path / 'out.pth')], check=False)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert result.stderr.startswith('convert_checkpoint: Could not read the checkpoint')
     assert not (tmp_path / 'out.pth').exists()
@@ -271,8 +249,7 @@ def test_a_state_dict_entry_that_is_not_a_tensor_is_named(tmp_path):
     sd = PVT('tiny').state_dict()
     sd['stages.0.patch_embed.proj.weight'] = 'a string'
     with pytest.raises(
-            ValueError,
-            match=r"the state dict entry 'stages\.0\.patch_embed\.proj\."
+            ValueError, match=r"the state dict entry 'stages\.0\.patch_embed\.proj\."
             r"weight' holds a str \('a string'\), expected a tensor"):
         convert_checkpoint_file(saved_checkpoint(tmp_path, sd), str(tmp_path / 'out.pth'))
 
@@ -280,8 +257,7 @@ def test_a_state_dict_entry_that_is_not_a_tensor_is_named(tmp_path):
 def test_converting_a_file_onto_itself_is_refused_and_the_source_kept(tmp_path):
     path = saved_checkpoint(tmp_path, PVT('tiny').state_dict())
     before = (tmp_path / 'model.pth').read_bytes()
-    with pytest.raises(
-            ValueError, match=r'the output .*model\.pth is the checkpoint being '
-            'converted'):
+    with pytest.raises(ValueError, match=r'the output .*model\.pth is the checkpoint being '
+                       'converted'):
         convert_checkpoint_file(path, path)
     assert (tmp_path / 'model.pth').read_bytes() == before

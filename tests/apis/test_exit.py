@@ -28,11 +28,8 @@ exit_process(3)
 @pytest.mark.parametrize('run', ['distributed', 'single'])
 def test_a_tool_ends_with_its_status_after_its_atexit_functions_and_output(tmp_path, run):
     result = subprocess.run(
-        [sys.executable, '-c', ENDING, run, str(tmp_path)],
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=REPO),
-        capture_output=True,
-        text=True)
+        [sys.executable, '-c', ENDING, run, str(tmp_path)], cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True)
     assert result.returncode == 3, result.stderr
     assert (tmp_path / 'atexit-ran').is_file()
     assert result.stdout == 'flushed?'

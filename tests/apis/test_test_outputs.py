@@ -47,10 +47,9 @@ def test_a_read_only_results_file_is_refused_before_any_testing(tmp_path, checkp
 
 def test_test_py_says_it_in_one_line_and_exits_1(tmp_path, checkpoint):
     (tmp_path / 'results').write_text('')
-    result = run_main(
-        'test.py', [RETINA_DEMO, checkpoint, '--out',
-                    str(tmp_path / 'results' / 'res.pkl')],
-        check=False)
+    result = run_main('test.py',
+                      [RETINA_DEMO, checkpoint, '--out',
+                       str(tmp_path / 'results' / 'res.pkl')], check=False)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f'test: --out {tmp_path}/results/res.pkl: {tmp_path}/results is a file, not a directory'
@@ -84,10 +83,7 @@ def test_a_results_dump_that_cannot_finish_leaves_the_previous_file_whole(tmp_pa
         pickle.dump(['previous results'], f)
     result = subprocess.run(
         [sys.executable, '-c', INTERRUPTED_DUMP,
-         str(out), dump_class, 'atomic'],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
+         str(out), dump_class, 'atomic'], capture_output=True, text=True, cwd=REPO,
         env=dict(os.environ, PYTHONPATH=REPO))
     assert 'write failed: File too large' in result.stdout, result.stderr
     with open(out, 'rb') as f:

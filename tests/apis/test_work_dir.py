@@ -42,8 +42,7 @@ with work_dir_lock(sys.argv[1]):
 
 def test_a_run_killed_while_it_owns_the_work_dir_leaves_no_lock_behind(tmp_path):
     work_dir = str(tmp_path / 'work')
-    killed = subprocess.run([sys.executable, '-c', KILLED_HOLDER, work_dir],
-                            cwd=REPO,
+    killed = subprocess.run([sys.executable, '-c', KILLED_HOLDER, work_dir], cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=REPO))
     assert killed.returncode == -9 and os.path.isfile(os.path.join(work_dir, WORK_DIR_LOCK))
     with work_dir_lock(work_dir):

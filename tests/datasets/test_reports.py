@@ -17,8 +17,8 @@ CATEGORIES = [dict(id=1, name='circle'), dict(id=2, name='square'), dict(id=7, n
 
 
 def box(image_id, bbox, category_id=1):
-    return dict(
-        image_id=image_id, bbox=bbox, area=bbox[2] * bbox[3], category_id=category_id, iscrowd=0)
+    return dict(image_id=image_id, bbox=bbox, area=bbox[2] * bbox[3], category_id=category_id,
+                iscrowd=0)
 
 
 IMAGES = [
@@ -37,22 +37,16 @@ ANNOTATIONS = [
 
 
 def annotation_file(path, annotations=ANNOTATIONS):
-    data = dict(
-        images=IMAGES,
-        categories=CATEGORIES,
-        annotations=[dict(a, id=k) for k, a in enumerate(annotations, 1)])
+    data = dict(images=IMAGES, categories=CATEGORIES,
+                annotations=[dict(a, id=k) for k, a in enumerate(annotations, 1)])
     path.write_text(json.dumps(data))
     return path
 
 
 def dataset(path, **filter_cfg):
     return CocoDataset(
-        ann_file=str(path),
-        metainfo=dict(classes=('circle', 'square')),
-        data_prefix=dict(img=''),
-        pipeline=[],
-        filter_cfg=filter_cfg or None,
-        test_mode=not filter_cfg)
+        ann_file=str(path), metainfo=dict(classes=('circle', 'square')), data_prefix=dict(img=''),
+        pipeline=[], filter_cfg=filter_cfg or None, test_mode=not filter_cfg)
 
 
 def test_each_reason_is_counted_once_per_annotation(tmp_path):
@@ -95,8 +89,7 @@ def train_on(tiny_shapes, tmp_path, options, *flags):
     return run_main(
         'train.py',
         [QUICK, '--work-dir', tmp_path / 'work', *flags, '--cfg-options', *NO_WORKERS, *options],
-        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'},
-        check=False)
+        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'}, check=False)
 
 
 @pytest.mark.slow  # tools/train.py up to its first batch
@@ -138,10 +131,9 @@ def test_an_image_that_cannot_be_decoded_is_named(tiny_shapes, tmp_path):
     shutil.copytree(tiny_shapes, data)
     broken = sorted((data / 'images' / 'training').glob('*.png'))[0]
     broken.write_bytes(broken.read_bytes()[:100])  # cut short, as by an interrupted copy
-    result = run_main(
-        'train.py', [QUICK, '--work-dir', tmp_path / 'work', '--cfg-options', *NO_WORKERS],
-        env={'MMPVT_DEMO_DATA': f'{data}/'},
-        check=False)
+    result = run_main('train.py',
+                      [QUICK, '--work-dir', tmp_path / 'work', '--cfg-options', *NO_WORKERS],
+                      env={'MMPVT_DEMO_DATA': f'{data}/'}, check=False)
     assert result.returncode == 1 and result.stderr.splitlines() == [
         f'train: image {broken} cannot be decoded (truncated, or not an image); replace it, or '
         'remove it from the annotations'

@@ -49,13 +49,9 @@ def max_error(outputs, expected):
 def test_onnx_export_matches_eager_at_other_sizes(arch, dynamo, tmp_path):
     import onnxruntime as ort
     model = backbone(arch)
-    path = export_backbone(
-        model,
-        tmp_path / f'{arch}.onnx',
-        shape=EXPORT_SHAPE,
-        opset=18 if dynamo else 17,
-        dynamo=dynamo,
-        program=program(arch) if dynamo else None)
+    path = export_backbone(model, tmp_path / f'{arch}.onnx', shape=EXPORT_SHAPE,
+                           opset=18 if dynamo else 17, dynamo=dynamo,
+                           program=program(arch) if dynamo else None)
     session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     assert [o.name for o in session.get_outputs()] == ['c2', 'c3', 'c4', 'c5']
     for shape in OTHER_SHAPES:
@@ -109,12 +105,10 @@ def test_torch_compile_sees_one_graph_without_breaks(arch, mode):
         explanation.break_reasons
 
 
-@pytest.mark.parametrize(
-    'export', [
-        lambda tmp: export_program(backbone('tiny'), (torch.randn(1, 3, 64, 64), ), [(0, 2, 3)]),
-        lambda tmp: export_backbone(backbone('tiny'), tmp / 'x.onnx', opset=18, dynamo=True)
-    ],
-    ids=['torch.export', 'dynamo ONNX exporter'])
+@pytest.mark.parametrize('export', [
+    lambda tmp: export_program(backbone('tiny'), (torch.randn(1, 3, 64, 64), ), [(0, 2, 3)]),
+    lambda tmp: export_backbone(backbone('tiny'), tmp / 'x.onnx', opset=18, dynamo=True)
+], ids=['torch.export', 'dynamo ONNX exporter'])
 def test_dynamic_export_on_an_older_torch_is_refused_naming_the_torch_it_needs(
         export, tmp_path, monkeypatch):
     import mmpvt.deploy.export as export_module

@@ -15,47 +15,30 @@ from mmpvt_runtime.metadata import MetadataError, check_metadata
 from mmpvt_runtime.model import ModelFileError
 from ..helpers import onnx_infer, tiny_segmentation_graph
 
-COMMON = dict(
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_size_divisor=32,
-    classes=['circle', 'square'],
-    palette=[[220, 20, 60], [119, 11, 32]])
+COMMON = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+              pad_size_divisor=32, classes=['circle', 'square'], palette=[[220, 20, 60],
+                                                                          [119, 11, 32]])
 RESIZE = dict(type='resize', scale=[1333, 800], size_divisor=1)
-DELTA = dict(
-    type='delta', means=[0, 0, 0, 0], stds=[1, 1, 1, 1], clip_border=True, wh_ratio_clip=0.016)
-ANCHORS = dict(
-    strides=[[8, 8], [16, 16]], base_anchors=[[[-4, -4, 12, 12]], [[-8, -8, 24, 24]]], coder=DELTA)
+DELTA = dict(type='delta', means=[0, 0, 0, 0], stds=[1, 1, 1, 1], clip_border=True,
+             wh_ratio_clip=0.016)
+ANCHORS = dict(strides=[[8, 8], [16, 16]], base_anchors=[[[-4, -4, 12, 12]], [[-8, -8, 24, 24]]],
+               coder=DELTA)
 VALID = {
     'det':
     dict(
-        COMMON,
-        task='det',
-        resize=RESIZE,
-        num_classes=2,
-        score_factors=False,
-        **ANCHORS,
-        test_cfg=dict(
-            nms_pre=1000, score_thr=0.05, iou_threshold=0.5, max_per_img=100, min_bbox_size=0)),
+        COMMON, task='det', resize=RESIZE, num_classes=2, score_factors=False, **ANCHORS,
+        test_cfg=dict(nms_pre=1000, score_thr=0.05, iou_threshold=0.5, max_per_img=100,
+                      min_bbox_size=0)),
     'two_stage':
     dict(
-        COMMON,
-        task='two_stage',
-        resize=RESIZE,
-        graphs={'bbox0': 'model.bbox0.onnx'},
-        rpn=dict(
-            ANCHORS,
-            test_cfg=dict(nms_pre=1000, max_per_img=1000, iou_threshold=0.7, min_bbox_size=0)),
+        COMMON, task='two_stage', resize=RESIZE, graphs={'bbox0': 'model.bbox0.onnx'},
+        rpn=dict(ANCHORS, test_cfg=dict(nms_pre=1000, max_per_img=1000, iou_threshold=0.7,
+                                        min_bbox_size=0)),
         rcnn=dict(
-            num_classes=2,
-            test_cfg=dict(score_thr=0.05, iou_threshold=0.5, max_per_img=100),
+            num_classes=2, test_cfg=dict(score_thr=0.05, iou_threshold=0.5, max_per_img=100),
             stages=[
-                dict(
-                    coder=DELTA,
-                    reg_class_agnostic=False,
-                    bbox_graph='bbox0',
-                    bbox_roi=dict(strides=[4, 8, 16, 32], finest_scale=56.0))
+                dict(coder=DELTA, reg_class_agnostic=False, bbox_graph='bbox0',
+                     bbox_roi=dict(strides=[4, 8, 16, 32], finest_scale=56.0))
             ])),
     'detr':
     dict(COMMON, task='detr', resize=RESIZE, num_classes=2, max_per_img=100),
@@ -63,14 +46,9 @@ VALID = {
     dict(COMMON, task='seg', resize=dict(RESIZE, type='align', size_divisor=32)),
     'cls':
     dict(
-        COMMON,
-        task='cls',
-        pad_size_divisor=1,
-        num_classes=2,
-        crop=[224, 224],
-        resize=dict(
-            type='resize_edge', scale=256, edge='short', interpolation='bicubic',
-            backend='pillow')),
+        COMMON, task='cls', pad_size_divisor=1, num_classes=2, crop=[224, 224],
+        resize=dict(type='resize_edge', scale=256, edge='short', interpolation='bicubic',
+                    backend='pillow')),
 }
 
 

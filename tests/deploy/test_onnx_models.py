@@ -54,8 +54,8 @@ def retinanet(tmp_path_factory, tiny_shapes):
 def test_onnx_detections_equal_predict_at_another_size(retinanet, tiny_shapes):
     from mmdet.apis import DetInferencer
     cfg, root = retinanet
-    inferencer = DetInferencer(
-        model=cfg, weights=str(root / 'model.pth'), device='cpu', show_progress=False)
+    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
+                               show_progress=False)
     model = OnnxModel(root / 'model.onnx')
     images = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))  # 96x128, not 256
     for path in images:
@@ -115,8 +115,8 @@ def test_onnx_infer_writes_the_files_image_demo_writes(retinanet, tiny_shapes, t
     from mmdet.apis import DetInferencer
     cfg, root = retinanet
     images = sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]
-    inferencer = DetInferencer(
-        model=cfg, weights=str(root / 'model.pth'), device='cpu', show_progress=False)
+    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
+                               show_progress=False)
     inferencer([str(p) for p in images], out_dir=str(tmp_path / 'mmdet'), no_save_pred=False)
     for path in images:
         _run_onnx_infer_without_torch([path, root / 'model.onnx', '--out-dir', tmp_path / 'onnx'])
@@ -151,8 +151,8 @@ def fpn(tmp_path_factory, tiny_shapes):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
         cfg = _checkpoint(FPN, root / 'model.pth')
-        meta = export_model(
-            f'{REPO}/{FPN}', str(root / 'model.pth'), str(root / 'fpn.onnx'), shape=(256, 256))
+        meta = export_model(f'{REPO}/{FPN}', str(root / 'model.pth'), str(root / 'fpn.onnx'),
+                            shape=(256, 256))
     assert meta['resize'] == dict(type='align', scale=[256, 256], size_divisor=32)
     return cfg, root, MMSegInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu')
 
@@ -191,14 +191,11 @@ def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, mo
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     cfg = _checkpoint(MASK_RCNN, tmp_path / 'model.pth')
-    meta = export_model(
-        f'{REPO}/{MASK_RCNN}',
-        str(tmp_path / 'model.pth'),
-        str(tmp_path / 'mask.onnx'),
-        shape=(256, 256))
+    meta = export_model(f'{REPO}/{MASK_RCNN}', str(tmp_path / 'model.pth'),
+                        str(tmp_path / 'mask.onnx'), shape=(256, 256))
     assert meta['graphs'] == dict(roi_bbox='mask.roi_bbox.onnx', roi_mask='mask.roi_mask.onnx')
-    inferencer = DetInferencer(
-        model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu', show_progress=False)
+    inferencer = DetInferencer(model=cfg, weights=str(tmp_path / 'model.pth'), device='cpu',
+                               show_progress=False)
     model = OnnxModel(tmp_path / 'mask.onnx')
     for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]:  # 96x128
         expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
@@ -206,9 +203,8 @@ def test_onnx_mask_rcnn_equals_predict_at_another_size(tmp_path, tiny_shapes, mo
         assert got['masks'].shape == tuple(expected.masks.shape) == (100, 96, 128)
         assert_same_detections(got, expected)
     (tmp_path / 'mask.roi_mask.onnx').unlink()
-    with pytest.raises(
-            ValueError, match='needs its roi_mask graph .*mask.roi_mask.onnx, which '
-            'is missing'):
+    with pytest.raises(ValueError, match='needs its roi_mask graph .*mask.roi_mask.onnx, which '
+                       'is missing'):
         OnnxModel(tmp_path / 'mask.onnx')
 
 
@@ -216,8 +212,8 @@ def _assert_equals_predict_on_one_image(cfg, root, onnx_file, tiny_shapes):
     """The exported file against DetInferencer on the first validation image (96x128, resized
     to 192x256, not the export size); returns the inferencer."""
     from mmdet.apis import DetInferencer
-    inferencer = DetInferencer(
-        model=cfg, weights=str(root / 'model.pth'), device='cpu', show_progress=False)
+    inferencer = DetInferencer(model=cfg, weights=str(root / 'model.pth'), device='cpu',
+                               show_progress=False)
     path = next((tiny_shapes / 'images' / 'validation').glob('*.png'))
     expected = inferencer(str(path), return_datasamples=True)['predictions'][0].pred_instances
     assert_same_detections(OnnxModel(root / onnx_file)(cv2.imread(str(path))), expected)
@@ -231,11 +227,8 @@ def test_onnx_detr_equals_predict_and_reads_the_padding_mask(tmp_path, tiny_shap
     from mmpvt.deploy.export import export_model
     monkeypatch.setenv('MMPVT_DEMO_DATA', f'{tiny_shapes}/')
     cfg = _checkpoint(DETR, tmp_path / 'model.pth')
-    meta = export_model(
-        f'{REPO}/{DETR}',
-        str(tmp_path / 'model.pth'),
-        str(tmp_path / 'detr.onnx'),
-        shape=(256, 256))
+    meta = export_model(f'{REPO}/{DETR}', str(tmp_path / 'model.pth'), str(tmp_path / 'detr.onnx'),
+                        shape=(256, 256))
     assert (meta['task'], meta['max_per_img']) == ('detr', 100)
     inferencer = _assert_equals_predict_on_one_image(cfg, tmp_path, 'detr.onnx', tiny_shapes)
     # One image padded from 150 to 256 rows. (With pad_size_divisor 32 = the feature stride, a
@@ -298,9 +291,7 @@ def test_onnx_cascade_mask_rcnn_equals_predict(tmp_path, tiny_shapes):
     model.init_weights()
     torch.save({'state_dict': model.state_dict()}, tmp_path / 'model.pth')
     meta = export_model(
-        str(tmp_path / 'cascade.py'),
-        str(tmp_path / 'model.pth'),
-        str(tmp_path / 'c.onnx'),
+        str(tmp_path / 'cascade.py'), str(tmp_path / 'model.pth'), str(tmp_path / 'c.onnx'),
         shape=(256, 256))
     assert sorted(
         meta['graphs']) == [f'roi_{kind}_{s}' for kind in ('bbox', 'mask') for s in range(3)]
@@ -310,22 +301,18 @@ def test_onnx_cascade_mask_rcnn_equals_predict(tmp_path, tiny_shapes):
 def test_export_refuses_what_it_cannot_export_with_one_clear_line(tmp_path, tiny_shapes):
     from mmpvt.deploy.export import export_model
     with pytest.raises(
-            ValueError,
-            match=r"pvt_v2_b2_3x_ms.py: ONNX export supports two-stage "
+            ValueError, match=r"pvt_v2_b2_3x_ms.py: ONNX export supports two-stage "
             r"detectors with \('StandardRoIHead', 'CascadeRoIHead'\) as roi_head; "
             "got SparseRoIHead"):
         export_model(f'{REPO}/configs/sparse_rcnn/pvt_v2_b2_3x_ms.py', 'README.md',
                      str(tmp_path / 'x.onnx'))
-    with pytest.raises(
-            ValueError, match='two-stage detectors export with the TorchScript '
-            'exporter only'):
+    with pytest.raises(ValueError, match='two-stage detectors export with the TorchScript '
+                       'exporter only'):
         export_model(f'{REPO}/{MASK_RCNN}', 'README.md', str(tmp_path / 'x.onnx'), dynamo=True)
     # the script as a file (its own process, exit status of sys.exit); the fixtures call main
     out = run_command(
         ['tools/deploy/export_onnx.py', RETINA, 'README.md',
-         str(tmp_path / 'x.onnx')],
-        check=False,
-        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+         str(tmp_path / 'x.onnx')], check=False, env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert out.returncode == 1
     assert 'export_onnx: Could not read the checkpoint README.md' in out.stderr
     assert not (tmp_path / 'x.onnx').exists()
@@ -388,8 +375,8 @@ def test_runtime_prepares_images_as_mmpretrains_test_pipeline(classifier):
 def test_onnx_top5_equals_the_classification_inferencer(classifier, tiny_shapes):
     from mmpretrain.apis import ImageClassificationInferencer
     cfg, _, root = classifier
-    inferencer = ImageClassificationInferencer(
-        cfg, pretrained=str(root / 'model.pth'), device='cpu')
+    inferencer = ImageClassificationInferencer(cfg, pretrained=str(root / 'model.pth'),
+                                               device='cpu')
     model = OnnxModel(root / 'model.onnx')
     assert model.classes[:2] == ['tench, Tinca tinca', 'goldfish, Carassius auratus']
     for path in sorted((tiny_shapes / 'images' / 'validation').glob('*.png'))[:2]:

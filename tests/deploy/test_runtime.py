@@ -41,8 +41,7 @@ def test_boxes_are_drawn_in_their_class_colour_above_the_score_threshold_only():
     image = np.full((120, 160, 3), 100, np.uint8)
     result = dict(
         bboxes=np.array([[10, 10, 70, 60], [80, 20, 150, 100]], np.float32),
-        scores=np.array([0.9, 0.3], np.float32),
-        labels=np.array([1, 0]))
+        scores=np.array([0.9, 0.3], np.float32), labels=np.array([1, 0]))
     palette = [(0, 0, 255), (255, 0, 0)]  # RGB: class 0 blue, class 1 red
     drawn = draw_detections(image, result, ['a', 'b'], palette, score_thr=0.3)
     # box 0's left edge, below its label: red at alpha 0.8 over grey, in BGR
@@ -53,10 +52,8 @@ def test_boxes_are_drawn_in_their_class_colour_above_the_score_threshold_only():
 
 def test_prediction_json_has_detinferencers_keys_and_leaves_masks_out():
     result = dict(
-        bboxes=np.array([[1, 2, 3, 4]], np.float32),
-        scores=np.array([0.5], np.float32),
-        labels=np.array([2]),
-        masks=np.ones((1, 5, 5), bool))
+        bboxes=np.array([[1, 2, 3, 4]], np.float32), scores=np.array([0.5], np.float32),
+        labels=np.array([2]), masks=np.ones((1, 5, 5), bool))
     assert prediction_json(result) == dict(labels=[2], scores=[0.5], bboxes=[[1, 2, 3, 4]])
 
 
@@ -132,9 +129,9 @@ def test_classification_is_the_softmax_and_its_best_classes_best_first():
     result = classification(logits, k=3)
     # by hand: exp = e, e^3, e^2, e^3 / 2; sum = e + 1.5 e^3 + e^2
     total = np.e + 1.5 * np.e**3 + np.e**2
-    assert np.allclose(
-        result['probs'], [np.e / total, np.e**3 / total, np.e**2 / total, 0.5 * np.e**3 / total],
-        rtol=1e-6)
+    assert np.allclose(result['probs'],
+                       [np.e / total, np.e**3 / total, np.e**2 / total, 0.5 * np.e**3 / total],
+                       rtol=1e-6)
     assert result['labels'].tolist() == [1, 3, 2]
     assert np.allclose(result['scores'], result['probs'][[1, 3, 2]])
     assert classification(logits, k=10)['labels'].tolist() == [1, 3, 2, 0]  # at most K
@@ -161,9 +158,8 @@ def test_centre_crop_offsets_round_half_to_even_as_mmcv():
 
 def test_resize_and_crop_gives_the_test_pipelines_crop_size():
     meta = dict(
-        resize=dict(
-            type='resize_edge', scale=256, edge='short', interpolation='bicubic', backend='cv2'),
-        crop=[224, 224])
+        resize=dict(type='resize_edge', scale=256, edge='short', interpolation='bicubic',
+                    backend='cv2'), crop=[224, 224])
     image = np.random.RandomState(0).randint(0, 256, (300, 400, 3)).astype(np.uint8)
     assert resize_and_crop(image, meta).shape == (224, 224, 3)
 

@@ -33,8 +33,7 @@ def assert_decided_with_margin(boxes, scores, idxs, iou_threshold, margin=1e-4):
 def test_roi_levels_equal_mmdets_single_roi_extractor():
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
     extractor = SingleRoIExtractor(
-        dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-        out_channels=8,
+        dict(type='RoIAlign', output_size=7, sampling_ratio=0), out_channels=8,
         featmap_strides=[4, 8, 16, 32])
     # sqrt(area) on both sides of each level boundary 56 * 2^k, plus random boxes
     edges = np.array([[0, 0, s, s] for s in (10, 111.9, 112.1, 223.9, 224.1, 447, 449, 900)],
@@ -86,11 +85,8 @@ def test_paste_masks_equals_mmdets_fcn_mask_head_on_cpu():
     init_default_scope('mmdet')  # FCNMaskHead builds its loss from the registry
     head = FCNMaskHead(num_convs=0, in_channels=8, conv_out_channels=8, num_classes=3)
     expected = head._predict_by_feat_single(
-        torch.from_numpy(logits),
-        torch.from_numpy(boxes.copy()),
-        torch.from_numpy(labels),
-        dict(scale_factor=(1.0, 1.0), ori_shape=(h, w)),
-        ConfigDict(mask_thr_binary=0.5),
+        torch.from_numpy(logits), torch.from_numpy(boxes.copy()), torch.from_numpy(labels),
+        dict(scale_factor=(1.0, 1.0), ori_shape=(h, w)), ConfigDict(mask_thr_binary=0.5),
         rescale=True).numpy()
     probs = 1 / (1 + np.exp(-logits[np.arange(6), labels]))
     got = paste_masks(probs, boxes, (h, w), 0.5)
@@ -117,18 +113,16 @@ def test_roi_align_node_equals_mmcv_roi_align_in_onnxruntime(tmp_path):
     feat = torch.randn(1, 8, 40, 50)
     rois = torch.cat([torch.zeros(60, 1), torch.from_numpy(_random_boxes(60, 180, 5))], dim=1)
     rois[:3, 3:] = rois[:3, 1:3] + 0.3  # boxes smaller than a pixel (aligned: no 1-pixel floor)
-    path = export_onnx(
-        Pool(), (feat, rois[:5]),
-        str(tmp_path / 'roi.onnx'), ['feat', 'rois'], ['pooled'], {
-            'feat': {
-                2: 'h',
-                3: 'w'
-            },
-            'rois': {
-                0: 'n'
-            }
-        },
-        opset=17)
+    path = export_onnx(Pool(), (feat, rois[:5]), str(tmp_path / 'roi.onnx'), ['feat', 'rois'],
+                       ['pooled'], {
+                           'feat': {
+                               2: 'h',
+                               3: 'w'
+                           },
+                           'rois': {
+                               0: 'n'
+                           }
+                       }, opset=17)
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     for f, r in ((feat, rois), (feat[..., :33, :21].contiguous(), rois[:7]), (feat, rois[:0])):
         expected = roi_align(f, r, (7, 7), 0.25, 0, 'avg', True).numpy()
@@ -144,7 +138,6 @@ def test_roi_align_export_form_refuses_a_backward_naming_what_to_train_with():
     rois = torch.tensor([[0.0, 1.0, 1.0, 30.0, 30.0]])
     pooled = RoIAlignFunction.apply(feat, rois, (2, 2), 0.25, 0)
     with pytest.raises(
-            RuntimeError,
-            match=r'export form of mmcv RoIAlign and has no backward; '
+            RuntimeError, match=r'export form of mmcv RoIAlign and has no backward; '
             r'train with the detector itself'):
         pooled.sum().backward()

@@ -36,11 +36,11 @@ def _rank(rank: int, port: int, out: str) -> None:
                 norm = wrapped.module[1]
                 is_bn = isinstance(norm, nn.modules.batchnorm._BatchNorm)
                 result[name] = dict(
-                    norm='SyncBN' if isinstance(norm, nn.SyncBatchNorm) else
-                    'BatchNorm' if is_bn else type(norm).__name__,
+                    norm='SyncBN' if isinstance(
+                        norm, nn.SyncBatchNorm) else 'BatchNorm' if is_bn else type(norm).__name__,
                     broadcast_buffers=wrapped.broadcast_buffers,
-                    find_unused=wrapped.find_unused_parameters,
-                    grad=wrapped.module[0].weight.grad is not None)
+                    find_unused=wrapped.find_unused_parameters, grad=wrapped.module[0].weight.grad
+                    is not None)
             except (RuntimeError, ValueError) as e:
                 result[name] = dict(error=type(e).__name__)
     finally:

@@ -49,14 +49,10 @@ def finished_run(tiny_shapes, tmp_path_factory):
     def run_of(name):
         if name not in done:
             config, counted_in, steps = KINDS[name]
-            run = DistributedRun(
-                config,
-                str(tmp_path_factory.mktemp(name)),
-                nproc=2,
-                expected_samples=validation_samples(tiny_shapes, counted_in),
-                cfg_options=dict(WORKERS, **{'train_dataloader.batch_size': 2}),
-                export_shape=(96, 128),
-                env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+            run = DistributedRun(config, str(tmp_path_factory.mktemp(name)), nproc=2,
+                                 expected_samples=validation_samples(tiny_shapes, counted_in),
+                                 cfg_options=dict(WORKERS, **{'train_dataloader.batch_size': 2}),
+                                 export_shape=(96, 128), env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
             done[name] = run, list(run.steps(steps))
         return done[name]
 
@@ -82,12 +78,10 @@ def test_syncbn_runs_as_batchnorm_in_gloo_processes_with_one_log_line(finished_r
 def test_the_distributed_checkpoint_tests_and_draws_every_image_in_one_process(
         finished_run, tiny_shapes, tmp_path):
     run, _ = finished_run('PVT-RetinaNet')
-    out = run_main(
-        'test.py', [
-            run.short_config, run.last_checkpoint, '--work-dir',
-            str(tmp_path / 'test'), '--show-dir',
-            str(tmp_path / 'vis')
-        ],
-        env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
+    out = run_main('test.py', [
+        run.short_config, run.last_checkpoint, '--work-dir',
+        str(tmp_path / 'test'), '--show-dir',
+        str(tmp_path / 'vis')
+    ], env={'MMPVT_DEMO_DATA': f'{tiny_shapes}/'})
     assert "'coco/bbox_mAP'" in out.stdout and "'coco/bbox_mAP_50'" in out.stdout
     assert len(list((tmp_path / 'vis').rglob('*.png'))) == validation_samples(tiny_shapes, 'images')

@@ -49,14 +49,14 @@ def test_its_openmmlab_backbone_builds_by_config_and_loads_strictly(toy, tmp_pat
     path = tmp_path / 'toy_s.pth'
     torch.save(toy_family.mmpvt_to_authors(source.state_dict()), path)
     backbone = MODELS.build(
-        dict(
-            type='mmpvt.Toy', arch='toy_s', init_cfg=dict(type='Pretrained', checkpoint=str(path))))
+        dict(type='mmpvt.Toy', arch='toy_s', init_cfg=dict(type='Pretrained',
+                                                           checkpoint=str(path))))
     backbone.init_weights()
     for key, value in source.state_dict().items():
         assert torch.equal(backbone.state_dict()[key], value), key
     other = MODELS.build(
-        dict(
-            type='mmpvt.Toy', arch='toy_m', init_cfg=dict(type='Pretrained', checkpoint=str(path))))
+        dict(type='mmpvt.Toy', arch='toy_m', init_cfg=dict(type='Pretrained',
+                                                           checkpoint=str(path))))
     with pytest.raises(CheckpointMismatchError, match=r'shape mismatches.*stages\.1'):
         other.init_weights()
 
@@ -79,7 +79,6 @@ def test_the_converter_tool_converts_and_checks_its_checkpoints(toy, tmp_path):
 def test_a_family_taking_another_familys_name_or_variant_is_refused(toy):
     with pytest.raises(ValueError, match="A family named 'Toy' is already registered"):
         register_family(toy)
-    with pytest.raises(
-            ValueError, match=r"variant names already used by other families: "
-            r"\{'b0': 'PVTv2'\}"):
+    with pytest.raises(ValueError, match=r"variant names already used by other families: "
+                       r"\{'b0': 'PVTv2'\}"):
         register_family(toy._replace(name='Toy2', archs={'b0': toy.archs['toy_s']}))

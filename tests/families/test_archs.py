@@ -34,8 +34,7 @@ def test_family_of_names_the_family_of_each_variant(name):
 
 def test_family_of_an_unknown_name_lists_both_families_names():
     with pytest.raises(
-            ValueError,
-            match=r"^Unknown arch 'b6': expected a PVT arch \['large', "
+            ValueError, match=r"^Unknown arch 'b6': expected a PVT arch \['large', "
             r"'medium', 'small', 'small_wide', 'tiny'\] or a PVTv2 "
             r"arch \['b0', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5'\]$"):
         family_of('b6')

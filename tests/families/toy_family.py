@@ -31,9 +31,8 @@ class ToyStage(nn.Module):
         self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size)
         hidden = int(embed_dims * mlp_ratio)
         self.blocks = nn.ModuleList(
-            PVTBlock(
-                embed_dims, num_heads, sr_ratio, FeedForward(embed_dims, hidden), drop_path=rate)
-            for rate in drop_path_rates)
+            PVTBlock(embed_dims, num_heads, sr_ratio, FeedForward(embed_dims, hidden),
+                     drop_path=rate) for rate in drop_path_rates)
         self.gamma = nn.Parameter(torch.ones(embed_dims))
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
@@ -44,15 +43,8 @@ class ToyStage(nn.Module):
 class Toy(PyramidVisionTransformer):
     family = 'Toy'
 
-    def __init__(self,
-                 arch='toy_s',
-                 in_channels=3,
-                 out_indices=(0, 1),
-                 drop_rate=0.0,
-                 attn_drop_rate=0.0,
-                 drop_path_rate=0.0,
-                 frozen_stages=-1,
-                 with_cp=False) -> None:
+    def __init__(self, arch='toy_s', in_channels=3, out_indices=(0, 1), drop_rate=0.0,
+                 attn_drop_rate=0.0, drop_path_rate=0.0, frozen_stages=-1, with_cp=False) -> None:
         parsed = parse_arch(arch, 'Toy', TOY_ARCHS, TOY_ARCH_KEYS)
         depths = parsed['depths']
         super().__init__(
@@ -86,16 +78,10 @@ def infer_arch(state_dict: StateDict) -> dict:
 
 
 FAMILY = Family(
-    name='Toy',
-    encoder=Toy,
-    archs=TOY_ARCHS,
-    default_arch='toy_s',
-    marker=re.compile(r'^toy\d+\.|^stages\.\d+\.gamma$'),
-    layouts=dict(
+    name='Toy', encoder=Toy, archs=TOY_ARCHS, default_arch='toy_s',
+    marker=re.compile(r'^toy\d+\.|^stages\.\d+\.gamma$'), layouts=dict(
         official=Layout(re.compile(r'^toy\d+\.'), authors_to_mmpvt, 'toy1.gamma'),
         mmpvt=Layout(
             re.compile(r'^stages\.\d+\.'), lambda sd, classifier=False: (sd, []), 'stages.0.gamma'),
-    ),
-    to_official=mmpvt_to_authors,
-    infer_arch=infer_arch,
+    ), to_official=mmpvt_to_authors, infer_arch=infer_arch,
     classifier=dict(backbone=dict(out_indices=(1, )), neck=dict(type='GlobalAveragePooling')))

@@ -77,8 +77,7 @@ def transformers_model_layout(official):
     return transformers_layout({
         k: v
         for k, v in official.items() if not k.startswith('head.')
-    },
-                               prefix='')
+    }, prefix='')
 
 
 HF_V1_RENAMES = [('attn.q.', 'attention.self.query.'),
@@ -127,16 +126,11 @@ def _transformers_model(official):
     return transformers_v1_layout({
         k: v
         for k, v in official.items() if not k.startswith('head.')
-    },
-                                  prefix='')
+    }, prefix='')
 
 
-_BUILD = dict(
-    official=dict,
-    mmdet=mmdet_layout,
-    timm=timm_layout,
-    transformers=_transformers,
-    transformers_model=_transformers_model)
+_BUILD = dict(official=dict, mmdet=mmdet_layout, timm=timm_layout, transformers=_transformers,
+              transformers_model=_transformers_model)
 
 
 def in_layout(layout, official):

@@ -36,12 +36,8 @@ def reference_forward_v2(sd, num_heads, linear_sra, x):
     B = x.shape[0]
     for s in range(1, 5):
         k, stride = PATCH[s]
-        x = F.conv2d(
-            x,
-            sd[f'patch_embed{s}.proj.weight'],
-            sd[f'patch_embed{s}.proj.bias'],
-            stride=stride,
-            padding=k // 2)
+        x = F.conv2d(x, sd[f'patch_embed{s}.proj.weight'], sd[f'patch_embed{s}.proj.bias'],
+                     stride=stride, padding=k // 2)
         C, H, W = x.shape[1:]
         t = layer_norm(x.flatten(2).transpose(1, 2), sd, f'patch_embed{s}.norm', 1e-5)
         heads = num_heads[s - 1]

@@ -78,11 +78,8 @@ def parity_cases(larger_variant_sizes):
     the fast tier), the larger variants (``make test`` only) at `larger_variant_sizes`."""
 
     def case(arch, hw, fast):
-        return pytest.param(
-            arch,
-            hw,
-            id=f'{size_id(hw)}-{family(arch)}-{arch}',
-            marks=() if fast else pytest.mark.slow)
+        return pytest.param(arch, hw, id=f'{size_id(hw)}-{family(arch)}-{arch}',
+                            marks=() if fast else pytest.mark.slow)
 
     return (
         [case(arch, hw, hw == SIZES[0]) for arch in ('tiny', 'b0') for hw in SIZES] +
@@ -136,8 +133,8 @@ def transformers_model(arch):
             transformers.PvtConfig(depths=[2, 2, 2, 2], num_labels=1000))
     else:
         model = transformers.PvtV2ForImageClassification(
-            transformers.PvtV2Config(
-                hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_labels=1000))
+            transformers.PvtV2Config(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2],
+                                     num_labels=1000))
     for name, m in model.named_modules():
         if re.search(
                 r'(patch_embeddings\.\d+|patch_embedding|attention|attention\.self)'
@@ -206,11 +203,8 @@ def test_init_cfg_of_the_whole_classifier_reads_the_official_file(arch, official
 
 
 def test_init_cfg_of_the_backbone_reads_the_official_file_head_left_to_train(arch, official_files):
-    model = build_classifier(
-        arch,
-        num_classes=10,
-        drop_path_rate=0.0,
-        init_cfg=dict(type='Pretrained', checkpoint=str(official_files[arch])))
+    model = build_classifier(arch, num_classes=10, drop_path_rate=0.0,
+                             init_cfg=dict(type='Pretrained', checkpoint=str(official_files[arch])))
     model.init_weights()
     ours, official = model.backbone.state_dict(), official_classifier(arch)[0].backbone
     assert all(torch.equal(v, official.state_dict()[k]) for k, v in ours.items())
@@ -239,21 +233,12 @@ def test_fine_tuning_on_other_classes_keeps_the_initial_head_with_one_line(
 
 
 @pytest.mark.parametrize('ckpt_arch,model_arch,message', [
-    pytest.param(
-        'tiny',
-        'b0', r"is a PVT checkpoint \(official layout\); it cannot be loaded "
-        r"into PVTv2",
-        id='PVT-into-PVTv2'),
-    pytest.param(
-        'b0',
-        'tiny', r"is a PVTv2 checkpoint \(official layout\); it cannot be loaded "
-        r"into PVT",
-        id='PVTv2-into-PVT'),
-    pytest.param(
-        'small',
-        'tiny', r'(?s)does not fit this PVT \(arch tiny\).*looks like PVT arch '
-        r'small\.$',
-        id='PVT-small-into-tiny'),
+    pytest.param('tiny', 'b0', r"is a PVT checkpoint \(official layout\); it cannot be loaded "
+                 r"into PVTv2", id='PVT-into-PVTv2'),
+    pytest.param('b0', 'tiny', r"is a PVTv2 checkpoint \(official layout\); it cannot be loaded "
+                 r"into PVT", id='PVTv2-into-PVT'),
+    pytest.param('small', 'tiny', r'(?s)does not fit this PVT \(arch tiny\).*looks like PVT arch '
+                 r'small\.$', id='PVT-small-into-tiny'),
 ])
 def test_a_file_of_another_family_or_variant_is_an_error_saying_what_it_is(
         official_files, ckpt_arch, model_arch, message):
@@ -279,9 +264,8 @@ def test_a_trained_classifier_initialises_a_detection_backbone(arch, official_fi
 # ---- training and prediction -------------------------------------------------------------------
 def batch(labels, hw=(32, 32)):
     """mmpretrain's input: uint8 BGR images and data samples with their labels."""
-    return dict(
-        inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in labels],
-        data_samples=[DataSample().set_gt_label(label) for label in labels])
+    return dict(inputs=[torch.randint(0, 256, (3, *hw), dtype=torch.uint8) for _ in labels],
+                data_samples=[DataSample().set_gt_label(label) for label in labels])
 
 
 def test_one_training_step_gives_the_untrained_loss_and_gradients_everywhere(arch):

@@ -15,10 +15,9 @@ SMALL = dict(
     embed_dims=(16, 32), depths=(1, 2), num_heads=(1, 2), mlp_ratios=(4, 2), sr_ratios=(2, 1))
 
 
-@pytest.mark.parametrize(
-    'family,arch', [('PVT', dict(SMALL, patch_sizes=(4, 2))), ('PVTv2', SMALL),
-                    ('PVTv2', dict(SMALL, linear=True))],
-    ids=['PVT', 'PVTv2', 'PVTv2-linear'])
+@pytest.mark.parametrize('family,arch', [('PVT', dict(SMALL, patch_sizes=(4, 2))), ('PVTv2', SMALL),
+                                         ('PVTv2', dict(SMALL, linear=True))],
+                         ids=['PVT', 'PVTv2', 'PVTv2-linear'])
 def test_fused_and_plain_paths_give_the_same_outputs_and_gradients(family, arch):
     torch.manual_seed(0)
     model = FAMILIES[family].encoder(arch, out_indices=(0, 1), drop_path_rate=0.0).double()

@@ -63,8 +63,8 @@ def test_cli_writes_the_report(tmp_path):
 
 
 def test_cli_refuses_two_sizes():
-    out = run_main(
-        'analysis/benchmark_classification.py', ['--shapes', '64x64', '96x96'], check=False)
+    out = run_main('analysis/benchmark_classification.py', ['--shapes', '64x64', '96x96'],
+                   check=False)
     assert out.returncode == 2 and 'one square --shapes and one --batch' in out.stderr
 
 
@@ -96,6 +96,5 @@ def test_a_checkout_without_the_authors_model_file_is_named(tmp_path):
 def test_cli_refuses_an_authors_repo_without_the_model_files(tmp_path):
     out = run_main(
         'analysis/benchmark_classification.py',
-        ['--arch', 'b0', '--authors-repo', str(tmp_path)],
-        check=False)
+        ['--arch', 'b0', '--authors-repo', str(tmp_path)], check=False)
     assert out.returncode == 2 and 'classification/pvt_v2.py' in out.stderr

@@ -84,8 +84,7 @@ def test_benchmark_tool_prints_ms_per_image_and_images_per_second(tmp_path):
     out = run_command([
         'tools/analysis/benchmark_latency.py', DET, '--images', '2', '--json',
         str(tmp_path / 'latency.json')
-    ],
-                      env=dict(MMPVT_DEMO_DATA=str(tmp_path / 'absent'))).stdout
+    ], env=dict(MMPVT_DEMO_DATA=str(tmp_path / 'absent'))).stdout
     lines = out.splitlines()
     assert any('batch 1, 5 warm-up images, then 2 timed' in line for line in lines)
     assert '2/2' in out  # the progress bar reached the end

@@ -34,8 +34,8 @@ def test_the_plotted_curves_are_the_logged_values(two_runs, tmp_path):
 
 
 def test_each_key_is_a_panel_of_its_own(two_runs, tmp_path):
-    curves = plot_curves(
-        two_runs, ['coco/bbox_mAP', 'coco/bbox_mAP_50'], out=str(tmp_path / 'c.png'))
+    curves = plot_curves(two_runs, ['coco/bbox_mAP', 'coco/bbox_mAP_50'],
+                         out=str(tmp_path / 'c.png'))
     assert [(c.run, c.key) for c in curves] == [
         ('pretrained', 'coco/bbox_mAP'),
         ('scratch', 'coco/bbox_mAP'),  # default legend:
@@ -63,8 +63,7 @@ def test_a_key_that_one_run_lacks_is_drawn_for_the_others(two_runs, tmp_path):
 
 def test_a_key_that_no_run_logged_is_an_error_listing_the_keys_there_are(two_runs, tmp_path):
     with pytest.raises(
-            ValueError,
-            match=r"--keys coco/segm_mAP: no run logged it; the runs have "
+            ValueError, match=r"--keys coco/segm_mAP: no run logged it; the runs have "
             r"\['coco/bbox_mAP', 'coco/bbox_mAP_50', 'epoch', "
             r"'iter', 'loss', 'lr'\]"):
         plot_curves(two_runs, ['coco/segm_mAP'], out=str(tmp_path / 'c.png'))

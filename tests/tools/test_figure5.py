@@ -55,8 +55,8 @@ def test_an_epoch_one_run_did_not_log_is_a_dash_and_the_gap_is_taken_where_both_
     # an evaluation without any prediction above the score threshold logs no AP at all
     pretrained = write_run(tmp_path / 'a', {STAMP: [(1, 0.2), (2, 0.3), (3, 0.35)]})
     scratch = write_run(tmp_path / 'b', {STAMP: [(2, 0.1)]})
-    _, table = draw_figure5(
-        pretrained, scratch, str(tmp_path / 'curves.png'), keys=['coco/bbox_mAP'])
+    _, table = draw_figure5(pretrained, scratch, str(tmp_path / 'curves.png'),
+                            keys=['coco/bbox_mAP'])
     assert table.splitlines()[1:] == [
         'epoch  AP cls  AP scratch     gap', '    1   0.200           -       -',
         '    2   0.300       0.100  +0.200', '    3   0.350           -       -',
@@ -72,8 +72,7 @@ def test_no_ap_logged_by_either_run_is_an_error_that_says_why(tmp_path):
         (folder / 'scalars.json').write_text('{"loss": 1.0, "epoch": 1, "iter": 2, "step": 2}\n')
         runs.append(str(tmp_path / name))
     with pytest.raises(
-            ValueError,
-            match=r'no validation result with \[.coco/bbox_mAP., '
+            ValueError, match=r'no validation result with \[.coco/bbox_mAP., '
             r'.coco/bbox_mAP_50.\].*predicted nothing above their '
             r'score threshold'):
         draw_figure5(*runs, str(tmp_path / 'curves.png'))
@@ -93,8 +92,8 @@ def test_the_detectors_differ_only_in_where_the_backbone_starts(monkeypatch):
     init = pretrained.model.backbone.pop('init_cfg')
     assert scratch.model.backbone.pop('init_cfg') is None
     # the backbone entries of the classifier demo's last checkpoint, the one --figure5 reuses
-    assert init == dict(
-        type='Pretrained', prefix='backbone.', checkpoint='work_dirs/cls_pvt_v2_b0/epoch_10.pth')
+    assert init == dict(type='Pretrained', prefix='backbone.',
+                        checkpoint='work_dirs/cls_pvt_v2_b0/epoch_10.pth')
     assert classifier_checkpoint('work_dirs/cls_pvt_v2_b0', osp.join(DEMO, 'cls_pvt_v2_b0.py')) \
         == osp.abspath(init.checkpoint)
     assert pretrained.model == scratch.model
@@ -130,22 +129,12 @@ def fake_runs(monkeypatch):
     detector run one start's scalars.json (CURVES)."""
     calls = []
 
-    def run_demo(config,
-                 data_root,
-                 work_dir,
-                 cfg_options=None,
-                 resume=False,
-                 quiet=True,
-                 say=print,
+    def run_demo(config, data_root, work_dir, cfg_options=None, resume=False, quiet=True, say=print,
                  validate=False):
         name, work_dir = osp.basename(config), osp.abspath(work_dir)
         calls.append(
-            dict(
-                config=name,
-                work_dir=work_dir,
-                options=dict(cfg_options or {}),
-                resume=resume,
-                validate=validate))
+            dict(config=name, work_dir=work_dir, options=dict(cfg_options or {}), resume=resume,
+                 validate=validate))
         if name == 'cls_pvt_v2_b0.py':
             os.makedirs(work_dir, exist_ok=True)
             open(osp.join(work_dir, 'epoch_10.pth'), 'wb').close()
@@ -160,8 +149,8 @@ def fake_runs(monkeypatch):
 
 def run(tmp_path, **kwargs):
     said = []
-    result = figure5.run_figure5(
-        'data', str(tmp_path / 'fig5'), str(tmp_path / 'cls'), DEMO, say=said.append, **kwargs)
+    result = figure5.run_figure5('data', str(tmp_path / 'fig5'), str(tmp_path / 'cls'), DEMO,
+                                 say=said.append, **kwargs)
     return result, said
 
 

@@ -59,9 +59,8 @@ def test_fvcore_protocol_counts_as_fvcore():
 
 
 def test_an_unknown_protocol_is_refused_by_name():
-    with pytest.raises(
-            ValueError, match=r"protocol must be one of \('paper', 'fvcore'\), got "
-            r"'mmcv'"):
+    with pytest.raises(ValueError, match=r"protocol must be one of \('paper', 'fvcore'\), got "
+                       r"'mmcv'"):
         count_flops(AllCountedOps(), (torch.zeros(1, 3, 4, 5), ), 'mmcv')
 
 
@@ -85,13 +84,11 @@ def test_paper_protocol_runs_the_roi_heads_on_1000_proposals_and_100_masks():
 # The paper's GFLOPs: Table 11 (RetinaNet PVT-S: 157.2 for the 640 row, which is --shape 960 640,
 # and 285.8 at the authors' default 1280 800) and Table 10 (Mask R-CNN PVT-S, 304.4).
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    'config,shape,paper', [
-        ('configs/retinanet/pvt_s_1x.py', (960, 640), 157.2),
-        ('configs/retinanet/pvt_s_1x.py', (1280, 800), 285.8),
-        ('configs/mask_rcnn/pvt_s_1x.py', (1280, 800), 304.4),
-    ],
-    ids=['retinanet-960x640', 'retinanet-1280x800', 'mask_rcnn-1280x800'])
+@pytest.mark.parametrize('config,shape,paper', [
+    ('configs/retinanet/pvt_s_1x.py', (960, 640), 157.2),
+    ('configs/retinanet/pvt_s_1x.py', (1280, 800), 285.8),
+    ('configs/mask_rcnn/pvt_s_1x.py', (1280, 800), 304.4),
+], ids=['retinanet-960x640', 'retinanet-1280x800', 'mask_rcnn-1280x800'])
 def test_paper_gflops_are_reproduced(config, shape, paper):
     result = config_complexity(os.path.join(REPO, config), shape)
     assert abs(result['gflops'] - paper) <= 0.2, result['gflops']

@@ -33,13 +33,9 @@ def test_deploy_benchmark_times_retinanet_for_the_v1_archs_only(monkeypatch):
     def run(kind, arch, shapes, warmup, repeats, config=None):
         calls.append((kind, arch, config and os.path.relpath(config, REPO)))
         return [
-            dict(
-                kind=kind,
-                arch=arch,
-                shape=[32, 32],
-                ms=dict.fromkeys(deploy.RUNTIMES, 1.0),
-                speedup=dict(compile=1.0, onnxruntime=1.0),
-                max_abs_error=dict(compile=0.0, onnxruntime=0.0))
+            dict(kind=kind, arch=arch, shape=[32, 32], ms=dict.fromkeys(deploy.RUNTIMES, 1.0),
+                 speedup=dict(compile=1.0,
+                              onnxruntime=1.0), max_abs_error=dict(compile=0.0, onnxruntime=0.0))
         ]
 
     monkeypatch.setattr(deploy, 'run', run)

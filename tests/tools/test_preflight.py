@@ -39,12 +39,10 @@ def only(*names):
 @pytest.fixture(scope='module')
 def cpu_preflight(tmp_path_factory):
     report = tmp_path_factory.mktemp('preflight') / 'report.json'
-    result = run_main(
-        'check_env.py', [
-            '--device', 'cpu', '--size', '64', '96', '--skip', 'distributed-run', '--report',
-            str(report)
-        ],
-        check=False)
+    result = run_main('check_env.py', [
+        '--device', 'cpu', '--size', '64', '96', '--skip', 'distributed-run', '--report',
+        str(report)
+    ], check=False)
     return result, json.loads(report.read_text())
 
 

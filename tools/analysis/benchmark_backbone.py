@@ -21,8 +21,8 @@ from mmpvt_tools.measure import save_report  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser, 'arch', 'shapes', 'batch', 'warmup', 'repeats', 'device', 'amp', 'threads',
                 'no_memory', 'json')
     parser.add_argument('--plot', help='PNG of latency vs input size')
@@ -31,15 +31,8 @@ def main(argv=None) -> int:
     print(f'device {args.device}, {torch.get_num_threads()} threads, amp {args.amp or "off"}, '
           f'warm-up {args.warmup}, repeats {args.repeats}')
     print(backbone.HEADER)
-    report = backbone.run_benchmark(
-        args.arch,
-        args.shapes,
-        args.batch,
-        args.warmup,
-        args.repeats,
-        args.device,
-        args.amp,
-        memory=not args.no_memory)
+    report = backbone.run_benchmark(args.arch, args.shapes, args.batch, args.warmup, args.repeats,
+                                    args.device, args.amp, memory=not args.no_memory)
     save_report(report, args.json)
     print(f'machine fp32 matmul: {report["matmul_fp32_gflops"]:.1f} GFLOP/s; '
           f'report written to {args.json}')

@@ -21,24 +21,12 @@ from mmpvt_tools.measure import save_report  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_options(
-        parser,
-        'arch',
-        'shapes',
-        'batch',
-        'warmup',
-        'repeats',
-        'device',
-        'threads',
-        'no_memory',
-        'json',
-        shapes=[(224, 224)],
-        batch=[32])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser, 'arch', 'shapes', 'batch', 'warmup', 'repeats', 'device', 'threads',
+                'no_memory', 'json', shapes=[(224, 224)], batch=[32])
     parser.add_argument(
-        '--authors-repo',
-        metavar='PATH',
+        '--authors-repo', metavar='PATH',
         help="a checkout of whai362/PVT, whose classification/ models are timed "
         "too")
     args = parser.parse_args(argv)
@@ -56,15 +44,9 @@ def main(argv=None) -> int:
             except FileNotFoundError as e:
                 parser.error(str(e))
     print(classification.header(names))
-    report = classification.run(
-        args.arch,
-        batches[0],
-        shapes[0][0],
-        args.warmup,
-        args.repeats,
-        args.device,
-        memory=not args.no_memory,
-        authors_repo=args.authors_repo)
+    report = classification.run(args.arch, batches[0], shapes[0][0], args.warmup, args.repeats,
+                                args.device, memory=not args.no_memory,
+                                authors_repo=args.authors_repo)
     save_report(report, args.json)
     print(f'report written to {args.json}')
     return 0

@@ -19,22 +19,17 @@ from mmpvt_tools.measure import save_report  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser, 'arch', 'shapes', 'warmup', 'repeats', 'threads', 'json')
-    parser.add_argument(
-        '--retinanet', action='store_true', help='also RetinaNet + the --arch backbone (v1 archs)')
+    parser.add_argument('--retinanet', action='store_true',
+                        help='also RetinaNet + the --arch backbone (v1 archs)')
     args = parser.parse_args(argv)
     apply_device_and_threads(parser, args)
     print(f'cpu, {torch.get_num_threads()} threads, warm-up {args.warmup}, repeats '
           f'{args.repeats}; forward only, batch 1, fp32')
-    rows = deploy.run_all(
-        args.arch,
-        args.shapes,
-        args.warmup,
-        args.repeats,
-        args.retinanet,
-        log=lambda line: print(line, flush=True))
+    rows = deploy.run_all(args.arch, args.shapes, args.warmup, args.repeats, args.retinanet,
+                          log=lambda line: print(line, flush=True))
     save_report(dict(results=rows), args.json)
     print(f'report written to {args.json}')
     return 0

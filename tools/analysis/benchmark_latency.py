@@ -21,23 +21,20 @@ from mmpvt_tools.measure import save_report  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='the detection or segmentation config to time')
     parser.add_argument('--checkpoint', help='its weights, loaded strictly (default: random)')
-    parser.add_argument(
-        '--images',
-        type=int,
-        default=latency.PAPER_IMAGES,
-        help=f'timed images after {latency.WARMUP_IMAGES} warm-up ones')
+    parser.add_argument('--images', type=int, default=latency.PAPER_IMAGES,
+                        help=f'timed images after {latency.WARMUP_IMAGES} warm-up ones')
     add_options(parser, 'device', 'amp', 'threads', 'json')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     def measure():  # a bad config, checkpoint or device is one line and exit code 1
-        report = latency.measure_latency(
-            args.config, args.checkpoint, args.device, args.images, amp=args.amp)
+        report = latency.measure_latency(args.config, args.checkpoint, args.device, args.images,
+                                         amp=args.amp)
         save_report(report, args.json)
         print(latency.format_report(report))
         print(f'report written to {args.json}')

@@ -29,27 +29,21 @@ from mmpvt.safe_load import names_remote_checkpoint
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument(
-        'checkpoint',
-        help='any checkpoint the model loads (mmpvt-trained or '
+        'checkpoint', help='any checkpoint the model loads (mmpvt-trained or '
         "the authors' mmdet 2.x / mmseg 0.x file)")
     parser.add_argument('out', help='output .onnx (written atomically)')
     parser.add_argument(
-        '--shape',
-        type=int,
-        nargs=2,
-        metavar=('H', 'W'),
+        '--shape', type=int, nargs=2, metavar=('H', 'W'),
         help='example input size (the graph size without --dynamic; default '
         '224 224 for a classifier, else 800 1344)')
     parser.add_argument('--dynamic', action='store_true', help='symbolic batch, height and width')
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 17; default 17)')
-    parser.add_argument(
-        '--dynamo',
-        action='store_true',
-        help="torch's dynamo exporter (opset >= 18) instead of TorchScript's")
+    parser.add_argument('--dynamo', action='store_true',
+                        help="torch's dynamo exporter (opset >= 18) instead of TorchScript's")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.config):
         print(f'export_onnx: config not found: {args.config}', file=sys.stderr)
@@ -60,14 +54,8 @@ def main(argv=None) -> int:
     try:
         check_writable(args.out, 'out')  # said now, not after building and tracing the model
         size = 'x'.join(map(str, args.shape)) if args.shape else 'default-size'
-        meta = export_model(
-            args.config,
-            args.checkpoint,
-            args.out,
-            shape=args.shape,
-            dynamic=args.dynamic,
-            opset=args.opset,
-            dynamo=args.dynamo)
+        meta = export_model(args.config, args.checkpoint, args.out, shape=args.shape,
+                            dynamic=args.dynamic, opset=args.opset, dynamo=args.dynamo)
     except (ValueError, PermissionError, IsADirectoryError, NotADirectoryError,
             WriteFailed) as e:  # a full disk: WriteFailed names the file
         print(f'export_onnx: {e}', file=sys.stderr)

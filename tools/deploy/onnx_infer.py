@@ -38,22 +38,17 @@ def out_dir_problem(inputs: str, images, out_dir: str):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('inputs', metavar='IMAGE_OR_DIR')
     parser.add_argument('model', help='an .onnx written by tools/deploy/export_onnx.py')
     parser.add_argument('--out-dir', default='onnx_outputs')
     parser.add_argument(
-        '--score-thr',
-        type=float,
-        default=0.3,
+        '--score-thr', type=float, default=0.3,
         help='detections drawn above this score (default: 0.3); the JSON '
         'holds all of them')
-    parser.add_argument(
-        '--topk',
-        type=int,
-        default=5,
-        help='classifiers: how many classes to print per image (default: 5)')
+    parser.add_argument('--topk', type=int, default=5,
+                        help='classifiers: how many classes to print per image (default: 5)')
     args = parser.parse_args(argv)
     if osp.isdir(args.inputs):
         images = sorted(
@@ -61,16 +56,14 @@ def main(argv=None) -> int:
         if not images:
             print(
                 f'onnx_infer: no image ({", ".join(IMAGE_SUFFIXES)}) in directory '
-                f'{args.inputs}',
-                file=sys.stderr)
+                f'{args.inputs}', file=sys.stderr)
             return 1
     elif osp.isfile(args.inputs):
         images = [args.inputs]
     elif osp.exists(args.inputs):
         print(
             f'onnx_infer: {args.inputs} is neither a regular file nor a directory (a FIFO, '
-            'socket or device?)',
-            file=sys.stderr)
+            'socket or device?)', file=sys.stderr)
         return 1
     else:
         print(f'onnx_infer: image or directory not found: {args.inputs}', file=sys.stderr)

@@ -147,12 +147,10 @@ def import_graph(package_dirs: List[str]) -> Dict[str, Set[str]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        'packages',
-        nargs='*',
-        metavar='PACKAGE',
+        'packages', nargs='*', metavar='PACKAGE',
         help=f'package directories (default: {", ".join(PACKAGES)} where '
         'present)')
     args = parser.parse_args(argv)

@@ -19,8 +19,8 @@ EXPECTED = (r"extra_compile_args\['cxx'\] = \['-std=c\+\+17'\]",
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('setup_py', help="mmcv's setup.py, rewritten in place")
     parser.add_argument('standard', choices=('c++17', 'c++20'))
     args = parser.parse_args(argv)

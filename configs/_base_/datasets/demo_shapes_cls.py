@@ -12,12 +12,8 @@ data_root = '{{$MMPVT_DEMO_DATA:data/shapes}}'.rstrip('/') + '/'
 metainfo = dict(classes=('circle', 'square', 'triangle', 'star'))
 img_size = 64
 
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    num_classes=4,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=4, mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.6, 1.0)),
@@ -30,29 +26,15 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
+    batch_size=32, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='crops/training.txt',
-        data_prefix='crops',
-        pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, metainfo=metainfo,
+                 ann_file='crops/training.txt', data_prefix='crops', pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
+    batch_size=32, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='crops/validation.txt',
-        data_prefix='crops',
-        pipeline=test_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, metainfo=metainfo,
+                 ann_file='crops/validation.txt', data_prefix='crops', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator

@@ -9,8 +9,11 @@
 dataset_type = 'BaseSegDataset'
 data_root = '{{$MMPVT_DEMO_DATA:data/shapes}}'.rstrip('/') + '/'
 metainfo = dict(
-    classes=('background', 'circle', 'square', 'triangle', 'star'),
-    palette=[(0, 0, 0), (220, 20, 60), (0, 160, 60), (30, 80, 220), (250, 170, 30)])
+    classes=('background', 'circle', 'square', 'triangle', 'star'), palette=[(0, 0, 0),
+                                                                             (220, 20, 60),
+                                                                             (0, 160, 60),
+                                                                             (30, 80, 220),
+                                                                             (250, 170, 30)])
 crop_size = (256, 256)
 
 train_pipeline = [
@@ -39,33 +42,19 @@ tta_pipeline = [
                     ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]]),
 ]
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
+    batch_size=8, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.png',
-        seg_map_suffix='.png',
-        reduce_zero_label=False,
-        data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-        pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.png',
+                 seg_map_suffix='.png', reduce_zero_label=False,
+                 data_prefix=dict(img_path='images/training',
+                                  seg_map_path='annotations/training'), pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.png',
-        seg_map_suffix='.png',
-        reduce_zero_label=False,
-        data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
-        pipeline=test_pipeline))
+    batch_size=4, num_workers=2, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False), dataset=dict(
+        type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.png',
+        seg_map_suffix='.png', reduce_zero_label=False,
+        data_prefix=dict(img_path='images/validation',
+                         seg_map_path='annotations/validation'), pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])

@@ -28,8 +28,7 @@ def arch_name(model: nn.Module) -> str:
     return getattr(model, 'arch_name', None) or 'custom'
 
 
-def check_state_dict(state_dict: StateDict,
-                     model: nn.Module,
+def check_state_dict(state_dict: StateDict, model: nn.Module,
                      cast_dtypes: bool = False) -> StateDict:
     """Match a converted state dict to `model`, or raise :class:`CheckpointMismatchError`.
 
@@ -130,8 +129,7 @@ def compute_as_trained(model: nn.Module, layout: str, source: str) -> None:
             f'{model.family}: {source} is in the {layout} layout, whose code computes with '
             f'LayerNorm eps {eps:g} throughout: {changed} layer norms set from the authors\' '
             f'eps to {eps:g}, so that the weights compute as they were trained (the '
-            f'checkpoints saved from this model record it)',
-            logger='current')
+            f'checkpoints saved from this model record it)', logger='current')
 
 
 # A backbone whose LayerNorms all have one eps (mmdet's ports' 1e-6, set by loading their weights
@@ -176,8 +174,7 @@ def saved_layer_norm_eps(checkpoint: dict, prefix: Optional[str] = None) -> Opti
     return None
 
 
-def with_saved_layer_norm_eps(state_dict: StateDict,
-                              eps: Optional[float],
+def with_saved_layer_norm_eps(state_dict: StateDict, eps: Optional[float],
                               module_path: str = '') -> StateDict:
     """`state_dict` (an OrderedDict) recording `eps` for the backbone at `module_path` ('' at
     the top level, 'backbone' in a detector's), as that backbone's state dict would; None:
@@ -203,8 +200,7 @@ def compute_as_saved(model: nn.Module, eps: Optional[float], source: str) -> Non
     if changed:
         print_log(
             f'{model.family}: {source} was saved from a model computing with LayerNorm eps '
-            f'{eps:g} throughout: {changed} layer norms set to {eps:g}',
-            logger='current')
+            f'{eps:g} throughout: {changed} layer norms set to {eps:g}', logger='current')
 
 
 def convert_for(model: nn.Module, state_dict: StateDict) -> Conversion:
@@ -310,8 +306,8 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
     to do, instead of a bare URLError / zip-reader / unpickling message."""
     name = str(filename)
     try:
-        checkpoint = CheckpointLoader.load_checkpoint(
-            name, map_location=map_location, logger='current')
+        checkpoint = CheckpointLoader.load_checkpoint(name, map_location=map_location,
+                                                      logger='current')
     except FileNotFoundError as e:
         raise CheckpointReadError(f'Checkpoint file not found: {name} ({e})') from e
     except (CheckpointRefusedError, CheckpointFileError) as e:  # they name the file and why
@@ -333,9 +329,7 @@ def load_checkpoint_file(filename: str, map_location: str = 'cpu') -> dict:
     return checkpoint
 
 
-def read_checkpoint(filename: str,
-                    prefix: Optional[str] = None,
-                    map_location: str = 'cpu',
+def read_checkpoint(filename: str, prefix: Optional[str] = None, map_location: str = 'cpu',
                     model: Optional[nn.Module] = None) -> Conversion:
     """Read the backbone of a checkpoint of any known layout and convert it to mmpvt's (for the
     backbone `model`, see :func:`convert_for`; None: a backbone for dense prediction), without
@@ -354,9 +348,7 @@ def check_family(model: nn.Module, family: str, layout: str, source: str) -> Non
             f'{model.family}. Use type=\'mmpvt.{family}\' for it, or a {model.family} checkpoint.')
 
 
-def load_backbone_checkpoint(model: nn.Module,
-                             filename: str,
-                             prefix: Optional[str] = None,
+def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[str] = None,
                              map_location: str = 'cpu') -> Tuple[str, List[str]]:
     """Load a PVT/PVTv2 checkpoint of any known layout (file, URL, ...) into `model`, strictly.
 

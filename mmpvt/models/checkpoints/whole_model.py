@@ -138,8 +138,7 @@ def fit_state_dict(model: nn.Module, checkpoint: dict, source: str, strict: bool
             state_dict[k] = expected[k]  # the model's initial weights
         print_log(
             f'load_from {source}: kept the initial weights of {len(missing + mismatched)} '
-            f'tensors and skipped {len(unexpected)} ({what})',
-            logger='current')
+            f'tensors and skipped {len(unexpected)} ({what})', logger='current')
     if holder:
         checkpoint[holder] = state_dict
     else:

@@ -34,8 +34,8 @@ def _rename_mmdet2_keys(module: 'DETR', state_dict: dict, prefix: str, *args) ->
             f'DETRHead/Transformer names ({MMDET2_MARKER}...); other 2.x variants are refused.')
     state_dict.clear()
     state_dict.update(converted)
-    print_log(
-        f'DETR: renamed {renamed} mmdet 2.x DETR tensors to mmdet 3.x names', logger='current')
+    print_log(f'DETR: renamed {renamed} mmdet 2.x DETR tensors to mmdet 3.x names',
+              logger='current')
 
 
 @MODELS.register_module()

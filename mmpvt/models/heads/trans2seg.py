@@ -141,14 +141,8 @@ class Trans2SegDecoderLayer(nn.Module):
     tokens; :meth:`masks` with the grid (h, w) -> (B, K, heads, h*w).
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 mlp_ratio: float,
-                 token_grid: Grid,
-                 mask_mlp_ratio: float = 3.0,
-                 drop_path: float = 0.0,
-                 updates: bool = True,
+    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float, token_grid: Grid,
+                 mask_mlp_ratio: float = 3.0, drop_path: float = 0.0, updates: bool = True,
                  masks: bool = True) -> None:
         super().__init__()
         self.token_grid = tuple(token_grid)
@@ -228,22 +222,12 @@ class Trans2SegHead(BaseDecodeHead):
     CNN decoder on B * num_classes maps, (h, w) then (Hs, Ws).
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int] = (64, 512),
-                 channels: int = 64,
-                 in_index: Sequence[int] = (0, 3),
-                 embed_dims: int = 256,
-                 depth: int = 4,
-                 num_heads: int = 8,
-                 mlp_ratio: float = 3.0,
-                 token_grid: Sequence[int] = (32, 32),
-                 mask_mlp_ratio: float = 3.0,
-                 drop_path_rate: float = 0.0,
-                 prune_unused: bool = True,
-                 norm_cfg: Optional[dict] = dict(type='BN'),
-                 dropout_ratio: float = 0.0,
-                 init_cfg: Optional[dict] = None,
-                 **kwargs) -> None:
+    def __init__(self, in_channels: Sequence[int] = (64, 512), channels: int = 64,
+                 in_index: Sequence[int] = (0, 3), embed_dims: int = 256, depth: int = 4,
+                 num_heads: int = 8, mlp_ratio: float = 3.0, token_grid: Sequence[int] = (32, 32),
+                 mask_mlp_ratio: float = 3.0, drop_path_rate: float = 0.0,
+                 prune_unused: bool = True, norm_cfg: Optional[dict] = dict(type='BN'),
+                 dropout_ratio: float = 0.0, init_cfg: Optional[dict] = None, **kwargs) -> None:
         for name, value in (('in_channels', in_channels), ('in_index', in_index), ('token_grid',
                                                                                    token_grid)):
             if (not isinstance(value, (list, tuple)) or len(value) != 2
@@ -256,14 +240,8 @@ class Trans2SegHead(BaseDecodeHead):
                              f'token_grid={token_grid!r}, depth={depth!r}')
         check_head_split(embed_dims, num_heads, 'Trans2SegHead: ')
         super().__init__(
-            list(in_channels),
-            channels,
-            in_index=list(in_index),
-            input_transform='multiple_select',
-            norm_cfg=norm_cfg,
-            dropout_ratio=dropout_ratio,
-            init_cfg=init_cfg,
-            **kwargs)
+            list(in_channels), channels, in_index=list(in_index), input_transform='multiple_select',
+            norm_cfg=norm_cfg, dropout_ratio=dropout_ratio, init_cfg=init_cfg, **kwargs)
         skip_channels, token_channels = in_channels
         self.embed_dims = embed_dims
         self.num_heads = num_heads
@@ -276,31 +254,21 @@ class Trans2SegHead(BaseDecodeHead):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + gh * gw, embed_dims))
         self.encoder = nn.ModuleList(
-            PVTBlock(
-                embed_dims,
-                num_heads,
-                sr_ratio=1,
-                mlp=FeedForward(embed_dims, int(embed_dims * mlp_ratio)),
-                drop_path=r,
-                qkv_bias=False) for r in rates)
+            PVTBlock(embed_dims, num_heads, sr_ratio=1, mlp=FeedForward(
+                embed_dims, int(embed_dims * mlp_ratio)), drop_path=r, qkv_bias=False)
+            for r in rates)
         self.encoder_norm = nn.LayerNorm(embed_dims, eps=BLOCK_NORM_EPS)
         # decoder
         self.query_embed = nn.Parameter(torch.zeros(1, self.out_channels, embed_dims))
         last = depth - 1
         self.decoder = nn.ModuleList(
-            Trans2SegDecoderLayer(
-                embed_dims,
-                num_heads,
-                mlp_ratio,
-                self.token_grid,
-                mask_mlp_ratio,
-                drop_path=r,
-                updates=not prune_unused or i < last,
-                masks=not prune_unused or i == last) for i, r in enumerate(rates))
+            Trans2SegDecoderLayer(embed_dims, num_heads, mlp_ratio, self.token_grid, mask_mlp_ratio,
+                                  drop_path=r, updates=not prune_unused or i < last,
+                                  masks=not prune_unused or i == last) for i, r in enumerate(rates))
         # CNN decoder, shared by all classes
         conv = dict(norm_cfg=norm_cfg, act_cfg=self.act_cfg)
-        self.mask_conv1 = DepthwiseSeparableConvModule(
-            embed_dims + num_heads, channels, 3, padding=1, **conv)
+        self.mask_conv1 = DepthwiseSeparableConvModule(embed_dims + num_heads, channels, 3,
+                                                       padding=1, **conv)
         self.mask_conv2 = DepthwiseSeparableConvModule(channels, channels, 3, padding=1, **conv)
         self.skip_conv = ConvModule(skip_channels, channels, 1, conv_cfg=self.conv_cfg, **conv)
         self.mask_conv3 = DepthwiseSeparableConvModule(channels, channels, 3, padding=1, **conv)

@@ -68,10 +68,8 @@ def test_state_dict_is_the_official_checkpoint_renamed(name):
 
 
 # ---- shapes ------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    'hw', [(224, 224), (256, 320), (33, 47), (97, 61), (1, 1),
-           pytest.param((800, 1333), marks=pytest.mark.slow)],
-    ids=size_id)
+@pytest.mark.parametrize('hw', [(224, 224), (256, 320), (33, 47), (97, 61), (1, 1),
+                                pytest.param((800, 1333), marks=pytest.mark.slow)], ids=size_id)
 def test_output_shapes_are_ceil_of_input_over_stride(eval_models, arch, hw):
     with torch.no_grad():
         outs = eval_models[arch](torch.randn(1, 3, *hw))
@@ -237,8 +235,8 @@ def test_stochastic_depth_rises_linearly_to_drop_path_rate(name, rate, expected)
 # A valid one-stage arch dict of each family (v1 names its patch size, v2's is fixed).
 ONE_STAGE = {
     'tiny':
-    dict(
-        embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[1], patch_sizes=[4]),
+    dict(embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[1],
+         patch_sizes=[4]),
     'b0':
     dict(embed_dims=[64], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[1])
 }
@@ -247,24 +245,12 @@ ONE_STAGE = {
 @pytest.mark.parametrize('variant,two_stages,shapes', [
     pytest.param(
         'tiny',
-        dict(
-            embed_dims=[32, 64],
-            depths=[1, 2],
-            num_heads=[1, 2],
-            mlp_ratios=[2, 2],
-            sr_ratios=[2, 1],
-            patch_sizes=[4, 2]), [(1, 32, 8, 8), (1, 64, 4, 4)],
-        id='PVT'),
+        dict(embed_dims=[32, 64], depths=[1, 2], num_heads=[1, 2], mlp_ratios=[2, 2],
+             sr_ratios=[2, 1], patch_sizes=[4, 2]), [(1, 32, 8, 8), (1, 64, 4, 4)], id='PVT'),
     pytest.param(
         'b0',
-        dict(
-            embed_dims=[16, 32],
-            depths=[1, 1],
-            num_heads=[1, 2],
-            mlp_ratios=[2, 2],
-            sr_ratios=[2, 1],
-            linear=True), [(1, 16, 8, 8), (1, 32, 4, 4)],
-        id='PVTv2'),
+        dict(embed_dims=[16, 32], depths=[1, 1], num_heads=[1, 2], mlp_ratios=[2, 2],
+             sr_ratios=[2, 1], linear=True), [(1, 16, 8, 8), (1, 32, 4, 4)], id='PVTv2'),
 ])
 def test_custom_arch_dict_builds_that_network(variant, two_stages, shapes):
     model = FAMILY_CLASS[family(variant)](two_stages, out_indices=(0, 1)).eval()
@@ -288,8 +274,7 @@ def test_custom_arch_dict_builds_that_network(variant, two_stages, shapes):
         (lambda one: dict(one, depths=[0]), r'{family} arch: depths must be positive integers'),
         (lambda one: dict(one, mlp_ratios=[0]),
          r'{family} arch: mlp_ratios must be positive numbers'),
-    ],
-    ids=[
+    ], ids=[
         'unknown-name', 'missing-keys', 'lengths-differ', 'heads-do-not-divide', 'zero-heads',
         'zero-sr', 'zero-depth', 'zero-mlp-ratio'
     ])
@@ -324,8 +309,7 @@ def test_bad_options_are_rejected_when_the_model_is_built(arch, kwargs, error, m
         (torch.zeros(1, 3, 32, 32, dtype=torch.uint8), TypeError, 'floating-point'),
         (torch.zeros(1, 3, 32, 32, dtype=torch.float64), TypeError, 'torch.float64 differs'),
         ([torch.zeros(3, 32, 32)], TypeError, r'\(B, 3, H, W\) tensor, got list'),
-    ],
-    ids=['no-batch', '1-channel', '4-channels', 'empty', 'uint8', 'float64', 'list'])
+    ], ids=['no-batch', '1-channel', '4-channels', 'empty', 'uint8', 'float64', 'list'])
 def test_bad_input_gets_an_error_saying_what_is_expected(eval_models, arch, x, error, message):
     with pytest.raises(error, match=message):
         eval_models[arch](x)
@@ -335,8 +319,7 @@ def test_bad_input_gets_an_error_saying_what_is_expected(eval_models, arch, x, e
 @pytest.mark.filterwarnings('ignore:`torch.jit.script` is deprecated:FutureWarning')
 def test_torchscript_scripting_is_refused_in_one_sentence(arch):
     with pytest.raises(
-            RuntimeError,
-            match=r'^PVT(v2)? cannot be compiled with torch\.jit\.script'
+            RuntimeError, match=r'^PVT(v2)? cannot be compiled with torch\.jit\.script'
             r' .*Use torch\.export\.export, torch\.compile or the '
             r'ONNX export'):
         torch.jit.script(build_backbone(arch))

@@ -55,8 +55,8 @@ def test_random_init_of_linears_and_position_tables_is_trunc_normal_002():
 
 
 # ---- numerics against the explicit reference ---------------------------------------------------
-@pytest.mark.parametrize(
-    'arch,hw', [('tiny', (224, 224)), ('tiny', (256, 320)), ('small', (192, 128))], ids=size_id)
+@pytest.mark.parametrize('arch,hw', [('tiny', (224, 224)), ('tiny', (256, 320)),
+                                     ('small', (192, 128))], ids=size_id)
 def test_official_weights_give_reference_features_fp32(arch, hw):
     """fp32, tolerance 2e-5 absolute (the reference uses the literal softmax form)."""
     model, sd = backbone_with_official_weights(arch)
@@ -105,8 +105,8 @@ def ema_step(model, other):  # in place through .data, as mmengine's EMA updates
         mine.data.lerp_(theirs.data, 1.0)
 
 
-@pytest.mark.parametrize(
-    'replace', [load_in_place, load_by_assignment, swap_data, ema_step], ids=lambda f: f.__name__)
+@pytest.mark.parametrize('replace', [load_in_place, load_by_assignment, swap_data, ema_step],
+                         ids=lambda f: f.__name__)
 def test_the_resized_position_table_follows_new_weights(replace):
     model, _ = backbone_with_official_weights('tiny', seed=0)
     other, _ = backbone_with_official_weights('tiny', seed=1)
@@ -120,8 +120,7 @@ def test_the_resized_position_table_follows_new_weights(replace):
 
 def test_pretraining_size_below_the_total_stride_is_rejected():
     with pytest.raises(
-            ValueError,
-            match=r'^PVT: pretrain_img_size must be an int or \(H, W\) of '
+            ValueError, match=r'^PVT: pretrain_img_size must be an int or \(H, W\) of '
             r'at least the total stride 32, got \(0, 0\)$'):
         PVT('tiny', pretrain_img_size=0)
 
@@ -151,31 +150,23 @@ def test_class_token_backbone_returns_one_feature_per_image(hw):
 @pytest.mark.parametrize('out_indices', [(2, 3), (0, 1, 2, 3), 2])
 def test_class_token_output_takes_the_last_stage_only(out_indices):
     with pytest.raises(
-            ValueError,
-            match=r"^PVT: out_type='cls_token' outputs the class token of "
+            ValueError, match=r"^PVT: out_type='cls_token' outputs the class token of "
             r'the last stage only: out_indices must be \(3,\), got '):
         PVT('tiny', out_type='cls_token', out_indices=out_indices)
 
 
 def test_unknown_out_type_is_rejected():
     with pytest.raises(
-            ValueError,
-            match=r"^PVT: out_type must be one of \('featmap', "
+            ValueError, match=r"^PVT: out_type must be one of \('featmap', "
             r"'cls_token'\), got 'token'$"):
         PVT('tiny', out_type='token')
 
 
 def test_class_token_cannot_join_a_spatial_reduction():
-    arch = dict(
-        embed_dims=[64, 128],
-        depths=[1, 1],
-        num_heads=[1, 2],
-        mlp_ratios=[4, 4],
-        sr_ratios=[4, 2],
-        patch_sizes=[4, 2])
-    with pytest.raises(
-            ValueError, match=r"needs sr_ratio 1 in the last stage .* got sr_ratios "
-            r"\[4, 2\]$"):
+    arch = dict(embed_dims=[64, 128], depths=[1, 1], num_heads=[1, 2], mlp_ratios=[4, 4],
+                sr_ratios=[4, 2], patch_sizes=[4, 2])
+    with pytest.raises(ValueError, match=r"needs sr_ratio 1 in the last stage .* got sr_ratios "
+                       r"\[4, 2\]$"):
         PVT(arch, out_type='cls_token')
 
 

@@ -49,10 +49,9 @@ def test_official_weights_give_reference_features_fp32(arch, hw):
     assert max_abs_diff(ours, ref) < 2e-5
 
 
-@pytest.mark.parametrize(
-    'arch,hw', [('b0', (64, 96)), ('b2_li', (70, 45)),
-                pytest.param('b2', (96, 64), marks=pytest.mark.slow)],
-    ids=size_id)
+@pytest.mark.parametrize('arch,hw', [('b0', (64, 96)), ('b2_li', (70, 45)),
+                                     pytest.param('b2', (96, 64), marks=pytest.mark.slow)],
+                         ids=size_id)
 def test_official_weights_give_reference_features_fp64(arch, hw):
     """float64 exposes any eps or rule difference that float32 noise hides: tolerance 1e-9."""
     model, sd = backbone_with_official_weights(arch, dtype=torch.float64)
@@ -71,17 +70,11 @@ def test_linear_sra_reduces_to_49_tokens_in_every_stage_whatever_the_grid():
             assert attn.reduce(torch.randn(1, hw[0] * hw[1], c), hw).shape == (1, 49, c)
 
 
-@pytest.mark.parametrize(
-    'extra,error,message', [
-        (dict(linear='yes'), TypeError, "PVTv2 arch: linear must be True or False, got 'yes'"),
-        (dict(
-            embed_dims=[8] * 5,
-            depths=[1] * 5,
-            num_heads=[1] * 5,
-            mlp_ratios=[1] * 5,
-            sr_ratios=[1] * 5), ValueError, 'PVTv2 arch: at most 4 stages, got 5'),
-    ],
-    ids=['linear-not-bool', 'five-stages'])
+@pytest.mark.parametrize('extra,error,message', [
+    (dict(linear='yes'), TypeError, "PVTv2 arch: linear must be True or False, got 'yes'"),
+    (dict(embed_dims=[8] * 5, depths=[1] * 5, num_heads=[1] * 5, mlp_ratios=[1] * 5,
+          sr_ratios=[1] * 5), ValueError, 'PVTv2 arch: at most 4 stages, got 5'),
+], ids=['linear-not-bool', 'five-stages'])
 def test_bad_v2_arch_options_are_rejected(extra, error, message):
     arch = dict(embed_dims=[32], depths=[1], num_heads=[1], mlp_ratios=[4], sr_ratios=[1])
     with pytest.raises(error, match=message):

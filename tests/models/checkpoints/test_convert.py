@@ -27,8 +27,7 @@ def test_identify_knows_mmpvts_own_layout(arch):
 
 def test_identify_rejects_what_is_neither_family():
     with pytest.raises(
-            ValueError,
-            match=r'^Not a PVT or PVTv2 checkpoint: expected keys like '
+            ValueError, match=r'^Not a PVT or PVTv2 checkpoint: expected keys like '
             r'.*; got conv1\.weight \.\.\.$'):
         identify({'conv1.weight': torch.zeros(1)})
 
@@ -47,8 +46,8 @@ def transformers_b0(model_class):
 
     def build():
         import transformers
-        config = transformers.PvtV2Config(
-            hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_labels=1000)
+        config = transformers.PvtV2Config(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2],
+                                          num_labels=1000)
         return getattr(transformers, model_class)(config)
 
     return build
@@ -66,21 +65,15 @@ def transformers_tiny(model_class):
 
 @pytest.mark.parametrize('arch,build,layout', [
     pytest.param('tiny', mmdet_v1, 'mmdet', id='PVT-mmdet'),
-    pytest.param(
-        'tiny',
-        transformers_tiny('PvtForImageClassification'),
-        'transformers',
-        id='PVT-transformers-classifier'),
-    pytest.param(
-        'tiny', transformers_tiny('PvtModel'), 'transformers_model', id='PVT-transformers-model'),
+    pytest.param('tiny', transformers_tiny('PvtForImageClassification'), 'transformers',
+                 id='PVT-transformers-classifier'),
+    pytest.param('tiny', transformers_tiny('PvtModel'), 'transformers_model',
+                 id='PVT-transformers-model'),
     pytest.param('b0', mmdet_v2, 'mmdet', id='PVTv2-mmdet'),
-    pytest.param(
-        'b0',
-        transformers_b0('PvtV2ForImageClassification'),
-        'transformers',
-        id='PVTv2-transformers-classifier'),
-    pytest.param(
-        'b0', transformers_b0('PvtV2Model'), 'transformers_model', id='PVTv2-transformers-model'),
+    pytest.param('b0', transformers_b0('PvtV2ForImageClassification'), 'transformers',
+                 id='PVTv2-transformers-classifier'),
+    pytest.param('b0', transformers_b0('PvtV2Model'), 'transformers_model',
+                 id='PVTv2-transformers-model'),
 ])
 def test_state_dict_of_another_librarys_model_converts_to_ours(arch, build, layout):
     """What the library's model itself saves (not a layout written from the facts file) converts

@@ -89,17 +89,15 @@ def test_whole_detector_checkpoint_loads_the_backbone_part(tmp_path, arch, train
 
 
 def test_init_cfg_as_a_list_goes_through_the_strict_loader(official_files, arch):
-    model = build_backbone(
-        arch, init_cfg=[dict(type='Pretrained', checkpoint=str(official_files[arch]))])
+    model = build_backbone(arch,
+                           init_cfg=[dict(type='Pretrained', checkpoint=str(official_files[arch]))])
     model.init_weights()
     assert_holds_official_weights(model, official_weights(arch))
 
 
 def test_position_tables_of_another_pretraining_size_are_resized(official_files, log_lines):
-    model = PVT(
-        'tiny',
-        pretrain_img_size=256,
-        init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
+    model = PVT('tiny', pretrain_img_size=256,
+                init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
     model.init_weights()
     assert model.stages[0].pos_embed.shape == (1, 64 * 64, 64)
     assert 'PVT: resized stages.0.pos_embed from a 56x56 grid to (64, 64)' in log_lines
@@ -110,10 +108,8 @@ def test_a_class_token_backbone_keeps_what_the_official_classifier_feeds_it(
         official_files, log_lines):
     """Class token, final norm and the whole 1 + 7 x 7 stage-4 table are the backbone's; only the
     head is dropped (it belongs to the classifier's head)."""
-    model = PVT(
-        'tiny',
-        out_type='cls_token',
-        init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
+    model = PVT('tiny', out_type='cls_token', init_cfg=dict(type='Pretrained',
+                                                            checkpoint=str(official_files['tiny'])))
     model.init_weights()
     official = official_weights('tiny')
     assert torch.equal(model.cls_token, official['cls_token'])
@@ -124,11 +120,8 @@ def test_a_class_token_backbone_keeps_what_the_official_classifier_feeds_it(
 
 
 def test_class_token_row_stays_as_it_is_when_the_table_is_resized(official_files):
-    model = PVT(
-        'tiny',
-        out_type='cls_token',
-        pretrain_img_size=256,
-        init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
+    model = PVT('tiny', out_type='cls_token', pretrain_img_size=256,
+                init_cfg=dict(type='Pretrained', checkpoint=str(official_files['tiny'])))
     model.init_weights()
     table, official = model.stages[3].pos_embed, official_weights('tiny')['pos_embed4']
     assert table.shape == (1, 1 + 8 * 8, 512)
@@ -138,42 +131,26 @@ def test_class_token_row_stays_as_it_is_when_the_table_is_resized(official_files
 def test_a_backbone_checkpoint_lacks_what_a_class_token_backbone_needs(tmp_path):
     torch.save(PVT('tiny').state_dict(), tmp_path / 'dense.pth')
     with pytest.raises(
-            CheckpointMismatchError,
-            match=r'(?s)stages\.3\.pos_embed 1x49x512 vs '
+            CheckpointMismatchError, match=r'(?s)stages\.3\.pos_embed 1x49x512 vs '
             r'1x50x512.*missing from the checkpoint: '
             r'cls_token, norm\.weight, norm\.bias'):
-        PVT('tiny',
-            out_type='cls_token',
+        PVT('tiny', out_type='cls_token',
             init_cfg=dict(type='Pretrained',
                           checkpoint=str(tmp_path / 'dense.pth'))).init_weights()
 
 
 # ---- what does not fit -------------------------------------------------------------------------
 @pytest.mark.parametrize('ckpt_arch,model_arch,detail', [
-    pytest.param(
-        'small',
-        'tiny',
-        'unexpected keys in the checkpoint: stages.0.blocks.2.',
-        id='PVT-small-into-tiny'),
-    pytest.param(
-        'b1', 'b0', 'stages.0.patch_embed.proj.weight 64x3x7x7 vs 32x3x7x7', id='PVTv2-b1-into-b0'),
-    pytest.param(
-        'b2',
-        'b2_li',
-        'stages.0.blocks.0.attn.sr.weight 64x64x8x8 vs 64x64x1x1',
-        id='PVTv2-b2-into-b2_li'),
-    pytest.param(
-        'b2_li',
-        'b2',
-        'stages.0.blocks.0.attn.sr.weight 64x64x1x1 vs 64x64x8x8',
-        id='PVTv2-b2_li-into-b2',
-        marks=pytest.mark.slow),
-    pytest.param(
-        'b3',
-        'b2',
-        'unexpected keys in the checkpoint: stages.2.blocks.6.',
-        id='PVTv2-b3-into-b2',
-        marks=pytest.mark.slow),
+    pytest.param('small', 'tiny', 'unexpected keys in the checkpoint: stages.0.blocks.2.',
+                 id='PVT-small-into-tiny'),
+    pytest.param('b1', 'b0', 'stages.0.patch_embed.proj.weight 64x3x7x7 vs 32x3x7x7',
+                 id='PVTv2-b1-into-b0'),
+    pytest.param('b2', 'b2_li', 'stages.0.blocks.0.attn.sr.weight 64x64x8x8 vs 64x64x1x1',
+                 id='PVTv2-b2-into-b2_li'),
+    pytest.param('b2_li', 'b2', 'stages.0.blocks.0.attn.sr.weight 64x64x1x1 vs 64x64x8x8',
+                 id='PVTv2-b2_li-into-b2', marks=pytest.mark.slow),
+    pytest.param('b3', 'b2', 'unexpected keys in the checkpoint: stages.2.blocks.6.',
+                 id='PVTv2-b3-into-b2', marks=pytest.mark.slow),
 ])
 def test_checkpoint_of_another_variant_names_the_keys_and_the_variant_it_looks_like(
         tmp_path, ckpt_arch, model_arch, detail):
@@ -187,42 +164,30 @@ def test_checkpoint_of_another_variant_names_the_keys_and_the_variant_it_looks_l
 
 
 def test_shape_mismatch_of_an_own_checkpoint_is_listed_with_both_shapes(tmp_path):
-    arch = dict(
-        embed_dims=[32, 64, 160, 256],
-        depths=[2, 2, 2, 2],
-        num_heads=[1, 2, 5, 8],
-        mlp_ratios=[8, 8, 4, 4],
-        sr_ratios=[8, 4, 2, 1],
-        patch_sizes=[4, 2, 2, 2])
+    arch = dict(embed_dims=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_heads=[1, 2, 5, 8],
+                mlp_ratios=[8, 8, 4, 4], sr_ratios=[8, 4, 2, 1], patch_sizes=[4, 2, 2, 2])
     torch.save(PVT(arch).state_dict(), tmp_path / 'narrow.pth')
-    with pytest.raises(
-            CheckpointMismatchError,
-            match=r'stages\.0\.patch_embed\.proj\.weight '
-            r'32x3x4x4 vs 64x3x4x4'):
+    with pytest.raises(CheckpointMismatchError, match=r'stages\.0\.patch_embed\.proj\.weight '
+                       r'32x3x4x4 vs 64x3x4x4'):
         load_pretrained(tmp_path / 'narrow.pth', 'tiny')
 
 
 def test_unknown_extra_key_is_an_error_not_ignored(tmp_path, arch):
     torch.save(dict(official_weights(arch), extra_thing=torch.zeros(3)), tmp_path / 'extra.pth')
-    with pytest.raises(
-            CheckpointMismatchError, match='unexpected keys in the checkpoint: '
-            'extra_thing'):
+    with pytest.raises(CheckpointMismatchError, match='unexpected keys in the checkpoint: '
+                       'extra_thing'):
         load_pretrained(tmp_path / 'extra.pth', arch)
 
 
 @pytest.mark.parametrize('ckpt_arch,wrap,model_arch,message', [
     pytest.param(
-        'tiny',
-        lambda sd: sd,
-        'b0', r"is a PVT checkpoint \(official layout\); it cannot be loaded into PVTv2\. "
-        r"Use type='mmpvt\.PVT' for it",
-        id='PVT-into-PVTv2'),
+        'tiny', lambda sd: sd, 'b0',
+        r"is a PVT checkpoint \(official layout\); it cannot be loaded into PVTv2\. "
+        r"Use type='mmpvt\.PVT' for it", id='PVT-into-PVTv2'),
     pytest.param(
-        'b0',
-        lambda sd: {'state_dict': mmdet_layout(sd)},
-        'tiny', r"is a PVTv2 checkpoint \(mmdet layout\); it cannot be loaded into PVT\. "
-        r"Use type='mmpvt\.PVTv2' for it",
-        id='PVTv2-into-PVT'),
+        'b0', lambda sd: {'state_dict': mmdet_layout(sd)}, 'tiny',
+        r"is a PVTv2 checkpoint \(mmdet layout\); it cannot be loaded into PVT\. "
+        r"Use type='mmpvt\.PVTv2' for it", id='PVTv2-into-PVT'),
 ])
 def test_checkpoint_of_the_other_family_says_what_it_is(tmp_path, ckpt_arch, wrap, model_arch,
                                                         message):
@@ -232,8 +197,8 @@ def test_checkpoint_of_the_other_family_says_what_it_is(tmp_path, ckpt_arch, wra
 
 
 # ---- files that cannot be read -----------------------------------------------------------------
-@pytest.mark.parametrize(
-    'content', [b'PK\x03\x04 truncated zip', b'this is a text file\n'], ids=['broken-zip', 'text'])
+@pytest.mark.parametrize('content', [b'PK\x03\x04 truncated zip', b'this is a text file\n'],
+                         ids=['broken-zip', 'text'])
 def test_unreadable_file_is_an_error_naming_it(tmp_path, content):
     path = tmp_path / 'broken.pth'
     path.write_bytes(content)
@@ -258,8 +223,7 @@ def test_unreachable_url_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     url = 'http://127.0.0.1:9/pvt_tiny.pth'  # the discard port: nothing listens there
     with pytest.raises(
-            CheckpointReadError,
-            match='Could not download the checkpoint '
+            CheckpointReadError, match='Could not download the checkpoint '
             r'http://127\.0\.0\.1:9/pvt_tiny\.pth.*offline'):
         load_pretrained(url, 'tiny')
 
@@ -302,12 +266,10 @@ class Classifier(torch.nn.Module):
         self._register_load_state_dict_pre_hook(self.backbone._checkpoint_filter)
 
 
-@pytest.mark.parametrize(
-    'load', [
-        lambda model, sd: model.load_state_dict(sd, strict=True),
-        lambda model, sd: load_state_dict(model, sd, strict=False),
-    ],
-    ids=['torch-strict', 'mmengine'])
+@pytest.mark.parametrize('load', [
+    lambda model, sd: model.load_state_dict(sd, strict=True),
+    lambda model, sd: load_state_dict(model, sd, strict=False),
+], ids=['torch-strict', 'mmengine'])
 def test_a_whole_official_classifier_loads_into_the_classifier(arch, load):
     model = Classifier(arch)
     official = official_weights(arch)
@@ -320,20 +282,14 @@ def test_a_whole_official_classifier_loads_into_the_classifier(arch, load):
 
 @pytest.mark.parametrize('ckpt_arch,model_arch,message', [
     pytest.param(
-        'tiny',
-        'b0', r"^The state dict at the top level is a PVT checkpoint \(official "
-        r"layout\); it cannot be loaded into PVTv2\. Use type='mmpvt\.PVT'",
-        id='PVT-into-PVTv2'),
+        'tiny', 'b0', r"^The state dict at the top level is a PVT checkpoint \(official "
+        r"layout\); it cannot be loaded into PVTv2\. Use type='mmpvt\.PVT'", id='PVT-into-PVTv2'),
     pytest.param(
-        'b0',
-        'tiny', r"^The state dict at the top level is a PVTv2 checkpoint "
-        r"\(official layout\); it cannot be loaded into PVT\.",
-        id='PVTv2-into-PVT'),
+        'b0', 'tiny', r"^The state dict at the top level is a PVTv2 checkpoint "
+        r"\(official layout\); it cannot be loaded into PVT\.", id='PVTv2-into-PVT'),
     pytest.param(
-        'small',
-        'tiny', r"(?s)^The state dict under 'backbone\.': The checkpoint does "
-        r"not fit this PVT \(arch tiny\).*looks like PVT arch small\.$",
-        id='PVT-small-into-tiny'),
+        'small', 'tiny', r"(?s)^The state dict under 'backbone\.': The checkpoint does "
+        r"not fit this PVT \(arch tiny\).*looks like PVT arch small\.$", id='PVT-small-into-tiny'),
 ])
 def test_a_classifier_of_another_family_or_variant_is_an_error_saying_what_it_is(
         ckpt_arch, model_arch, message):
@@ -368,8 +324,7 @@ def test_mmengine_non_strict_load_of_a_wrong_shape_is_an_error(arch):
 def test_mmengine_non_strict_load_without_backbone_keys_is_an_error(arch):
     model = Detector(arch)
     with pytest.raises(
-            CheckpointMismatchError,
-            match=f"no weights for its {family(arch)} "
+            CheckpointMismatchError, match=f"no weights for its {family(arch)} "
             r"backbone \(no key under 'backbone\.'\)"):
         load_state_dict(model, {f'neck.{k}': v for k, v in model.neck.state_dict().items()})
 
@@ -418,8 +373,7 @@ def test_an_integer_tensor_where_a_float_belongs_is_an_error_unless_cast(tmp_pat
     sd[KEY] = torch.zeros_like(sd[KEY], dtype=torch.int64)
     path = saved_checkpoint(tmp_path, sd)
     with pytest.raises(
-            CheckpointMismatchError,
-            match=r'1 tensors of a non-float dtype .*--cast-'
+            CheckpointMismatchError, match=r'1 tensors of a non-float dtype .*--cast-'
             r'dtypes.*: stages\.0\.patch_embed\.proj\.weight int64 vs float32'):
         load_pretrained(path, arch)
     info = convert_checkpoint_file(path, str(tmp_path / 'out.pth'), cast_dtypes=True)
@@ -438,7 +392,6 @@ def test_a_half_precision_release_loads_as_before(tmp_path):
 def test_a_file_holding_no_dict_is_an_error_naming_it(tmp_path, content):
     torch.save(content, tmp_path / 'odd.pth')
     with pytest.raises(
-            CheckpointReadError,
-            match=r'The checkpoint .*odd\.pth holds a '
+            CheckpointReadError, match=r'The checkpoint .*odd\.pth holds a '
             r'(list|Tensor); expected a dict'):
         convert_checkpoint_file(str(tmp_path / 'odd.pth'), str(tmp_path / 'out.pth'))

@@ -27,8 +27,7 @@ def test_transformers_value_without_its_key_is_reported_not_dropped():
     sd = transformers_layout(official_weights('b0'))
     del sd['pvt_v2.encoder.layers.0.blocks.0.attention.key.weight']
     with pytest.raises(
-            CheckpointMismatchError,
-            match=r'(?s)missing from the checkpoint: '
+            CheckpointMismatchError, match=r'(?s)missing from the checkpoint: '
             r'stages\.0\.blocks\.0\.attn\.kv\.weight.*unexpected keys in the '
             r'checkpoint: stages\.0\.blocks\.0\.attention\.value\.weight'):
         check_state_dict(convert_to_mmpvt(sd).state_dict, PVTv2('b0'))

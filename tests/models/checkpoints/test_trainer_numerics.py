@@ -153,8 +153,7 @@ def test_a_recorded_eps_that_is_not_a_small_number_is_one_clear_error(tmp_path, 
     state_dict._metadata[''][LAYER_NORM_EPS_METADATA] = 'large'
     torch.save(state_dict, tmp_path / 'damaged.pth')
     with pytest.raises(
-            CheckpointMismatchError,
-            match=(
+            CheckpointMismatchError, match=(
                 r"damaged\.pth records LayerNorm eps 'large' for its PVT(v2)? backbone; expected a "
                 r'number between 0 and 1 \(is the file damaged\?\)$')):
         load_pretrained(tmp_path / 'damaged.pth', arch)

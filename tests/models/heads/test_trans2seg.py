@@ -38,16 +38,8 @@ def sep_conv(i, o):  # depth-wise 3x3 (no bias), BN, point-wise 1x1 (no bias), B
     return 9 * i + norm(i) + i * o + norm(o)
 
 
-def trans2seg_params(num_classes,
-                     c_skip,
-                     c_tokens,
-                     grid,
-                     pruned=True,
-                     E=256,
-                     depth=4,
-                     heads=8,
-                     mlp_ratio=3,
-                     hid=64):
+def trans2seg_params(num_classes, c_skip, c_tokens, grid, pruned=True, E=256, depth=4, heads=8,
+                     mlp_ratio=3, hid=64):
     G = grid[0] * grid[1]
     hidden = E * mlp_ratio
     encoder = (
@@ -207,12 +199,10 @@ def test_segmentor_trains_every_parameter_and_predicts(path):
 
 # ---- the configs' sizes, as docs/trans2seg.md gives them ---------------------------------------
 @pytest.mark.slow  # whole segmentors
-@pytest.mark.parametrize(
-    'path,backbone_params,head,millions,original_millions', [
-        (PVT_S, pvt_s_backbone_params, (64, 512, (16, 16)), 30.56, 32.66),
-        (R50, resnet50_v1c_params, (256, 2048, (32, 32)), 36.62, 56.43),
-    ],
-    ids=['PVT-S', 'R50-d16'])
+@pytest.mark.parametrize('path,backbone_params,head,millions,original_millions', [
+    (PVT_S, pvt_s_backbone_params, (64, 512, (16, 16)), 30.56, 32.66),
+    (R50, resnet50_v1c_params, (256, 2048, (32, 32)), 36.62, 56.43),
+], ids=['PVT-S', 'R50-d16'])
 def test_config_sizes_are_backbone_plus_head_by_hand(path, backbone_params, head, millions,
                                                      original_millions):
     cfg = Config.fromfile(path)
