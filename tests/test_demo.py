@@ -266,12 +266,12 @@ def test_help_documents_the_longer_run():
 
 
 def start_demo(data, work_dir, env=None):
-    """tools/demo.py in its own process group (like a terminal's foreground job), 3 epochs, with
+    """tools/demo.py in its own process group (like a terminal's foreground job), 2 epochs, with
     the configs' dataloader workers (they get the Ctrl-C too)."""
     cmd = [
         sys.executable, 'tools/demo.py', '--data',
         str(data), '--work-dir',
-        str(work_dir), '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=3'
+        str(work_dir), '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=2'
     ]
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     # SIGINT back to its default in the child: a shell's background job (this test run's parent,
@@ -301,17 +301,17 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(tiny_shapes, tmp_path):
     assert hint == [
         '[demo] interrupted; continue from the last checkpoint with: python '
         f'tools/demo.py --data {tiny_shapes} --work-dir {work_dir} --cfg-options '
-        'train_dataloader.batch_size=4 train_cfg.max_epochs=3 --resume'
+        'train_dataloader.batch_size=4 train_cfg.max_epochs=2 --resume'
     ], err
-    # the hint's command continues from the last checkpoint (epoch 1, or 2 if Ctrl-C came late)
+    # the hint's command continues from the last checkpoint (epoch 1) to the end
     resumed = run_command([
         'tools/demo.py', '--data',
         str(tiny_shapes), '--work-dir',
-        str(work_dir), '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=3',
+        str(work_dir), '--cfg-options', 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=2',
         '--resume'
     ])
     assert f'[demo] training: resuming from {work_dir / "epoch_"}' in resumed.stdout
-    assert 'Epoch(train) [3][2/2]' in resumed.stdout and 'Final metrics' in resumed.stdout
+    assert 'Epoch(train) [2][2/2]' in resumed.stdout and 'Final metrics' in resumed.stdout
     assert_quiet(resumed)
 
 
