@@ -22,8 +22,9 @@ Runner checkpoints:
   so any code), so that name is bound to :func:`history_buffer_method`, which only returns
   HistoryBuffer's own statistics methods.
 
-On torch >= 2.4 this is torch's own safe unpickler (``weights_only=True``) with the list above
-added (``add_safe_globals``). Older torch cannot extend its safe unpickler, so there the file is
+On torch >= 2.6 this is torch's own safe unpickler (``weights_only=True``) with the list above
+added (``add_safe_globals``; the ``getattr`` as a ``(callable, name)`` pair, which 2.4-2.5 cannot
+take). Older torch cannot extend its safe unpickler that way, so there the file is
 unpickled by :class:`AllowListUnpickler`: pickle's documented way of restricting globals
 (``find_class``), allowing torch's own weights-only globals plus the list above. Anything else
 (``os.system``, ``eval``, any class) is refused with ``pickle.UnpicklingError`` before it is
@@ -139,7 +140,7 @@ def _allowed_globals() -> Dict[str, object]:
 
 
 class AllowListUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only the globals of :func:`_allowed_globals` (torch < 2.4)."""
+    """An unpickler that resolves only the globals of :func:`_allowed_globals` (torch < 2.6)."""
 
     def find_class(self, module: str, name: str):
         # torch.save writes pickle protocol 2, which names builtins as Python 2 did

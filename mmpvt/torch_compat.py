@@ -6,10 +6,15 @@ through :func:`require`, which refuses in one line naming the torch release that
 
 * ``torch.export`` with ``Dim.DYNAMIC`` (symbolic sizes without named dims) and the dynamo ONNX
   exporter (``torch.onnx.export(..., dynamo=True)``): torch >= 2.6;
-* ``torch.serialization.add_safe_globals`` (extending torch's safe unpickler): torch >= 2.4.
-  Without it :mod:`mmpvt.safe_load` unpickles with an allow-list of its own, equally strict.
+* extending torch's safe unpickler with globals given as ``(callable, 'module.name')`` pairs
+  (``torch.serialization.add_safe_globals``; mmengine's checkpoints need such a pair for a
+  restricted ``getattr``): torch >= 2.6. torch 2.4 and 2.5 have ``add_safe_globals`` for plain
+  callables only. Without the pairs :mod:`mmpvt.safe_load` unpickles with an allow-list of its
+  own, equally strict.
 """
+import functools
 import inspect
+import io
 import warnings
 from typing import Callable, Tuple
 
@@ -18,7 +23,7 @@ from torch import nn
 
 # The torch release that first has each optional feature (checked for by the predicates below).
 DYNAMIC_EXPORT_TORCH = '2.6'
-SAFE_GLOBALS_TORCH = '2.4'
+SAFE_GLOBALS_TORCH = '2.6'
 
 
 def torch_version() -> Tuple[int, int]:
@@ -34,9 +39,24 @@ def has_dynamic_export() -> bool:
     return (hasattr(dim, 'DYNAMIC') and 'dynamo' in inspect.signature(torch.onnx.export).parameters)
 
 
+@functools.lru_cache(maxsize=None)
 def has_safe_globals() -> bool:
-    """torch's safe unpickler can be extended (``torch.serialization.add_safe_globals``)."""
-    return hasattr(torch.serialization, 'add_safe_globals')
+    """torch's safe unpickler can be extended with ``(callable, 'module.name')`` pairs: tried once,
+    on a tensor saved in memory, inside ``torch.serialization.safe_globals`` (which restores the
+    list). torch 2.4-2.5 accept the pair but fail on it at load time (they read the pair's
+    ``__module__``)."""
+    scoped = getattr(torch.serialization, 'safe_globals', None)
+    if scoped is None or not hasattr(torch.serialization, 'add_safe_globals'):
+        return False
+    buffer = io.BytesIO()
+    torch.save(torch.zeros(1), buffer)
+    buffer.seek(0)
+    try:
+        with scoped([(getattr, 'mmpvt_probe.getattr')]):
+            torch.load(buffer, weights_only=True)
+    except Exception:  # noqa: BLE001  whatever an older unpickler raises for the pair
+        return False
+    return True
 
 
 class TorchTooOldError(ValueError):

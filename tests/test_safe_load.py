@@ -186,3 +186,28 @@ def test_a_safe_url_checkpoint_still_loads(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     loaded = CheckpointLoader.load_checkpoint('https://example.invalid/ok.pth')
     assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+
+
+def test_torchs_safe_unpickler_is_extended_only_where_it_takes_mmengines_getattr_pair(monkeypatch):
+    # torch 2.4-2.5 have add_safe_globals and safe_globals but fail at load time on a
+    # (callable, name) pair, which mmengine's checkpoints need: there mmpvt's own allow-list
+    # unpickler must be used. Stood in for by a safe_globals whose loads fail as theirs do.
+    import contextlib
+
+    from mmpvt import torch_compat
+
+    @contextlib.contextmanager
+    def pairs_fail_at_load(globals_):
+
+        def load(*args, **kwargs):
+            raise AttributeError("'tuple' object has no attribute '__module__'")
+
+        with monkeypatch.context() as m:
+            m.setattr(torch, 'load', load)
+            yield
+
+    assert torch_compat.has_safe_globals.__wrapped__() == hasattr(torch.serialization,
+                                                                  'safe_globals')
+    monkeypatch.setattr(torch.serialization, 'safe_globals', pairs_fail_at_load, raising=False)
+    monkeypatch.setattr(torch.serialization, 'add_safe_globals', lambda g: None, raising=False)
+    assert torch_compat.has_safe_globals.__wrapped__() is False

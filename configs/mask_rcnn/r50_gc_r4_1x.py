@@ -4,7 +4,3 @@
 # (SGD 1x, BN frozen, torchvision ImageNet weights); mmdet reports 39.9 box / 36.0 mask AP for it.
 _base_ = 'mmdet::gcnet/mask-rcnn_r50-gcb-r4-c3-c5_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmpvt'], allow_failed_imports=False)
-
-# Each rank draws its own random numbers (drop-path masks), as each process of the authors' runs
-# did: they set no seed (docs/configs.md). seed=None: rank 0 draws a seed; each rank adds its rank.
-randomness = dict(seed=None, diff_rank_seed=True)

@@ -81,7 +81,10 @@ def _classifier_checked(conversion: Conversion, src: str, arch: Optional[str],
         raise CheckpointMismatchError(
             f'{src}: the classifier\'s head takes {weight.shape[1]} features, but the {family} '
             f'{name} backbone it holds gives {model.head.fc.in_features}')
-    backbone = check_state_dict(backbone, model.backbone, cast_dtypes=cast_dtypes)
+    try:
+        backbone = check_state_dict(backbone, model.backbone, cast_dtypes=cast_dtypes)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'{src}: the classifier\'s backbone: {e}') from e
     try:
         fc = check_state_dict(
             OrderedDict((k[len('head.'):], v) for k, v in head.items()), model.head,

@@ -27,5 +27,6 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
             print_log(
                 f'no CUDA: {synced} SyncBN layers run as BatchNorm, each process with its '
                 'own batch statistics (torch has no CPU SyncBN)', logger='current')
-        super().__init__(module=module, device_ids=None, broadcast_buffers=False,
+        kwargs.setdefault('broadcast_buffers', False)  # mmengine's default; a config may set it
+        super().__init__(module=module, device_ids=None,
                          find_unused_parameters=find_unused_parameters, **kwargs)

@@ -19,6 +19,7 @@ import glob
 import importlib.util
 import os
 import sys
+import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -41,8 +42,10 @@ def imagenet_configs() -> Dict[str, str]:
     """arch -> our ImageNet config (``configs/imagenet/*_300e.py``), as each config's backbone
     names its arch."""
     configs = {}
-    for path in sorted(glob.glob(os.path.join(REPO, 'configs', 'imagenet', '*_300e.py'))):
-        configs[Config.fromfile(path).model.backbone.arch] = path
+    with warnings.catch_warnings():  # mmengine re-imports pkg_resources per `mmpretrain::` base
+        warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
+        for path in sorted(glob.glob(os.path.join(REPO, 'configs', 'imagenet', '*_300e.py'))):
+            configs[Config.fromfile(path, import_custom_modules=False).model.backbone.arch] = path
     return configs
 
 

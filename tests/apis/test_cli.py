@@ -82,6 +82,7 @@ def test_a_distributed_run_without_cuda_wraps_as_the_config_asks_without_device_
 
     from mmpvt.apis import runner
     monkeypatch.setattr(runner.dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(runner.torch.cuda, 'is_available', lambda: False)
     cfg = Config(dict(launcher='pytorch'))
     if wrapper is not None:
         cfg.model_wrapper_cfg = wrapper

@@ -64,3 +64,17 @@ def test_syncbn_stops_the_plain_wrapper_on_cpu_processes(results):
 def test_the_cpu_wrapper_trains_with_syncbn_as_batchnorm_as_mmengine_wraps_on_gpus(results):
     assert [r['cpu'] for r in results
             ] == [dict(norm='BatchNorm', broadcast_buffers=False, find_unused=False, grad=True)] * 2
+
+
+@pytest.mark.parametrize('settings,expected', [({}, False), (dict(broadcast_buffers=True), True)])
+def test_the_cpu_wrapper_takes_a_configs_own_broadcast_buffers(settings, expected, monkeypatch):
+    # a config's model_wrapper_cfg of mmengine's DDP reaches this wrapper with its settings
+    from mmpvt.engine import CPUDistributedDataParallel
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(free_port()))
+    dist.init_process_group('gloo', rank=0, world_size=1)
+    try:
+        wrapped = CPUDistributedDataParallel(module=nn.Linear(2, 2), device_ids=[0], **settings)
+        assert wrapped.broadcast_buffers is expected and wrapped.device_ids is None
+    finally:
+        dist.destroy_process_group()

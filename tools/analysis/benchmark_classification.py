@@ -23,8 +23,11 @@ from mmpvt_tools.measure import save_report  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_options(parser, 'arch', 'shapes', 'batch', 'warmup', 'repeats', 'device', 'threads',
-                'no_memory', 'json', shapes=[(224, 224)], batch=[32])
+    parser.add_argument('--arch', nargs='+', default=['small'],
+                        choices=list(classification.imagenet_configs()),
+                        help='variants with an ImageNet config under configs/imagenet/')
+    add_options(parser, 'shapes', 'batch', 'warmup', 'repeats', 'device', 'threads', 'no_memory',
+                'json', shapes=[(224, 224)], batch=[32])
     parser.add_argument(
         '--authors-repo', metavar='PATH',
         help="a checkout of whai362/PVT, whose classification/ models are timed "

@@ -48,11 +48,12 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
         print_log(f'{family}: {note}', logger='current')
     missing = [k for k in expected if k not in out]
     unexpected = [k for k in out if k not in expected]
+    not_tensor = [k for k in expected if k in out and not isinstance(out[k], Tensor)]
     mismatched = [
         k for k in expected
-        if k in out and (not isinstance(out[k], Tensor) or out[k].shape != expected[k].shape)
+        if k in out and k not in not_tensor and out[k].shape != expected[k].shape
     ]
-    comparable = [k for k in expected if k in out and k not in mismatched]
+    comparable = [k for k in expected if k in out and k not in mismatched + not_tensor]
     if cast_dtypes:
         for k in comparable:
             if expected[k].is_floating_point() and not out[k].is_floating_point():
@@ -64,8 +65,13 @@ def check_state_dict(state_dict: StateDict, model: nn.Module,
         k: int((~torch.isfinite(out[k])).sum())
         for k in comparable if out[k].is_floating_point() and not torch.isfinite(out[k]).all()
     }
-    if missing or unexpected or mismatched or wrong_dtype or non_finite:
+    if missing or unexpected or not_tensor or mismatched or wrong_dtype or non_finite:
         lines = [f'The checkpoint does not fit this {family} (arch {arch_name(model)}):']
+        if not_tensor:
+            lines.append(f'  {len(not_tensor)} entries that are not tensors (expected tensors): ' +
+                         key_listing(
+                             not_tensor, lambda k: f'{k} holds a {type(out[k]).__name__} '
+                             f'({str(out[k])[:40]!r})'))
         if mismatched:
             lines.append(
                 f'  {len(mismatched)} shape mismatches (checkpoint vs model): ' +

@@ -172,6 +172,18 @@ def test_shape_mismatch_of_an_own_checkpoint_is_listed_with_both_shapes(tmp_path
         load_pretrained(tmp_path / 'narrow.pth', 'tiny')
 
 
+def test_an_entry_that_is_not_a_tensor_is_named_with_the_file(tmp_path):
+    # a file already in mmpvt's names (nothing to convert) goes through the same checks
+    state_dict = PVT('tiny').state_dict()
+    state_dict['stages.0.patch_embed.proj.weight'] = 'a string'
+    torch.save(state_dict, tmp_path / 'odd.pth')
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_pretrained(tmp_path / 'odd.pth', 'tiny')
+    assert str(err.value).startswith(f'{tmp_path / "odd.pth"}: The checkpoint does not fit this '
+                                     'PVT (arch tiny):\n  1 entries that are not tensors')
+    assert "stages.0.patch_embed.proj.weight holds a str ('a string')" in str(err.value)
+
+
 def test_unknown_extra_key_is_an_error_not_ignored(tmp_path, arch):
     torch.save(dict(official_weights(arch), extra_thing=torch.zeros(3)), tmp_path / 'extra.pth')
     with pytest.raises(CheckpointMismatchError, match='unexpected keys in the checkpoint: '
