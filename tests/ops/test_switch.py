@@ -9,6 +9,7 @@ import torch
 from mmpvt import ops
 from mmpvt.families import FAMILIES, build_encoder
 from mmpvt.ops import feed_forward
+from mmpvt.torch_compat import torch_version
 
 # Two small stages of each kind of layer: v1, v2 and v2 with linear SRA (its ReLU).
 SMALL = dict(
@@ -63,7 +64,17 @@ def test_the_environment_variable_switches_the_default_off(monkeypatch, value, f
         importlib.reload(ops)
 
 
-@pytest.mark.parametrize('arch', ['tiny', 'b0', pytest.param('b2_li', marks=pytest.mark.slow)])
+# torch 2.1's CPU backward of PVTv2-B2-Li under bf16 autocast corrupts the heap ("double free or
+# corruption", then abort) with two threads, with mmpvt's fused ops switched off too
+# (MMPVT_FUSED_OPS=0): torch's, not ours; one thread, and torch 2.14, run it.
+TORCH_2_1_BF16_ABORT = pytest.mark.skipif(
+    torch_version() < (2, 2),
+    reason='torch 2.1 aborts in its own CPU bf16 backward of b2_li (heap corruption)')
+
+
+@pytest.mark.parametrize(
+    'arch', ['tiny', 'b0',
+             pytest.param('b2_li', marks=[pytest.mark.slow, TORCH_2_1_BF16_ABORT])])
 def test_a_bf16_autocast_training_step_runs_every_feed_forward_fused_in_bf16(arch, monkeypatch):
     # (the nearest CPU stand-in for AMP on a GPU; that its gradients agree with fp32's is
     # test_autocast_gradients_agree_with_fp32_gradients in tests/models/backbones/test_base.py)
