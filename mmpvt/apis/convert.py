@@ -122,8 +122,7 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
     if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
         raise ValueError(f'the output {dst} is the checkpoint being converted ({src}); write the '
                          'conversion to another file (the source would be lost)')
-    checkpoint = load_checkpoint_file(src)
-    sd, meta = unwrap(checkpoint)
+    sd, meta = unwrap(load_checkpoint_file(src))
     whole = (not any(is_backbone_key(k) for k in sd) and any(k.startswith('backbone.') for k in sd)
              and any(not k.startswith('backbone.') for k in sd))
     backbone = backbone_part(sd, 'backbone.' if whole else None)
@@ -144,7 +143,7 @@ def convert_checkpoint_file(src: str, dst: str, arch: Optional[str] = None,
     # what an mmpvt checkpoint recorded): the written file records it for its backbone
     eps = (
         trained_layer_norm_eps(family, layout)
-        or saved_layer_norm_eps(checkpoint, 'backbone.' if whole else None))
+        or saved_layer_norm_eps(sd, 'backbone.' if whole else None))
     info['layer_norm_eps'] = eps
     if classifier is not None:
         converted, name, info['num_classes'] = _classifier_checked(classifier, str(src), arch,

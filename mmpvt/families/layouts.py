@@ -253,7 +253,8 @@ def module_metadata(state_dict: StateDict) -> 'OrderedDict[str, dict]':
 
 
 def unwrap(checkpoint: dict) -> Tuple[StateDict, dict]:
-    """(state dict, meta) of a loaded checkpoint object; DDP ``module.`` prefix removed."""
+    """(state dict, meta) of a loaded checkpoint object; DDP ``module.`` prefix removed. The state
+    dict keeps torch's per-module metadata (:func:`module_metadata`)."""
     if not isinstance(checkpoint, dict):
         raise TypeError(f'A checkpoint must be a dict of tensors, got {type(checkpoint).__name__}')
     meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
@@ -262,9 +263,12 @@ def unwrap(checkpoint: dict) -> Tuple[StateDict, dict]:
         if isinstance(sd.get(wrapper), dict):
             sd = sd[wrapper]
             break
+    metadata = module_metadata(sd)
     if sd and all(k.startswith('module.') for k in sd):
         sd = {k[len('module.'):]: v for k, v in sd.items()}
-    return OrderedDict(sd), dict(meta)
+    out = OrderedDict(sd)
+    out._metadata = metadata
+    return out, dict(meta)
 
 
 def extract_state_dict(checkpoint: dict, prefix: Optional[str] = None) -> StateDict:

@@ -17,9 +17,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from ...families import FAMILIES
-from ...families.layouts import (HEAD_KEY, Conversion, StateDict, convert_classifier,
+from ...families.layouts import (HEAD_KEY, Conversion, StateDict, backbone_part, convert_classifier,
                                  convert_to_mmpvt, extract_state_dict, infer_arch, is_backbone_key,
-                                 key_listing, module_metadata, shape_text)
+                                 key_listing, shape_text, unwrap)
 from ...safe_load import CheckpointFileError, CheckpointRefusedError, refusal_reason
 from .errors import CheckpointMismatchError, CheckpointReadError
 
@@ -161,17 +161,13 @@ def record_layer_norm_eps(model: nn.Module, state_dict: StateDict, prefix: str,
         local_metadata[LAYER_NORM_EPS_METADATA] = eps
 
 
-def saved_layer_norm_eps(checkpoint: dict, prefix: Optional[str] = None) -> Optional[float]:
+def saved_layer_norm_eps(state_dict: StateDict, prefix: Optional[str] = None) -> Optional[float]:
     """The LayerNorm eps that the backbone under `prefix` (e.g. 'backbone.'; None: the top level,
     else 'backbone.', as :func:`~mmpvt.families.layouts.extract_state_dict` picks it) recorded in
-    a loaded checkpoint object (a state dict, or a training checkpoint holding one; DDP's
-    ``module.`` prefix removed); None if it recorded none. Safetensors files and state dicts
-    rebuilt key by key hold no such record."""
-    holder = next(
-        (checkpoint[k]
-         for k in ('state_dict', 'model', 'module') if isinstance(checkpoint.get(k), dict)),
-        checkpoint)
-    metadata = module_metadata(holder)
+    the per-module metadata of a checkpoint's state dict as
+    :func:`~mmpvt.families.layouts.unwrap` returns it; None if it recorded none. Safetensors files
+    and state dicts rebuilt key by key hold no such record."""
+    metadata = getattr(state_dict, '_metadata', None) or {}
     paths = [prefix.rstrip('.')] if prefix else ['', 'backbone']
     for path in paths:
         entry = metadata.get(path)
@@ -360,11 +356,11 @@ def load_backbone_checkpoint(model: nn.Module, filename: str, prefix: Optional[s
 
     Returns (detected layout, dropped classification-only entries).
     """
-    checkpoint = load_checkpoint_file(filename, map_location)
-    converted, _, layout, dropped = fit_to_backbone(model, extract_state_dict(checkpoint, prefix),
+    state_dict = unwrap(load_checkpoint_file(filename, map_location))[0]
+    converted, _, layout, dropped = fit_to_backbone(model, backbone_part(state_dict, prefix),
                                                     str(filename))
     model.load_state_dict(converted, strict=True)
-    compute_as_saved(model, saved_layer_norm_eps(checkpoint, prefix), str(filename))
+    compute_as_saved(model, saved_layer_norm_eps(state_dict, prefix), str(filename))
     print_log(
         f'{model.family}: loaded {len(converted)} tensors ({layout} layout) from {filename}' +
         (f'; dropped classification-only entries: {", ".join(dropped)}' if dropped else ''),

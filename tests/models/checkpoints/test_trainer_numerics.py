@@ -10,6 +10,7 @@ import torch
 
 from mmpvt.apis.convert import convert_checkpoint_file
 from mmpvt.apis.runner import load_config
+from mmpvt.families.layouts import unwrap
 from mmpvt.models import build_backbone
 from mmpvt.models.checkpoints import CheckpointMismatchError, fit_state_dict, load_checkpoint_file
 from mmpvt.models.checkpoints.loading import LAYER_NORM_EPS_METADATA, saved_layer_norm_eps
@@ -79,7 +80,7 @@ def test_a_whole_detector_converted_from_mmdets_layout_records_mmdets_eps(tmp_pa
     path = saved_checkpoint(tmp_path, detector)
     convert_checkpoint_file(path, str(tmp_path / 'converted.pth'))
     saved = load_checkpoint_file(str(tmp_path / 'converted.pth'))
-    assert saved_layer_norm_eps(saved, 'backbone.') == 1e-6
+    assert saved_layer_norm_eps(unwrap(saved)[0], 'backbone.') == 1e-6
     model = Detector(arch)
     fit_state_dict(model, saved, 'converted.pth', strict=False)
     assert layer_norm_eps(model.backbone) == {1e-6}
